@@ -1,0 +1,505 @@
+// Package agent is vigil-agent's collect → spool → push loop.
+//
+// Every interval the agent collects one wire.Report (package collect), gives it the next sequence
+// number, stores it in a bounded on-disk spool (Spool) and pushes unacknowledged reports to
+// vigil-server, oldest first and one batch at a time, over HTTPS with its per-host credential.
+// Reports leave the spool only when the server acknowledges them, so a server outage, a restart
+// or a kill -9 loses nothing but what the spool's size bound drops (and says it dropped).
+//
+// Trust model: the agent trusts the server it was pointed at (system roots, a pinned CA file or a
+// pinned CA fingerprint) with its observations and for data-only configuration: the interval and
+// the watch lists in wire.AgentConfig, validated and bounded before use. Nothing the server sends
+// can make the agent run code — the agent binary does not even link os/exec (see
+// cmd/vigil-agent TestDeps) — and the agent listens on no socket. The supervisor, not the agent,
+// installs updates.
+//
+// An Agent is NOT safe for concurrent use: Run is its only goroutine.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"crypto/tls"
+
+	"github.com/vigilhq/vigil/agent/collect"
+	"github.com/vigilhq/vigil/wire"
+)
+
+// Log keys.
+const (
+	keyError    = "error"
+	keySeq      = "seq"
+	keyCount    = "count"
+	keyHostID   = "host_id"
+	keyRetry    = "retry_in"
+	keyInterval = "interval"
+	keyClass    = "class"
+)
+
+// Defaults and bounds.
+const (
+	DefaultInterval       = 10 * time.Second
+	MinInterval           = time.Duration(wire.MinIntervalSeconds) * time.Second
+	MaxInterval           = time.Duration(wire.MaxIntervalSeconds) * time.Second
+	DefaultStateDir       = "/var/lib/vigil/agent"
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultMaxBackoff     = 5 * time.Minute
+)
+
+// ErrNoCredential is returned by New when the agent is not enrolled and has no enrollment token.
+var ErrNoCredential = errors.New("not enrolled and no enrollment token given")
+
+// Config configures an Agent. Server and StateDir are required.
+type Config struct {
+	// Server is the base URL of vigil-server, such as https://vigil.example.com:8443.
+	Server string
+	// TLS verifies the server. Nil means the system roots; see PinnedCA and PinnedCAFingerprint.
+	TLS *tls.Config
+	// EnrollToken is used once, when StateDir holds no credential yet.
+	EnrollToken string
+	// StateDir holds the credential, the spool and pending outages. Defaults to DefaultStateDir.
+	StateDir string
+	// Interval between collections. Defaults to DefaultInterval; MinInterval..MaxInterval.
+	Interval time.Duration
+	// Collect configures the collectors (roots, switches, watch lists).
+	Collect collect.Config
+	// SpoolBytes bounds the on-disk spool. Defaults to DefaultSpoolBytes.
+	SpoolBytes int64
+	// Version is the agent's version, sent with enrollment and every report.
+	Version string
+	// Hostname defaults to <ProcRoot>/sys/kernel/hostname, then os.Hostname.
+	Hostname string
+	// MachineIDPath defaults to etc/machine-id beside the procfs root (/etc/machine-id for /proc,
+	// /host/etc/machine-id for /host/proc).
+	MachineIDPath string
+	// Notify receives READY, ACK and WATCHDOG lines for the supervisor. Nil runs standalone.
+	Notify io.Writer
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// RequestTimeout bounds each HTTP request. Defaults to DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// MaxBackoff caps the delay between retries. Defaults to DefaultMaxBackoff.
+	MaxBackoff time.Duration
+	// Transport replaces the HTTP transport (tests). Nil builds one from TLS.
+	Transport http.RoundTripper
+}
+
+func (c *Config) validate() error {
+	if c.Server == "" {
+		return errors.New("no server URL")
+	}
+	u, err := url.Parse(c.Server)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("server URL %q is not an http(s) URL", c.Server)
+	}
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
+	}
+	if c.Interval == 0 {
+		c.Interval = DefaultInterval
+	}
+	if c.Interval < MinInterval || c.Interval > MaxInterval {
+		return fmt.Errorf("interval %s not within %s..%s", c.Interval, MinInterval, MaxInterval)
+	}
+	if c.SpoolBytes < 0 {
+		return errors.New("negative spool size")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = DefaultMaxBackoff
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	return c.Collect.Validate()
+}
+
+// Agent is one running vigil-agent. Create it with New, then call Run once.
+type Agent struct {
+	cfg       Config
+	log       *slog.Logger
+	collector *collect.Collector
+	spool     *Spool
+	client    *client
+	notify    notifier
+
+	credPath   string
+	credential string
+	interval   time.Duration
+
+	outages     outageLog
+	attempt     int       // consecutive failed deliveries
+	retryAt     time.Time // no delivery before this
+	batchLimit  int       // reports per batch; shrinks when the server refuses a batch
+	lostReports uint64    // reports that could not be spooled, reported as dropped
+	applied     wire.AgentConfig
+
+	report  wire.Report
+	payload []byte
+	rnd     func(int64) int64
+}
+
+// New opens the state directory and spool and prepares the collectors. It does not contact the
+// server.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	a := &Agent{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		credPath:   filepath.Join(cfg.StateDir, "credential"),
+		interval:   cfg.Interval,
+		batchLimit: wire.MaxReportsPerBatch,
+		rnd:        randInt64N,
+	}
+	a.notify = notifier{w: cfg.Notify, log: a.log}
+	var err error
+	if a.credential, err = readCredential(a.credPath); err != nil {
+		return nil, err
+	}
+	if a.credential == "" && cfg.EnrollToken == "" {
+		return nil, ErrNoCredential
+	}
+	if a.collector, err = collect.New(cfg.Collect); err != nil {
+		return nil, err
+	}
+	if a.spool, err = OpenSpool(filepath.Join(cfg.StateDir, "spool"), cfg.SpoolBytes); err != nil {
+		return nil, err
+	}
+	a.outages.path = filepath.Join(cfg.StateDir, "outages.json")
+	a.outages.load(a.log)
+	a.client = newClient(cfg.Server, cfg.TLS, cfg.RequestTimeout, cfg.Version, cfg.Transport)
+	return a, nil
+}
+
+// Close releases the spool and the D-Bus connection. Run calls it on return.
+func (a *Agent) Close() error {
+	a.collector.Close()
+	return a.spool.Close()
+}
+
+// Run collects and pushes until ctx is done, then returns nil after finishing the current cycle.
+// Data is durable in the spool at every point, so an abrupt stop loses nothing either.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.Close()
+	a.log.Info("Agent started.", "version", a.cfg.Version, "server", a.cfg.Server, keyInterval, a.interval,
+		"pending", a.spool.Pending(), "enrolled", a.credential != "")
+	nextCollect := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		now := time.Now()
+		if !now.Before(nextCollect) {
+			a.cycle(now)
+			nextCollect = nextCollect.Add(a.interval)
+			if !nextCollect.After(now) {
+				nextCollect = now.Add(a.interval) // we fell behind (suspend, slow disk): do not catch up
+			}
+		}
+		if a.spool.Pending() > 0 && !time.Now().Before(a.retryAt) {
+			a.deliver(ctx, nextCollect)
+		}
+		wake := nextCollect
+		if a.spool.Pending() > 0 && a.retryAt.Before(wake) {
+			wake = a.retryAt
+		}
+		timer.Reset(max(time.Until(wake), 0))
+		select {
+		case <-ctx.Done():
+			a.log.Info("Agent stopped.", "pending", a.spool.Pending())
+			return nil
+		case <-timer.C:
+		}
+	}
+}
+
+// cycle collects one report and spools it.
+func (a *Agent) cycle(now time.Time) {
+	r := &a.report
+	a.collector.Collect(now, r)
+	a.notify.readyOnce()
+	a.notify.send(NotifyWatchdog)
+
+	seq, err := a.spool.Reserve()
+	if err != nil {
+		a.log.Error("Could not reserve a report sequence number; this report is lost.", keyError, err)
+		a.lostReports++
+		return
+	}
+	r.Seq = seq
+	r.Time = now.UTC().Truncate(time.Millisecond)
+	r.AgentVersion = a.cfg.Version
+	r.IntervalSeconds = int(a.interval / time.Second)
+	r.Outages = a.outages.done
+	dropped, corrupt := a.spool.TakeCounters()
+	r.SpoolDropped = dropped + a.lostReports
+	r.SpoolCorrupt = corrupt
+	if err := r.Validate(); err != nil {
+		// Never spool a report the server would refuse: it would block every later one.
+		a.log.Error("Collected report is invalid; sending only the error.", keyError, err)
+		msg := err.Error()
+		if len(msg) > wire.MaxMessageLen {
+			msg = msg[:wire.MaxMessageLen]
+		}
+		*r = wire.Report{Seq: r.Seq, Time: r.Time, AgentVersion: r.AgentVersion, IntervalSeconds: r.IntervalSeconds,
+			Outages: r.Outages, SpoolDropped: r.SpoolDropped, SpoolCorrupt: r.SpoolCorrupt,
+			Errors: []wire.CollectorError{{Collector: "agent", Message: msg}}}
+	}
+	a.payload, err = appendJSON(a.payload[:0], r)
+	if err == nil {
+		err = a.spool.Append(seq, a.payload)
+	}
+	if err != nil {
+		a.log.Error("Could not spool the report; it is lost.", keySeq, seq, keyError, err)
+		a.lostReports++
+		a.spool.dropped += dropped // keep the counts for the next report
+		a.spool.corrupt += corrupt
+		return
+	}
+	a.lostReports = 0
+	if len(r.Outages) > 0 {
+		a.outages.attached(a.log)
+	}
+	if cap(a.payload) > 256<<10 {
+		a.payload = nil
+	}
+}
+
+func appendJSON(dst []byte, v any) ([]byte, error) {
+	b, err := json.Marshal(v) // encoding/json has no append API; one allocation per cycle
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, b...), nil
+}
+
+// deliver sends batches until the spool is empty, a delivery fails, or the next collection is due.
+func (a *Agent) deliver(ctx context.Context, deadline time.Time) {
+	for a.spool.Pending() > 0 && ctx.Err() == nil {
+		if a.credential == "" {
+			if err := a.enroll(ctx); err != nil {
+				a.failed(err)
+				return
+			}
+		}
+		n, first, err := a.sendOne(ctx)
+		if err != nil {
+			var se *sendError
+			if errors.As(err, &se) && se.class == wire.OutageHTTP &&
+				(se.status == http.StatusBadRequest || se.status == http.StatusRequestEntityTooLarge) {
+				a.refused(se, first)
+				continue
+			}
+			a.failed(err)
+			return
+		}
+		if n == 0 || time.Now().Before(a.retryAt) || !time.Now().Before(deadline) {
+			return
+		}
+	}
+}
+
+// sendOne posts the oldest batch and applies the ack. It returns the batch's seq range.
+func (a *Agent) sendOne(ctx context.Context) (n int, first uint64, err error) {
+	a.client.startBatch()
+	n, err = a.spool.Peek(a.batchLimit, batchBytes, func(seq uint64, payload []byte) error {
+		if first == 0 {
+			first = seq
+		}
+		a.client.addToBatch(int(seq-first), payload)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, &sendError{class: wire.OutageOther, detail: "read spool", err: err}
+	}
+	if n == 0 {
+		return 0, 0, nil
+	}
+	ack, err := a.client.sendBatch(ctx, a.credential)
+	if err != nil {
+		return n, first, err
+	}
+	now := time.Now()
+	if a.outages.end(now, a.log) {
+		a.log.Info("Server reachable again.", "pending", a.spool.Pending())
+	}
+	a.attempt, a.retryAt, a.batchLimit = 0, time.Time{}, wire.MaxReportsPerBatch
+	if ack.AckedSeq < first {
+		// The server committed nothing of this batch; do not spin resending it.
+		a.log.Warn("Server acknowledged none of the batch; retrying later.", keySeq, first, "acked_seq", ack.AckedSeq)
+		a.attempt++
+		a.retryAt = now.Add(backoff(a.attempt, a.cfg.MaxBackoff, a.rnd))
+		return n, first, nil
+	}
+	if err := a.spool.Ack(ack.AckedSeq); err != nil {
+		a.log.Error("Could not record the acknowledgement; reports may be sent twice.", keyError, err)
+	}
+	a.log.Debug("Report acknowledged.", keySeq, ack.AckedSeq, keyCount, n)
+	a.notify.ackOnce()
+	if ack.Config != nil {
+		a.applyConfig(ack.Config)
+	}
+	return n, first, nil
+}
+
+// refused handles a batch the server will not take (400, 413): retry smaller, and drop a single
+// report it refuses rather than block every later one.
+func (a *Agent) refused(se *sendError, first uint64) {
+	if a.batchLimit > 1 {
+		a.batchLimit = max(a.batchLimit/2, 1)
+		a.log.Warn("Server refused a batch; retrying with smaller batches.", keyError, se, "batch", a.batchLimit)
+		return
+	}
+	a.log.Error("Server refused a report; dropping it.", keySeq, first, keyError, se)
+	if err := a.spool.Ack(first); err != nil {
+		a.log.Error("Could not drop the refused report.", keyError, err)
+	}
+	a.spool.dropped++
+}
+
+// failed records a failed delivery and schedules the retry.
+func (a *Agent) failed(err error) {
+	now := time.Now()
+	var se *sendError
+	if !errors.As(err, &se) {
+		se = &sendError{class: wire.OutageOther, detail: err.Error(), err: err}
+	}
+	delay := backoff(a.attempt, a.cfg.MaxBackoff, a.rnd)
+	if se.retryAfter > delay {
+		delay = se.retryAfter
+	}
+	a.attempt++
+	a.retryAt = now.Add(delay)
+	if se.status == http.StatusUnauthorized {
+		a.log.Error("The server rejected the agent's credential (401); reports stay in the spool. "+
+			"Re-enroll the host: remove the credential file and start with a new --enroll-token.",
+			"credential_file", a.credPath, keyRetry, delay)
+	} else {
+		a.log.Warn("Could not deliver reports.", keyClass, se.class, keyError, se, keyRetry, delay.Round(time.Millisecond),
+			"pending", a.spool.Pending())
+	}
+	a.outages.fail(now, se, a.log)
+}
+
+func (a *Agent) enroll(ctx context.Context) error {
+	req := &wire.EnrollRequest{
+		EnrollmentToken: a.cfg.EnrollToken,
+		Hostname:        a.hostname(),
+		MachineID:       a.machineID(),
+		OS:              runtime.GOOS,
+		Arch:            runtime.GOARCH,
+		AgentVersion:    a.cfg.Version,
+	}
+	resp, err := a.client.enroll(ctx, req)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(a.credPath, []byte(resp.Credential+"\n"), 0o600); err != nil {
+		return fmt.Errorf("store credential: %w", err)
+	}
+	a.credential = resp.Credential
+	a.log.Info("Enrolled.", keyHostID, resp.HostID)
+	if resp.ReportIntervalSeconds != 0 {
+		a.applyConfig(&wire.AgentConfig{IntervalSeconds: resp.ReportIntervalSeconds})
+	}
+	return nil
+}
+
+func (a *Agent) hostname() string {
+	if a.cfg.Hostname != "" {
+		return a.cfg.Hostname
+	}
+	procRoot := a.cfg.Collect.ProcRoot
+	if procRoot == "" {
+		procRoot = "/proc"
+	}
+	if b, err := os.ReadFile(filepath.Join(procRoot, "sys/kernel/hostname")); err == nil {
+		if h := strings.TrimSpace(string(b)); h != "" {
+			return h
+		}
+	}
+	h, _ := os.Hostname()
+	if h == "" {
+		h = "unknown"
+	}
+	return h
+}
+
+func (a *Agent) machineID() string {
+	path := a.cfg.MachineIDPath
+	if path == "" {
+		procRoot := a.cfg.Collect.ProcRoot
+		if procRoot == "" {
+			procRoot = "/proc"
+		}
+		path = filepath.Join(filepath.Dir(filepath.Clean(procRoot)), "etc/machine-id")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		a.log.Debug("No machine ID.", keyError, err)
+		return ""
+	}
+	id := strings.TrimSpace(string(b))
+	if len(id) > wire.MaxNameLen || strings.ContainsFunc(id, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return ""
+	}
+	return id
+}
+
+// applyConfig applies data-only configuration from the server after validating it. Zero values
+// keep the local setting. Nothing here can run anything: it sets a duration and two lists.
+func (a *Agent) applyConfig(c *wire.AgentConfig) {
+	if err := c.Validate(); err != nil {
+		a.log.Warn("Ignoring invalid configuration from the server.", keyError, err)
+		return
+	}
+	if c.IntervalSeconds != 0 && c.IntervalSeconds != a.applied.IntervalSeconds {
+		a.applied.IntervalSeconds = c.IntervalSeconds
+		a.interval = time.Duration(c.IntervalSeconds) * time.Second
+		a.log.Info("Server set the report interval.", keyInterval, a.interval)
+	}
+	procs, units := a.applied.WatchProcesses, a.applied.WatchUnits
+	changed := false
+	if len(c.WatchProcesses) > 0 && !slices.Equal(c.WatchProcesses, procs) {
+		procs, changed = slices.Clone(c.WatchProcesses), true
+	}
+	if len(c.WatchUnits) > 0 && !slices.Equal(c.WatchUnits, units) {
+		units, changed = slices.Clone(c.WatchUnits), true
+	}
+	if changed {
+		a.applied.WatchProcesses, a.applied.WatchUnits = procs, units
+		if procs == nil {
+			procs = a.cfg.Collect.WatchProcesses
+		}
+		if units == nil {
+			units = a.cfg.Collect.WatchUnits
+		}
+		a.collector.SetWatches(procs, units)
+		a.log.Info("Server set the watch lists.", "processes", len(procs), "units", len(units))
+	}
+}
+
+// Interval returns the interval in use (tests).
+func (a *Agent) Interval() time.Duration { return a.interval }

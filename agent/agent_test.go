@@ -1,0 +1,499 @@
+package agent
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/vigilhq/vigil/agent/collect"
+	"github.com/vigilhq/vigil/wire"
+)
+
+// fakeServer is a whole working vigil-server for the agent's two endpoints: it enrolls, checks
+// every request as the real one should, commits reports deduplicated by seq, and acks the highest
+// contiguous committed seq (across gaps the agent declares by the ordering contract). Its failure
+// modes are switched by the test.
+type fakeServer struct {
+	mu         sync.Mutex
+	credential string
+	committed  map[uint64]int // seq → times received (committed once)
+	acked      uint64
+	outages    []wire.Outage
+	dropped    uint64
+	requests   []time.Time
+	badReqs    []string
+
+	down       bool // answer 503
+	retryAfter string
+	loseAck    bool // commit, then fail the answer (a lost ack)
+	unauth     bool // answer 401
+	config     *wire.AgentConfig
+}
+
+func newFakeServer() *fakeServer {
+	return &fakeServer{credential: "cred-secret-1", committed: map[uint64]int{}}
+}
+
+func (f *fakeServer) set(fn func(f *fakeServer)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r.URL.Path == pathReports {
+		f.requests = append(f.requests, time.Now())
+	}
+	bad := func(msg string) {
+		f.badReqs = append(f.badReqs, msg)
+		http.Error(w, msg, http.StatusBadRequest)
+	}
+	if r.Header.Get(wire.ProtocolHeader) != "1" {
+		bad("no protocol header")
+		return
+	}
+	switch r.URL.Path {
+	case pathEnroll:
+		var req wire.EnrollRequest
+		if err := wire.Decode(r.Body, wire.MaxSmallBodyBytes, true, &req); err != nil {
+			bad(err.Error())
+			return
+		}
+		if err := req.Validate(); err != nil || req.EnrollmentToken != "enroll-token-1" {
+			http.Error(w, "bad token", http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(wire.EnrollResponse{HostID: "h1", Credential: f.credential})
+	case pathReports:
+		if f.unauth || r.Header.Get("Authorization") != "Bearer "+f.credential {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if f.down {
+			if f.retryAfter != "" {
+				w.Header().Set("Retry-After", f.retryAfter)
+			}
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		if r.Header.Get("Content-Encoding") != "gzip" {
+			bad("not gzip")
+			return
+		}
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			bad(err.Error())
+			return
+		}
+		var batch wire.ReportBatch
+		if err := wire.Decode(zr, wire.MaxReportDecodedBytes, false, &batch); err != nil {
+			bad(err.Error())
+			return
+		}
+		if err := batch.Validate(); err != nil {
+			bad(err.Error())
+			return
+		}
+		first := batch.Reports[0].Seq
+		if first <= f.acked && f.committed[first] == 0 {
+			bad("batch starts below the acked seq with an uncommitted report")
+			return
+		}
+		if first > f.acked+1 {
+			f.acked = first - 1 // the agent dropped these (ordering contract)
+		}
+		for _, rep := range batch.Reports {
+			f.committed[rep.Seq]++
+			if f.committed[rep.Seq] == 1 {
+				f.outages = append(f.outages, rep.Outages...)
+				f.dropped += rep.SpoolDropped
+			}
+		}
+		for f.committed[f.acked+1] > 0 {
+			f.acked++
+		}
+		if f.loseAck {
+			http.Error(w, "lost", http.StatusBadGateway)
+			return
+		}
+		json.NewEncoder(w).Encode(wire.Ack{AckedSeq: f.acked, Config: f.config})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// handlerTransport serves requests in-process, so agent tests can run inside a synctest bubble.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if err := r.Context().Err(); err != nil {
+		return nil, err
+	}
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+const fixtureProc = "collect/testdata/host/proc"
+
+func testConfig(t *testing.T, srv http.Handler) Config {
+	return Config{
+		Server:      "https://vigil.test",
+		Transport:   handlerTransport{srv},
+		EnrollToken: "enroll-token-1",
+		StateDir:    t.TempDir(),
+		Interval:    time.Second,
+		Version:     "1.0.0",
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Collect: collect.Config{ProcRoot: fixtureProc, SysRoot: "collect/testdata/host/sys",
+			Disabled: []string{collect.NameMounts, collect.NameUnits}},
+		MaxBackoff: 30 * time.Second,
+	}
+}
+
+// runFor runs the agent for d of (fake) time and returns it stopped.
+func runFor(t *testing.T, a *Agent, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- a.Run(ctx) }()
+	time.Sleep(d)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newAgent(t *testing.T, cfg Config) *Agent {
+	t.Helper()
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestExactlyOnceDelivery runs the agent through an outage, lost acks and a restart, and checks
+// that the server committed every seq exactly once, the outage was reported, and nothing is left.
+func TestExactlyOnceDelivery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newFakeServer()
+		cfg := testConfig(t, srv)
+		a := newAgent(t, cfg)
+		runFor(t, a, 10*time.Second)
+
+		srv.set(func(f *fakeServer) { f.down = true })
+		a = newAgent(t, cfg)
+		runFor(t, a, 40*time.Second) // outage, with a restart at its start
+		srv.set(func(f *fakeServer) { f.down = false; f.loseAck = true })
+		a = newAgent(t, cfg)
+		runFor(t, a, 20*time.Second) // reports commit but acks are lost: they are resent
+		srv.set(func(f *fakeServer) { f.loseAck = false })
+		a = newAgent(t, cfg)
+		runFor(t, a, 90*time.Second) // back to normal (after at most one MaxBackoff)
+		pending := a.spool.Pending()
+
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		if len(srv.badReqs) > 0 {
+			t.Fatalf("server saw bad requests: %v", srv.badReqs)
+		}
+		var max uint64
+		for seq := range srv.committed {
+			max = maxOf(max, seq)
+		}
+		for seq := uint64(1); seq <= max; seq++ {
+			if srv.committed[seq] == 0 {
+				t.Errorf("seq %d never arrived", seq)
+			}
+		}
+		if srv.acked != max || pending > 1 {
+			t.Errorf("acked %d of %d, %d pending", srv.acked, max, pending)
+		}
+		if max < 150 {
+			t.Errorf("only %d reports in 160 s at a 1 s interval", max)
+		}
+		var sawDown bool
+		for _, o := range srv.outages {
+			if o.Class == wire.OutageHTTP && strings.Contains(o.Detail, "503") {
+				sawDown = true
+			}
+		}
+		if !sawDown {
+			t.Errorf("outage not reported: %+v", srv.outages)
+		}
+		if srv.dropped != 0 {
+			t.Errorf("dropped = %d", srv.dropped)
+		}
+		resent := 0
+		for _, n := range srv.committed {
+			if n > 1 {
+				resent++
+			}
+		}
+		if resent == 0 {
+			t.Errorf("no report was resent after a lost ack: the test did not exercise dedupe")
+		}
+		t.Logf("%d reports committed once each, %d resent after lost acks, outages %+v", max, resent, srv.outages)
+	})
+}
+
+func maxOf(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+func TestEnrollStoresCredential(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newFakeServer()
+		cfg := testConfig(t, srv)
+		runFor(t, newAgent(t, cfg), 3*time.Second)
+		path := filepath.Join(cfg.StateDir, "credential")
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Fatalf("credential mode %v, want 0600", fi.Mode().Perm())
+		}
+		b, _ := os.ReadFile(path)
+		if strings.TrimSpace(string(b)) != srv.credential {
+			t.Fatalf("credential file holds %q", b)
+		}
+		// A later start needs no token.
+		cfg.EnrollToken = ""
+		runFor(t, newAgent(t, cfg), 3*time.Second)
+		if len(srv.badReqs) != 0 || srv.acked < 4 {
+			t.Fatalf("acked %d, bad %v", srv.acked, srv.badReqs)
+		}
+	})
+	if _, err := New(Config{Server: "https://x", StateDir: t.TempDir()}); err != ErrNoCredential {
+		t.Fatalf("New without credential or token = %v, want ErrNoCredential", err)
+	}
+}
+
+func TestUnauthorizedKeepsData(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newFakeServer()
+		srv.unauth = true
+		cfg := testConfig(t, srv)
+		a := newAgent(t, cfg)
+		runFor(t, a, 30*time.Second)
+		if p := a.spool.Pending(); p < 29 {
+			t.Fatalf("only %d reports kept after 30 s of 401s", p)
+		}
+		// Once the server accepts the credential again, everything is delivered.
+		srv.set(func(f *fakeServer) { f.unauth = false })
+		a = newAgent(t, cfg)
+		runFor(t, a, 60*time.Second)
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		for seq := uint64(1); seq <= srv.acked; seq++ {
+			if srv.committed[seq] != 1 && srv.committed[seq] != 2 {
+				t.Fatalf("seq %d committed %d times", seq, srv.committed[seq])
+			}
+		}
+		if srv.acked < 85 || srv.committed[1] == 0 {
+			t.Fatalf("acked %d after recovery", srv.acked)
+		}
+	})
+}
+
+func TestRetryAfterHonoured(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newFakeServer()
+		srv.down, srv.retryAfter = true, "120"
+		cfg := testConfig(t, srv)
+		cfg.Interval = 10 * time.Second
+		start := time.Now()
+		runFor(t, newAgent(t, cfg), 5*time.Minute)
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		reports := srv.requests
+		if reports[0].Sub(start) > 2*time.Second {
+			t.Fatalf("first report sent %s after start", reports[0].Sub(start))
+		}
+		for i := 1; i < len(reports); i++ {
+			if gap := reports[i].Sub(reports[i-1]); gap < 120*time.Second {
+				t.Fatalf("request %d came %s after the previous one despite Retry-After: 120", i, gap)
+			}
+		}
+		if len(reports) < 2 {
+			t.Fatalf("only %d requests", len(reports))
+		}
+	})
+}
+
+func TestBackoffJitterBounds(t *testing.T) {
+	const maxDelay = 5 * time.Minute
+	tests := []struct {
+		attempt int
+		ceiling time.Duration
+	}{
+		{0, time.Second}, {1, 2 * time.Second}, {3, 8 * time.Second}, {8, 256 * time.Second},
+		{9, maxDelay}, {40, maxDelay}, {1000, maxDelay},
+	}
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.attempt), func(t *testing.T) {
+			hi := backoff(tt.attempt, maxDelay, func(n int64) int64 { return n - 1 })
+			lo := backoff(tt.attempt, maxDelay, func(n int64) int64 { return 0 })
+			if hi != tt.ceiling {
+				t.Errorf("largest delay = %s, want %s", hi, tt.ceiling)
+			}
+			if lo != 100*time.Millisecond {
+				t.Errorf("smallest delay = %s, want the 100ms floor", lo)
+			}
+			for range 100 {
+				d := backoff(tt.attempt, maxDelay, randInt64N)
+				if d < 100*time.Millisecond || d > tt.ceiling {
+					t.Fatalf("delay %s outside [100ms, %s]", d, tt.ceiling)
+				}
+			}
+		})
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := map[string]time.Duration{
+		"":                              0,
+		"30":                            30 * time.Second,
+		"-5":                            0,
+		"999999":                        maxRetryAfter,
+		"Thu, 01 Jan 2026 00:02:00 GMT": 2 * time.Minute,
+		"garbage":                       0,
+	}
+	for in, want := range tests {
+		if got := parseRetryAfter(in, now); got != want {
+			t.Errorf("parseRetryAfter(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestServerConfigBounds(t *testing.T) {
+	tests := []struct {
+		name         string
+		cfg          wire.AgentConfig
+		wantInterval time.Duration
+	}{
+		{"interval applied", wire.AgentConfig{IntervalSeconds: 30}, 30 * time.Second},
+		{"zero keeps local", wire.AgentConfig{}, time.Second},
+		{"too long rejected", wire.AgentConfig{IntervalSeconds: 7200}, time.Second},
+		{"negative rejected", wire.AgentConfig{IntervalSeconds: -1}, time.Second},
+		{"relative exe rejects all", wire.AgentConfig{IntervalSeconds: 30, WatchProcesses: []wire.ProcessWatch{{Exe: "sh"}}}, time.Second},
+		{"too many units rejects all", wire.AgentConfig{IntervalSeconds: 30, WatchUnits: make([]string, wire.MaxWatchEntries+1)}, time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAgent(t, testConfig(t, newFakeServer()))
+			defer a.Close()
+			a.applyConfig(&tt.cfg)
+			if a.Interval() != tt.wantInterval {
+				t.Fatalf("interval = %s, want %s", a.Interval(), tt.wantInterval)
+			}
+		})
+	}
+}
+
+func TestServerConfigFromAck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newFakeServer()
+		srv.config = &wire.AgentConfig{IntervalSeconds: 5, WatchProcesses: []wire.ProcessWatch{{Name: "nginx"}}}
+		cfg := testConfig(t, srv)
+		lines := &lineWriter{}
+		cfg.Notify = lines
+		a := newAgent(t, cfg)
+		runFor(t, a, 30*time.Second)
+		if a.Interval() != 5*time.Second {
+			t.Fatalf("interval %s after the server set 5s", a.Interval())
+		}
+		srv.mu.Lock()
+		n := srv.acked
+		srv.mu.Unlock()
+		if n > 9 { // 1 s until the first ack, then every 5 s
+			t.Fatalf("%d reports in 30 s at 5 s", n)
+		}
+		got := lines.String()
+		if !strings.HasPrefix(got, "READY\nWATCHDOG\nACK\n") || strings.Count(got, "WATCHDOG\n") != int(n) ||
+			strings.Count(got, "READY") != 1 || strings.Count(got, "ACK\n") != 1 {
+			t.Fatalf("notify lines:\n%s", got)
+		}
+	})
+}
+
+type lineWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lineWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+func TestNotifyPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := notifier{w: w, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	n.readyOnce()
+	n.readyOnce()
+	n.send(NotifyWatchdog)
+	n.ackOnce()
+	w.Close()
+	got, _ := io.ReadAll(r)
+	if string(got) != "READY\nWATCHDOG\nACK\n" {
+		t.Fatalf("pipe got %q", got)
+	}
+
+	// A broken pipe (the supervisor went away) must not kill the agent.
+	r, w, err = os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r.Close()
+	n = notifier{w: w, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	n.send(NotifyWatchdog)
+	n.send(NotifyWatchdog)
+	if !n.disabled {
+		t.Fatalf("notifier still enabled after a broken pipe")
+	}
+}
+
+func TestOpenNotifyFD(t *testing.T) {
+	for _, v := range []string{"x", "1", "-3"} {
+		if _, err := OpenNotifyFD(v); err == nil {
+			t.Errorf("OpenNotifyFD(%q) accepted", v)
+		}
+	}
+	if f, err := OpenNotifyFD(""); f != nil || err != nil {
+		t.Errorf("empty VIGIL_NOTIFY_FD: %v %v", f, err)
+	}
+}

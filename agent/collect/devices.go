@@ -1,0 +1,177 @@
+package collect
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vigilhq/vigil/wire"
+)
+
+// counters is one device's cumulative counters from the previous cycle.
+type counters [5]uint64
+
+// rateState keeps the previous counters of a set of devices. Its maps hold at most the number of
+// entries a report may carry, and are swapped rather than reallocated each cycle.
+type rateState struct {
+	prev, cur map[string]counters
+	at        time.Time
+}
+
+func (s *rateState) begin() {
+	if s.prev == nil {
+		s.prev, s.cur = make(map[string]counters), make(map[string]counters)
+	}
+	clear(s.cur)
+}
+
+// end makes this cycle's counters the previous ones and returns the seconds since the previous
+// cycle (0 if there was none).
+func (s *rateState) end(now time.Time) float64 {
+	dt := 0.0
+	if !s.at.IsZero() {
+		dt = now.Sub(s.at).Seconds()
+	}
+	s.prev, s.cur = s.cur, s.prev
+	s.at = now
+	return dt
+}
+
+// delta returns cur-prev per counter, and false if any counter went backwards (a reset or a
+// wrap), in which case the device is left out of this cycle.
+func delta(cur, prev counters) (d counters, ok bool) {
+	for i := range cur {
+		if cur[i] < prev[i] {
+			return d, false
+		}
+		d[i] = cur[i] - prev[i]
+	}
+	return d, true
+}
+
+func rate(v uint64, dt float64) float64 { return round2(float64(v) / dt) }
+
+// skipDisk tells devices that are never worth a series: loop devices, RAM disks, compressed RAM
+// swap, floppies and optical drives.
+func skipDisk(name string) bool {
+	for _, p := range []string{"loop", "ram", "zram", "fd", "sr"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// collectDisks reports IO rates of whole block devices. A device is whole when /sys/block has an
+// entry for it; partitions only appear below their disk. Without a readable /sys/block (some
+// containers) a name that extends another listed device's name by digits (sda1, nvme0n1p1) is
+// taken for a partition.
+func (c *Collector) collectDisks(now time.Time, r *wire.Report) error {
+	if c.blockErr != nil {
+		return c.blockErr
+	}
+	stats, err := c.block.ProcDiskstats()
+	if err != nil {
+		return err
+	}
+	whole, werr := c.block.SysBlockDevices()
+	useSys := werr == nil
+	if werr != nil && !errors.Is(werr, fs.ErrNotExist) && !errors.Is(werr, os.ErrPermission) {
+		return werr
+	}
+	names := make([]string, 0, len(stats))
+	for _, d := range stats {
+		names = append(names, d.DeviceName)
+	}
+	isPartition := func(name string) bool {
+		if useSys {
+			return !slices.Contains(whole, name)
+		}
+		for _, other := range names {
+			if other != name && strings.HasPrefix(name, other) {
+				rest := strings.TrimPrefix(strings.TrimPrefix(name, other), "p")
+				if rest != "" && strings.Trim(rest, "0123456789") == "" {
+					return true
+				}
+			}
+		}
+		return false
+	}
+
+	s := &c.disks
+	s.begin()
+	for _, d := range stats {
+		if skipDisk(d.DeviceName) || isPartition(d.DeviceName) || len(s.cur) >= wire.MaxDevices {
+			continue
+		}
+		s.cur[d.DeviceName] = counters{d.ReadSectors, d.WriteSectors, d.ReadIOs, d.WriteIOs, d.IOsTotalTicks}
+	}
+	prevAt := s.at
+	dt := s.end(now)
+	if dt <= 0 || prevAt.IsZero() {
+		return nil
+	}
+	start := len(r.Disks)
+	for name, cur := range s.prev { // s.prev now holds this cycle's counters
+		old, ok := s.cur[name]
+		if !ok {
+			continue
+		}
+		dd, ok := delta(cur, old)
+		if !ok {
+			continue
+		}
+		const sector = 512 // /proc/diskstats counts 512-byte sectors whatever the device's sector size
+		r.Disks = append(r.Disks, wire.DiskIO{
+			Device:         name,
+			ReadBytesPS:    rate(dd[0]*sector, dt),
+			WriteBytesPS:   rate(dd[1]*sector, dt),
+			ReadIOPS:       rate(dd[2], dt),
+			WriteIOPS:      rate(dd[3], dt),
+			UtilizationPct: pct(float64(dd[4]), dt*1000),
+		})
+	}
+	slices.SortFunc(r.Disks[start:], func(a, b wire.DiskIO) int { return strings.Compare(a.Device, b.Device) })
+	return nil
+}
+
+// collectNetwork reports traffic rates of every interface but loopback.
+func (c *Collector) collectNetwork(now time.Time, r *wire.Report) error {
+	if c.procErr != nil {
+		return c.procErr
+	}
+	dev, err := c.proc.NetDev()
+	if err != nil {
+		return err
+	}
+	s := &c.net
+	s.begin()
+	for name, l := range dev {
+		if name == "lo" || len(s.cur) >= wire.MaxInterfaces || len(name) > wire.MaxNameLen {
+			continue
+		}
+		s.cur[name] = counters{l.RxBytes, l.TxBytes}
+	}
+	prevAt := s.at
+	dt := s.end(now)
+	if dt <= 0 || prevAt.IsZero() {
+		return nil
+	}
+	start := len(r.Interfaces)
+	for name, cur := range s.prev {
+		old, ok := s.cur[name]
+		if !ok {
+			continue
+		}
+		dd, ok := delta(cur, old)
+		if !ok {
+			continue
+		}
+		r.Interfaces = append(r.Interfaces, wire.NetIO{Interface: name, RxBytesPS: rate(dd[0], dt), TxBytesPS: rate(dd[1], dt)})
+	}
+	slices.SortFunc(r.Interfaces[start:], func(a, b wire.NetIO) int { return strings.Compare(a.Interface, b.Interface) })
+	return nil
+}

@@ -1,0 +1,166 @@
+package agent
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/wire"
+)
+
+type testPKI struct {
+	caDER, leafDER []byte
+	leafKey        *ecdsa.PrivateKey
+}
+
+func newTestPKI(t *testing.T, name string) testPKI {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "vigil-server"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &leafKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testPKI{caDER: caDER, leafDER: leafDER, leafKey: leafKey}
+}
+
+func (p testPKI) caPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.caDER})
+}
+
+func (p testPKI) fingerprint(colons bool) string {
+	sum := sha256.Sum256(p.caDER)
+	h := strings.ToUpper(hex.EncodeToString(sum[:]))
+	if !colons {
+		return strings.ToLower(h)
+	}
+	var parts []string
+	for i := 0; i < len(h); i += 2 {
+		parts = append(parts, h[i:i+2])
+	}
+	return strings.Join(parts, ":")
+}
+
+// startTLS starts a fake server presenting the chain [leaf, CA], as vigil-server does.
+func startTLS(t *testing.T, p testPKI) *httptest.Server {
+	srv := httptest.NewUnstartedServer(newFakeServer())
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{p.leafDER, p.caDER}, PrivateKey: p.leafKey}}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestTLSPinning(t *testing.T) {
+	good := newTestPKI(t, "good")
+	other := newTestPKI(t, "other")
+	srv := startTLS(t, good)
+	hostURL := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+	mustCfg := func(c *tls.Config, err error) *tls.Config {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	tests := []struct {
+		name    string
+		url     string
+		tls     *tls.Config
+		wantErr error // nil: enrollment succeeds
+	}{
+		{"ca file", srv.URL, mustCfg(PinnedCA(good.caPEM())), nil},
+		{"ca file by host name", hostURL, mustCfg(PinnedCA(good.caPEM())), nil},
+		{"wrong ca file", srv.URL, mustCfg(PinnedCA(other.caPEM())), errTLS},
+		{"fingerprint", srv.URL, mustCfg(PinnedCAFingerprint(good.fingerprint(false))), nil},
+		{"fingerprint with colons, upper case", hostURL, mustCfg(PinnedCAFingerprint(good.fingerprint(true))), nil},
+		{"wrong fingerprint", srv.URL, mustCfg(PinnedCAFingerprint(other.fingerprint(false))), ErrFingerprintMismatch},
+		{"fingerprint, wrong host name", srv.URL, nil, errTLS},
+		{"system roots", srv.URL, nil, errTLS},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.tls
+			if tt.name == "fingerprint, wrong host name" {
+				// The right CA, but a name the certificate is not for.
+				cfg = mustCfg(PinnedCAFingerprint(good.fingerprint(false)))
+				cfg.ServerName = "other.example"
+			}
+			c := newClient(tt.url, cfg, 5*time.Second, "test", nil)
+			_, err := c.enroll(context.Background(), &wire.EnrollRequest{EnrollmentToken: "enroll-token-1", Hostname: "h"})
+			switch {
+			case tt.wantErr == nil && err != nil:
+				t.Fatalf("enroll failed: %v", err)
+			case tt.wantErr == errTLS:
+				var se *sendError
+				if !errors.As(err, &se) || se.class != wire.OutageTLS {
+					t.Fatalf("want a TLS failure, got %v", err)
+				}
+			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+var errTLS = errors.New("any TLS failure")
+
+func TestParseFingerprint(t *testing.T) {
+	ok := strings.Repeat("ab", 32)
+	for _, in := range []string{ok, strings.ToUpper(ok), "AB:" + strings.Repeat("ab:", 30) + "ab"} {
+		if _, err := ParseFingerprint(in); err != nil {
+			t.Errorf("ParseFingerprint(%q): %v", in, err)
+		}
+	}
+	for _, in := range []string{"", "abc", strings.Repeat("ab", 31), strings.Repeat("zz", 32), strings.Repeat("ab", 33)} {
+		if _, err := ParseFingerprint(in); err == nil {
+			t.Errorf("ParseFingerprint(%q) accepted", in)
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{&net.DNSError{Err: "no such host", Name: "x"}, wire.OutageDNS},
+		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, wire.OutageConnect},
+		{context.DeadlineExceeded, wire.OutageTimeout},
+		{ErrFingerprintMismatch, wire.OutageTLS},
+		{errors.New("weird"), wire.OutageOther},
+	}
+	for _, tt := range tests {
+		if got := classify(tt.err).class; got != tt.want {
+			t.Errorf("classify(%v) = %s, want %s", tt.err, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDeps fails if vigil-agent links a package it must never link. Run with -count=1: the test
+// cache can hide a newly added import.
+func TestDeps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	bad := map[string]string{
+		"database/sql":                            "no database in the agent",
+		"modernc.org/sqlite":                      "no database in the agent",
+		"github.com/jackc/pgx/v5":                 "no database in the agent",
+		"github.com/theupdateframework/go-tuf/v2": "the agent observes, it does not update",
+		"github.com/sigstore/sigstore":            "the agent never signs or verifies releases",
+		"github.com/vigilhq/vigil/server":         "the agent never links server code",
+		"github.com/vigilhq/vigil/updater":        "updating is the supervisor's job",
+		"github.com/vigilhq/vigil/signing":        "the agent never signs",
+		"github.com/vigilhq/vigil/release":        "the agent never authors releases",
+		"os/exec":                                 "the agent never runs anything",
+		"github.com/godbus/dbus/v5":               "links os/exec; the agent has its own read-only D-Bus client",
+		"github.com/spf13/cobra":                  "binary size: the agent uses the standard flag package",
+		"github.com/prometheus/client_golang":     "binary size: the agent pushes wire reports, it serves no metrics",
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		for prefix, reason := range bad {
+			if pkg == prefix || strings.HasPrefix(pkg, prefix+"/") {
+				t.Errorf("vigil-agent links %s: %s", pkg, reason)
+			}
+		}
+	}
+}

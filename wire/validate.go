@@ -1,0 +1,319 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+	"unicode/utf8"
+)
+
+// ErrInvalid is wrapped by every validation and decoding failure, so callers can map it to a
+// 400 answer with errors.Is.
+var ErrInvalid = errors.New("invalid message")
+
+// ErrTooLarge is returned when a body exceeds its named limit.
+var ErrTooLarge = errors.New("message too large")
+
+// Times outside this window are rejected: a host clock in 1970 or far in the future is a bug
+// we want to see, not a sample we want to store.
+var (
+	minTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// Decode reads one JSON value of at most limit bytes from r into v and rejects trailing data.
+// Unknown fields are rejected when strict is true (configuration), and ignored otherwise so newer
+// agents can talk to older servers.
+func Decode(r io.Reader, limit int64, strict bool, v any) error {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return fmt.Errorf("read body: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return fmt.Errorf("%w: body exceeds %d bytes", ErrTooLarge, limit)
+	}
+	return Unmarshal(data, strict, v)
+}
+
+// Unmarshal decodes exactly one JSON value from data into v.
+func Unmarshal(data []byte, strict bool, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		return invalid("malformed JSON: %v", err)
+	}
+	if dec.More() {
+		return invalid("trailing data after JSON value")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalid("trailing data after JSON value")
+	}
+	return nil
+}
+
+func checkString(field, s string, max int, required bool) error {
+	if required && s == "" {
+		return invalid("%s is required", field)
+	}
+	if len(s) > max {
+		return invalid("%s longer than %d bytes", field, max)
+	}
+	if !utf8.ValidString(s) {
+		return invalid("%s is not valid UTF-8", field)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return invalid("%s contains control characters", field)
+		}
+	}
+	return nil
+}
+
+func checkTime(field string, t time.Time, required bool) error {
+	if t.IsZero() {
+		if required {
+			return invalid("%s is required", field)
+		}
+		return nil
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return invalid("%s %s out of range", field, t.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func checkPct(field string, v float64) error {
+	if math.IsNaN(v) || v < 0 || v > 100 {
+		return invalid("%s %v not within 0..100", field, v)
+	}
+	return nil
+}
+
+func checkNonNeg(field string, v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		return invalid("%s %v is negative or not finite", field, v)
+	}
+	return nil
+}
+
+func checkCount(field string, n, max int) error {
+	if n > max {
+		return invalid("%d %s, at most %d allowed", n, field, max)
+	}
+	return nil
+}
+
+// Validate checks an enrollment request.
+func (e *EnrollRequest) Validate() error {
+	return errors.Join(
+		checkString("enrollment_token", e.EnrollmentToken, MaxNameLen, true),
+		checkString("hostname", e.Hostname, MaxNameLen, true),
+		checkString("machine_id", e.MachineID, MaxNameLen, false),
+		checkString("os", e.OS, 64, false),
+		checkString("arch", e.Arch, 64, false),
+		checkString("agent_version", e.AgentVersion, 64, false),
+	)
+}
+
+// Validate checks a batch and every report in it.
+func (b *ReportBatch) Validate() error {
+	if len(b.Reports) == 0 {
+		return invalid("reports is empty")
+	}
+	if err := checkCount("reports", len(b.Reports), MaxReportsPerBatch); err != nil {
+		return err
+	}
+	for i := range b.Reports {
+		if err := b.Reports[i].Validate(); err != nil {
+			return fmt.Errorf("report %d: %w", i, err)
+		}
+		if i > 0 && b.Reports[i].Seq <= b.Reports[i-1].Seq {
+			return invalid("report %d: seq %d not above the previous %d (reports go oldest first)", i, b.Reports[i].Seq, b.Reports[i-1].Seq)
+		}
+	}
+	return nil
+}
+
+// Validate checks ranges, lengths and counts of one report.
+func (r *Report) Validate() error {
+	if r.Seq == 0 {
+		return invalid("seq must be at least 1")
+	}
+	if r.Seq > math.MaxInt64 {
+		return invalid("seq out of range")
+	}
+	errs := []error{
+		checkTime("time", r.Time, true),
+		checkTime("boot_time", r.BootTime, false),
+		checkString("agent_version", r.AgentVersion, 64, false),
+		checkString("updater_version", r.UpdaterVersion, 64, false),
+		checkNonNeg("uptime_seconds", r.UptimeSeconds),
+		checkCount("mounts", len(r.Mounts), MaxMounts),
+		checkCount("disks", len(r.Disks), MaxDevices),
+		checkCount("interfaces", len(r.Interfaces), MaxInterfaces),
+		checkCount("processes", len(r.Processes), MaxProcesses),
+		checkCount("events", len(r.Events), MaxEvents),
+		checkCount("units", len(r.Units), MaxUnits),
+		checkCount("outages", len(r.Outages), MaxOutages),
+		checkCount("errors", len(r.Errors), MaxErrors),
+	}
+	if r.IntervalSeconds < 0 || r.IntervalSeconds > MaxIntervalSeconds {
+		errs = append(errs, invalid("interval_seconds %d out of range", r.IntervalSeconds))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if c := r.CPU; c != nil {
+		if c.Cores < 0 || c.Cores > 1<<16 {
+			errs = append(errs, invalid("cpu.cores %d out of range", c.Cores))
+		}
+		errs = append(errs, checkPct("cpu.busy_pct", c.BusyPct), checkPct("cpu.iowait_pct", c.IOWaitPct), checkPct("cpu.steal_pct", c.StealPct))
+	}
+	if l := r.Load; l != nil {
+		errs = append(errs, checkNonNeg("load.load1", l.Load1), checkNonNeg("load.load5", l.Load5), checkNonNeg("load.load15", l.Load15))
+	}
+	if m := r.Memory; m != nil {
+		errs = append(errs, checkPct("memory.used_pct", m.UsedPct))
+		if m.AvailableBytes > m.TotalBytes {
+			errs = append(errs, invalid("memory.available_bytes exceeds total_bytes"))
+		}
+		if m.SwapFreeBytes > m.SwapTotalBytes {
+			errs = append(errs, invalid("memory.swap_free_bytes exceeds swap_total_bytes"))
+		}
+	}
+	for i, m := range r.Mounts {
+		errs = append(errs,
+			checkString(fmt.Sprintf("mounts[%d].path", i), m.Path, MaxNameLen, true),
+			checkString(fmt.Sprintf("mounts[%d].device", i), m.Device, MaxNameLen, false),
+			checkString(fmt.Sprintf("mounts[%d].fstype", i), m.FSType, 64, false),
+			checkPct(fmt.Sprintf("mounts[%d].used_pct", i), m.UsedPct),
+			checkPct(fmt.Sprintf("mounts[%d].inodes_used_pct", i), m.InodesPct))
+		if m.FreeBytes > m.TotalBytes || m.InodesFree > m.InodesTotal {
+			errs = append(errs, invalid("mounts[%d] free exceeds total", i))
+		}
+	}
+	for i, d := range r.Disks {
+		errs = append(errs,
+			checkString(fmt.Sprintf("disks[%d].device", i), d.Device, MaxNameLen, true),
+			checkNonNeg("disks.read_bytes_per_s", d.ReadBytesPS), checkNonNeg("disks.write_bytes_per_s", d.WriteBytesPS),
+			checkNonNeg("disks.read_iops", d.ReadIOPS), checkNonNeg("disks.write_iops", d.WriteIOPS),
+			checkPct(fmt.Sprintf("disks[%d].util_pct", i), d.UtilizationPct))
+	}
+	for i, n := range r.Interfaces {
+		errs = append(errs,
+			checkString(fmt.Sprintf("interfaces[%d].interface", i), n.Interface, MaxNameLen, true),
+			checkNonNeg("interfaces.rx_bytes_per_s", n.RxBytesPS), checkNonNeg("interfaces.tx_bytes_per_s", n.TxBytesPS))
+	}
+	for i, p := range r.Processes {
+		errs = append(errs, checkString(fmt.Sprintf("processes[%d].name", i), p.Name, MaxNameLen, true),
+			checkCount("processes.instances", len(p.Instances), MaxPIDs))
+		if p.Running < 0 {
+			errs = append(errs, invalid("processes[%d].running is negative", i))
+		}
+		for _, in := range p.Instances {
+			if in.PID <= 0 {
+				errs = append(errs, invalid("processes[%d] has a non-positive pid", i))
+			}
+			errs = append(errs, checkTime("processes.start_time", in.StartTime, false))
+		}
+	}
+	for i, e := range r.Events {
+		errs = append(errs, checkString(fmt.Sprintf("events[%d].name", i), e.Name, MaxNameLen, true),
+			checkTime(fmt.Sprintf("events[%d].time", i), e.Time, true))
+		switch e.Kind {
+		case ProcStarted, ProcRestarted, ProcGone:
+		default:
+			errs = append(errs, invalid("events[%d].kind %q unknown", i, e.Kind))
+		}
+	}
+	for i, u := range r.Units {
+		errs = append(errs,
+			checkString(fmt.Sprintf("units[%d].name", i), u.Name, MaxNameLen, true),
+			checkString(fmt.Sprintf("units[%d].active_state", i), u.ActiveState, 64, false),
+			checkString(fmt.Sprintf("units[%d].sub_state", i), u.SubState, 64, false),
+			checkString(fmt.Sprintf("units[%d].result", i), u.Result, 64, false))
+	}
+	for i, o := range r.Outages {
+		errs = append(errs, checkTime(fmt.Sprintf("outages[%d].start", i), o.Start, true),
+			checkTime(fmt.Sprintf("outages[%d].end", i), o.End, true),
+			checkString(fmt.Sprintf("outages[%d].detail", i), o.Detail, MaxMessageLen, false))
+		if o.End.Before(o.Start) {
+			errs = append(errs, invalid("outages[%d] ends before it starts", i))
+		}
+		switch o.Class {
+		case OutageDNS, OutageConnect, OutageTLS, OutageHTTP, OutageTimeout, OutageOther:
+		default:
+			errs = append(errs, invalid("outages[%d].class %q unknown", i, o.Class))
+		}
+	}
+	for i, e := range r.Errors {
+		errs = append(errs, checkString(fmt.Sprintf("errors[%d].collector", i), e.Collector, 64, true),
+			checkString(fmt.Sprintf("errors[%d].message", i), e.Message, MaxMessageLen, false))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks a configuration pushed by the server. Agents call it before applying anything.
+func (c *AgentConfig) Validate() error {
+	var errs []error
+	if c.IntervalSeconds != 0 && (c.IntervalSeconds < MinIntervalSeconds || c.IntervalSeconds > MaxIntervalSeconds) {
+		errs = append(errs, invalid("interval_seconds %d not within %d..%d", c.IntervalSeconds, MinIntervalSeconds, MaxIntervalSeconds))
+	}
+	errs = append(errs, checkCount("watch_processes", len(c.WatchProcesses), MaxWatchEntries),
+		checkCount("watch_units", len(c.WatchUnits), MaxWatchEntries))
+	for i, w := range c.WatchProcesses {
+		if err := w.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("watch_processes[%d]: %w", i, err))
+		}
+	}
+	for i, u := range c.WatchUnits {
+		errs = append(errs, checkString(fmt.Sprintf("watch_units[%d]", i), u, MaxNameLen, true))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks that exactly one of Name and Exe is set.
+func (w *ProcessWatch) Validate() error {
+	if (w.Name == "") == (w.Exe == "") {
+		return invalid("exactly one of name and exe must be set")
+	}
+	if w.Exe != "" && w.Exe[0] != '/' {
+		return invalid("exe %q is not an absolute path", w.Exe)
+	}
+	return errors.Join(checkString("name", w.Name, MaxNameLen, false), checkString("exe", w.Exe, MaxNameLen, false))
+}
+
+// Validate checks an update event.
+func (e *UpdateEvent) Validate() error {
+	var errs []error
+	switch e.Binary {
+	case "", "vigil-agent", "vigil-updater":
+	default:
+		errs = append(errs, invalid("binary %q unknown", e.Binary))
+	}
+	switch e.Phase {
+	case PhaseCheck, PhaseDownload, PhaseVerify, PhaseInstall, PhaseTrial, PhaseCommit, PhaseRollback, PhaseSelf:
+	default:
+		errs = append(errs, invalid("phase %q unknown", e.Phase))
+	}
+	switch e.Result {
+	case ResultStarted, ResultOK, ResultFailed, ResultRefused:
+	default:
+		errs = append(errs, invalid("result %q unknown", e.Result))
+	}
+	return errors.Join(append(errs,
+		checkString("from_version", e.FromVersion, 64, false),
+		checkString("to_version", e.ToVersion, 64, false),
+		checkString("reason", e.Reason, MaxMessageLen, false),
+		checkTime("time", e.Time, true))...)
+}

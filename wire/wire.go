@@ -1,0 +1,52 @@
+// Package wire defines the v1 messages exchanged between vigil-agent, vigil-updater and vigil-server,
+// their JSON encoding and their validation.
+//
+// wire is a leaf package: it imports only the standard library, so the agent can share it with the
+// server without linking any server code.
+//
+// Trust model: every message the server receives from a host is untrusted input. Decoders bound what
+// they read (see the Max* limits) and Validate checks ranges, lengths and counts before anything is
+// stored. Messages the agent receives from the server (Ack, AgentConfig) are data only: they can change
+// how often the agent reports and what it watches, never make it run anything.
+package wire
+
+// ProtocolVersion is the version of the wire contract spoken by this build. It is sent by agents in
+// the X-Vigil-Protocol header and by the server in its responses.
+//
+// History:
+//   - 1 (2026-11-21): enroll, reports with sequence numbers and acks, data-only agent config,
+//     update desired/events.
+const ProtocolVersion = 1
+
+// ProtocolHeader is the HTTP header that carries ProtocolVersion.
+const ProtocolHeader = "X-Vigil-Protocol"
+
+// Limits on untrusted input. The server enforces them on every decode; the agent keeps its own
+// reports within them.
+const (
+	// MaxReportsPerBatch is the largest number of reports in one POST /api/v1/reports.
+	MaxReportsPerBatch = 500
+	// MaxReportBodyBytes bounds a reports body on the wire (before decompression).
+	MaxReportBodyBytes = 4 << 20
+	// MaxReportDecodedBytes bounds a reports body after gzip decompression.
+	MaxReportDecodedBytes = 8 << 20
+	// MaxSmallBodyBytes bounds every other request body (enroll, events, operator requests).
+	MaxSmallBodyBytes = 1 << 20
+
+	MaxNameLen      = 256  // host names, mount points, device and unit names
+	MaxMessageLen   = 2048 // error messages and reasons
+	MaxMounts       = 256
+	MaxDevices      = 256
+	MaxInterfaces   = 256
+	MaxProcesses    = 256 // watched process entries per report
+	MaxPIDs         = 64  // PIDs listed per watched process
+	MaxEvents       = 1024
+	MaxUnits        = 256
+	MaxOutages      = 256
+	MaxErrors       = 64
+	MaxWatchEntries = 256 // process or unit watch entries in an AgentConfig
+
+	// MinIntervalSeconds and MaxIntervalSeconds bound the report interval a server may set.
+	MinIntervalSeconds = 1
+	MaxIntervalSeconds = 3600
+)
