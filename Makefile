@@ -1,0 +1,87 @@
+# Vigil — fleet monitoring and secure updates. `make` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null | sed 's/^v//' || echo 0.0.0-dev)
+GO      ?= go
+GOFLAGS_BUILD := -trimpath
+LDFLAGS := -s -w -X main.version=$(VERSION)
+BINARIES := vigil-server vigil-agent vigilctl
+EXTRA_BINARIES := $(wildcard cmd/vigil-updater cmd/vigil-tuf-client)
+ALL_BINARIES := $(BINARIES) $(notdir $(EXTRA_BINARIES))
+ARCHES ?= amd64 arm64
+FUZZTIME ?= 30s
+export VIGIL_TEST_POSTGRES_URL
+
+.PHONY: help
+help: ## Show this help.
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## Build stripped binaries stamped with VERSION into bin/.
+	@mkdir -p bin
+	@for b in $(ALL_BINARIES); do \
+		CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o bin/$$b ./cmd/$$b || exit 1; \
+	done
+	@echo "built $(ALL_BINARIES) $(VERSION) in bin/"
+
+.PHONY: release-artifacts
+release-artifacts: ## Cross-build release files named <binary>-linux-<arch> into dist/.
+	@mkdir -p dist
+	@for a in $(ARCHES); do for b in vigil-agent $(notdir $(wildcard cmd/vigil-updater)); do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$a $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o dist/$$b-linux-$$a ./cmd/$$b || exit 1; \
+	done; done
+	@ls -l dist
+
+.PHONY: demo
+demo: build ## Build, then run a local server with a local agent (Ctrl-C stops everything).
+	@deploy/demo.sh
+
+.PHONY: test
+test: ## Everything but fuzzing: vet, unit, both stores, end-to-end, browser tests.
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+.PHONY: test-short
+test-short: ## Unit tests only (-race -short), seconds, no external services.
+	$(GO) test -race -short -count=1 ./...
+
+.PHONY: test-pg
+test-pg: ## Store conformance on PostgreSQL (needs VIGIL_TEST_POSTGRES_URL).
+	@test -n "$$VIGIL_TEST_POSTGRES_URL" || { echo "set VIGIL_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable"; exit 1; }
+	$(GO) test -count=1 ./server/pgstore/... ./server/app/...
+
+.PHONY: e2e
+e2e: ## End-to-end tests with real processes.
+	$(GO) test -count=1 -timeout 20m ./e2e/...
+
+.PHONY: bench
+bench: ## Benchmarks; results and method in docs/BENCHMARKS.md.
+	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./server/sqlitestore/ ./server/pgstore/
+	$(GO) run ./e2e/benchcmd/ingestbench
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+.PHONY: lint
+lint: ## go vet and staticcheck.
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2026.1 ./... || echo "staticcheck unavailable (offline?)"
+
+.PHONY: deps
+deps: ## Check go.mod is tidy and binaries link only what they may.
+	$(GO) mod tidy -diff
+	$(GO) test -count=1 -run TestDeps ./cmd/...
+
+.PHONY: tidy
+tidy: ## go mod tidy.
+	$(GO) mod tidy
+
+.PHONY: clean
+clean: ## Remove build output and demo data.
+	rm -rf bin dist demo-data

@@ -1,0 +1,128 @@
+// Command vigil-server runs Vigil's server: API, ingestion, alerting, release repository and
+// dashboard in one process. It only parses flags and environment; package app does the work.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vigilhq/vigil/server/app"
+)
+
+// version is set at build time with -ldflags "-X main.version=1.2.3".
+var version = "dev"
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("vigil-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg app.Config
+	var showVersion bool
+	var logLevel string
+	fs.StringVar(&cfg.DataDir, "data-dir", app.DefaultDataDir, "directory for the SQLite database, TLS material and the admin token")
+	fs.StringVar(&cfg.Listen, "listen", app.DefaultListen, "address to serve HTTPS on")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); empty uses SQLite in the data dir")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain; without it the server makes its own CA in the data dir")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL agents and browsers use to reach this server")
+	fs.DurationVar(&cfg.Retention, "retention", 14*24*time.Hour, "how long samples are kept")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: vigil-server [flags]\n\nRuns the Vigil server. Every flag also reads VIGIL_<NAME> (e.g. VIGIL_DATA_DIR).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := parseWithEnv(fs, args, os.LookupEnv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if showVersion {
+		fmt.Fprintf(stdout, "vigil-server %s\n", version)
+		return 0
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "vigil-server: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		fmt.Fprintf(stderr, "vigil-server: --log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = log
+	cfg.Version = version
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	srv, err := app.Start(ctx, cfg)
+	if err != nil {
+		log.Error("Vigil server could not start.", "err", err)
+		return 1
+	}
+	if srv.AdminTokenPath != "" {
+		fmt.Fprintf(stdout, "Admin API token written to %s\n", srv.AdminTokenPath)
+	}
+	if srv.CAFingerprint != "" {
+		fmt.Fprintf(stdout, "CA certificate %s, SHA-256 fingerprint %s\n", srv.CAFile, srv.CAFingerprint)
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("Shutting down: finishing in-flight requests.")
+		if err := srv.Shutdown(context.Background()); err != nil {
+			log.Error("Shutdown was not clean.", "err", err)
+			return 1
+		}
+		return 0
+	case err := <-waitErr(srv):
+		if err != nil {
+			log.Error("Vigil server stopped.", "err", err)
+			return 1
+		}
+		return 0
+	}
+}
+
+func waitErr(srv *app.Server) <-chan error {
+	c := make(chan error, 1)
+	go func() { c <- srv.Wait() }()
+	return c
+}
+
+// parseWithEnv parses args; a flag not given on the command line takes VIGIL_<NAME> from the
+// environment when set (NAME upper-cased, '-' as '_').
+func parseWithEnv(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil || f.Name == "version" {
+			return
+		}
+		name := "VIGIL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := lookup(name); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %w", name, e)
+				fmt.Fprintf(fs.Output(), "vigil-server: %v\n", err)
+			}
+		}
+	})
+	return err
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/vigilhq/vigil/server/httpapi"
+)
+
+// maxCAFileBytes bounds the --ca file.
+const maxCAFileBytes = 1 << 20
+
+// cli holds global options and the streams of one invocation.
+type cli struct {
+	server, token, ca, output string
+	stdin                     io.Reader
+	stdout, stderr            io.Writer
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := c.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "vigilctl: %v\n", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// usageError marks errors in how vigilctl was called (exit status 2).
+type usageError struct{ error }
+
+func (c *cli) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "vigilctl",
+		Short:         "Operate a Vigil fleet and its release repository",
+		Long:          "vigilctl operates a Vigil fleet and its release repository.\nEvery global flag also reads VIGIL_<NAME> (VIGIL_SERVER, VIGIL_TOKEN, VIGIL_CA, VIGIL_OUTPUT).",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyEnv(cmd.Root().PersistentFlags()); err != nil {
+				return usageError{err}
+			}
+			if c.output != "table" && c.output != "json" {
+				return usageError{fmt.Errorf("--output must be table or json, not %q", c.output)}
+			}
+			return nil
+		},
+	}
+	root.SetVersionTemplate("vigilctl {{.Version}}\n")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&c.server, "server", "https://127.0.0.1:8443", "server URL")
+	pf.StringVar(&c.token, "token", "", "API token (prefer VIGIL_TOKEN: flags show up in process lists)")
+	pf.StringVar(&c.ca, "ca", "", "CA certificate (PEM) to trust for the server")
+	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
+	root.AddCommand(c.enrollCommand(), c.hostsCommand(), c.groupsCommand())
+	return root
+}
+
+// applyEnv fills flags not given on the command line from VIGIL_<NAME>.
+func applyEnv(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || err != nil || f.Name == "help" || f.Name == "version" {
+			return
+		}
+		name := "VIGIL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s: %w", name, e)
+			}
+		}
+	})
+	return err
+}
+
+// client returns an API client for the configured server.
+func (c *cli) client() (*httpapi.Client, error) {
+	if c.token == "" {
+		return nil, usageError{errors.New("no API token: set VIGIL_TOKEN or --token (the first admin token is in <data-dir>/admin-token)")}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if c.ca != "" {
+		f, err := os.Open(c.ca)
+		if err != nil {
+			return nil, fmt.Errorf("read --ca: %w", err)
+		}
+		defer f.Close()
+		pemData, err := io.ReadAll(io.LimitReader(f, maxCAFileBytes))
+		if err != nil {
+			return nil, fmt.Errorf("read --ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemData) {
+			return nil, fmt.Errorf("--ca %s holds no PEM certificate", c.ca)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return httpapi.NewClient(c.server, c.token, &http.Client{Transport: tr, Timeout: 5 * time.Minute}), nil
+}
+
+// print writes v as JSON, or as a table built by rows when --output table.
+func (c *cli) print(v any, header []string, rows func() [][]string) error {
+	if c.output == "json" {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows() {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

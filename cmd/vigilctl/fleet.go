@@ -1,0 +1,298 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/httpapi"
+)
+
+func (c *cli) enrollCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "enroll", Short: "Manage enrollment tokens"}
+	var group string
+	var ttl time.Duration
+	var maxUses int
+	create := &cobra.Command{
+		Use:   "create-token",
+		Short: "Create an enrollment token for hosts to join a group",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			resp, err := cl.CreateEnrollmentToken(cmd.Context(), httpapi.CreateEnrollmentTokenRequest{
+				Group: group, TTL: ttl.String(), MaxUses: maxUses})
+			if err != nil {
+				return err
+			}
+			if c.output == "json" {
+				return c.print(resp, nil, nil)
+			}
+			fmt.Fprintf(c.stdout, "%s\n", resp.Token)
+			fmt.Fprintf(c.stderr, "Enrollment token for group %s, %d use(s), expires %s. It is shown only once.\n",
+				resp.Group, resp.MaxUses, fmtTime(resp.ExpiresAt))
+			return nil
+		},
+	}
+	create.Flags().StringVar(&group, "group", server.DefaultGroup, "group the hosts join")
+	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token is valid")
+	create.Flags().IntVar(&maxUses, "max-uses", 1, "how many hosts may enroll with it")
+	cmd.AddCommand(create)
+	return cmd
+}
+
+func (c *cli) hostsCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "hosts", Short: "List and inspect hosts"}
+	var group string
+	ls := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List hosts",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			hs, err := cl.ListHosts(cmd.Context(), group)
+			if err != nil {
+				return err
+			}
+			return c.print(hs, []string{"ID", "HOSTNAME", "GROUP", "AGENT", "LAST SEEN", "CPU%", "MEM%"}, func() [][]string {
+				rows := make([][]string, 0, len(hs))
+				for _, h := range hs {
+					cpu, mem := "-", "-"
+					if h.Latest != nil && h.Latest.CPU != nil {
+						cpu = strconv.FormatFloat(h.Latest.CPU.BusyPct, 'f', 1, 64)
+					}
+					if h.Latest != nil && h.Latest.Memory != nil {
+						mem = strconv.FormatFloat(h.Latest.Memory.UsedPct, 'f', 1, 64)
+					}
+					name := h.Hostname
+					if h.Revoked {
+						name += " (revoked)"
+					}
+					rows = append(rows, []string{h.ID, name, h.Group, orDash(h.AgentVersion), fmtTime(h.LastSeen), cpu, mem})
+				}
+				return rows
+			})
+		},
+	}
+	ls.Flags().StringVar(&group, "group", "", "only hosts of this group")
+	show := &cobra.Command{
+		Use:   "show HOST_ID",
+		Short: "Show one host with its latest metrics",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			h, err := cl.GetHost(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return c.print(h, []string{"FIELD", "VALUE"}, func() [][]string { return hostRows(h) })
+		},
+	}
+	cmd.AddCommand(ls, show)
+	return cmd
+}
+
+func hostRows(h server.Host) [][]string {
+	rows := [][]string{
+		{"id", h.ID}, {"hostname", h.Hostname}, {"group", h.Group},
+		{"os/arch", h.OS + "/" + h.Arch}, {"agent", orDash(h.AgentVersion)}, {"updater", orDash(h.UpdaterVersion)},
+		{"enrolled", fmtTime(h.EnrolledAt)}, {"last seen", fmtTime(h.LastSeen)},
+		{"interval", fmt.Sprintf("%ds", h.IntervalSeconds)}, {"acked seq", strconv.FormatUint(h.AckedSeq, 10)},
+		{"boot time", fmtTime(h.BootTime)}, {"revoked", strconv.FormatBool(h.Revoked)},
+	}
+	if r := h.Latest; r != nil {
+		if r.CPU != nil {
+			rows = append(rows, []string{"cpu busy/iowait/steal", fmt.Sprintf("%.1f%% / %.1f%% / %.1f%%", r.CPU.BusyPct, r.CPU.IOWaitPct, r.CPU.StealPct)})
+		}
+		if r.Load != nil {
+			rows = append(rows, []string{"load", fmt.Sprintf("%.2f %.2f %.2f", r.Load.Load1, r.Load.Load5, r.Load.Load15)})
+		}
+		if r.Memory != nil {
+			rows = append(rows, []string{"memory used", fmt.Sprintf("%.1f%% of %d MiB", r.Memory.UsedPct, r.Memory.TotalBytes>>20)})
+		}
+		for _, m := range r.Mounts {
+			rows = append(rows, []string{"disk " + m.Path, fmt.Sprintf("%.1f%% used, inodes %.1f%%", m.UsedPct, m.InodesPct)})
+		}
+		for _, u := range r.Units {
+			rows = append(rows, []string{"unit " + u.Name, u.ActiveState + "/" + u.SubState})
+		}
+		for _, p := range r.Processes {
+			rows = append(rows, []string{"process " + p.Name, fmt.Sprintf("%d running", p.Running)})
+		}
+		for _, e := range r.Errors {
+			rows = append(rows, []string{"collector error " + e.Collector, e.Message})
+		}
+	}
+	if u := h.LastUpdate; u != nil {
+		rows = append(rows, []string{"last update", fmt.Sprintf("%s %s→%s %s %s", u.Phase, u.FromVersion, u.ToVersion, u.Result, u.Reason)})
+	}
+	return rows
+}
+
+func (c *cli) groupsCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "groups", Short: "Manage groups, their alert settings and version pins"}
+	printGroups := func(gs []server.Group) error {
+		return c.print(gs, []string{"NAME", "HOSTS", "PIN", "GRACE", "ALERT EMAILS"}, func() [][]string {
+			rows := make([][]string, 0, len(gs))
+			for _, g := range gs {
+				grace := "default"
+				if g.Grace != 0 {
+					grace = g.Grace.String()
+				}
+				rows = append(rows, []string{g.Name, strconv.Itoa(g.Hosts), pinString(g.Pin), grace, orDash(strings.Join(g.AlertEmails, ","))})
+			}
+			return rows
+		})
+	}
+	ls := &cobra.Command{
+		Use: "ls", Aliases: []string{"list"}, Short: "List groups", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			gs, err := cl.ListGroups(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printGroups(gs)
+		},
+	}
+	var grace time.Duration
+	var emails []string
+	create := &cobra.Command{
+		Use: "create GROUP", Short: "Create a group", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			req := httpapi.CreateGroupRequest{Name: args[0], AlertEmails: emails}
+			if grace != 0 {
+				req.Grace = grace.String()
+			}
+			g, err := cl.CreateGroup(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return printGroups([]server.Group{g})
+		},
+	}
+	create.Flags().DurationVar(&grace, "grace", 0, "silence grace (default: three report intervals)")
+	create.Flags().StringArrayVar(&emails, "alert-email", nil, "extra alert recipient (repeatable)")
+	var setGrace time.Duration
+	var setEmails []string
+	set := &cobra.Command{
+		Use: "set GROUP [--grace D] [--alert-email ADDR…]", Short: "Change a group's settings", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var req httpapi.GroupSettings
+			if cmd.Flags().Changed("grace") {
+				s := setGrace.String()
+				req.Grace = &s
+			}
+			if cmd.Flags().Changed("alert-email") {
+				e := setEmails
+				if len(e) == 1 && e[0] == "" {
+					e = []string{}
+				}
+				req.AlertEmails = &e
+			}
+			if req.Grace == nil && req.AlertEmails == nil {
+				return usageError{fmt.Errorf("nothing to set: give --grace or --alert-email")}
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			g, err := cl.UpdateGroup(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			return printGroups([]server.Group{g})
+		},
+	}
+	set.Flags().DurationVar(&setGrace, "grace", 0, "silence grace (0 = default)")
+	set.Flags().StringArrayVar(&setEmails, "alert-email", nil, "alert recipients, replacing the current ones (repeatable; --alert-email '' clears)")
+	var channel string
+	var unpin bool
+	pin := &cobra.Command{
+		Use: "pin GROUP (VERSION | --channel C | --none)", Short: "Pin a group to an agent version or a release channel",
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var p server.Pin
+			switch {
+			case unpin && (len(args) == 2 || channel != ""):
+				return usageError{fmt.Errorf("--none takes no version or channel")}
+			case len(args) == 2 && channel != "":
+				return usageError{fmt.Errorf("give a version or --channel, not both")}
+			case len(args) == 2:
+				p.Version = strings.TrimPrefix(args[1], "v")
+			case channel != "":
+				p.Channel = channel
+			case !unpin:
+				return usageError{fmt.Errorf("give a VERSION, --channel C or --none")}
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			if unpin {
+				if err := cl.Unpin(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stderr, "Group %s unpinned: hosts stay on their versions.\n", args[0])
+				return nil
+			}
+			got, err := cl.SetPin(cmd.Context(), args[0], p)
+			if err != nil {
+				return err
+			}
+			if c.output == "json" {
+				return c.print(got, nil, nil)
+			}
+			fmt.Fprintf(c.stdout, "Group %s pinned to %s.\n", args[0], pinString(got))
+			return nil
+		},
+	}
+	pin.Flags().StringVar(&channel, "channel", "", "follow a release channel (e.g. stable)")
+	pin.Flags().BoolVar(&unpin, "none", false, "remove the pin")
+	rm := &cobra.Command{
+		Use: "rm GROUP", Aliases: []string{"delete"}, Short: "Delete an empty group", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			if err := cl.DeleteGroup(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stderr, "Group %s deleted.\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(ls, create, set, pin, rm)
+	return cmd
+}
+
+func pinString(p server.Pin) string {
+	switch {
+	case p.Version != "":
+		return "version " + p.Version
+	case p.Channel != "":
+		return "channel " + p.Channel
+	}
+	return "-"
+}

@@ -1,0 +1,393 @@
+// Command ingestbench measures vigil-server's ingest throughput in reports/s with each store, and
+// the ratio to the same server whose store discards reports (what the storage path costs).
+//
+// It runs three processes per measurement: the server (this binary's "server" mode, which is
+// app.Start exactly as vigil-server runs it, with the chosen store), and the load generator (this
+// binary's "load" mode) in a separate process, so the generator's CPU is not the server's. Rounds
+// alternate the stores so machine noise hits them alike; the summary quotes medians.
+//
+//	go run ./e2e/benchcmd/ingestbench [-rounds 3] [-duration 15s] [-hosts 2000] [-batch 1,20]
+//
+// PostgreSQL is measured when VIGIL_TEST_POSTGRES_URL is set (a fresh schema per run).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/app"
+	"github.com/vigilhq/vigil/server/httpapi"
+	"github.com/vigilhq/vigil/server/sqlitestore"
+	"github.com/vigilhq/vigil/wire"
+)
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "server":
+			os.Exit(serverMain(os.Args[2:]))
+		case "load":
+			os.Exit(loadMain(os.Args[2:]))
+		}
+	}
+	os.Exit(orchestrate(os.Args[1:]))
+}
+
+// discardStore stores nothing on the ingest path: it acks every batch at its highest seq. Every
+// other method (enrollment, authentication) goes to the real store underneath.
+type discardStore struct{ server.Store }
+
+func (discardStore) CommitReports(_ context.Context, batches []server.HostReports) ([]uint64, error) {
+	acked := make([]uint64, len(batches))
+	for i, b := range batches {
+		acked[i] = b.Reports[len(b.Reports)-1].Seq
+	}
+	return acked, nil
+}
+
+func serverMain(args []string) int {
+	fs := flag.NewFlagSet("server", flag.ExitOnError)
+	store := fs.String("store", "sqlite", "sqlite, postgres or discard")
+	dir := fs.String("data-dir", "", "data dir")
+	dbURL := fs.String("database-url", "", "PostgreSQL URL")
+	fs.Parse(args)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	cfg := app.Config{DataDir: *dir, Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		HostRate: 1e6, HostBurst: 1e6}
+	switch *store {
+	case "sqlite":
+	case "postgres":
+		cfg.DatabaseURL = *dbURL
+	case "discard":
+		st, err := sqlitestore.Open(ctx, filepath.Join(*dir, "discard.db"), sqlitestore.Options{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer st.Close()
+		cfg.Store = discardStore{st}
+	}
+	srv, err := app.Start(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Printf("READY %s %s\n", srv.URL, srv.CAFile)
+	<-ctx.Done()
+	srv.Shutdown(context.Background())
+	return 0
+}
+
+// sampleReport is a realistic report: a few mounts, disks, interfaces, processes and units.
+func sampleReport(seq uint64, now time.Time) wire.Report {
+	r := wire.Report{
+		Seq: seq, Time: now, AgentVersion: "1.0.0", IntervalSeconds: 10, BootTime: now.Add(-72 * time.Hour), UptimeSeconds: 259200,
+		CPU:    &wire.CPU{Cores: 4, BusyPct: float64(seq%100) * 0.9, IOWaitPct: 0.4, StealPct: 0.1},
+		Load:   &wire.Load{Load1: 0.42, Load5: 0.38, Load15: 0.31},
+		Memory: &wire.Memory{TotalBytes: 16 << 30, AvailableBytes: 9 << 30, UsedPct: 43.75, SwapTotalBytes: 2 << 30, SwapFreeBytes: 2 << 30},
+	}
+	for _, m := range []string{"/", "/var", "/home", "/boot"} {
+		r.Mounts = append(r.Mounts, wire.Mount{Path: m, Device: "/dev/nvme0n1p" + strconv.Itoa(len(m)), FSType: "ext4", TotalBytes: 100 << 30, FreeBytes: 40 << 30, UsedPct: 60, InodesTotal: 6553600, InodesFree: 6000000, InodesPct: 8.4})
+	}
+	for _, d := range []string{"nvme0n1", "sda"} {
+		r.Disks = append(r.Disks, wire.DiskIO{Device: d, ReadBytesPS: 10240, WriteBytesPS: 40960, ReadIOPS: 2.5, WriteIOPS: 8.1, UtilizationPct: 1.2})
+	}
+	for _, n := range []string{"eth0", "eth1"} {
+		r.Interfaces = append(r.Interfaces, wire.NetIO{Interface: n, RxBytesPS: 12000, TxBytesPS: 8000})
+	}
+	r.Processes = []wire.Process{{Name: "nginx", Running: 2, Instances: []wire.ProcInst{{PID: 1201, StartTime: now.Add(-time.Hour)}, {PID: 1202, StartTime: now.Add(-time.Hour)}}}}
+	r.Units = []wire.Unit{{Name: "nginx.service", ActiveState: "active", SubState: "running", Result: "success"}, {Name: "ssh.service", ActiveState: "active", SubState: "running", Result: "success"}}
+	return r
+}
+
+func tlsClient(caFile string, conns int) (*http.Client, error) {
+	pemData, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemData)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, ForceAttemptHTTP2: false,
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}} // HTTP/1.1 keep-alive, like agents
+	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
+}
+
+// loadMain enrolls hosts, then sends report batches from workers for a duration and prints
+// "RESULT <reports acked> <seconds> <requests> <errors>".
+func loadMain(args []string) int {
+	fs := flag.NewFlagSet("load", flag.ExitOnError)
+	url := fs.String("url", "", "server URL")
+	ca := fs.String("ca", "", "CA file")
+	token := fs.String("token", "", "admin token")
+	hosts := fs.Int("hosts", 2000, "simulated hosts")
+	workers := fs.Int("workers", 64, "concurrent connections")
+	batch := fs.Int("batch", 1, "reports per request")
+	duration := fs.Duration("duration", 15*time.Second, "measurement time")
+	fs.Parse(args)
+	hc, err := tlsClient(*ca, *workers)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx := context.Background()
+	admin := httpapi.NewClient(*url, *token, hc)
+	tok, err := admin.CreateEnrollmentToken(ctx, httpapi.CreateEnrollmentTokenRequest{MaxUses: *hosts, TTL: "1h"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "create token:", err)
+		return 1
+	}
+	creds := make([]string, *hosts)
+	var wg sync.WaitGroup
+	var enrollErr atomic.Value
+	sem := make(chan struct{}, 16)
+	for i := range creds {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var resp wire.EnrollResponse
+			err := httpapi.NewClient(*url, "", hc).Do(ctx, http.MethodPost, "/api/v1/enroll",
+				wire.EnrollRequest{EnrollmentToken: tok.Token, Hostname: fmt.Sprintf("bench-%05d", i), OS: "linux", Arch: "amd64"}, &resp)
+			if err != nil {
+				enrollErr.Store(err)
+			}
+			creds[i] = resp.Credential
+		}()
+	}
+	wg.Wait()
+	if e := enrollErr.Load(); e != nil {
+		fmt.Fprintln(os.Stderr, "enroll:", e)
+		return 1
+	}
+
+	// Each host's next seq; a host is driven by one worker at a time (hosts are partitioned).
+	nextSeq := make([]uint64, *hosts)
+	for i := range nextSeq {
+		nextSeq[i] = 1
+	}
+	var acked, requests, errs atomic.Int64
+	stop := time.Now().Add(*duration)
+	start := time.Now()
+	for w := range *workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			for round := 0; time.Now().Before(stop); round++ {
+				for h := w; h < *hosts && time.Now().Before(stop); h += *workers {
+					now := time.Now().UTC()
+					b := wire.ReportBatch{Reports: make([]wire.Report, *batch)}
+					for k := range b.Reports {
+						b.Reports[k] = sampleReport(nextSeq[h]+uint64(k), now)
+					}
+					buf.Reset()
+					zw.Reset(&buf)
+					json.NewEncoder(zw).Encode(b)
+					zw.Close()
+					req, _ := http.NewRequest(http.MethodPost, *url+"/api/v1/reports", bytes.NewReader(buf.Bytes()))
+					req.Header.Set("Authorization", "Bearer "+creds[h])
+					req.Header.Set("Content-Encoding", "gzip")
+					resp, err := hc.Do(req)
+					requests.Add(1)
+					if err != nil {
+						errs.Add(1)
+						continue
+					}
+					var ack wire.Ack
+					err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ack)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK || err != nil || ack.AckedSeq != nextSeq[h]+uint64(*batch)-1 {
+						errs.Add(1)
+						continue
+					}
+					acked.Add(int64(*batch))
+					nextSeq[h] += uint64(*batch)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	fmt.Printf("RESULT %d %.3f %d %d\n", acked.Load(), secs, requests.Load(), errs.Load())
+	return 0
+}
+
+type result struct {
+	store   string
+	batch   int
+	rps     float64
+	errs    int64
+	reqs    int64
+	samples int64
+}
+
+func orchestrate(args []string) int {
+	fs := flag.NewFlagSet("ingestbench", flag.ExitOnError)
+	rounds := fs.Int("rounds", 3, "rounds per store")
+	duration := fs.Duration("duration", 15*time.Second, "measurement per round")
+	hosts := fs.Int("hosts", 2000, "simulated hosts")
+	workers := fs.Int("workers", 64, "concurrent connections")
+	batches := fs.String("batch", "1,20", "reports per request, comma-separated")
+	fs.Parse(args)
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// `go run` leaves the binary in a temp dir that is fine to reuse for the child processes.
+	stores := []string{"discard", "sqlite"}
+	pgBase := os.Getenv("VIGIL_TEST_POSTGRES_URL")
+	if pgBase != "" {
+		stores = append(stores, "postgres")
+	} else {
+		fmt.Println("VIGIL_TEST_POSTGRES_URL not set: PostgreSQL not measured")
+	}
+	var bs []int
+	for _, s := range strings.Split(*batches, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > wire.MaxReportsPerBatch {
+			fmt.Fprintf(os.Stderr, "bad -batch %q\n", s)
+			return 2
+		}
+		bs = append(bs, n)
+	}
+	var results []result
+	for r := range *rounds {
+		for _, b := range bs {
+			for _, st := range stores {
+				res, err := measure(self, st, pgBase, b, *hosts, *workers, *duration)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "round %d %s batch %d: %v\n", r+1, st, b, err)
+					return 1
+				}
+				fmt.Printf("round %d  store %-8s batch %3d  %8.0f reports/s  (%d requests, %d errors)\n", r+1, st, b, res.rps, res.reqs, res.errs)
+				results = append(results, res)
+			}
+		}
+	}
+	fmt.Println("\nmedians:")
+	for _, b := range bs {
+		med := map[string]float64{}
+		for _, st := range stores {
+			var v []float64
+			for _, r := range results {
+				if r.store == st && r.batch == b {
+					v = append(v, r.rps)
+				}
+			}
+			slices.Sort(v)
+			med[st] = v[len(v)/2]
+		}
+		for _, st := range stores {
+			fmt.Printf("  batch %3d  %-8s %8.0f reports/s  ratio to discard %.2f\n", b, st, med[st], med[st]/med["discard"])
+		}
+	}
+	return 0
+}
+
+func measure(self, store, pgBase string, batch, hosts, workers int, d time.Duration) (result, error) {
+	dir, err := os.MkdirTemp("", "ingestbench-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	args := []string{"server", "-store", store, "-data-dir", dir}
+	if store == "postgres" {
+		u, cleanup, err := pgSchema(pgBase)
+		if err != nil {
+			return result{}, err
+		}
+		defer cleanup()
+		args = append(args, "-database-url", u)
+	}
+	srv := exec.Command(self, args...)
+	srv.Stderr = os.Stderr
+	out, err := srv.StdoutPipe()
+	if err != nil {
+		return result{}, err
+	}
+	if err := srv.Start(); err != nil {
+		return result{}, err
+	}
+	defer func() {
+		srv.Process.Signal(syscall.SIGTERM)
+		srv.Wait()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	f := strings.Fields(line)
+	if err != nil || len(f) != 3 || f[0] != "READY" {
+		return result{}, fmt.Errorf("server did not start: %q %v", line, err)
+	}
+	tok, err := os.ReadFile(filepath.Join(dir, app.AdminTokenFile))
+	if err != nil {
+		return result{}, err
+	}
+	load := exec.Command(self, "load", "-url", f[1], "-ca", f[2], "-token", strings.TrimSpace(string(tok)),
+		"-hosts", strconv.Itoa(hosts), "-workers", strconv.Itoa(workers), "-batch", strconv.Itoa(batch), "-duration", d.String())
+	load.Stderr = os.Stderr
+	lo, err := load.Output()
+	if err != nil {
+		return result{}, fmt.Errorf("load generator: %w", err)
+	}
+	var acked, reqs, errs int64
+	var secs float64
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(lo)), "RESULT %d %f %d %d", &acked, &secs, &reqs, &errs); err != nil {
+		return result{}, fmt.Errorf("parse %q: %w", lo, err)
+	}
+	if acked == 0 {
+		return result{}, errors.New("nothing acknowledged")
+	}
+	return result{store: store, batch: batch, rps: float64(acked) / secs, errs: errs, reqs: reqs}, nil
+}
+
+func pgSchema(base string) (string, func(), error) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", nil, err
+	}
+	defer conn.Close(ctx)
+	schema := fmt.Sprintf("ingestbench_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return "", nil, err
+	}
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema, func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err == nil {
+			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(context.Background())
+		}
+	}, nil
+}

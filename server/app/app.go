@@ -1,0 +1,302 @@
+// Package app assembles a vigil-server process from its parts: the store chosen by configuration,
+// the Service, the HTTP API with health and metrics endpoints, TLS (its own CA when no certificate
+// is given) and the first admin token. cmd/vigil-server only parses flags into a Config; tests run
+// the real server in-process on 127.0.0.1:0 through Start.
+//
+// Trust model: the data directory holds secrets (the CA key, the admin token, the SQLite database
+// with credential hashes) and is created mode 0700; files holding secrets are 0600.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/httpapi"
+	"github.com/vigilhq/vigil/server/pgstore"
+	"github.com/vigilhq/vigil/server/sqlitestore"
+)
+
+// Config configures a server. Zero values take the defaults in the comments.
+type Config struct {
+	// DataDir holds the SQLite database, TLS material and the admin token. Default ./vigil-data.
+	DataDir string
+	// Listen is the TCP address to serve on. Default 127.0.0.1:8443.
+	Listen string
+	// DatabaseURL selects PostgreSQL (postgres://…); empty means SQLite in DataDir.
+	DatabaseURL string
+	// TLSCert and TLSKey are a PEM certificate chain and key. Empty: the server makes its own CA
+	// and certificate in DataDir/tls.
+	TLSCert, TLSKey string
+	// PublicURL is how agents and browsers reach this server (its host goes into the self-made
+	// certificate). Default https://<Listen>.
+	PublicURL string
+	// Version is this build's version, served in /healthz.
+	Version string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Retention is how long samples are kept. Default 14 days.
+	Retention time.Duration
+
+	// Store, when set, is used instead of opening one from DataDir/DatabaseURL (tests, benchmarks).
+	Store server.Store
+	// Committers overrides the number of group-commit transactions in flight (default 1 for
+	// SQLite, 4 for PostgreSQL).
+	Committers int
+	// HostRate and HostBurst override the per-host request rate limit (see httpapi.Config).
+	HostRate, HostBurst float64
+	// ShutdownTimeout bounds a graceful shutdown. Default 30s.
+	ShutdownTimeout time.Duration
+}
+
+// Default values of Config.
+const (
+	DefaultDataDir = "./vigil-data"
+	DefaultListen  = "127.0.0.1:8443"
+	// AdminTokenFile is the file under DataDir the first admin token is written to.
+	AdminTokenFile = "admin-token"
+	sqliteFile     = "vigil.db"
+)
+
+// Server is a running vigil-server.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store server.Store
+	svc   *server.Service
+	http  *http.Server
+	ln    net.Listener
+
+	cancel context.CancelFunc
+	done   chan error
+
+	// URL is the base URL the server listens on (https://127.0.0.1:port).
+	URL string
+	// CAFile is the CA certificate agents should trust, when the server made its own TLS.
+	CAFile string
+	// CAFingerprint is the hex SHA-256 of that CA certificate.
+	CAFingerprint string
+	// AdminTokenPath is where the first admin token was written ("" if tokens already existed).
+	AdminTokenPath string
+}
+
+// Start opens the store, applies migrations, prepares TLS and the admin token, and starts serving.
+// It returns once the listener is bound.
+func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, done: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			s.closeStore()
+		}
+	}()
+
+	committers := cfg.Committers
+	switch {
+	case cfg.Store != nil:
+		s.store = cfg.Store
+	case cfg.DatabaseURL != "":
+		u, perr := url.Parse(cfg.DatabaseURL)
+		if perr != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return nil, fmt.Errorf("--database-url must be a postgres:// URL")
+		}
+		if s.store, err = pgstore.Open(ctx, cfg.DatabaseURL, pgstore.Options{}); err != nil {
+			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
+		}
+		if committers == 0 {
+			committers = 4
+		}
+		s.log.Info("Using PostgreSQL.", "host", u.Host, "database", strings.TrimPrefix(u.Path, "/"))
+	default:
+		path := filepath.Join(cfg.DataDir, sqliteFile)
+		if s.store, err = sqlitestore.Open(ctx, path, sqlitestore.Options{}); err != nil {
+			return nil, fmt.Errorf("open SQLite store: %w", err)
+		}
+		s.log.Info("Using SQLite.", "path", path)
+	}
+	if committers == 0 {
+		committers = 1
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.svc, err = server.New(server.Config{
+		Store: s.store, Logger: cfg.Logger, Registerer: reg, Committers: committers, Retention: cfg.Retention,
+	})
+	if err != nil {
+		return nil, err
+	}
+	api, err := httpapi.New(httpapi.Config{
+		Service: s.svc, Logger: cfg.Logger, Registerer: reg, HostRate: cfg.HostRate, HostBurst: cfg.HostBurst,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	if err := s.bootstrapAdmin(ctx); err != nil {
+		return nil, err
+	}
+
+	tlsConf, err := s.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+
+	router := api.Router()
+	router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	router.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "ok %s\n", cfg.Version)
+	})
+	router.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := api.Ready(r.Context()); err != nil {
+			s.log.WarnContext(r.Context(), "Not ready: store unreachable.", "err", err)
+			http.Error(w, "store unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	s.ln = ln
+	s.URL = "https://" + ln.Addr().String()
+	s.http = &http.Server{
+		Handler:           router,
+		TLSConfig:         tlsConf,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	s.svc.Start(runCtx)
+	go func() {
+		err := s.http.ServeTLS(ln, "", "")
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	s.log.Info("Vigil server listening.", "url", s.URL, "version", cfg.Version, "data_dir", cfg.DataDir)
+	return s, nil
+}
+
+func (s *Server) bootstrapAdmin(ctx context.Context) error {
+	secret, created, err := s.svc.Bootstrap(ctx)
+	if err != nil {
+		return fmt.Errorf("bootstrap admin token: %w", err)
+	}
+	if !created {
+		return nil
+	}
+	path := filepath.Join(s.cfg.DataDir, AdminTokenFile)
+	if err := writeFileAtomic(path, []byte(secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("save admin token: %w", err)
+	}
+	s.AdminTokenPath = path
+	s.log.Info("Created the first admin API token.", "path", path)
+	return nil
+}
+
+func (s *Server) tlsConfig() (*tls.Config, error) {
+	conf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.cfg.TLSCert != "" {
+		pair, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("load TLS certificate: %w", err)
+		}
+		conf.Certificates = []tls.Certificate{pair}
+		return conf, nil
+	}
+	names := []string{"localhost", "127.0.0.1", "::1"}
+	if host, _, err := net.SplitHostPort(s.cfg.Listen); err == nil && host != "" && host != "0.0.0.0" && host != "::" {
+		names = append(names, host)
+	}
+	if s.cfg.PublicURL != "" {
+		u, err := url.Parse(s.cfg.PublicURL)
+		if err != nil || u.Hostname() == "" {
+			return nil, fmt.Errorf("--public-url %q is not a URL with a host", s.cfg.PublicURL)
+		}
+		names = append(names, u.Hostname())
+	}
+	if hn, err := os.Hostname(); err == nil && hn != "" {
+		names = append(names, hn)
+	}
+	st, err := ensureSelfTLS(s.cfg.DataDir, names, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("prepare self-made TLS: %w", err)
+	}
+	s.CAFile, s.CAFingerprint = st.caPath, st.fingerprint
+	s.log.Info("Serving TLS with the server's own CA; agents pin it with --ca or --ca-fingerprint.",
+		"ca", st.caPath, "ca_sha256", st.fingerprint)
+	conf.Certificates = []tls.Certificate{st.cert}
+	return conf, nil
+}
+
+// Service returns the server's Service (for tests).
+func (s *Server) Service() *server.Service { return s.svc }
+
+// Wait blocks until the server stops serving and returns why.
+func (s *Server) Wait() error { return <-s.done }
+
+// Shutdown stops accepting connections, lets in-flight requests finish (bounded by
+// ShutdownTimeout), drains pending commits and closes the store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	s.svc.Close()
+	s.cancel()
+	if cerr := s.closeStore(); err == nil {
+		err = cerr
+	}
+	s.log.Info("Vigil server stopped.")
+	return err
+}
+
+func (s *Server) closeStore() error {
+	if s.store == nil || s.cfg.Store != nil {
+		return nil
+	}
+	err := s.store.Close()
+	s.store = nil
+	return err
+}

@@ -1,0 +1,322 @@
+package app_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/app"
+	"github.com/vigilhq/vigil/server/httpapi"
+	"github.com/vigilhq/vigil/wire"
+)
+
+// pgURL returns a PostgreSQL URL whose search_path is a fresh schema, or skips (fails under CI=true).
+func pgURL(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("VIGIL_TEST_POSTGRES_URL")
+	if base == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("VIGIL_TEST_POSTGRES_URL is not set, and under CI=true a skipped PostgreSQL test is a failure")
+		}
+		t.Skip("VIGIL_TEST_POSTGRES_URL not set")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	schema := fmt.Sprintf("apptest_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err == nil {
+			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(context.Background())
+		}
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
+
+type testServer struct {
+	*app.Server
+	client *http.Client
+	admin  *httpapi.Client
+}
+
+func startServer(t *testing.T, databaseURL string) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	srv, err := app.Start(context.Background(), app.Config{
+		DataDir: dir, Listen: "127.0.0.1:0", DatabaseURL: databaseURL, Version: "test",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), HostRate: 1000, HostBurst: 1000,
+	})
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	caPEM, err := os.ReadFile(srv.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	tok, err := os.ReadFile(filepath.Join(dir, app.AdminTokenFile))
+	if err != nil {
+		t.Fatalf("admin token: %v", err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, app.AdminTokenFile)); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin token mode %v, want 0600", fi.Mode().Perm())
+	}
+	return &testServer{Server: srv, client: hc, admin: httpapi.NewClient(srv.URL, strings.TrimSpace(string(tok)), hc)}
+}
+
+func (s *testServer) enroll(t *testing.T, hostname string) wire.EnrollResponse {
+	t.Helper()
+	ctx := context.Background()
+	tok, err := s.admin.CreateEnrollmentToken(ctx, httpapi.CreateEnrollmentTokenRequest{MaxUses: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp wire.EnrollResponse
+	status, body := s.post(t, "/api/v1/enroll", "", wire.EnrollRequest{EnrollmentToken: tok.Token, Hostname: hostname, OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"}, false)
+	if status != http.StatusCreated {
+		t.Fatalf("enroll: %d %s", status, body)
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Fatal(err)
+	}
+	// The token admitted one host; a second use is refused.
+	status, body = s.post(t, "/api/v1/enroll", "", wire.EnrollRequest{EnrollmentToken: tok.Token, Hostname: "again"}, false)
+	if status != http.StatusUnauthorized || !strings.Contains(string(body), httpapi.CodeTokenInvalid) {
+		t.Fatalf("reused enrollment token: %d %s", status, body)
+	}
+	return resp
+}
+
+func (s *testServer) post(t *testing.T, path, bearer string, v any, gz bool) (int, []byte) {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.postRaw(t, path, bearer, data, gz)
+}
+
+func (s *testServer) postRaw(t *testing.T, path, bearer string, data []byte, gz bool) (int, []byte) {
+	t.Helper()
+	body := data
+	if gz {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(data)
+		zw.Close()
+		body = buf.Bytes()
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.URL+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if gz {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+func report(seq uint64, cpu float64) wire.Report {
+	return wire.Report{
+		Seq: seq, Time: time.Now().UTC().Truncate(time.Millisecond), AgentVersion: "1.0.0", IntervalSeconds: 10,
+		BootTime: time.Now().Add(-time.Hour).UTC().Truncate(time.Second),
+		CPU:      &wire.CPU{Cores: 2, BusyPct: cpu},
+		Memory:   &wire.Memory{TotalBytes: 1 << 30, AvailableBytes: 1 << 29, UsedPct: 50},
+	}
+}
+
+func TestServerEndToEnd(t *testing.T) {
+	stores := []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"sqlite", func(t *testing.T) string { return "" }},
+		{"postgres", pgURL},
+	}
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			s := startServer(t, st.url(t))
+			ctx := context.Background()
+			host := s.enroll(t, "web-1")
+			if host.ReportIntervalSeconds != 10 || !strings.HasPrefix(host.Credential, "vgh_") {
+				t.Fatalf("enroll response %+v", host)
+			}
+
+			// Three reports, gzip-compressed, then the same three again plus one more: the replay
+			// is acknowledged but not stored twice.
+			status, body := s.post(t, "/api/v1/reports", host.Credential, wire.ReportBatch{Reports: []wire.Report{report(1, 10), report(2, 20), report(3, 30)}}, true)
+			if status != http.StatusOK {
+				t.Fatalf("reports: %d %s", status, body)
+			}
+			var ack wire.Ack
+			json.Unmarshal(body, &ack)
+			if ack.AckedSeq != 3 {
+				t.Fatalf("acked %d, want 3", ack.AckedSeq)
+			}
+			status, body = s.post(t, "/api/v1/reports", host.Credential, wire.ReportBatch{Reports: []wire.Report{report(1, 99), report(2, 99), report(3, 99), report(4, 40)}}, false)
+			json.Unmarshal(body, &ack)
+			if status != http.StatusOK || ack.AckedSeq != 4 {
+				t.Fatalf("replay: %d %s", status, body)
+			}
+			samples, err := s.Service().Store().ListSamples(ctx, host.HostID, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(samples) != 4 {
+				t.Fatalf("stored %d samples, want 4 (replayed seqs must not be stored twice)", len(samples))
+			}
+			for _, sm := range samples {
+				if sm.Report.CPU.BusyPct == 99 {
+					t.Fatalf("replayed seq %d overwrote the original", sm.Seq)
+				}
+			}
+
+			// Operators read the host back with its latest metrics.
+			hs, err := s.admin.ListHosts(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(hs) != 1 || hs[0].Hostname != "web-1" || hs[0].AckedSeq != 4 || hs[0].Latest == nil || hs[0].Latest.CPU.BusyPct != 40 || hs[0].Group != server.DefaultGroup {
+				t.Fatalf("hosts = %+v", hs)
+			}
+			h, err := s.admin.GetHost(ctx, host.HostID)
+			if err != nil || h.LastSeen.IsZero() || h.AgentVersion != "1.0.0" {
+				t.Fatalf("host = %+v, %v", h, err)
+			}
+
+			// Wrong and missing credentials get 401 with the JSON error shape.
+			for _, cred := range []string{"vgh_wrong", "", "garbage"} {
+				status, body = s.post(t, "/api/v1/reports", cred, wire.ReportBatch{Reports: []wire.Report{report(5, 1)}}, false)
+				var e wire.ErrorResponse
+				if status != http.StatusUnauthorized || json.Unmarshal(body, &e) != nil || e.Error.Code != httpapi.CodeUnauthorized {
+					t.Fatalf("credential %q: %d %s", cred, status, body)
+				}
+			}
+
+			// Malformed JSON and invalid reports get 400; nothing is stored.
+			status, body = s.postRaw(t, "/api/v1/reports", host.Credential, []byte(`{"reports":[{"seq":5,`), false)
+			if status != http.StatusBadRequest || !strings.Contains(string(body), httpapi.CodeInvalid) {
+				t.Fatalf("malformed: %d %s", status, body)
+			}
+			bad := report(5, 150)
+			status, _ = s.post(t, "/api/v1/reports", host.Credential, wire.ReportBatch{Reports: []wire.Report{bad}}, false)
+			if status != http.StatusBadRequest {
+				t.Fatalf("cpu 150%%: %d", status)
+			}
+
+			// Revocation: the credential stops working at once.
+			if err := s.admin.Do(ctx, http.MethodPost, "/api/v1/hosts/"+host.HostID+"/revoke", nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			status, _ = s.post(t, "/api/v1/reports", host.Credential, wire.ReportBatch{Reports: []wire.Report{report(5, 1)}}, false)
+			if status != http.StatusUnauthorized {
+				t.Fatalf("revoked credential: %d", status)
+			}
+			audit, err := s.admin.ListAudit(ctx, 10)
+			if err != nil || len(audit) < 2 || audit[0].Action != "host.revoke" {
+				t.Fatalf("audit = %+v, %v", audit, err)
+			}
+		})
+	}
+}
+
+// TestGzipBomb sends 100 MB of zeros compressed to ~100 KB: the server refuses it with 413 once it
+// has decompressed its limit, without allocating the whole thing.
+func TestGzipBomb(t *testing.T) {
+	s := startServer(t, "")
+	host := s.enroll(t, "bomb")
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zeros := make([]byte, 1<<20)
+	zw.Write([]byte(`{"reports":[{"seq":1,"time":"2026-01-01T00:00:00Z","agent_version":"`))
+	for range 100 {
+		zw.Write(zeros)
+	}
+	zw.Close()
+	if buf.Len() > wire.MaxReportBodyBytes {
+		t.Fatalf("bomb is %d bytes compressed; it must pass the wire limit to test decompression", buf.Len())
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/api/v1/reports", bytes.NewReader(buf.Bytes()))
+	req.Header.Set("Content-Encoding", "gzip")
+	req.Header.Set("Authorization", "Bearer "+host.Credential)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	runtime.ReadMemStats(&after)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), httpapi.CodeTooLarge) {
+		t.Fatalf("gzip bomb: %d %s", resp.StatusCode, body)
+	}
+	// The server runs in this process: everything it allocated shows in TotalAlloc. The decoder may
+	// hold up to its limit (plus read-buffer growth), never the 100 MB the bomb expands to.
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 4*wire.MaxReportDecodedBytes {
+		t.Fatalf("server allocated %d MB for a gzip bomb; limit is %d MB", grew>>20, wire.MaxReportDecodedBytes>>20)
+	}
+
+	// A body over the compressed limit is refused from its Content-Length alone.
+	big := make([]byte, wire.MaxReportBodyBytes+1)
+	rand.Read(big)
+	status, _ := s.postRaw(t, "/api/v1/reports", host.Credential, big, false)
+	if status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized body: %d", status)
+	}
+}
+
+// TestHealthAndMetrics checks the probe and metrics endpoints.
+func TestHealthAndMetrics(t *testing.T) {
+	s := startServer(t, "")
+	for path, want := range map[string]string{"/healthz": "ok test", "/readyz": "ready", "/metrics": "vigil_http_requests_total"} {
+		resp, err := s.client.Get(s.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Fatalf("%s: %d %q", path, resp.StatusCode, b)
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+)
+
+// committer merges concurrent ingest requests into shared transactions (group commit). A
+// committer goroutine takes the first waiting request, then every request already queued behind it
+// up to maxReports, and commits them together: no request waits for a timer, and under load the
+// batches grow by themselves while a commit is in flight.
+type committer struct {
+	store      Store
+	queue      chan *commitReq
+	maxReports int
+	metrics    *metrics
+	log        *slog.Logger
+
+	mu      sync.RWMutex // guards stopped against sends on a closed queue
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+type commitReq struct {
+	batch HostReports
+	done  chan commitRes // buffered, 1
+}
+
+type commitRes struct {
+	acked uint64
+	err   error
+}
+
+func newCommitter(store Store, queue, maxReports int, m *metrics, log *slog.Logger) *committer {
+	return &committer{store: store, queue: make(chan *commitReq, queue), maxReports: maxReports, metrics: m, log: log}
+}
+
+func (c *committer) start(n int) {
+	for range n {
+		c.wg.Add(1)
+		go c.loop()
+	}
+}
+
+// stop refuses new work, lets queued work commit and waits for the committers.
+func (c *committer) stop() {
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		return
+	}
+	c.stopped = true
+	close(c.queue)
+	c.mu.Unlock()
+	c.wg.Wait()
+}
+
+// submit queues a batch and waits for its commit. It never blocks on a full queue: that is
+// ErrOverloaded, which the HTTP layer turns into 503 with Retry-After. If ctx ends first the caller
+// stops waiting, but the batch may still commit; the agent's retry is then deduplicated.
+func (c *committer) submit(ctx context.Context, b HostReports) (uint64, error) {
+	req := &commitReq{batch: b, done: make(chan commitRes, 1)}
+	c.mu.RLock()
+	if c.stopped {
+		c.mu.RUnlock()
+		return 0, fmt.Errorf("%w: shutting down", ErrOverloaded)
+	}
+	select {
+	case c.queue <- req:
+		c.mu.RUnlock()
+	default:
+		c.mu.RUnlock()
+		return 0, fmt.Errorf("%w: commit queue full", ErrOverloaded)
+	}
+	select {
+	case r := <-req.done:
+		return r.acked, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (c *committer) loop() {
+	defer c.wg.Done()
+	reqs := make([]*commitReq, 0, 64)
+	batches := make([]HostReports, 0, 64)
+	for first := range c.queue {
+		reqs = append(reqs[:0], first)
+		n := len(first.batch.Reports)
+	drain:
+		for n < c.maxReports {
+			select {
+			case r, ok := <-c.queue:
+				if !ok {
+					break drain
+				}
+				reqs = append(reqs, r)
+				n += len(r.batch.Reports)
+			default:
+				break drain
+			}
+		}
+		batches = batches[:0]
+		for _, r := range reqs {
+			batches = append(batches, r.batch)
+		}
+		// The commit runs to completion even if every waiting request gave up: a request's
+		// context must not abort other hosts' work, and a half-done commit is never acked anyway.
+		acked, err := c.store.CommitReports(context.Background(), batches)
+		c.metrics.commits.Inc()
+		c.metrics.commitSize.Observe(float64(n))
+		if err != nil {
+			c.metrics.storeErrors.WithLabelValues("commit_reports").Inc()
+			c.log.Error("Committing reports failed.", logKeyErr, err, "batches", len(batches), "reports", n)
+			for _, r := range reqs {
+				r.done <- commitRes{err: fmt.Errorf("commit reports: %w", err)}
+			}
+			continue
+		}
+		c.metrics.reportsIngested.Add(float64(n))
+		for i, r := range reqs {
+			r.done <- commitRes{acked: acked[i]}
+		}
+	}
+}

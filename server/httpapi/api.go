@@ -1,0 +1,378 @@
+// Package httpapi serves Vigil's JSON API under /api/v1, maps domain errors to statuses and the
+// JSON error shape, and provides the Go client vigilctl and the tests use.
+//
+// Trust model: host endpoints (reports, enroll, updates) take untrusted input from the network;
+// every body is bounded before and after decompression (wire's named limits) and validated before
+// the Service sees it. Operator endpoints require a Bearer API token whose role permits the action.
+// Secrets are never logged.
+package httpapi
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/wire"
+)
+
+// Config configures an API.
+type Config struct {
+	// Service implements the behaviour. Required.
+	Service *server.Service
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Registerer receives request metrics. Nil registers nothing.
+	Registerer prometheus.Registerer
+	// HostRate and HostBurst bound requests per second from one host credential (429 beyond).
+	// Default 5 and 30.
+	HostRate  float64
+	HostBurst float64
+	// MaxConcurrentIngest bounds report bodies being read and decoded at once (503 beyond), so
+	// memory stays bounded at MaxConcurrentIngest × wire.MaxReportDecodedBytes. Default 32.
+	MaxConcurrentIngest int
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// API is the HTTP handler for /api/v1. It is safe for concurrent use.
+type API struct {
+	svc     *server.Service
+	log     *slog.Logger
+	router  *mux.Router
+	limiter *hostLimiter
+	ingest  chan struct{}
+	now     func() time.Time
+
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New builds the API's routes.
+func New(cfg Config) (*API, error) {
+	if cfg.Service == nil {
+		return nil, errors.New("httpapi: Config.Service is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.HostRate == 0 {
+		cfg.HostRate = 5
+	}
+	if cfg.HostBurst == 0 {
+		cfg.HostBurst = 30
+	}
+	if cfg.MaxConcurrentIngest == 0 {
+		cfg.MaxConcurrentIngest = 32
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &API{
+		svc:     cfg.Service,
+		log:     cfg.Logger,
+		router:  mux.NewRouter(),
+		limiter: newHostLimiter(cfg.HostRate, cfg.HostBurst, cfg.Now),
+		ingest:  make(chan struct{}, cfg.MaxConcurrentIngest),
+		now:     cfg.Now,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vigil_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: prometheus.DefBuckets}, []string{"route", "method"}),
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(a.requests, a.latency)
+	}
+	a.routes()
+	return a, nil
+}
+
+// Router returns the router so the server can mount other handlers (TUF, dashboard, metrics).
+func (a *API) Router() *mux.Router { return a.router }
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
+
+func (a *API) routes() {
+	r := a.router
+	r.Use(a.instrument)
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, wire.ErrorResponse{Error: wire.ErrorBody{Code: CodeMethod, Message: "method not allowed"}})
+	})
+	v1 := r.PathPrefix("/api/v1").Subrouter()
+	v1.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, wire.ErrorResponse{Error: wire.ErrorBody{Code: CodeNotFound, Message: "no such endpoint"}})
+	})
+	v1.MethodNotAllowedHandler = r.MethodNotAllowedHandler
+
+	// Host endpoints.
+	v1.HandleFunc("/enroll", a.enroll).Methods(http.MethodPost)
+	v1.HandleFunc("/reports", a.hostAuth(a.reports)).Methods(http.MethodPost)
+	v1.HandleFunc("/updates/desired", a.hostAuth(a.desired)).Methods(http.MethodGet)
+	v1.HandleFunc("/updates/events", a.hostAuth(a.updateEvent)).Methods(http.MethodPost)
+
+	// Operator endpoints.
+	v1.HandleFunc("/hosts", a.opAuth(a.listHosts)).Methods(http.MethodGet)
+	v1.HandleFunc("/hosts/{id}", a.opAuth(a.getHost)).Methods(http.MethodGet)
+	v1.HandleFunc("/hosts/{id}/revoke", a.opAuth(a.revokeHost)).Methods(http.MethodPost)
+	v1.HandleFunc("/hosts/{id}/group", a.opAuth(a.moveHost)).Methods(http.MethodPut)
+	v1.HandleFunc("/hosts/{id}/updates", a.opAuth(a.hostUpdates)).Methods(http.MethodGet)
+	v1.HandleFunc("/groups", a.opAuth(a.listGroups)).Methods(http.MethodGet)
+	v1.HandleFunc("/groups", a.opAuth(a.createGroup)).Methods(http.MethodPost)
+	v1.HandleFunc("/groups/{name}", a.opAuth(a.getGroup)).Methods(http.MethodGet)
+	v1.HandleFunc("/groups/{name}", a.opAuth(a.updateGroup)).Methods(http.MethodPatch, http.MethodPut)
+	v1.HandleFunc("/groups/{name}", a.opAuth(a.deleteGroup)).Methods(http.MethodDelete)
+	v1.HandleFunc("/groups/{name}/pin", a.opAuth(a.getPin)).Methods(http.MethodGet)
+	v1.HandleFunc("/groups/{name}/pin", a.opAuth(a.setPin)).Methods(http.MethodPut)
+	v1.HandleFunc("/groups/{name}/pin", a.opAuth(a.deletePin)).Methods(http.MethodDelete)
+	v1.HandleFunc("/enrollment-tokens", a.opAuth(a.listEnrollmentTokens)).Methods(http.MethodGet)
+	v1.HandleFunc("/enrollment-tokens", a.opAuth(a.createEnrollmentToken)).Methods(http.MethodPost)
+	v1.HandleFunc("/enrollment-tokens/{id}", a.opAuth(a.revokeEnrollmentToken)).Methods(http.MethodDelete)
+	v1.HandleFunc("/tokens", a.opAuth(a.listTokens)).Methods(http.MethodGet)
+	v1.HandleFunc("/tokens", a.opAuth(a.createToken)).Methods(http.MethodPost)
+	v1.HandleFunc("/tokens/{id}", a.opAuth(a.revokeToken)).Methods(http.MethodDelete)
+	v1.HandleFunc("/audit", a.opAuth(a.listAudit)).Methods(http.MethodGet)
+}
+
+// statusRecorder captures the status for metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (a *API) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		route := "unmatched"
+		if cur := mux.CurrentRoute(r); cur != nil {
+			if tpl, err := cur.GetPathTemplate(); err == nil {
+				route = tpl
+			}
+		}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		start := time.Now()
+		next.ServeHTTP(rec, r)
+		a.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+		a.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
+	})
+}
+
+// bearer extracts a Bearer token.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	const p = "Bearer "
+	if len(h) > len(p) && strings.EqualFold(h[:len(p)], p) {
+		return strings.TrimSpace(h[len(p):])
+	}
+	return ""
+}
+
+type hostHandler func(w http.ResponseWriter, r *http.Request, h server.Host)
+
+func (a *API) hostAuth(next hostHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h, err := a.svc.AuthenticateHost(r.Context(), bearer(r))
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		if !a.limiter.allow(h.ID) {
+			a.writeError(w, r, fmt.Errorf("%w: host %s", errRateLimited, h.ID))
+			return
+		}
+		next(w, r, h)
+	}
+}
+
+type opHandler func(w http.ResponseWriter, r *http.Request, p server.Principal)
+
+func (a *API) opAuth(next opHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.svc.Authenticate(r.Context(), bearer(r))
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		next(w, r, p)
+	}
+}
+
+// decodeSmall decodes a bounded, strict JSON operator or host body.
+func decodeSmall(r *http.Request, v any) error {
+	if r.ContentLength > wire.MaxSmallBodyBytes {
+		return fmt.Errorf("%w: body of %d bytes exceeds %d", wire.ErrTooLarge, r.ContentLength, wire.MaxSmallBodyBytes)
+	}
+	return wire.Decode(r.Body, wire.MaxSmallBodyBytes, true, v)
+}
+
+func (a *API) enroll(w http.ResponseWriter, r *http.Request) {
+	var req wire.EnrollRequest
+	if err := decodeSmall(r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	resp, err := a.svc.Enroll(r.Context(), req)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+// readReportBody reads a report batch body: at most wire.MaxReportBodyBytes on the wire and
+// wire.MaxReportDecodedBytes after gzip, so a compression bomb is cut off, never allocated.
+func readReportBody(r *http.Request) (wire.ReportBatch, error) {
+	var batch wire.ReportBatch
+	if r.ContentLength > wire.MaxReportBodyBytes {
+		return batch, fmt.Errorf("%w: body of %d bytes exceeds %d", wire.ErrTooLarge, r.ContentLength, wire.MaxReportBodyBytes)
+	}
+	body := io.Reader(&limitedReader{r: r.Body, n: wire.MaxReportBodyBytes})
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			if errors.Is(err, wire.ErrTooLarge) {
+				return batch, err
+			}
+			return batch, fmt.Errorf("%w: bad gzip stream: %v", wire.ErrInvalid, err)
+		}
+		defer zr.Close()
+		body = zr
+	default:
+		return batch, fmt.Errorf("%w %q", errUnsupportedEncoding, enc)
+	}
+	err := wire.Decode(body, wire.MaxReportDecodedBytes, false, &batch)
+	return batch, err
+}
+
+// limitedReader fails with wire.ErrTooLarge once more than n bytes were read.
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return 0, fmt.Errorf("%w: compressed body exceeds %d bytes", wire.ErrTooLarge, wire.MaxReportBodyBytes)
+	}
+	if int64(len(p)) > l.n+1 {
+		p = p[:l.n+1]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if l.n < 0 {
+		return n, fmt.Errorf("%w: compressed body exceeds %d bytes", wire.ErrTooLarge, wire.MaxReportBodyBytes)
+	}
+	return n, err
+}
+
+func (a *API) reports(w http.ResponseWriter, r *http.Request, h server.Host) {
+	select {
+	case a.ingest <- struct{}{}:
+	default:
+		a.writeError(w, r, fmt.Errorf("%w: too many report bodies in flight", server.ErrOverloaded))
+		return
+	}
+	batch, err := readReportBody(r)
+	<-a.ingest
+	if err != nil {
+		// Drain a little so keep-alive survives small errors; big ones close the connection.
+		_, _ = io.CopyN(io.Discard, r.Body, 64<<10)
+		a.writeError(w, r, err)
+		return
+	}
+	ack, err := a.svc.Ingest(r.Context(), h, batch)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ack)
+}
+
+func (a *API) desired(w http.ResponseWriter, r *http.Request, h server.Host) {
+	d, err := a.svc.Desired(r.Context(), h)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (a *API) updateEvent(w http.ResponseWriter, r *http.Request, h server.Host) {
+	var e wire.UpdateEvent
+	if err := decodeSmall(r, &e); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := a.svc.RecordUpdateEvent(r.Context(), h, e); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// hostLimiter is a token bucket per host, bounded in size.
+type hostLimiter struct {
+	rate, burst float64
+	now         func() time.Time
+	mu          sync.Mutex
+	buckets     map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+const maxLimiterHosts = 200_000
+
+func newHostLimiter(rate, burst float64, now func() time.Time) *hostLimiter {
+	return &hostLimiter{rate: rate, burst: burst, now: now, buckets: make(map[string]*bucket)}
+}
+
+func (l *hostLimiter) allow(host string) bool {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[host]
+	if !ok {
+		if len(l.buckets) >= maxLimiterHosts {
+			clear(l.buckets)
+		}
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[host] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// Ready reports whether the store answers, for /readyz.
+func (a *API) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return a.svc.Store().Ping(ctx)
+}

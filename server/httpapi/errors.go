@@ -1,0 +1,97 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/wire"
+)
+
+// Error codes of the JSON error shape. Clients branch on these, never on messages.
+const (
+	CodeInvalid         = "invalid"
+	CodeTooLarge        = "too_large"
+	CodeUnauthorized    = "unauthorized"
+	CodeForbidden       = "forbidden"
+	CodeNotFound        = "not_found"
+	CodeConflict        = "conflict"
+	CodeTokenInvalid    = "enrollment_token_invalid"
+	CodeGroupNotEmpty   = "group_not_empty"
+	CodeRateLimited     = "rate_limited"
+	CodeOverloaded      = "overloaded"
+	CodeInternal        = "internal"
+	CodeMethod          = "method_not_allowed"
+	CodeUnsupportedType = "unsupported_media_type"
+)
+
+// errRateLimited is returned when a host sends faster than its bucket allows.
+var errRateLimited = errors.New("too many requests")
+
+// errUnsupportedEncoding is returned for a Content-Encoding other than gzip or identity.
+var errUnsupportedEncoding = errors.New("unsupported Content-Encoding")
+
+// retryAfterSeconds is what 429 and 503 answers ask clients to wait.
+const retryAfterSeconds = 5
+
+// statusOf maps an error to an HTTP status, a code and a message safe to show the caller. Only
+// errors carrying one of the known sentinels reveal their text; anything else is "internal".
+func statusOf(err error) (int, string, string) {
+	switch {
+	case errors.Is(err, wire.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, CodeTooLarge, err.Error()
+	case errors.Is(err, errUnsupportedEncoding):
+		return http.StatusUnsupportedMediaType, CodeUnsupportedType, err.Error()
+	case errors.Is(err, server.ErrInvalid), errors.Is(err, wire.ErrInvalid):
+		return http.StatusBadRequest, CodeInvalid, err.Error()
+	case errors.Is(err, server.ErrTokenInvalid):
+		return http.StatusUnauthorized, CodeTokenInvalid, server.ErrTokenInvalid.Error()
+	case errors.Is(err, server.ErrHostRevoked):
+		return http.StatusUnauthorized, CodeUnauthorized, "host credential revoked"
+	case errors.Is(err, server.ErrUnauthorized):
+		return http.StatusUnauthorized, CodeUnauthorized, "missing or invalid credentials"
+	case errors.Is(err, server.ErrForbidden):
+		return http.StatusForbidden, CodeForbidden, err.Error()
+	case errors.Is(err, server.ErrNotFound):
+		return http.StatusNotFound, CodeNotFound, err.Error()
+	case errors.Is(err, server.ErrGroupNotEmpty):
+		return http.StatusConflict, CodeGroupNotEmpty, err.Error()
+	case errors.Is(err, server.ErrConflict):
+		return http.StatusConflict, CodeConflict, err.Error()
+	case errors.Is(err, errRateLimited):
+		return http.StatusTooManyRequests, CodeRateLimited, err.Error()
+	case errors.Is(err, server.ErrOverloaded):
+		return http.StatusServiceUnavailable, CodeOverloaded, "server busy, retry later"
+	default:
+		return http.StatusInternalServerError, CodeInternal, "internal error"
+	}
+}
+
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := statusOf(err)
+	if status == http.StatusInternalServerError {
+		if errors.Is(err, context.Canceled) {
+			return // the client went away
+		}
+		a.log.ErrorContext(r.Context(), "Request failed.", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	}
+	writeJSON(w, status, wire.ErrorResponse{Error: wire.ErrorBody{Code: code, Message: msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(wire.ProtocolHeader, strconv.Itoa(wire.ProtocolVersion))
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		slog.Debug("Writing response failed.", "err", err)
+	}
+}

@@ -1,0 +1,169 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vigilhq/vigil/server"
+)
+
+// groupExists returns a wrapped ErrNotFound unless the group exists. It takes a KEY SHARE lock on
+// the group row, so the group cannot be deleted before the caller's transaction ends.
+func groupExists(ctx context.Context, tx pgx.Tx, name string) error {
+	var one int
+	err := tx.QueryRow(ctx, `SELECT 1 FROM groups WHERE name = $1 FOR KEY SHARE`, name).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("group %s: %w", name, server.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("group %s: %w", name, err)
+	}
+	return nil
+}
+
+func encodeEmails(emails []string) ([]byte, error) {
+	if len(emails) == 0 {
+		return []byte("[]"), nil
+	}
+	return json.Marshal(emails)
+}
+
+// CreateGroup creates a group.
+func (s *Store) CreateGroup(ctx context.Context, g server.Group, audit server.AuditEntry) error {
+	if g.Name == "" {
+		return fmt.Errorf("create group: %w: name is required", server.ErrInvalid)
+	}
+	if g.CreatedAt.IsZero() {
+		g.CreatedAt = time.Now()
+	}
+	emails, err := encodeEmails(g.AlertEmails)
+	if err != nil {
+		return fmt.Errorf("create group %s: %w", g.Name, err)
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO groups (name, grace_ns, alert_emails, pin_version, pin_channel, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6)`, g.Name, int64(g.Grace), emails, g.Pin.Version, g.Pin.Channel, ts(g.CreatedAt))
+		if isUnique(err) {
+			return fmt.Errorf("create group %s: %w", g.Name, server.ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("create group %s: %w", g.Name, err)
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}
+
+const groupQuery = `SELECT g.name, g.grace_ns, g.alert_emails, g.pin_version, g.pin_channel, g.created_at,
+	(SELECT count(*) FROM hosts h WHERE h.group_name = g.name) FROM groups g`
+
+func scanGroup(row pgx.Row) (server.Group, error) {
+	var (
+		g       server.Group
+		grace   int64
+		emails  []byte
+		created time.Time
+	)
+	if err := row.Scan(&g.Name, &grace, &emails, &g.Pin.Version, &g.Pin.Channel, &created, &g.Hosts); err != nil {
+		return server.Group{}, err
+	}
+	g.Grace, g.CreatedAt = time.Duration(grace), created.UTC()
+	if err := json.Unmarshal(emails, &g.AlertEmails); err != nil {
+		return server.Group{}, fmt.Errorf("decode alert emails of group %s: %w", g.Name, err)
+	}
+	if len(g.AlertEmails) == 0 {
+		g.AlertEmails = nil
+	}
+	return g, nil
+}
+
+// GetGroup returns one group with its host count.
+func (s *Store) GetGroup(ctx context.Context, name string) (server.Group, error) {
+	g, err := scanGroup(s.pool.QueryRow(ctx, groupQuery+` WHERE g.name = $1`, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return server.Group{}, fmt.Errorf("get group %s: %w", name, server.ErrNotFound)
+	}
+	if err != nil {
+		return server.Group{}, fmt.Errorf("get group %s: %w", name, err)
+	}
+	return g, nil
+}
+
+// ListGroups returns all groups ordered by name, with host counts.
+func (s *Store) ListGroups(ctx context.Context) ([]server.Group, error) {
+	rows, err := s.pool.Query(ctx, groupQuery+` ORDER BY g.name`)
+	if err != nil {
+		return nil, fmt.Errorf("list groups: %w", err)
+	}
+	gs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (server.Group, error) { return scanGroup(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list groups: %w", err)
+	}
+	return gs, nil
+}
+
+// UpdateGroup sets a group's Grace and AlertEmails.
+func (s *Store) UpdateGroup(ctx context.Context, g server.Group, audit server.AuditEntry) error {
+	emails, err := encodeEmails(g.AlertEmails)
+	if err != nil {
+		return fmt.Errorf("update group %s: %w", g.Name, err)
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE groups SET grace_ns = $1, alert_emails = $2 WHERE name = $3`, int64(g.Grace), emails, g.Name)
+		if err != nil {
+			return fmt.Errorf("update group %s: %w", g.Name, err)
+		}
+		if err := mustAffect(tag, "update group "+g.Name); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}
+
+// SetPin sets a group's pin.
+func (s *Store) SetPin(ctx context.Context, name string, p server.Pin, audit server.AuditEntry) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE groups SET pin_version = $1, pin_channel = $2 WHERE name = $3`, p.Version, p.Channel, name)
+		if err != nil {
+			return fmt.Errorf("pin group %s: %w", name, err)
+		}
+		if err := mustAffect(tag, "pin group "+name); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}
+
+// DeleteGroup deletes an empty group other than the default one, and its enrollment tokens. The
+// group row is locked first, so a concurrent enrollment or move into it either finishes before
+// the count (and the delete is refused) or fails to find the group.
+func (s *Store) DeleteGroup(ctx context.Context, name string, audit server.AuditEntry) error {
+	if name == server.DefaultGroup {
+		return fmt.Errorf("delete group %s: %w: the default group cannot be deleted", name, server.ErrInvalid)
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM groups WHERE name = $1 FOR UPDATE`, name).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("delete group %s: %w", name, server.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("delete group %s: %w", name, err)
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM hosts WHERE group_name = $1`, name).Scan(&n); err != nil {
+			return fmt.Errorf("delete group %s: %w", name, err)
+		}
+		if n > 0 {
+			return fmt.Errorf("delete group %s (%d hosts): %w", name, n, server.ErrGroupNotEmpty)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM groups WHERE name = $1`, name); err != nil {
+			return fmt.Errorf("delete group %s: %w", name, err)
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}

@@ -1,0 +1,234 @@
+// Package pgstore implements server.Store on PostgreSQL through pgx/v5 and pgxpool, for large
+// fleets and for several vigil-server replicas sharing one database.
+//
+// Ingest is the hot path. CommitReports does a group commit in a fixed, small number of round
+// trips whatever the batch size: it locks the hosts' rows with one SELECT … FOR UPDATE (in id
+// order, so concurrent committers cannot deadlock), skips reports at or below each host's
+// acknowledged seq, writes samples with COPY, and updates the hosts with one UPDATE … FROM
+// unnest(…). The row locks make two replicas committing the same host take turns, and the
+// (host_id, seq) primary key makes storing a report twice impossible anyway.
+//
+// Migrations are embedded and applied by Open in one transaction that holds a transaction-level
+// advisory lock, so replicas starting together apply them once. Options.Schema puts every table
+// in a schema of its own (created if missing), which lets tests run in parallel on one database.
+//
+// Times are timestamptz, written truncated to microseconds and read back in UTC. Store is safe
+// for concurrent use.
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vigilhq/vigil/server"
+)
+
+var _ server.Store = (*Store)(nil)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tunes a Store. The zero value is ready to use.
+type Options struct {
+	// Schema, when set, is the schema the store creates (if missing) and keeps all its tables in,
+	// through the connections' search_path. It must be a plain lower-case identifier. Defaults to
+	// the database's search_path (usually public).
+	Schema string
+	// MaxConns bounds the connection pool. Defaults to pool_max_conns from the URL, or pgxpool's
+	// default (the larger of 4 and the number of CPUs).
+	MaxConns int32
+}
+
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// Store is a server.Store on PostgreSQL.
+type Store struct {
+	pool   *pgxpool.Pool
+	schema string
+}
+
+// Open connects to the database at url (a postgres:// URL or key=value DSN) and applies pending
+// migrations.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	if opts.Schema != "" {
+		if !schemaName.MatchString(opts.Schema) {
+			return nil, fmt.Errorf("open postgres store: %w: schema %q is not a plain lower-case identifier", server.ErrInvalid, opts.Schema)
+		}
+		cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	s := &Store{pool: pool, schema: opts.Schema}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	return s, nil
+}
+
+// migrate applies the embedded migrations not yet recorded in schema_migrations, all in one
+// transaction holding an advisory lock keyed by schema: replicas starting at once queue on the lock
+// and find the work done.
+func (s *Store) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "vigil.migrate:"+s.schema); err != nil {
+			return fmt.Errorf("take migration lock: %w", err)
+		}
+		if s.schema != "" {
+			if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{s.schema}.Sanitize()); err != nil {
+				return fmt.Errorf("create schema %s: %w", s.schema, err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    integer     PRIMARY KEY,
+			name       text        NOT NULL,
+			applied_at timestamptz NOT NULL DEFAULT now()
+		)`); err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		rows, _ := tx.Query(ctx, `SELECT version FROM schema_migrations`)
+		applied, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			return fmt.Errorf("read schema_migrations: %w", err)
+		}
+		for _, name := range names {
+			version, err := migrationVersion(name)
+			if err != nil {
+				return err
+			}
+			if containsVersion(applied, version) {
+				continue
+			}
+			body, err := migrations.ReadFile(name)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return fmt.Errorf("apply migration %s: %w", name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, version, path.Base(name)); err != nil {
+				return fmt.Errorf("record migration %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+}
+
+func containsVersion(vs []int32, v int32) bool {
+	for _, x := range vs {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// migrationVersion parses the leading number of migrations/0001_name.sql.
+func migrationVersion(name string) (int32, error) {
+	num, _, ok := strings.Cut(path.Base(name), "_")
+	if !ok {
+		return 0, fmt.Errorf("migration %s: name must be NNNN_description.sql", name)
+	}
+	v, err := strconv.ParseInt(num, 10, 32)
+	return int32(v), err
+}
+
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping postgres: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for connections in use to be released.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// tx runs fn in a transaction and commits it if fn returns nil.
+func (s *Store) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, fn)
+}
+
+func insertAudit(ctx context.Context, tx pgx.Tx, a server.AuditEntry) error {
+	if a.Time.IsZero() {
+		a.Time = time.Now()
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)`,
+		ts(a.Time), a.Actor, a.Action, a.Target, a.Detail)
+	if err != nil {
+		return fmt.Errorf("write audit entry: %w", err)
+	}
+	return nil
+}
+
+// isUnique reports whether err is a unique violation.
+func isUnique(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// mustAffect turns "no row changed" into ErrNotFound.
+func mustAffect(tag pgconn.CommandTag, what string) error {
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%s: %w", what, server.ErrNotFound)
+	}
+	return nil
+}
+
+// ts is how times are written: UTC, truncated to microseconds (what timestamptz keeps; pgx
+// truncates too, this makes it explicit).
+func ts(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// nullTS writes the zero time as NULL.
+func nullTS(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return ts(t)
+}
+
+func fromTS(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+// limitOrAll maps "no limit" (limit <= 0) to SQL NULL, which LIMIT takes as no limit.
+func limitOrAll(limit int) any {
+	if limit <= 0 {
+		return nil
+	}
+	return limit
+}

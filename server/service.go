@@ -1,0 +1,624 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigilhq/vigil/wire"
+)
+
+// Log keys used across the server.
+const (
+	logKeyHost  = "host"
+	logKeyErr   = "err"
+	logKeyGroup = "group"
+)
+
+// Config configures a Service. Zero values take the defaults in the comments.
+type Config struct {
+	// Store persists everything. Required.
+	Store Store
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// DefaultInterval is the report interval given to enrolling agents. Defaults to 10s.
+	DefaultInterval time.Duration
+	// Retention is how long samples are kept. Defaults to 14 days.
+	Retention time.Duration
+	// Registerer receives the Service's Prometheus metrics. Nil registers nothing.
+	Registerer prometheus.Registerer
+	// CommitQueue is how many ingest requests may wait for a commit before new ones are refused
+	// with ErrOverloaded. Defaults to 1024.
+	CommitQueue int
+	// Committers is the number of concurrent group-commit transactions. Defaults to 1, which is
+	// right for SQLite (one writer); PostgreSQL benefits from 2 to 4.
+	Committers int
+	// MaxCommitReports caps the reports merged into one transaction. Defaults to 2000.
+	MaxCommitReports int
+}
+
+func (c *Config) setDefaults() error {
+	if c.Store == nil {
+		return errors.New("server: Config.Store is required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.DefaultInterval == 0 {
+		c.DefaultInterval = 10 * time.Second
+	}
+	if c.Retention == 0 {
+		c.Retention = 14 * 24 * time.Hour
+	}
+	if c.CommitQueue == 0 {
+		c.CommitQueue = 1024
+	}
+	if c.Committers == 0 {
+		c.Committers = 1
+	}
+	if c.MaxCommitReports == 0 {
+		c.MaxCommitReports = 2000
+	}
+	if c.DefaultInterval < time.Second || c.Retention < time.Hour || c.CommitQueue < 1 || c.Committers < 1 {
+		return errors.New("server: Config out of range (interval >= 1s, retention >= 1h, queue and committers >= 1)")
+	}
+	return nil
+}
+
+// Service implements the server's behaviour over a Store. It is safe for concurrent use.
+type Service struct {
+	cfg     Config
+	store   Store
+	log     *slog.Logger
+	metrics *metrics
+	commit  *committer
+
+	mu        sync.Mutex
+	hostCache map[string]cachedHost // credential hash → host
+}
+
+type cachedHost struct {
+	host    Host
+	expires time.Time
+}
+
+// Bounds of the credential cache: a revoked credential stops working on other replicas within
+// hostCacheTTL; on this replica at once.
+const (
+	hostCacheTTL = 10 * time.Second
+	hostCacheMax = 100_000
+)
+
+// New returns a Service. Call Start to run its background work and Close to stop it.
+func New(cfg Config) (*Service, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg:       cfg,
+		store:     cfg.Store,
+		log:       cfg.Logger,
+		metrics:   newMetrics(cfg.Registerer),
+		hostCache: make(map[string]cachedHost),
+	}
+	s.commit = newCommitter(cfg.Store, cfg.CommitQueue, cfg.MaxCommitReports, s.metrics, cfg.Logger)
+	return s, nil
+}
+
+// Start runs the group committers and the retention job until ctx ends or Close is called.
+func (s *Service) Start(ctx context.Context) {
+	s.commit.start(s.cfg.Committers)
+	go s.retentionLoop(ctx)
+}
+
+// Close stops accepting ingest work and waits for in-flight commits to finish.
+func (s *Service) Close() {
+	s.commit.stop()
+}
+
+// Store returns the underlying store.
+func (s *Service) Store() Store { return s.store }
+
+// storeErr counts and passes through an unexpected store error.
+func (s *Service) storeErr(op string, err error) error {
+	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) &&
+		!errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTokenInvalid) && !errors.Is(err, ErrGroupNotEmpty) &&
+		!errors.Is(err, context.Canceled) {
+		s.metrics.storeErrors.WithLabelValues(op).Inc()
+	}
+	return err
+}
+
+// Bootstrap creates the first admin API token when the store has none and returns its secret.
+// created is false (and the secret empty) when tokens already exist.
+func (s *Service) Bootstrap(ctx context.Context) (secret string, created bool, err error) {
+	toks, err := s.store.ListAPITokens(ctx)
+	if err != nil {
+		return "", false, fmt.Errorf("list API tokens: %w", s.storeErr("list_api_tokens", err))
+	}
+	if len(toks) > 0 {
+		return "", false, nil
+	}
+	secret, _, err = s.createAPIToken(ctx, Principal{Name: "bootstrap"}, "admin", RoleAdmin)
+	if err != nil {
+		return "", false, err
+	}
+	return secret, true, nil
+}
+
+// Authenticate resolves an operator's API token.
+func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, error) {
+	if !strings.HasPrefix(secret, prefixAPIToken) {
+		return Principal{}, ErrUnauthorized
+	}
+	t, err := s.store.APITokenByHash(ctx, HashSecret(secret))
+	if errors.Is(err, ErrNotFound) {
+		return Principal{}, ErrUnauthorized
+	}
+	if err != nil {
+		return Principal{}, fmt.Errorf("authenticate: %w", s.storeErr("api_token_by_hash", err))
+	}
+	if t.Revoked {
+		return Principal{}, ErrUnauthorized
+	}
+	return Principal{TokenID: t.ID, Name: t.Name, Role: t.Role}, nil
+}
+
+// Allowed reports whether p may perform an action that needs role need. admin may do everything;
+// operator and release may do their own things; everyone may read.
+func Allowed(p Principal, need string) bool {
+	switch {
+	case p.Role == RoleAdmin:
+		return true
+	case need == RoleViewer:
+		return ValidRole(p.Role)
+	default:
+		return p.Role == need
+	}
+}
+
+func require(p Principal, role string) error {
+	if !Allowed(p, role) {
+		return fmt.Errorf("%w: needs role %s, token has %s", ErrForbidden, role, p.Role)
+	}
+	return nil
+}
+
+func (s *Service) audit(p Principal, action, target, detail string) AuditEntry {
+	actor := p.Name
+	if p.TokenID != "" {
+		actor = fmt.Sprintf("%s (token %s)", p.Name, p.TokenID[:8])
+	}
+	return AuditEntry{Time: s.cfg.Now().UTC(), Actor: actor, Action: action, Target: target, Detail: detail}
+}
+
+// AuthenticateHost resolves a host credential. Revoked or unknown credentials get ErrUnauthorized.
+func (s *Service) AuthenticateHost(ctx context.Context, credential string) (Host, error) {
+	if !strings.HasPrefix(credential, prefixCredential) || len(credential) > 128 {
+		return Host{}, ErrUnauthorized
+	}
+	hash := HashSecret(credential)
+	now := s.cfg.Now()
+	s.mu.Lock()
+	c, ok := s.hostCache[hash]
+	s.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.host, nil
+	}
+	h, err := s.store.HostByCredential(ctx, hash)
+	if errors.Is(err, ErrNotFound) {
+		return Host{}, ErrUnauthorized
+	}
+	if err != nil {
+		return Host{}, fmt.Errorf("authenticate host: %w", s.storeErr("host_by_credential", err))
+	}
+	if h.Revoked {
+		return Host{}, fmt.Errorf("%w: %w", ErrUnauthorized, ErrHostRevoked)
+	}
+	s.mu.Lock()
+	if len(s.hostCache) >= hostCacheMax {
+		clear(s.hostCache)
+	}
+	s.hostCache[hash] = cachedHost{host: h, expires: now.Add(hostCacheTTL)}
+	s.mu.Unlock()
+	return h, nil
+}
+
+func (s *Service) forgetHosts() {
+	s.mu.Lock()
+	clear(s.hostCache)
+	s.mu.Unlock()
+}
+
+// Limits on operator input.
+const (
+	maxTokenTTL     = 365 * 24 * time.Hour
+	defaultTokenTTL = 24 * time.Hour
+	maxTokenUses    = 1_000_000
+	maxAlertEmails  = 32
+	maxGrace        = 7 * 24 * time.Hour
+)
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// ValidName reports whether s is a valid group or channel name: lower-case letters, digits, '.',
+// '_' and '-', starting with a letter or digit, at most 63 characters.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+var versionRE = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]{1,40})?$`)
+
+// ValidVersion reports whether v is a release version such as 1.2.3 or 1.3.0-rc.1.
+func ValidVersion(v string) bool { return versionRE.MatchString(v) }
+
+// CreateEnrollmentToken makes a token for group that expires after ttl (default 24 h) and admits
+// maxUses enrollments (default 1). The secret is returned once.
+func (s *Service) CreateEnrollmentToken(ctx context.Context, p Principal, group string, ttl time.Duration, maxUses int) (string, EnrollmentToken, error) {
+	if err := require(p, RoleOperator); err != nil {
+		return "", EnrollmentToken{}, err
+	}
+	if group == "" {
+		group = DefaultGroup
+	}
+	if ttl == 0 {
+		ttl = defaultTokenTTL
+	}
+	if maxUses == 0 {
+		maxUses = 1
+	}
+	if !ValidName(group) {
+		return "", EnrollmentToken{}, fmt.Errorf("%w: group name %q", ErrInvalid, group)
+	}
+	if ttl < time.Minute || ttl > maxTokenTTL {
+		return "", EnrollmentToken{}, fmt.Errorf("%w: ttl %s not within 1m..%s", ErrInvalid, ttl, maxTokenTTL)
+	}
+	if maxUses < 1 || maxUses > maxTokenUses {
+		return "", EnrollmentToken{}, fmt.Errorf("%w: max uses %d not within 1..%d", ErrInvalid, maxUses, maxTokenUses)
+	}
+	secret := newSecret(prefixEnrollment)
+	now := s.cfg.Now().UTC()
+	t := EnrollmentToken{
+		ID: newID(), Group: group, ExpiresAt: now.Add(ttl), MaxUses: maxUses,
+		CreatedAt: now, CreatedBy: p.Name, Hash: HashSecret(secret),
+	}
+	err := s.store.CreateEnrollmentToken(ctx, t, s.audit(p, "enrollment_token.create", "token/"+t.ID,
+		fmt.Sprintf("group=%s ttl=%s max_uses=%d", group, ttl, maxUses)))
+	if err != nil {
+		return "", EnrollmentToken{}, fmt.Errorf("create enrollment token: %w", s.storeErr("create_enrollment_token", err))
+	}
+	return secret, t, nil
+}
+
+// ListEnrollmentTokens lists enrollment tokens (never their secrets).
+func (s *Service) ListEnrollmentTokens(ctx context.Context, p Principal) ([]EnrollmentToken, error) {
+	if err := require(p, RoleViewer); err != nil {
+		return nil, err
+	}
+	return s.store.ListEnrollmentTokens(ctx)
+}
+
+// RevokeEnrollmentToken revokes an enrollment token.
+func (s *Service) RevokeEnrollmentToken(ctx context.Context, p Principal, id string) error {
+	if err := require(p, RoleOperator); err != nil {
+		return err
+	}
+	return s.storeErr("revoke_enrollment_token", s.store.RevokeEnrollmentToken(ctx, id, s.audit(p, "enrollment_token.revoke", "token/"+id, "")))
+}
+
+// Enroll admits a host with a valid enrollment token and returns its credential.
+func (s *Service) Enroll(ctx context.Context, req wire.EnrollRequest) (wire.EnrollResponse, error) {
+	if err := req.Validate(); err != nil {
+		return wire.EnrollResponse{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if !strings.HasPrefix(req.EnrollmentToken, prefixEnrollment) {
+		return wire.EnrollResponse{}, ErrTokenInvalid
+	}
+	cred := newSecret(prefixCredential)
+	now := s.cfg.Now().UTC()
+	h := Host{
+		ID: newID(), Hostname: req.Hostname, MachineID: req.MachineID, OS: req.OS, Arch: req.Arch,
+		AgentVersion: req.AgentVersion, EnrolledAt: now, IntervalSeconds: int(s.cfg.DefaultInterval / time.Second),
+	}
+	h, err := s.store.Enroll(ctx, HashSecret(req.EnrollmentToken), now, h, HashSecret(cred))
+	if err != nil {
+		return wire.EnrollResponse{}, fmt.Errorf("enroll %s: %w", req.Hostname, s.storeErr("enroll", err))
+	}
+	s.metrics.enrollments.Inc()
+	s.log.InfoContext(ctx, "Host enrolled.", logKeyHost, h.ID, "hostname", h.Hostname, logKeyGroup, h.Group)
+	return wire.EnrollResponse{HostID: h.ID, Credential: cred, ReportIntervalSeconds: h.IntervalSeconds}, nil
+}
+
+// Ingest validates a batch from an authenticated host, commits it with other hosts' batches and
+// returns the ack. It returns only after the commit; ErrOverloaded when the commit queue is full.
+func (s *Service) Ingest(ctx context.Context, h Host, batch wire.ReportBatch) (wire.Ack, error) {
+	if err := batch.Validate(); err != nil {
+		s.metrics.ingestRejected.Inc()
+		return wire.Ack{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	acked, err := s.commit.submit(ctx, HostReports{HostID: h.ID, Reports: batch.Reports, Received: s.cfg.Now().UTC()})
+	if err != nil {
+		if errors.Is(err, ErrOverloaded) {
+			s.metrics.ingestOverloaded.Inc()
+		}
+		return wire.Ack{}, err
+	}
+	return wire.Ack{AckedSeq: acked}, nil
+}
+
+// Desired answers a host's updater with the pin of its group.
+func (s *Service) Desired(ctx context.Context, h Host) (wire.UpdateDesired, error) {
+	// The cached host may predate a move; read the group from the store.
+	cur, err := s.store.GetHost(ctx, h.ID)
+	if err != nil {
+		return wire.UpdateDesired{}, fmt.Errorf("desired for %s: %w", h.ID, s.storeErr("get_host", err))
+	}
+	g, err := s.store.GetGroup(ctx, cur.Group)
+	if err != nil {
+		return wire.UpdateDesired{}, fmt.Errorf("desired for %s: %w", h.ID, s.storeErr("get_group", err))
+	}
+	return wire.UpdateDesired{Version: g.Pin.Version, Channel: g.Pin.Channel}, nil
+}
+
+// RecordUpdateEvent stores an update phase reported by a host's updater.
+func (s *Service) RecordUpdateEvent(ctx context.Context, h Host, e wire.UpdateEvent) error {
+	if err := e.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if e.Binary == "" {
+		e.Binary = "vigil-agent"
+	}
+	ev := UpdateEvent{HostID: h.ID, UpdateEvent: e, ReceivedAt: s.cfg.Now().UTC()}
+	if err := s.store.AddUpdateEvent(ctx, ev); err != nil {
+		return fmt.Errorf("record update event: %w", s.storeErr("add_update_event", err))
+	}
+	if e.Result == wire.ResultFailed {
+		s.log.WarnContext(ctx, "Host reported a failed update.", logKeyHost, h.ID, "phase", e.Phase, "to", e.ToVersion, "reason", e.Reason)
+	}
+	return nil
+}
+
+// ListHosts lists hosts, optionally of one group.
+func (s *Service) ListHosts(ctx context.Context, p Principal, group string) ([]Host, error) {
+	if err := require(p, RoleViewer); err != nil {
+		return nil, err
+	}
+	hs, err := s.store.ListHosts(ctx, group)
+	return hs, s.storeErr("list_hosts", err)
+}
+
+// GetHost returns one host.
+func (s *Service) GetHost(ctx context.Context, p Principal, id string) (Host, error) {
+	if err := require(p, RoleViewer); err != nil {
+		return Host{}, err
+	}
+	h, err := s.store.GetHost(ctx, id)
+	return h, s.storeErr("get_host", err)
+}
+
+// RevokeHost revokes a host's credential; its next report is refused.
+func (s *Service) RevokeHost(ctx context.Context, p Principal, id string) error {
+	if err := require(p, RoleOperator); err != nil {
+		return err
+	}
+	err := s.store.RevokeHost(ctx, id, s.audit(p, "host.revoke", "host/"+id, ""))
+	s.forgetHosts()
+	return s.storeErr("revoke_host", err)
+}
+
+// MoveHost moves a host to another group.
+func (s *Service) MoveHost(ctx context.Context, p Principal, id, group string) error {
+	if err := require(p, RoleOperator); err != nil {
+		return err
+	}
+	return s.storeErr("move_host", s.store.MoveHost(ctx, id, group, s.audit(p, "host.move", "host/"+id, "group="+group)))
+}
+
+// ListGroups lists groups with their host counts.
+func (s *Service) ListGroups(ctx context.Context, p Principal) ([]Group, error) {
+	if err := require(p, RoleViewer); err != nil {
+		return nil, err
+	}
+	gs, err := s.store.ListGroups(ctx)
+	return gs, s.storeErr("list_groups", err)
+}
+
+// GetGroup returns one group.
+func (s *Service) GetGroup(ctx context.Context, p Principal, name string) (Group, error) {
+	if err := require(p, RoleViewer); err != nil {
+		return Group{}, err
+	}
+	g, err := s.store.GetGroup(ctx, name)
+	return g, s.storeErr("get_group", err)
+}
+
+func validateGroupSettings(g Group) error {
+	if !ValidName(g.Name) {
+		return fmt.Errorf("%w: group name %q (lower-case letters, digits, '.', '_', '-'; at most 63)", ErrInvalid, g.Name)
+	}
+	if g.Grace < 0 || g.Grace > maxGrace {
+		return fmt.Errorf("%w: grace %s not within 0..%s", ErrInvalid, g.Grace, maxGrace)
+	}
+	if len(g.AlertEmails) > maxAlertEmails {
+		return fmt.Errorf("%w: at most %d alert emails", ErrInvalid, maxAlertEmails)
+	}
+	for _, a := range g.AlertEmails {
+		if _, err := mail.ParseAddress(a); err != nil || strings.ContainsAny(a, "<>\r\n ") {
+			return fmt.Errorf("%w: alert email %q is not a plain address", ErrInvalid, a)
+		}
+	}
+	return nil
+}
+
+// CreateGroup creates a group.
+func (s *Service) CreateGroup(ctx context.Context, p Principal, g Group) (Group, error) {
+	if err := require(p, RoleOperator); err != nil {
+		return Group{}, err
+	}
+	if err := validateGroupSettings(g); err != nil {
+		return Group{}, err
+	}
+	g.Pin = Pin{}
+	g.CreatedAt = s.cfg.Now().UTC()
+	if err := s.store.CreateGroup(ctx, g, s.audit(p, "group.create", "group/"+g.Name, groupDetail(g))); err != nil {
+		return Group{}, fmt.Errorf("create group %s: %w", g.Name, s.storeErr("create_group", err))
+	}
+	return g, nil
+}
+
+func groupDetail(g Group) string {
+	return fmt.Sprintf("grace=%s alert_emails=%s", g.Grace, strings.Join(g.AlertEmails, ","))
+}
+
+// UpdateGroup sets a group's grace and alert recipients.
+func (s *Service) UpdateGroup(ctx context.Context, p Principal, g Group) (Group, error) {
+	if err := require(p, RoleOperator); err != nil {
+		return Group{}, err
+	}
+	if err := validateGroupSettings(g); err != nil {
+		return Group{}, err
+	}
+	if err := s.store.UpdateGroup(ctx, g, s.audit(p, "group.update", "group/"+g.Name, groupDetail(g))); err != nil {
+		return Group{}, fmt.Errorf("update group %s: %w", g.Name, s.storeErr("update_group", err))
+	}
+	return s.store.GetGroup(ctx, g.Name)
+}
+
+// SetPin pins a group to an exact version or a channel; an empty pin lets hosts stay where they are.
+func (s *Service) SetPin(ctx context.Context, p Principal, group string, pin Pin) (Group, error) {
+	if err := require(p, RoleOperator); err != nil {
+		return Group{}, err
+	}
+	switch {
+	case pin.Version != "" && pin.Channel != "":
+		return Group{}, fmt.Errorf("%w: pin either a version or a channel, not both", ErrInvalid)
+	case pin.Version != "" && !ValidVersion(pin.Version):
+		return Group{}, fmt.Errorf("%w: version %q is not like 1.2.3", ErrInvalid, pin.Version)
+	case pin.Channel != "" && !ValidName(pin.Channel):
+		return Group{}, fmt.Errorf("%w: channel name %q", ErrInvalid, pin.Channel)
+	}
+	detail := "unpinned"
+	if pin.Version != "" {
+		detail = "version=" + pin.Version
+	} else if pin.Channel != "" {
+		detail = "channel=" + pin.Channel
+	}
+	if err := s.store.SetPin(ctx, group, pin, s.audit(p, "group.pin", "group/"+group, detail)); err != nil {
+		return Group{}, fmt.Errorf("pin group %s: %w", group, s.storeErr("set_pin", err))
+	}
+	return s.store.GetGroup(ctx, group)
+}
+
+// DeleteGroup deletes an empty group.
+func (s *Service) DeleteGroup(ctx context.Context, p Principal, name string) error {
+	if err := require(p, RoleOperator); err != nil {
+		return err
+	}
+	if name == DefaultGroup {
+		return fmt.Errorf("%w: the default group cannot be deleted", ErrInvalid)
+	}
+	if err := s.store.DeleteGroup(ctx, name, s.audit(p, "group.delete", "group/"+name, "")); err != nil {
+		return fmt.Errorf("delete group %s: %w", name, s.storeErr("delete_group", err))
+	}
+	return nil
+}
+
+// CreateAPIToken makes an API token with a role. The secret is returned once. Admin only.
+func (s *Service) CreateAPIToken(ctx context.Context, p Principal, name, role string) (string, APIToken, error) {
+	if err := require(p, RoleAdmin); err != nil {
+		return "", APIToken{}, err
+	}
+	return s.createAPIToken(ctx, p, name, role)
+}
+
+func (s *Service) createAPIToken(ctx context.Context, p Principal, name, role string) (string, APIToken, error) {
+	if !ValidRole(role) {
+		return "", APIToken{}, fmt.Errorf("%w: role %q (admin, operator, release, viewer)", ErrInvalid, role)
+	}
+	if name == "" || len(name) > 64 {
+		return "", APIToken{}, fmt.Errorf("%w: token name must be 1..64 characters", ErrInvalid)
+	}
+	secret := newSecret(prefixAPIToken)
+	t := APIToken{ID: newID(), Name: name, Role: role, CreatedAt: s.cfg.Now().UTC(), Hash: HashSecret(secret)}
+	if err := s.store.CreateAPIToken(ctx, t, s.audit(p, "api_token.create", "api_token/"+t.ID, "name="+name+" role="+role)); err != nil {
+		return "", APIToken{}, fmt.Errorf("create API token: %w", s.storeErr("create_api_token", err))
+	}
+	return secret, t, nil
+}
+
+// ListAPITokens lists API tokens (never their secrets). Admin only.
+func (s *Service) ListAPITokens(ctx context.Context, p Principal) ([]APIToken, error) {
+	if err := require(p, RoleAdmin); err != nil {
+		return nil, err
+	}
+	return s.store.ListAPITokens(ctx)
+}
+
+// RevokeAPIToken revokes an API token. Admin only.
+func (s *Service) RevokeAPIToken(ctx context.Context, p Principal, id string) error {
+	if err := require(p, RoleAdmin); err != nil {
+		return err
+	}
+	return s.storeErr("revoke_api_token", s.store.RevokeAPIToken(ctx, id, s.audit(p, "api_token.revoke", "api_token/"+id, "")))
+}
+
+// ListAudit pages through the audit log, newest first.
+func (s *Service) ListAudit(ctx context.Context, p Principal, limit int, before int64) ([]AuditEntry, error) {
+	if err := require(p, RoleViewer); err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	return s.store.ListAudit(ctx, limit, before)
+}
+
+// ListUpdateEvents returns a host's recent update events.
+func (s *Service) ListUpdateEvents(ctx context.Context, p Principal, hostID string) ([]UpdateEvent, error) {
+	if err := require(p, RoleViewer); err != nil {
+		return nil, err
+	}
+	return s.store.ListUpdateEvents(ctx, hostID, 100)
+}
+
+// retentionInterval is how often the retention job runs.
+const retentionInterval = time.Hour
+
+func (s *Service) retentionLoop(ctx context.Context) {
+	t := time.NewTicker(retentionInterval)
+	defer t.Stop()
+	for {
+		s.RunRetention(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RunRetention deletes samples older than the retention period once.
+func (s *Service) RunRetention(ctx context.Context) {
+	cutoff := s.cfg.Now().Add(-s.cfg.Retention)
+	n, err := s.store.DeleteSamplesBefore(ctx, cutoff)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "Retention failed.", logKeyErr, s.storeErr("delete_samples", err))
+		}
+		return
+	}
+	if n > 0 {
+		s.log.InfoContext(ctx, "Retention deleted old samples.", "samples", n, "before", cutoff.Format(time.RFC3339))
+	}
+}

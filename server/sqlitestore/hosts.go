@@ -1,0 +1,173 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/wire"
+)
+
+// Enroll consumes one use of the token and inserts the host in one write transaction; the single
+// writer connection serializes concurrent enrollments, and the UPDATE's WHERE clause re-checks the
+// token's state inside the transaction.
+func (s *Store) Enroll(ctx context.Context, tokenHash string, now time.Time, h server.Host, credentialHash string) (server.Host, error) {
+	if h.ID == "" || credentialHash == "" {
+		return server.Host{}, fmt.Errorf("enroll: %w: host id and credential are required", server.ErrInvalid)
+	}
+	if h.EnrolledAt.IsZero() {
+		h.EnrolledAt = now
+	}
+	h.EnrolledAt = h.EnrolledAt.UTC().Truncate(time.Microsecond)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `UPDATE enrollment_tokens SET uses = uses + 1
+			WHERE hash = ? AND revoked = 0 AND (expires_at IS NULL OR expires_at > ?) AND (max_uses <= 0 OR uses < max_uses)
+			RETURNING group_name`, tokenHash, micros(now)).Scan(&h.Group)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("enroll: %w", server.ErrTokenInvalid)
+		}
+		if err != nil {
+			return fmt.Errorf("enroll: use token: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO hosts (id, hostname, machine_id, os, arch, group_name, enrolled_at,
+			credential_hash, agent_version, updater_version, interval_seconds)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			h.ID, h.Hostname, h.MachineID, h.OS, h.Arch, h.Group, micros(h.EnrolledAt),
+			credentialHash, h.AgentVersion, h.UpdaterVersion, h.IntervalSeconds)
+		if isUnique(err) {
+			return fmt.Errorf("enroll host %s: %w", h.ID, server.ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("enroll host %s: %w", h.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return server.Host{}, err
+	}
+	return server.Host{
+		ID: h.ID, Hostname: h.Hostname, MachineID: h.MachineID, OS: h.OS, Arch: h.Arch, Group: h.Group,
+		EnrolledAt: h.EnrolledAt, AgentVersion: h.AgentVersion, UpdaterVersion: h.UpdaterVersion,
+		IntervalSeconds: h.IntervalSeconds,
+	}, nil
+}
+
+const hostColumns = `id, hostname, machine_id, os, arch, group_name, enrolled_at, revoked, agent_version,
+	updater_version, interval_seconds, last_seen, acked_seq, boot_time`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+// scanHost scans hostColumns, followed by latest and last_update when full.
+func scanHost(row rowScanner, full bool) (server.Host, error) {
+	var (
+		h                  server.Host
+		enrolled           int64
+		lastSeen, bootTime sql.NullInt64
+		latest, lastUpdate sql.NullString
+	)
+	dest := []any{&h.ID, &h.Hostname, &h.MachineID, &h.OS, &h.Arch, &h.Group, &enrolled, &h.Revoked,
+		&h.AgentVersion, &h.UpdaterVersion, &h.IntervalSeconds, &lastSeen, &h.AckedSeq, &bootTime}
+	if full {
+		dest = append(dest, &latest, &lastUpdate)
+	}
+	if err := row.Scan(dest...); err != nil {
+		return server.Host{}, err
+	}
+	h.EnrolledAt = fromMicros(enrolled)
+	h.LastSeen = fromNullMicros(lastSeen)
+	h.BootTime = fromNullMicros(bootTime)
+	if latest.Valid {
+		h.Latest = new(wire.Report)
+		if err := json.Unmarshal([]byte(latest.String), h.Latest); err != nil {
+			return server.Host{}, fmt.Errorf("decode latest report of host %s: %w", h.ID, err)
+		}
+	}
+	if lastUpdate.Valid {
+		h.LastUpdate = new(server.UpdateEvent)
+		if err := json.Unmarshal([]byte(lastUpdate.String), h.LastUpdate); err != nil {
+			return server.Host{}, fmt.Errorf("decode last update of host %s: %w", h.ID, err)
+		}
+	}
+	return h, nil
+}
+
+// HostByCredential finds a host by the hash of its credential, without Latest or LastUpdate.
+func (s *Store) HostByCredential(ctx context.Context, credentialHash string) (server.Host, error) {
+	h, err := scanHost(s.r.QueryRowContext(ctx, `SELECT `+hostColumns+` FROM hosts WHERE credential_hash = ?`, credentialHash), false)
+	if errors.Is(err, sql.ErrNoRows) {
+		return server.Host{}, fmt.Errorf("host by credential: %w", server.ErrNotFound)
+	}
+	if err != nil {
+		return server.Host{}, fmt.Errorf("host by credential: %w", err)
+	}
+	return h, nil
+}
+
+// GetHost returns one host with Latest and LastUpdate.
+func (s *Store) GetHost(ctx context.Context, id string) (server.Host, error) {
+	h, err := scanHost(s.r.QueryRowContext(ctx, `SELECT `+hostColumns+`, latest, last_update FROM hosts WHERE id = ?`, id), true)
+	if errors.Is(err, sql.ErrNoRows) {
+		return server.Host{}, fmt.Errorf("get host %s: %w", id, server.ErrNotFound)
+	}
+	if err != nil {
+		return server.Host{}, fmt.Errorf("get host %s: %w", id, err)
+	}
+	return h, nil
+}
+
+// ListHosts returns the hosts of group (all when empty) ordered by hostname.
+func (s *Store) ListHosts(ctx context.Context, group string) ([]server.Host, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+hostColumns+`, latest, last_update FROM hosts
+		WHERE ? = '' OR group_name = ? ORDER BY hostname, id`, group, group)
+	if err != nil {
+		return nil, fmt.Errorf("list hosts: %w", err)
+	}
+	defer rows.Close()
+	var hs []server.Host
+	for rows.Next() {
+		h, err := scanHost(rows, true)
+		if err != nil {
+			return nil, fmt.Errorf("list hosts: %w", err)
+		}
+		hs = append(hs, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list hosts: %w", err)
+	}
+	return hs, nil
+}
+
+// RevokeHost marks a host's credential revoked.
+func (s *Store) RevokeHost(ctx context.Context, id string, audit server.AuditEntry) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE hosts SET revoked = 1 WHERE id = ?`, id)
+		if err != nil {
+			return fmt.Errorf("revoke host %s: %w", id, err)
+		}
+		if err := mustAffect(res, "revoke host "+id); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}
+
+// MoveHost puts a host into another existing group.
+func (s *Store) MoveHost(ctx context.Context, id, group string, audit server.AuditEntry) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := groupExists(ctx, tx, group); err != nil {
+			return fmt.Errorf("move host %s: %w", id, err)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE hosts SET group_name = ? WHERE id = ?`, group, id)
+		if err != nil {
+			return fmt.Errorf("move host %s: %w", id, err)
+		}
+		if err := mustAffect(res, "move host "+id); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}

@@ -1,0 +1,285 @@
+// Package sqlitestore implements server.Store on SQLite through modernc.org/sqlite, a pure-Go
+// driver, so one vigil-server binary with a data directory is a whole installation.
+//
+// The database is one file in WAL mode. SQLite allows one writer at a time, so every write goes
+// through a pool of exactly one connection: writers queue in database/sql instead of spinning on
+// SQLITE_BUSY, and each write transaction starts with BEGIN IMMEDIATE so it holds the write lock
+// from its first statement (a second process on the same file waits busy_timeout rather than
+// failing an upgrade from a read lock). Reads use a separate pool of read-only connections, which
+// WAL lets run beside the writer on the last committed snapshot.
+//
+// Times are stored as INTEGER microseconds since the Unix epoch and come back in UTC. Migrations
+// are embedded and applied by Open, each in its own transaction, recorded in schema_migrations.
+//
+// Store is safe for concurrent use.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/vigilhq/vigil/server"
+)
+
+var _ server.Store = (*Store)(nil)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tunes a Store. The zero value is ready to use.
+type Options struct {
+	// BusyTimeout is how long a statement waits for a lock another process holds before it fails
+	// with SQLITE_BUSY. Defaults to 5s.
+	BusyTimeout time.Duration
+	// ReadConns is the size of the read-only connection pool. Defaults to the number of CPUs,
+	// at least 2.
+	ReadConns int
+}
+
+func (o *Options) setDefaults() {
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 5 * time.Second
+	}
+	if o.ReadConns <= 0 {
+		o.ReadConns = max(2, runtime.NumCPU())
+	}
+}
+
+// Store is a server.Store on one SQLite file.
+type Store struct {
+	w *sql.DB // the writer: exactly one connection
+	r *sql.DB // readers
+}
+
+// Open opens (creating if needed) the SQLite database at path, a plain file path, and applies
+// pending migrations. Several Stores, in one process or several, may open the same file.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	opts.setDefaults()
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("open sqlite store: unusable path %q", path)
+	}
+	common := url.Values{}
+	common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
+	common.Add("_pragma", "foreign_keys(1)")
+	// synchronous=NORMAL is safe under WAL: a commit appends to the WAL and SQLite fsyncs only at
+	// checkpoints, so the database can never be corrupted, and a crash of vigil-server itself
+	// (even kill -9) loses nothing, since the WAL is already in the OS page cache. Only an OS crash
+	// or power loss can roll back the last few transactions. Ingest commits many times a second,
+	// and FULL would cost an fsync each; agents that lose an ack resend from their spool, and
+	// whatever reached only the lost WAL tail is a small window of samples we accept to lose.
+	common.Add("_pragma", "synchronous(NORMAL)")
+
+	wq := cloneValues(common)
+	wq.Add("_pragma", "journal_mode(WAL)")
+	wq.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite", path+"?"+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+
+	s := &Store{w: w}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+
+	rq := cloneValues(common)
+	rq.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", path+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(opts.ReadConns)
+	r.SetMaxIdleConns(opts.ReadConns)
+	s.r = r
+	if err := r.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+// migrate applies the embedded migrations not yet recorded in schema_migrations, in order, each in
+// its own IMMEDIATE transaction: a concurrent Open waits for the lock and then sees it applied.
+func (s *Store) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		version, err := migrationVersion(name)
+		if err != nil {
+			return err
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+				version    INTEGER PRIMARY KEY,
+				name       TEXT    NOT NULL,
+				applied_at INTEGER NOT NULL
+			) STRICT`); err != nil {
+				return err
+			}
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				version, path.Base(name), micros(time.Now()))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("apply migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// migrationVersion parses the leading number of migrations/0001_name.sql.
+func migrationVersion(name string) (int, error) {
+	base := path.Base(name)
+	num, _, ok := strings.Cut(base, "_")
+	if !ok {
+		return 0, fmt.Errorf("migration %s: name must be NNNN_description.sql", name)
+	}
+	return strconv.Atoi(num)
+}
+
+// Ping checks both pools.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping sqlite writer: %w", err)
+	}
+	if err := s.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping sqlite reader: %w", err)
+	}
+	var one int
+	if err := s.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("ping sqlite: %w", err)
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	errs = append(errs, s.w.Close())
+	return errors.Join(errs...)
+}
+
+// tx runs fn in a write transaction (BEGIN IMMEDIATE on the single writer connection) and commits
+// it if fn returns nil.
+func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func insertAudit(ctx context.Context, tx *sql.Tx, a server.AuditEntry) error {
+	if a.Time.IsZero() {
+		a.Time = time.Now()
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
+		micros(a.Time), a.Actor, a.Action, a.Target, a.Detail)
+	if err != nil {
+		return fmt.Errorf("write audit entry: %w", err)
+	}
+	return nil
+}
+
+// isUnique reports whether err is a UNIQUE or PRIMARY KEY constraint violation.
+func isUnique(err error) bool {
+	var e *sqlite.Error
+	if errors.As(err, &e) {
+		return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// mustAffect turns "no row changed" into ErrNotFound.
+func mustAffect(res sql.Result, what string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, server.ErrNotFound)
+	}
+	return nil
+}
+
+// micros is how times are stored: microseconds since the Unix epoch.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+// nullMicros stores the zero time as NULL.
+func nullMicros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func fromNullMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMicros(v.Int64)
+}
+
+func limitOrAll(limit int) int {
+	if limit <= 0 {
+		return -1 // SQLite: no limit
+	}
+	return limit
+}

@@ -1,0 +1,100 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/vigilhq/vigil/wire"
+)
+
+// Store is the persistence the Service needs. sqlitestore and pgstore implement it, and
+// server/storetest holds the conformance suite both must pass.
+//
+// All methods are safe for concurrent use. Methods that change fleet state take the AuditEntry that
+// describes the change and must commit it in the same transaction as the change. Not-found
+// conditions wrap ErrNotFound, unique violations ErrConflict.
+type Store interface {
+	// CreateEnrollmentToken stores a new token (by hash). The group must exist (ErrNotFound).
+	CreateEnrollmentToken(ctx context.Context, t EnrollmentToken, audit AuditEntry) error
+	// ListEnrollmentTokens lists tokens, newest first.
+	ListEnrollmentTokens(ctx context.Context) ([]EnrollmentToken, error)
+	// RevokeEnrollmentToken marks a token revoked. Idempotent.
+	RevokeEnrollmentToken(ctx context.Context, id string, audit AuditEntry) error
+	// Enroll atomically consumes one use of the token whose hash is tokenHash, if it is not revoked,
+	// not expired at now and not used up (else ErrTokenInvalid), and inserts h, with its Group taken
+	// from the token, authenticated by credentialHash. It returns the stored host.
+	Enroll(ctx context.Context, tokenHash string, now time.Time, h Host, credentialHash string) (Host, error)
+
+	// HostByCredential finds the host a credential belongs to, without Latest or LastUpdate. A
+	// revoked host is returned with Revoked set; the caller refuses it.
+	HostByCredential(ctx context.Context, credentialHash string) (Host, error)
+	// GetHost returns one host with Latest and LastUpdate.
+	GetHost(ctx context.Context, id string) (Host, error)
+	// ListHosts returns hosts ordered by hostname, with Latest and LastUpdate. An empty group lists all.
+	ListHosts(ctx context.Context, group string) ([]Host, error)
+	// RevokeHost revokes a host's credential. Idempotent.
+	RevokeHost(ctx context.Context, id string, audit AuditEntry) error
+	// MoveHost puts a host into another existing group.
+	MoveHost(ctx context.Context, id, group string, audit AuditEntry) error
+
+	// CommitReports stores the reports of every batch in one transaction and returns, for each
+	// batch in order, the host's acknowledged seq afterwards. Reports with a seq at or below the
+	// host's acknowledged seq are duplicates and are skipped; the rest are stored, never twice for
+	// one (host, seq). The acknowledged seq becomes the highest seq of the batch (see the ordering
+	// contract on wire.ReportBatch). The host's LastSeen becomes the batch's Received time, and its
+	// latest state, versions, interval and boot time follow its newest report. Outages carried by
+	// the reports are stored for the host. Nothing is acknowledged unless everything committed.
+	CommitReports(ctx context.Context, batches []HostReports) ([]uint64, error)
+	// ListSamples returns a host's stored reports with from <= time < to, oldest first, at most limit.
+	ListSamples(ctx context.Context, hostID string, from, to time.Time, limit int) ([]Sample, error)
+	// DeleteSamplesBefore deletes samples (and outages that ended) older than t and returns how many
+	// samples went.
+	DeleteSamplesBefore(ctx context.Context, t time.Time) (int64, error)
+	// ListOutages returns the connectivity outages a host reported that end at or after since,
+	// oldest first.
+	ListOutages(ctx context.Context, hostID string, since time.Time) ([]wire.Outage, error)
+
+	// CreateGroup creates a group (ErrConflict if it exists).
+	CreateGroup(ctx context.Context, g Group, audit AuditEntry) error
+	// GetGroup returns one group with its host count.
+	GetGroup(ctx context.Context, name string) (Group, error)
+	// ListGroups returns all groups ordered by name, with host counts.
+	ListGroups(ctx context.Context) ([]Group, error)
+	// UpdateGroup sets a group's Grace and AlertEmails.
+	UpdateGroup(ctx context.Context, g Group, audit AuditEntry) error
+	// SetPin sets a group's pin.
+	SetPin(ctx context.Context, name string, p Pin, audit AuditEntry) error
+	// DeleteGroup deletes an empty group; ErrGroupNotEmpty while hosts are in it. The default group
+	// cannot be deleted (ErrInvalid).
+	DeleteGroup(ctx context.Context, name string, audit AuditEntry) error
+
+	// AddUpdateEvent stores an update event and makes it the host's LastUpdate.
+	AddUpdateEvent(ctx context.Context, e UpdateEvent) error
+	// ListUpdateEvents returns a host's update events, newest first, at most limit.
+	ListUpdateEvents(ctx context.Context, hostID string, limit int) ([]UpdateEvent, error)
+
+	// CreateAPIToken stores a new API token (by hash).
+	CreateAPIToken(ctx context.Context, t APIToken, audit AuditEntry) error
+	// APITokenByHash finds a token by the hash of its secret.
+	APITokenByHash(ctx context.Context, hash string) (APIToken, error)
+	// ListAPITokens lists tokens, oldest first.
+	ListAPITokens(ctx context.Context) ([]APIToken, error)
+	// RevokeAPIToken revokes a token. Idempotent.
+	RevokeAPIToken(ctx context.Context, id string, audit AuditEntry) error
+
+	// ListAudit returns audit entries newest first: at most limit, with ID < before when before > 0.
+	ListAudit(ctx context.Context, limit int, before int64) ([]AuditEntry, error)
+
+	// Ping checks the store is reachable (for /readyz).
+	Ping(ctx context.Context) error
+	// Close releases the store.
+	Close() error
+}
+
+// Sample is one stored report of a host.
+type Sample struct {
+	HostID string
+	Seq    uint64
+	Time   time.Time
+	Report wire.Report
+}
