@@ -45,7 +45,7 @@ func openTemp(t testing.TB) *Store {
 
 func openSchema(t testing.TB, url, schema string) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), url, Options{Schema: schema, MaxConns: 8})
+	s, err := Open(t.Context(), url, Options{Schema: schema, MaxConns: 4})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -70,7 +70,9 @@ func testHosts(t *testing.T, f *fixture) {
 			t.Errorf("ListHosts %q = %v, want %v", tt.group, names, tt.want)
 		}
 	}
-	_ = b
+	if got := f.getHost(b.ID); got.Group != server.DefaultGroup || got.Latest != nil || got.LastUpdate != nil || !got.LastSeen.IsZero() {
+		t.Errorf("GetHost of a silent host = %+v", got)
+	}
 }
 
 func testRevokeHost(t *testing.T, f *fixture) {

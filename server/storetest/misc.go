@@ -211,7 +211,9 @@ func testContextCanceled(t *testing.T, f *fixture) {
 			_, err := f.s.Enroll(ctx, tok.Hash, t0, server.Host{ID: "h-ctx", Hostname: "x", EnrolledAt: t0}, "cred-ctx")
 			return err
 		}},
-		{"CreateGroup", func() error { return f.s.CreateGroup(ctx, server.Group{Name: "ctx", CreatedAt: t0}, audit("group.create", "ctx")) }},
+		{"CreateGroup", func() error {
+			return f.s.CreateGroup(ctx, server.Group{Name: "ctx", CreatedAt: t0}, audit("group.create", "ctx"))
+		}},
 		{"DeleteSamplesBefore", func() error { _, err := f.s.DeleteSamplesBefore(ctx, t0); return err }},
 	}
 	for _, c := range calls {
