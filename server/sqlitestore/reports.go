@@ -61,18 +61,10 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 	}
 
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		insSample, err := tx.PrepareContext(ctx, `INSERT INTO samples (host_id, seq, time, cpu_busy_pct, mem_used_pct, load1, disk_max_used_pct, report)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer insSample.Close()
-		var insOutage *sql.Stmt
-		defer func() {
-			if insOutage != nil {
-				insOutage.Close()
-			}
-		}()
+		selHost := tx.StmtContext(ctx, s.selHostState)
+		insSample := tx.StmtContext(ctx, s.insSample)
+		insOutage := tx.StmtContext(ctx, s.insOutage)
+		updHost := tx.StmtContext(ctx, s.updHostState)
 
 		states := map[string]*hostState{}
 		var order []string
@@ -80,8 +72,7 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 			st := states[b.HostID]
 			if st == nil {
 				st = &hostState{}
-				err := tx.QueryRowContext(ctx, `SELECT acked_seq, last_seen, agent_version, updater_version, interval_seconds, boot_time
-					FROM hosts WHERE id = ?`, b.HostID).Scan(&st.acked, &st.lastSeen, &st.agentVersion, &st.updaterVersion, &st.interval, &st.bootTime)
+				err := selHost.QueryRowContext(ctx, b.HostID).Scan(&st.acked, &st.lastSeen, &st.agentVersion, &st.updaterVersion, &st.interval, &st.bootTime)
 				if errors.Is(err, sql.ErrNoRows) {
 					return fmt.Errorf("commit reports of host %s: %w", b.HostID, server.ErrNotFound)
 				}
@@ -101,12 +92,6 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 					return fmt.Errorf("store report %d of host %s: %w", r.Seq, b.HostID, err)
 				}
 				for _, o := range r.Outages {
-					if insOutage == nil {
-						if insOutage, err = tx.PrepareContext(ctx, `INSERT INTO outages (host_id, start_time, end_time, class, detail)
-							VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`); err != nil {
-							return err
-						}
-					}
 					if _, err := insOutage.ExecContext(ctx, b.HostID, micros(o.Start), micros(o.End), o.Class, o.Detail); err != nil {
 						return fmt.Errorf("store outage of host %s: %w", b.HostID, err)
 					}
@@ -125,9 +110,7 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 			if st.latest != nil {
 				latest = string(st.latest)
 			}
-			_, err := tx.ExecContext(ctx, `UPDATE hosts SET acked_seq = ?, last_seen = ?, agent_version = ?, updater_version = ?,
-				interval_seconds = ?, boot_time = ?, latest = coalesce(?, latest) WHERE id = ?`,
-				int64(st.acked), st.lastSeen, st.agentVersion, st.updaterVersion, st.interval, st.bootTime, latest, id)
+			_, err := updHost.ExecContext(ctx, int64(st.acked), st.lastSeen, st.agentVersion, st.updaterVersion, st.interval, st.bootTime, latest, id)
 			if err != nil {
 				return fmt.Errorf("update host %s: %w", id, err)
 			}
@@ -138,6 +121,30 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 		return nil, fmt.Errorf("commit reports: %w", err)
 	}
 	return acks, nil
+}
+
+// prepareIngest prepares the statements of the ingest path on the writer.
+func (s *Store) prepareIngest(ctx context.Context) error {
+	for _, p := range []struct {
+		dst *(*sql.Stmt)
+		sql string
+	}{
+		{&s.selHostState, `SELECT acked_seq, last_seen, agent_version, updater_version, interval_seconds, boot_time
+			FROM hosts WHERE id = ?`},
+		{&s.insSample, `INSERT INTO samples (host_id, seq, time, cpu_busy_pct, mem_used_pct, load1, disk_max_used_pct, report)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.insOutage, `INSERT INTO outages (host_id, start_time, end_time, class, detail)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
+		{&s.updHostState, `UPDATE hosts SET acked_seq = ?, last_seen = ?, agent_version = ?, updater_version = ?,
+			interval_seconds = ?, boot_time = ?, latest = coalesce(?, latest) WHERE id = ?`},
+	} {
+		st, err := s.w.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("prepare ingest statements: %w", err)
+		}
+		*p.dst = st
+	}
+	return nil
 }
 
 // keyFigures returns the columns charts and alert rules read, NULL where the report lacks them.

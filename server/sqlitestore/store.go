@@ -63,6 +63,10 @@ func (o *Options) setDefaults() {
 type Store struct {
 	w *sql.DB // the writer: exactly one connection
 	r *sql.DB // readers
+
+	// Statements of the ingest path, prepared once on the writer (its only connection) and bound
+	// to each transaction with Tx.StmtContext, so SQLite does not re-parse them per commit.
+	selHostState, insSample, insOutage, updHostState *sql.Stmt
 }
 
 // Open opens (creating if needed) the SQLite database at path, a plain file path, and applies
@@ -75,13 +79,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	common := url.Values{}
 	common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
 	common.Add("_pragma", "foreign_keys(1)")
-	// synchronous=NORMAL is safe under WAL: a commit appends to the WAL and SQLite fsyncs only at
-	// checkpoints, so the database can never be corrupted, and a crash of vigil-server itself
-	// (even kill -9) loses nothing, since the WAL is already in the OS page cache. Only an OS crash
-	// or power loss can roll back the last few transactions. Ingest commits many times a second,
-	// and FULL would cost an fsync each; agents that lose an ack resend from their spool, and
-	// whatever reached only the lost WAL tail is a small window of samples we accept to lose.
-	common.Add("_pragma", "synchronous(NORMAL)")
+	// synchronous=FULL under WAL fsyncs the WAL at every commit. The server acknowledges reports
+	// only after their commit and agents then forget them, so a commit must survive an OS crash or
+	// power loss, not only a crash of vigil-server. Group commit amortizes the fsync over every
+	// request waiting at that moment.
+	common.Add("_pragma", "synchronous(FULL)")
 
 	wq := cloneValues(common)
 	wq.Add("_pragma", "journal_mode(WAL)")
@@ -97,6 +99,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 	s := &Store{w: w}
 	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	if err := s.prepareIngest(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -200,6 +206,11 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes both pools.
 func (s *Store) Close() error {
 	var errs []error
+	for _, st := range []*sql.Stmt{s.selHostState, s.insSample, s.insOutage, s.updHostState} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}

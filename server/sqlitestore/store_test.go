@@ -95,12 +95,12 @@ func TestPragmas(t *testing.T) {
 		want   string
 	}{
 		{s.w, "journal_mode", "wal"},
-		{s.w, "synchronous", "1"}, // NORMAL
+		{s.w, "synchronous", "2"}, // FULL: acked reports survive power loss
 		{s.w, "foreign_keys", "1"},
 		{s.w, "busy_timeout", "5000"},
 		{s.w, "query_only", "0"},
 		{s.r, "journal_mode", "wal"},
-		{s.r, "synchronous", "1"},
+		{s.r, "synchronous", "2"},
 		{s.r, "foreign_keys", "1"},
 		{s.r, "busy_timeout", "5000"},
 		{s.r, "query_only", "1"},
