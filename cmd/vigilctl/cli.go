@@ -76,8 +76,23 @@ func (c *cli) rootCommand() *cobra.Command {
 	pf.StringVar(&c.token, "token", "", "API token (prefer VIGIL_TOKEN: flags show up in process lists)")
 	pf.StringVar(&c.ca, "ca", "", "CA certificate (PEM) to trust for the server")
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(c.enrollCommand(), c.hostsCommand(), c.groupsCommand())
+	root.AddCommand(c.enrollCommand(), c.hostsCommand(), c.groupsCommand(), c.tokensCommand(), c.auditCommand())
 	return root
+}
+
+// parentCommand returns a command that only groups subcommands: called alone it prints its help,
+// and an unknown subcommand is a usage error (cobra would otherwise print help and succeed).
+func parentCommand(use, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q for \"%s\"", args[0], cmd.CommandPath())}
+			}
+			return cmd.Help()
+		},
+	}
 }
 
 // applyEnv fills flags not given on the command line from VIGIL_<NAME>.

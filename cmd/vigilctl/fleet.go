@@ -13,7 +13,7 @@ import (
 )
 
 func (c *cli) enrollCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "enroll", Short: "Manage enrollment tokens"}
+	cmd := parentCommand("enroll", "Manage enrollment tokens")
 	var group string
 	var ttl time.Duration
 	var maxUses int
@@ -48,7 +48,7 @@ func (c *cli) enrollCommand() *cobra.Command {
 }
 
 func (c *cli) hostsCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "hosts", Short: "List and inspect hosts"}
+	cmd := parentCommand("hosts", "List and inspect hosts")
 	var group string
 	ls := &cobra.Command{
 		Use:     "ls",
@@ -143,7 +143,7 @@ func hostRows(h server.Host) [][]string {
 }
 
 func (c *cli) groupsCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "groups", Short: "Manage groups, their alert settings and version pins"}
+	cmd := parentCommand("groups", "Manage groups, their alert settings and version pins")
 	printGroups := func(gs []server.Group) error {
 		return c.print(gs, []string{"NAME", "HOSTS", "PIN", "GRACE", "ALERT EMAILS"}, func() [][]string {
 			rows := make([][]string, 0, len(gs))

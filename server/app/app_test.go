@@ -320,3 +320,57 @@ func TestHealthAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestHostRateLimit: a host sending faster than its bucket allows gets 429 with Retry-After, and
+// its reports are not lost (they were never acknowledged, so the agent keeps them).
+func TestHostRateLimit(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := app.Start(context.Background(), app.Config{DataDir: dir, Listen: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), HostRate: 1, HostBurst: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	caPEM, _ := os.ReadFile(srv.CAFile)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	tok, _ := os.ReadFile(filepath.Join(dir, app.AdminTokenFile))
+	s := &testServer{Server: srv, client: hc, admin: httpapi.NewClient(srv.URL, strings.TrimSpace(string(tok)), hc)}
+	host := s.enroll(t, "chatty")
+	var limited int
+	for i := range 6 {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/reports", strings.NewReader(
+			fmt.Sprintf(`{"reports":[{"seq":%d,"time":"2026-11-21T12:00:00Z"}]}`, i+1)))
+		req.Header.Set("Authorization", "Bearer "+host.Credential)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited++
+			if resp.Header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+		}
+	}
+	if limited == 0 {
+		t.Fatal("6 requests at once with a burst of 3 were never limited")
+	}
+
+	// An unknown Content-Encoding is refused, not guessed at.
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/reports", strings.NewReader("x"))
+	req.Header.Set("Authorization", "Bearer "+host.Credential)
+	req.Header.Set("Content-Encoding", "br")
+	time.Sleep(1100 * time.Millisecond) // let one token refill (1/s)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("Content-Encoding br: %d", resp.StatusCode)
+	}
+}
