@@ -63,7 +63,7 @@ cat <<MSG
 
 Vigil demo is running ($(bin/vigil-server --version)).
 
-  Dashboard / API   $URL   (API under $URL/api/v1)
+  Dashboard         $URL   (sign in with the admin API token; API under $URL/api/v1)
   Admin API token   $TOKEN_FILE
   CA certificate    $CA
   CA fingerprint    $fp

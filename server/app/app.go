@@ -29,6 +29,7 @@ import (
 	"github.com/vigilhq/vigil/server/httpapi"
 	"github.com/vigilhq/vigil/server/pgstore"
 	"github.com/vigilhq/vigil/server/sqlitestore"
+	"github.com/vigilhq/vigil/server/web"
 )
 
 // Config configures a server. Zero values take the defaults in the comments.
@@ -188,6 +189,13 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+
+	dash, err := web.New(web.Config{Service: s.svc, Logger: cfg.Logger, Version: cfg.Version})
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	// The dashboard takes every path the API, probes and metrics did not: register it last.
+	router.PathPrefix("/").Handler(dash)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -1,0 +1,186 @@
+package web_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/vigilhq/vigil/server/app"
+	"github.com/vigilhq/vigil/server/httpapi"
+	"github.com/vigilhq/vigil/wire"
+)
+
+// chromium finds Debian's Chromium, or skips (fails under CI=true, where .ci/run installs it).
+func chromium(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no chromium on PATH; .ci/run installs Debian's chromium package")
+	}
+	t.Skip("no chromium on PATH (apt-get install chromium)")
+	return ""
+}
+
+// TestDashboardInBrowser signs in with an API token in headless Chromium, sees an enrolled host
+// reporting, opens its page, and checks that a wrong token is refused.
+func TestDashboardInBrowser(t *testing.T) {
+	browser := chromium(t)
+	dir := t.TempDir()
+	srv, err := app.Start(context.Background(), app.Config{DataDir: dir, Listen: "127.0.0.1:0", Version: "9.9.9",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	tokBytes, _ := os.ReadFile(filepath.Join(dir, app.AdminTokenFile))
+	token := strings.TrimSpace(string(tokBytes))
+
+	// Enroll two hosts; one reports, one never does.
+	caPEM, _ := os.ReadFile(srv.CAFile)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	admin := httpapi.NewClient(srv.URL, token, hc)
+	ctx := context.Background()
+	et, err := admin.CreateEnrollmentToken(ctx, httpapi.CreateEnrollmentTokenRequest{MaxUses: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var web1, db1 wire.EnrollResponse
+	anon := httpapi.NewClient(srv.URL, "", hc)
+	if err := anon.Do(ctx, http.MethodPost, "/api/v1/enroll", wire.EnrollRequest{EnrollmentToken: et.Token, Hostname: "web-1", OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"}, &web1); err != nil {
+		t.Fatal(err)
+	}
+	if err := anon.Do(ctx, http.MethodPost, "/api/v1/enroll", wire.EnrollRequest{EnrollmentToken: et.Token, Hostname: "db-<script>1"}, &db1); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	batch := wire.ReportBatch{Reports: []wire.Report{{Seq: 1, Time: now, AgentVersion: "1.0.0", IntervalSeconds: 10,
+		CPU: &wire.CPU{Cores: 2, BusyPct: 42.5}, Memory: &wire.Memory{TotalBytes: 4 << 30, AvailableBytes: 2 << 30, UsedPct: 50},
+		Mounts: []wire.Mount{{Path: "/srv/data", TotalBytes: 100, FreeBytes: 10, UsedPct: 90}}}}}
+	if err := httpapi.NewClient(srv.URL, web1.Credential, hc).Do(ctx, http.MethodPost, "/api/v1/reports", batch, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("ignore-certificate-errors", true), // the test server's CA is not in Chromium's store
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()))
+	actx, cancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	bctx, cancel = context.WithTimeout(bctx, 60*time.Second)
+	defer cancel()
+
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+	); err != nil {
+		t.Fatalf("login page: %v", err)
+	}
+	loginTitle, err := chromedp.Run(bctx, chromedp.Title())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(bctx,
+		chromedp.SendKeys(chromedp.ID("token"), "vgt_not-a-real-token"),
+		chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.CSS(".error")),
+	); err != nil {
+		t.Fatalf("wrong token: %v", err)
+	}
+	errText, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(".error")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(loginTitle, "Sign in") || !strings.Contains(errText, "not valid") {
+		t.Fatalf("login page title %q, error %q", loginTitle, errText)
+	}
+
+	if err := chromedp.Do(bctx,
+		chromedp.SendKeys(chromedp.ID("token"), token),
+		chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.ID("hosts")),
+	); err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+	text := func(sel chromedp.CSS) string {
+		t.Helper()
+		s, err := chromedp.Run(bctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	summary, table, footer := text("#summary"), text("#hosts"), text("footer")
+	if err := chromedp.Do(bctx,
+		chromedp.Click(chromedp.Search(`//a[text()="web-1"]`)),
+		chromedp.WaitVisible(chromedp.ID("updates-heading")),
+	); err != nil {
+		t.Fatalf("host page: %v", err)
+	}
+	hostPage := text("main")
+	for _, want := range []string{"2 hosts", "1 reporting", "1 never reported"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary %q lacks %q", summary, want)
+		}
+	}
+	// The host name with markup is shown as text, not executed.
+	if !strings.Contains(table, "web-1") || !strings.Contains(table, "db-<script>1") || !strings.Contains(table, "42.5%") {
+		t.Errorf("hosts table = %q", table)
+	}
+	for _, want := range []string{"web-1", "42.5%", "/srv/data", "90.0%", "default (not pinned)", "1.0.0"} {
+		if !strings.Contains(hostPage, want) {
+			t.Errorf("host page lacks %q:\n%s", want, hostPage)
+		}
+	}
+	if !strings.Contains(footer, "9.9.9") {
+		t.Errorf("footer %q lacks the version", footer)
+	}
+
+	if out := os.Getenv("VIGIL_SCREENSHOT_DIR"); out != "" {
+		if err := chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("hosts"))); err == nil {
+			if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
+				os.WriteFile(filepath.Join(out, "fleet.png"), png, 0o644)
+			}
+		}
+	}
+
+	// Signing out forgets the token.
+	if err := chromedp.Do(bctx,
+		chromedp.Click(chromedp.CSS(".who button")),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.Navigate(srv.URL+"/groups"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+	); err != nil {
+		t.Fatalf("sign out: %v", err)
+	}
+	url, err := chromedp.Run(bctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(url, "/login") {
+		t.Fatalf("after sign-out /groups went to %s", url)
+	}
+}
