@@ -1,0 +1,5 @@
+package release
+
+import "os"
+
+var openFile = os.Open
