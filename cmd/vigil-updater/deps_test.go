@@ -1,0 +1,45 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDeps fails if vigil-updater links a package it must never link. Run with -count=1: the test
+// cache can hide a newly added import.
+//
+// The updater links go-tuf (and, through it, sigstore's signature verifiers): it verifies. It does
+// not link package release: release authors repositories and links package signing (key
+// generation, private-key loading, KMS signers). The few rules both need (target names, custom
+// metadata, version order) are mirrored in updater and checked against release by
+// updater.TestAgreesWithRelease.
+func TestDeps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	bad := map[string]string{
+		"github.com/vigilhq/vigil/signing":               "the updater verifies, never signs",
+		"github.com/vigilhq/vigil/release":               "links signing; the updater only verifies",
+		"github.com/vigilhq/vigil/server":                "the updater never links server code",
+		"github.com/vigilhq/vigil/agent":                 "the agent is a separate, supervised binary",
+		"github.com/sigstore/sigstore/pkg/signature/kms": "no KMS signers in the updater",
+		"database/sql":                        "no database in the updater",
+		"modernc.org/sqlite":                  "no database in the updater",
+		"github.com/jackc/pgx/v5":             "no database in the updater",
+		"github.com/gorilla/mux":              "no server in the updater",
+		"github.com/spf13/cobra":              "binary size: the standard flag package is enough",
+		"github.com/prometheus/client_golang": "the updater serves nothing",
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		for prefix, reason := range bad {
+			if pkg == prefix || strings.HasPrefix(pkg, prefix+"/") {
+				t.Errorf("vigil-updater links %s: %s", pkg, reason)
+			}
+		}
+	}
+}

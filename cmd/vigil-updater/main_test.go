@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseArgsEnv(t *testing.T) {
+	env := map[string]string{"VIGIL_SERVER": "https://env:8443", "VIGIL_POLL": "2m", "VIGIL_GRACE": "30s", "VIGIL_AGENT_USER": "nobody"}
+	o, err := parseArgs("run", []string{"--grace", "10s"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.server != "https://env:8443" || o.poll != 2*time.Minute || o.grace != 10*time.Second || o.agentUser != "nobody" {
+		t.Errorf("options = %+v", o)
+	}
+	if _, err := parseArgs("run", []string{"--bogus"}, func(string) string { return "" }, &bytes.Buffer{}); err == nil {
+		t.Error("unknown flag accepted")
+	}
+}
+
+func TestVersionHelpSelfCheck(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"--version"}, 0, "vigil-updater dev"},
+		{[]string{"--help"}, 0, "vigil-updater run --server URL"},
+		{[]string{"self-check"}, 0, "self-check ok"},
+		{[]string{"self-check", "--trusted-root", "/nonexistent"}, 1, ""},
+		{[]string{"frobnicate"}, 2, ""},
+		{[]string{"run"}, 2, ""}, // --server missing
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), tt.args, &stdout, &stderr)
+		if code != tt.code || !strings.Contains(stdout.String(), tt.out) {
+			t.Errorf("%v: code %d, stdout %q, stderr %q", tt.args, code, stdout.String(), stderr.String())
+		}
+	}
+}
+
+func TestStatus(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"status", "--state-dir", t.TempDir()}, &stdout, &stderr); code != 0 {
+		t.Fatalf("status: %d %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "current:    none") {
+		t.Errorf("status output %q", stdout.String())
+	}
+}

@@ -1,0 +1,177 @@
+package updater
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigilhq/vigil/wire"
+)
+
+// Limits on the server's API answers.
+const (
+	// maxDesiredBody bounds GET /api/v1/updates/desired.
+	maxDesiredBody = 16 << 10
+	// maxCredential bounds the agent's credential file.
+	maxCredential = 4096
+	// maxQueuedEvents bounds undelivered update events; the oldest go first.
+	maxQueuedEvents = 200
+)
+
+// errNotEnrolled: the agent has no credential yet, so the updater cannot ask the server.
+var errNotEnrolled = errors.New("agent not enrolled yet")
+
+// apiClient talks to /api/v1/updates with the agent's host credential.
+type apiClient struct {
+	base     string
+	client   *http.Client
+	timeout  time.Duration
+	credPath string
+}
+
+func (a *apiClient) credential() (string, error) {
+	data, err := readFileLimit(a.credPath, maxCredential)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", errNotEnrolled
+	}
+	if err != nil {
+		return "", err
+	}
+	c := strings.TrimSpace(string(data))
+	if c == "" {
+		return "", errNotEnrolled
+	}
+	return c, nil
+}
+
+func (a *apiClient) do(ctx context.Context, method, path string, body any, out any, limit int64) error {
+	cred, err := a.credential()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(a.base, "/")+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+cred)
+	req.Header.Set(wire.ProtocolHeader, fmt.Sprint(wire.ProtocolVersion))
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e wire.ErrorResponse
+		_ = wire.Decode(resp.Body, maxErrorBody, false, &e)
+		err := &apiError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+		if resp.StatusCode >= 500 || resp.StatusCode == 429 {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return err
+	}
+	if out == nil {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		return nil
+	}
+	return wire.Decode(resp.Body, limit, false, out)
+}
+
+type apiError struct {
+	Status        int
+	Code, Message string
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("server answered %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// desired asks the server which version this host should run.
+func (a *apiClient) desired(ctx context.Context) (wire.UpdateDesired, error) {
+	var d wire.UpdateDesired
+	err := a.do(ctx, http.MethodGet, "/api/v1/updates/desired", nil, &d, maxDesiredBody)
+	if err != nil {
+		return d, fmt.Errorf("get desired version: %w", err)
+	}
+	if len(d.Version) > maxVersionLen || len(d.Channel) > maxVersionLen {
+		return wire.UpdateDesired{}, fmt.Errorf("desired version or channel too long")
+	}
+	return d, nil
+}
+
+// eventQueue holds update events until the server takes them; it survives restarts.
+type eventQueue struct {
+	path string
+	mu   sync.Mutex
+}
+
+func (q *eventQueue) load() []wire.UpdateEvent {
+	var ev []wire.UpdateEvent
+	if err := readJSON(q.path, &ev); err != nil {
+		return nil
+	}
+	return ev
+}
+
+func (q *eventQueue) add(e wire.UpdateEvent) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ev := append(q.load(), e)
+	if len(ev) > maxQueuedEvents {
+		ev = ev[len(ev)-maxQueuedEvents:]
+	}
+	return writeJSON(q.path, ev)
+}
+
+// flush posts queued events oldest first and stops at the first that cannot be delivered now.
+// Events the server rejects as invalid (4xx other than 401/429) are dropped.
+func (q *eventQueue) flush(ctx context.Context, post func(context.Context, wire.UpdateEvent) error) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ev := q.load()
+	if len(ev) == 0 {
+		return nil
+	}
+	sent := 0
+	var err error
+	for _, e := range ev {
+		err = post(ctx, e)
+		var ae *apiError
+		if err != nil && !(errors.As(err, &ae) && ae.Status != 401 && ae.Status < 500) {
+			break
+		}
+		err = nil
+		sent++
+	}
+	if sent == len(ev) {
+		if rerr := os.Remove(q.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return rerr
+		}
+		return err
+	}
+	if werr := writeJSON(q.path, ev[sent:]); werr != nil {
+		return werr
+	}
+	return err
+}
