@@ -84,6 +84,8 @@ type Store interface {
 
 	// ListAudit returns audit entries newest first: at most limit, with ID < before when before > 0.
 	ListAudit(ctx context.Context, limit int, before int64) ([]AuditEntry, error)
+	// AppendAudit records a change made outside the store (such as the release repository's).
+	AppendAudit(ctx context.Context, a AuditEntry) error
 
 	// Ping checks the store is reachable (for /readyz).
 	Ping(ctx context.Context) error

@@ -37,7 +37,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain; without it the server makes its own CA in the data dir")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL agents and browsers use to reach this server")
+	addAlertFlags(fs, &cfg)
 	fs.DurationVar(&cfg.Retention, "retention", 14*24*time.Hour, "how long samples are kept")
+	fs.StringVar(&cfg.RepoDir, "repo-dir", "", "release repository directory (TUF metadata and builds); default <data-dir>/tuf, shared between replicas")
+	fs.StringVar(&cfg.OnlineKeyPassphraseFile, "online-key-passphrase-file", "", "file holding the passphrase of the online TUF keys; default a random one in <data-dir>/tuf-keys/passphrase")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {

@@ -77,6 +77,8 @@ func (c *cli) rootCommand() *cobra.Command {
 	pf.StringVar(&c.ca, "ca", "", "CA certificate (PEM) to trust for the server")
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(c.enrollCommand(), c.hostsCommand(), c.groupsCommand(), c.tokensCommand(), c.auditCommand())
+	root.AddCommand(c.keysCommand(), c.repoCommand(), c.releaseCommand())
+	root.AddCommand(c.alertCommands()...)
 	return root
 }
 

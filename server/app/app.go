@@ -52,6 +52,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Retention is how long samples are kept. Default 14 days.
 	Retention time.Duration
+	// RepoDir holds the release repository (TUF metadata, targets, drafts). Default DataDir/tuf;
+	// replicas share one directory.
+	RepoDir string
+	// OnlineKeyPassphraseFile holds the passphrase the online TUF keys are encrypted with. Empty:
+	// a random one is generated once into DataDir/tuf-keys/passphrase.
+	OnlineKeyPassphraseFile string
 
 	// Store, when set, is used instead of opening one from DataDir/DatabaseURL (tests, benchmarks).
 	Store server.Store
@@ -62,6 +68,16 @@ type Config struct {
 	HostRate, HostBurst float64
 	// ShutdownTimeout bounds a graceful shutdown. Default 30s.
 	ShutdownTimeout time.Duration
+
+	// SMTPURL is where alert emails go: smtp:// (plain, a local relay), smtp+starttls:// or
+	// smtps://, with user:pass@ for authentication. Empty: emails are queued and listed, not sent.
+	SMTPURL string
+	// SMTPFrom is the From address of alert emails. Default vigil@<host of PublicURL>.
+	SMTPFrom string
+	// AlertEmails are the default recipients of alert emails; groups add their own.
+	AlertEmails []string
+	// Alert tunes alerting (see AlertTuning).
+	Alert AlertTuning
 }
 
 // Default values of Config.
@@ -82,8 +98,9 @@ type Server struct {
 	http  *http.Server
 	ln    net.Listener
 
-	cancel context.CancelFunc
-	done   chan error
+	cancel   context.CancelFunc
+	done     chan error
+	alerting alerting
 
 	// URL is the base URL the server listens on (https://127.0.0.1:port).
 	URL string
@@ -158,13 +175,21 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	releases, err := s.openReleases()
+	if err != nil {
+		return nil, err
+	}
 	api, err := httpapi.New(httpapi.Config{
 		Service: s.svc, Logger: cfg.Logger, Registerer: reg, HostRate: cfg.HostRate, HostBurst: cfg.HostBurst,
+		Releases: releases,
 	})
 	if err != nil {
 		return nil, err
 	}
 
+	if err := s.prepareAlerting(); err != nil {
+		return nil, err
+	}
 	if err := s.bootstrapAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -194,6 +219,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}
+	router.PathPrefix("/tuf/").Handler(releases.Handler())
 	// The dashboard takes every path the API, probes and metrics did not: register it last.
 	router.PathPrefix("/").Handler(dash)
 
@@ -216,6 +242,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.svc.Start(runCtx)
+	go releases.Run(runCtx)
+	s.startAlerting(runCtx)
 	go func() {
 		err := s.http.ServeTLS(ln, "", "")
 		if errors.Is(err, http.ErrServerClosed) {
@@ -293,6 +321,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
 	s.svc.Close()
 	s.cancel()
+	s.stopAlerting()
 	if cerr := s.closeStore(); err == nil {
 		err = cerr
 	}

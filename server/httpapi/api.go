@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/tufrepo"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -44,6 +45,9 @@ type Config struct {
 	MaxConcurrentIngest int
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Releases is the release repository behind /api/v1/repo, /releases and /drafts. Nil: those
+	// endpoints answer 404.
+	Releases *tufrepo.Repository
 }
 
 // API is the HTTP handler for /api/v1. It is safe for concurrent use.
@@ -54,6 +58,8 @@ type API struct {
 	limiter *hostLimiter
 	ingest  chan struct{}
 	now     func() time.Time
+
+	releases *tufrepo.Repository
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -86,6 +92,8 @@ func New(cfg Config) (*API, error) {
 		limiter: newHostLimiter(cfg.HostRate, cfg.HostBurst, cfg.Now),
 		ingest:  make(chan struct{}, cfg.MaxConcurrentIngest),
 		now:     cfg.Now,
+
+		releases: cfg.Releases,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "method", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -144,6 +152,8 @@ func (a *API) routes() {
 	v1.HandleFunc("/tokens", a.opAuth(a.createToken)).Methods(http.MethodPost)
 	v1.HandleFunc("/tokens/{id}", a.opAuth(a.revokeToken)).Methods(http.MethodDelete)
 	v1.HandleFunc("/audit", a.opAuth(a.listAudit)).Methods(http.MethodGet)
+	a.releaseRoutes(v1) // releases.go
+	a.alertRoutes(v1)
 }
 
 // statusRecorder captures the status for metrics.

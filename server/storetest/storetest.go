@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"UpdateEvents", testUpdateEvents},
 		{"APITokens", testAPITokens},
 		{"Audit", testAudit},
+		{"AppendAudit", testAppendAudit},
 		{"ContextCanceled", testContextCanceled},
 	}
 	for _, tt := range tests {
@@ -63,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 			tt.fn(t, &fixture{t: t, s: newStore(t), ctx: t.Context()})
 		})
 	}
+	runAlert(t, newStore)
 }
 
 // t0 has nanoseconds on purpose: stores keep microseconds.

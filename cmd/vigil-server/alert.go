@@ -1,0 +1,42 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/mail"
+	"strings"
+
+	"github.com/vigilhq/vigil/server/app"
+)
+
+// addAlertFlags adds --smtp-url, --smtp-from and the repeatable --alert-email.
+func addAlertFlags(fs *flag.FlagSet, cfg *app.Config) {
+	fs.StringVar(&cfg.SMTPURL, "smtp-url", "", "SMTP server for alert emails: smtp://host:25 (plain, local relay), smtp+starttls://user:pass@host:587 or smtps://user:pass@host:465; empty queues emails without sending (prefer VIGIL_SMTP_URL: flags show in process lists)")
+	fs.StringVar(&cfg.SMTPFrom, "smtp-from", "", "From address of alert emails (default vigil@<public host>)")
+	fs.Var((*emailList)(&cfg.AlertEmails), "alert-email", "default recipient of alert emails; repeat the flag for more (VIGIL_ALERT_EMAIL: comma-separated); groups add their own")
+}
+
+// emailList is a repeatable flag of plain email addresses; one value may hold several,
+// comma-separated (as VIGIL_ALERT_EMAIL does).
+type emailList []string
+
+func (l *emailList) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, ",")
+}
+
+func (l *emailList) Set(v string) error {
+	for _, a := range strings.Split(v, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		if _, err := mail.ParseAddress(a); err != nil || strings.ContainsAny(a, "<> ") {
+			return fmt.Errorf("%q is not a plain email address", a)
+		}
+		*l = append(*l, a)
+	}
+	return nil
+}

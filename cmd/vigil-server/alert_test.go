@@ -1,0 +1,33 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"slices"
+	"testing"
+
+	"github.com/vigilhq/vigil/server/app"
+)
+
+func TestAlertFlags(t *testing.T) {
+	parse := func(args []string, env map[string]string) (app.Config, error) {
+		var cfg app.Config
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		addAlertFlags(fs, &cfg)
+		err := parseWithEnv(fs, args, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		return cfg, err
+	}
+	cfg, err := parse([]string{"--alert-email", "a@example.com", "--alert-email", "b@example.com", "--smtp-url", "smtps://u:p@mail:465"},
+		map[string]string{"VIGIL_ALERT_EMAIL": "ignored@example.com", "VIGIL_SMTP_FROM": "vigil@example.com"})
+	if err != nil || !slices.Equal(cfg.AlertEmails, []string{"a@example.com", "b@example.com"}) || cfg.SMTPURL != "smtps://u:p@mail:465" || cfg.SMTPFrom != "vigil@example.com" {
+		t.Errorf("flags: %+v, %v", cfg, err)
+	}
+	cfg, err = parse(nil, map[string]string{"VIGIL_ALERT_EMAIL": "a@example.com, b@example.com", "VIGIL_SMTP_URL": "smtp://relay:25"})
+	if err != nil || !slices.Equal(cfg.AlertEmails, []string{"a@example.com", "b@example.com"}) || cfg.SMTPURL != "smtp://relay:25" {
+		t.Errorf("env: %+v, %v", cfg, err)
+	}
+	if _, err := parse([]string{"--alert-email", "Ops <ops@example.com>"}, nil); err == nil {
+		t.Error("a display-name address was accepted")
+	}
+}

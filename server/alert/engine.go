@@ -1,0 +1,961 @@
+package alert
+
+import (
+	"container/heap"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigilhq/vigil/server"
+)
+
+// Log keys.
+const (
+	logKeyErr   = "err"
+	logKeyHost  = "host"
+	logKeyAlert = "alert"
+	logKeyState = "state"
+)
+
+// Config configures an Engine. Zero values take the defaults in the comments.
+type Config struct {
+	// Store holds hosts, rules, alerts and the outbox. Required.
+	Store Store
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// Started is when this server process started: no host is silent before Started + its
+	// interval + grace, because the server's own downtime is not the hosts'. Defaults to Now()
+	// when the Engine is made.
+	Started time.Time
+	// Recipients get every alert email; groups add their own AlertEmails.
+	Recipients []string
+	// PublicURL is the dashboard's base URL, for links to hosts (<PublicURL>/hosts/<id>).
+	PublicURL string
+
+	// ScanInterval is how often the whole fleet's narrow host state is re-read (new hosts,
+	// changed intervals and grace, new reports for the threshold rules). Defaults to 10s.
+	ScanInterval time.Duration
+	// DefaultInterval is the report interval assumed for hosts that never said theirs.
+	// Defaults to 10s.
+	DefaultInterval time.Duration
+	// FlapDamping is how long a host that came back (or a condition that cleared) must stay so
+	// before the recovery email. Defaults to 1m; negative means no damping.
+	FlapDamping time.Duration
+	// RepeatInterval is how often a reminder goes out while an alert keeps firing. Defaults to
+	// 4h; negative means never.
+	RepeatInterval time.Duration
+	// GroupShare: when more than this share of a group's hosts are late or silent at once, one
+	// email covers the group. Defaults to 0.5; 1 or more disables collapsing.
+	GroupShare float64
+	// GroupMinHosts is the fewest late or silent hosts a group email covers. Defaults to 3.
+	GroupMinHosts int
+	// EvalBudget bounds the wall time one Tick spends running rules on new reports; hosts left
+	// over wait for the next Tick, so a large fleet's rule work is spread out and never holds up
+	// silence detection for long. Defaults to 250ms.
+	EvalBudget time.Duration
+	// OnQueued is called after notifications were queued (the Sender's Wake), so emails leave
+	// at once instead of at the Sender's next poll.
+	OnQueued func()
+}
+
+func (c *Config) setDefaults() error {
+	if c.Store == nil {
+		return errors.New("alert: Config.Store is required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Started.IsZero() {
+		c.Started = c.Now()
+	}
+	if c.ScanInterval <= 0 {
+		c.ScanInterval = 10 * time.Second
+	}
+	if c.DefaultInterval <= 0 {
+		c.DefaultInterval = 10 * time.Second
+	}
+	switch {
+	case c.FlapDamping == 0:
+		c.FlapDamping = time.Minute
+	case c.FlapDamping < 0:
+		c.FlapDamping = 0
+	}
+	switch {
+	case c.RepeatInterval == 0:
+		c.RepeatInterval = 4 * time.Hour
+	case c.RepeatInterval < 0:
+		c.RepeatInterval = 0
+	}
+	if c.GroupShare <= 0 {
+		c.GroupShare = 0.5
+	}
+	if c.GroupMinHosts <= 0 {
+		c.GroupMinHosts = 3
+	}
+	if c.EvalBudget <= 0 {
+		c.EvalBudget = 250 * time.Millisecond
+	}
+	return nil
+}
+
+// Engine evaluates silence and rules and records alerts. Tick runs one evaluation cycle; the
+// Runner calls it on the leader only. Tick calls are serialized.
+type Engine struct {
+	cfg   Config
+	store Store
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	loaded   bool
+	lastScan time.Time
+	hosts    map[string]*hostEntry
+	due      hostHeap
+	open     map[string]*Alert // open alerts by Key
+	rules    []Rule
+	silences []Silence
+	groups   map[string]server.Group
+	// toEvaluate queues hosts with new reports for the rules; queued marks them.
+	toEvaluate []string
+	queued     map[string]bool
+}
+
+// hostEntry is the engine's view of one host.
+type hostEntry struct {
+	st HostState
+	// due is when the host must next be looked at; idx its place in the heap, -1 if not in it.
+	due time.Time
+	idx int
+	// evaluatedSeq is the AckedSeq whose latest report the rules last saw; evaluatedAt when.
+	evaluatedSeq uint64
+	evaluatedAt  time.Time
+}
+
+// NewEngine returns an Engine. It loads nothing until its first Tick.
+func NewEngine(cfg Config) (*Engine, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	return &Engine{cfg: cfg, store: cfg.Store, log: cfg.Logger}, nil
+}
+
+// Reset forgets the in-memory state; the next Tick rebuilds it from the store. The Runner calls
+// it when leadership is lost, so a later term starts from what the other leader stored.
+func (e *Engine) Reset() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.loaded = false
+	e.hosts, e.open, e.due = nil, nil, nil
+}
+
+// Tick runs one evaluation cycle at Now(): on the first call (or after Reset) it rebuilds its
+// state from the store; every ScanInterval it re-reads the fleet and evaluates rules on new
+// reports; every call it handles the hosts whose deadline passed, the hosts already alerting, and
+// the alerts' timers (for durations, flap damping, reminders, maintenance ends). A store conflict
+// (another leader wrote) resets the engine and is returned.
+func (e *Engine) Tick(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.cfg.Now()
+	err := e.tick(ctx, now)
+	if err != nil && errors.Is(err, server.ErrConflict) {
+		e.loaded = false
+	}
+	return err
+}
+
+func (e *Engine) tick(ctx context.Context, now time.Time) error {
+	if !e.loaded {
+		if err := e.load(ctx, now); err != nil {
+			return err
+		}
+	} else if now.Sub(e.lastScan) >= e.cfg.ScanInterval {
+		if err := e.scan(ctx, now); err != nil {
+			return err
+		}
+	}
+	if err := e.checkSilence(ctx, now); err != nil {
+		return err
+	}
+	if err := e.evaluateQueued(ctx, now); err != nil {
+		return err
+	}
+	return e.checkTimers(ctx, now)
+}
+
+// load rebuilds the state from the store.
+func (e *Engine) load(ctx context.Context, now time.Time) error {
+	e.hosts = map[string]*hostEntry{}
+	e.open = map[string]*Alert{}
+	e.due = nil
+	e.toEvaluate, e.queued = nil, map[string]bool{}
+	as, err := e.store.OpenAlerts(ctx)
+	if err != nil {
+		return fmt.Errorf("load open alerts: %w", err)
+	}
+	for i := range as {
+		a := as[i]
+		e.open[a.Key] = &a
+	}
+	if err := e.scan(ctx, now); err != nil {
+		return err
+	}
+	e.loaded = true
+	return nil
+}
+
+// scan re-reads settings and the fleet, fixes every host's deadline and evaluates the rules on
+// hosts with new reports.
+func (e *Engine) scan(ctx context.Context, now time.Time) error {
+	rules, err := e.store.ListRules(ctx)
+	if err != nil {
+		return fmt.Errorf("load rules: %w", err)
+	}
+	sils, err := e.store.ListSilences(ctx, now)
+	if err != nil {
+		return fmt.Errorf("load silences: %w", err)
+	}
+	gs, err := e.store.ListGroups(ctx)
+	if err != nil {
+		return fmt.Errorf("load groups: %w", err)
+	}
+	sts, err := e.store.ListHostStates(ctx)
+	if err != nil {
+		return fmt.Errorf("load hosts: %w", err)
+	}
+	e.rules, e.silences = rules, sils
+	e.groups = make(map[string]server.Group, len(gs))
+	for _, g := range gs {
+		e.groups[g.Name] = g
+	}
+	e.lastScan = now
+
+	seen := make(map[string]bool, len(sts))
+	for _, st := range sts {
+		seen[st.ID] = true
+		ent := e.hosts[st.ID]
+		if ent == nil {
+			ent = &hostEntry{idx: -1}
+			e.hosts[st.ID] = ent
+		}
+		ent.st = st
+		e.schedule(ent, now)
+		if st.AckedSeq != ent.evaluatedSeq && !e.queued[st.ID] {
+			e.queued[st.ID] = true
+			e.toEvaluate = append(e.toEvaluate, st.ID)
+		}
+	}
+	for id, ent := range e.hosts {
+		if !seen[id] {
+			e.unschedule(ent)
+			delete(e.hosts, id)
+		}
+	}
+	// Alerts of hosts that were revoked or removed resolve without email.
+	for _, a := range e.sortedOpen() {
+		if a.HostID != "" && e.hosts[a.HostID] == nil {
+			if err := e.resolve(ctx, now, a, "host revoked or removed", false); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// schedule puts a host in the heap at the time it must next be looked at: once it is late (now
+// past lateAt), or past its deadline when there is no late stage. Hosts with an open silence alert are checked
+// every tick instead, and hosts no silence rule covers are not scheduled.
+func (e *Engine) schedule(ent *hostEntry, now time.Time) {
+	if e.open[silenceKey(ent.st.ID)] != nil || e.silenceRule(ent.st) == nil {
+		e.unschedule(ent)
+		return
+	}
+	lateAt, _ := e.timing(ent.st)
+	ent.due = lateAt
+	if ent.idx >= 0 {
+		heap.Fix(&e.due, ent.idx)
+	} else {
+		heap.Push(&e.due, ent)
+	}
+}
+
+func (e *Engine) unschedule(ent *hostEntry) {
+	if ent.idx >= 0 {
+		heap.Remove(&e.due, ent.idx)
+	}
+}
+
+// interval returns a host's report interval.
+func (e *Engine) interval(st HostState) time.Duration {
+	if st.IntervalSeconds > 0 {
+		return time.Duration(st.IntervalSeconds) * time.Second
+	}
+	return e.cfg.DefaultInterval
+}
+
+// grace returns the grace of a host's group: the group's setting, or three intervals.
+func (e *Engine) grace(st HostState) time.Duration {
+	if g, ok := e.groups[st.Group]; ok && g.Grace > 0 {
+		return g.Grace
+	}
+	return 3 * e.interval(st)
+}
+
+// timing returns when a host is late (missed a whole interval beyond the expected report) and
+// its deadline (late + grace: then it is silent). Both count from its last report or from the
+// server's start, whichever is later.
+func (e *Engine) timing(st HostState) (lateAt, deadline time.Time) {
+	base := st.LastSeen
+	if base.Before(e.cfg.Started) {
+		base = e.cfg.Started
+	}
+	iv := e.interval(st)
+	deadline = base.Add(iv + e.grace(st))
+	lateAt = base.Add(2 * iv)
+	if lateAt.After(deadline) {
+		lateAt = deadline
+	}
+	return lateAt, deadline
+}
+
+func silenceKey(hostID string) string     { return "silence/" + hostID }
+func groupSilenceKey(group string) string { return "silence-group/" + group }
+
+// silenceRule returns the silence rule covering a host: the most specific one.
+func (e *Engine) silenceRule(st HostState) *Rule {
+	var best *Rule
+	score := -1
+	for i := range e.rules {
+		r := &e.rules[i]
+		if r.Kind != KindSilence || !r.Matches(st.ID, st.Group) {
+			continue
+		}
+		s := 0
+		if r.HostID != "" {
+			s += 2
+		}
+		if r.Group != "" {
+			s++
+		}
+		if s > score {
+			best, score = r, s
+		}
+	}
+	return best
+}
+
+func (e *Engine) rule(id string) *Rule {
+	for i := range e.rules {
+		if e.rules[i].ID == id {
+			return &e.rules[i]
+		}
+	}
+	return nil
+}
+
+// sortedOpen returns the open alerts by ID (new ones, ID 0, last), for deterministic order.
+func (e *Engine) sortedOpen() []*Alert {
+	out := make([]*Alert, 0, len(e.open))
+	for _, a := range e.open {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b *Alert) int {
+		if a.ID != b.ID {
+			return cmpID(a.ID, b.ID)
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	return out
+}
+
+func cmpID(a, b int64) int {
+	switch {
+	case a == 0:
+		return 1
+	case b == 0:
+		return -1
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// silentHost is a host found past its deadline in this tick.
+type silentHost struct {
+	st       HostState
+	existing *Alert // its pending (late) alert, if any
+}
+
+// checkSilence handles the hosts whose heap time passed and the hosts with open silence alerts,
+// re-reading exactly those from the store in one batch.
+func (e *Engine) checkSilence(ctx context.Context, now time.Time) error {
+	var ids []string
+	for e.due.Len() > 0 && e.due[0].due.Before(now) {
+		ent := heap.Pop(&e.due).(*hostEntry)
+		ids = append(ids, ent.st.ID)
+	}
+	var alerting []*Alert
+	for _, a := range e.sortedOpen() {
+		if a.Kind == KindSilence && a.HostID != "" {
+			alerting = append(alerting, a)
+			ids = append(ids, a.HostID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	sts, err := e.store.HostStates(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("check silence: %w", err)
+	}
+	fresh := make(map[string]HostState, len(sts))
+	for _, st := range sts {
+		if !st.Revoked {
+			fresh[st.ID] = st
+		}
+	}
+
+	var silent []silentHost
+	for _, id := range ids[:len(ids)-len(alerting)] {
+		ent := e.hosts[id]
+		st, ok := fresh[id]
+		if ent == nil || !ok {
+			delete(e.hosts, id)
+			continue
+		}
+		ent.st = st
+		rule := e.silenceRule(st)
+		if rule == nil {
+			continue
+		}
+		lateAt, deadline := e.timing(st)
+		switch {
+		case !now.After(lateAt):
+			e.schedule(ent, now)
+		case !now.After(deadline):
+			a := e.newAlert(rule, st, "", now)
+			a.State = StatePending
+			a.LastSeen, a.BootTime = st.LastSeen, st.BootTime
+			a.Summary = fmt.Sprintf("%s is late: no report since %s (interval %s)", st.Hostname, fmtClock(st.LastSeen), e.interval(st))
+			if err := e.save(ctx, a, now, "late: "+a.Summary, nil); err != nil {
+				return err
+			}
+		default:
+			silent = append(silent, silentHost{st: st})
+		}
+	}
+
+	for _, a := range alerting {
+		st, ok := fresh[a.HostID]
+		if !ok {
+			if err := e.resolve(ctx, now, a, "host revoked or removed", false); err != nil {
+				return err
+			}
+			continue
+		}
+		if ent := e.hosts[a.HostID]; ent != nil {
+			ent.st = st
+		}
+		_, deadline := e.timing(st)
+		reported := st.LastSeen.After(a.LastSeen)
+		up := reported && !now.After(deadline)
+		switch {
+		case a.State == StatePending && reported:
+			if err := e.resolve(ctx, now, a, fmt.Sprintf("reported again after %s", fmtDur(st.LastSeen.Sub(a.LastSeen))), false); err != nil {
+				return err
+			}
+		case a.State == StatePending && now.After(deadline):
+			silent = append(silent, silentHost{st: st, existing: a})
+		case a.State == StateFiring && up && a.RecoveringSince.IsZero():
+			a.RecoveringSince, a.BackAt = now, st.LastSeen
+			msg := fmt.Sprintf("reported again after %s silent", fmtDur(st.LastSeen.Sub(a.LastSeen)))
+			if e.cfg.FlapDamping > 0 {
+				msg += fmt.Sprintf("; resolves if it keeps reporting for %s", e.cfg.FlapDamping)
+			}
+			if err := e.save(ctx, a, now, msg, nil); err != nil {
+				return err
+			}
+		case a.State == StateFiring && !up && !a.RecoveringSince.IsZero():
+			a.RecoveringSince, a.BackAt = time.Time{}, time.Time{}
+			if err := e.save(ctx, a, now, "silent again before the flap damping time passed", nil); err != nil {
+				return err
+			}
+		}
+	}
+	return e.fireSilent(ctx, now, silent)
+}
+
+// fireSilent fires the silence alerts of hosts past their deadline, one email per host, or one
+// per group when more than GroupShare of the group is late or silent at once.
+func (e *Engine) fireSilent(ctx context.Context, now time.Time, silent []silentHost) error {
+	if len(silent) == 0 {
+		return nil
+	}
+	byGroup := map[string][]silentHost{}
+	var groups []string
+	for _, s := range silent {
+		if _, ok := byGroup[s.st.Group]; !ok {
+			groups = append(groups, s.st.Group)
+		}
+		byGroup[s.st.Group] = append(byGroup[s.st.Group], s)
+	}
+	slices.Sort(groups)
+	for _, g := range groups {
+		hosts := byGroup[g]
+		gk := groupSilenceKey(g)
+		ga := e.open[gk]
+		if ga == nil && e.cfg.GroupShare < 1 {
+			total, late := 0, 0
+			for _, ent := range e.hosts {
+				if ent.st.Group == g && e.silenceRule(ent.st) != nil {
+					total++
+				}
+			}
+			newOnes := 0
+			for _, a := range e.open {
+				if a.Kind == KindSilence && a.HostID != "" && a.Group == g {
+					late++
+				}
+			}
+			for _, s := range hosts {
+				if s.existing == nil {
+					newOnes++
+				}
+			}
+			late += newOnes
+			if late >= e.cfg.GroupMinHosts && total > 0 && float64(late)/float64(total) > e.cfg.GroupShare {
+				if err := e.fireGroup(ctx, now, g, hosts, late, total); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		for _, s := range hosts {
+			covered := ""
+			if ga != nil {
+				covered = gk
+			}
+			if err := e.fireHostSilence(ctx, now, s, covered); err != nil {
+				return err
+			}
+		}
+		if ga != nil {
+			for _, s := range hosts {
+				ga.Hosts = append(ga.Hosts, s.st.ID)
+			}
+			ga.Summary = fmt.Sprintf("%d hosts of group %s stopped reporting", len(ga.Hosts), g)
+			if err := e.save(ctx, ga, now, fmt.Sprintf("%d more host(s) went silent and are covered by this alert", len(hosts)), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fireHostSilence fires one host's silence alert; covered names the group alert whose email
+// stands for it ("" to email about the host itself).
+func (e *Engine) fireHostSilence(ctx context.Context, now time.Time, s silentHost, covered string) error {
+	a := s.existing
+	if a == nil {
+		rule := e.silenceRule(s.st)
+		if rule == nil {
+			return nil
+		}
+		a = e.newAlert(rule, s.st, "", now)
+		a.LastSeen, a.BootTime = s.st.LastSeen, s.st.BootTime
+	}
+	a.State, a.FiredAt, a.CoveredBy = StateFiring, now, covered
+	a.Summary = fmt.Sprintf("%s has not reported since %s (%s ago; interval %s, grace %s)",
+		s.st.Hostname, fmtClock(a.LastSeen), fmtDur(now.Sub(a.LastSeen)), e.interval(s.st), e.grace(s.st))
+	var notes []Notification
+	msg := "silent: " + a.Summary
+	if covered != "" {
+		msg += "; covered by the group alert " + covered
+	} else {
+		notes = e.notifyFiring(a, now)
+	}
+	if ent := e.hosts[s.st.ID]; ent != nil {
+		e.unschedule(ent)
+	}
+	return e.save(ctx, a, now, msg, notes)
+}
+
+// fireGroup fires a group silence alert covering hosts, and their own alerts without email.
+func (e *Engine) fireGroup(ctx context.Context, now time.Time, group string, hosts []silentHost, late, total int) error {
+	ga := &Alert{
+		Key: groupSilenceKey(group), Kind: KindSilence, Group: group, State: StateFiring,
+		StartedAt: now, FiredAt: now,
+	}
+	if r := e.silenceRule(hosts[0].st); r != nil {
+		ga.RuleID, ga.RuleName = r.ID, r.Name
+	}
+	var names []string
+	for _, s := range hosts {
+		ga.Hosts = append(ga.Hosts, s.st.ID)
+		names = append(names, s.st.Hostname)
+	}
+	ga.Value = float64(late)
+	ga.Summary = fmt.Sprintf("%d of %d hosts in group %s stopped reporting", late, total, group)
+	var others []*Alert // late hosts of the group not yet past their deadline
+	for _, a := range e.sortedOpen() {
+		if a.Kind == KindSilence && a.HostID != "" && a.Group == group && !slices.Contains(ga.Hosts, a.HostID) {
+			others = append(others, a)
+			names = append(names, a.Hostname+" (late)")
+		}
+	}
+	notes := e.notifyGroupFiring(ga, hosts, others, late, total, now)
+	if err := e.save(ctx, ga, now, "silent: "+ga.Summary+": "+strings.Join(names, ", "), notes); err != nil {
+		return err
+	}
+	for _, s := range hosts {
+		if err := e.fireHostSilence(ctx, now, s, ga.Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newAlert starts an alert of rule on a host.
+func (e *Engine) newAlert(rule *Rule, st HostState, subject string, now time.Time) *Alert {
+	key := silenceKey(st.ID)
+	if rule.Kind != KindSilence {
+		key = rule.ID + "/" + st.ID + "/" + subject
+	}
+	return &Alert{
+		Key: key, RuleID: rule.ID, RuleName: rule.Name, Kind: rule.Kind, HostID: st.ID, Hostname: st.Hostname,
+		Group: st.Group, Subject: subject, StartedAt: now,
+	}
+}
+
+// save stores a change of a with its event and notifications, and keeps e.open current.
+func (e *Engine) save(ctx context.Context, a *Alert, now time.Time, msg string, notes []Notification) error {
+	if err := e.store.SaveAlert(ctx, a, AlertEvent{Time: now, State: a.State, Message: msg}, notes); err != nil {
+		return fmt.Errorf("save alert %s: %w", a.Key, err)
+	}
+	if a.Open() {
+		e.open[a.Key] = a
+	} else {
+		delete(e.open, a.Key)
+	}
+	e.log.InfoContext(ctx, "Alert "+a.State+".", logKeyAlert, a.Key, logKeyHost, a.Hostname, "message", msg, "emails", len(notes))
+	if len(notes) > 0 && e.cfg.OnQueued != nil {
+		e.cfg.OnQueued()
+	}
+	return nil
+}
+
+// resolve resolves a; email says whether a recovery email may go (it does only if the firing
+// one went).
+func (e *Engine) resolve(ctx context.Context, now time.Time, a *Alert, msg string, email bool) error {
+	wasFiring := a.State == StateFiring
+	a.State, a.ResolvedAt = StateResolved, now
+	var notes []Notification
+	if email && wasFiring && !a.NotifiedAt.IsZero() && a.CoveredBy == "" {
+		notes = e.notifyResolved(a, now)
+	}
+	if err := e.save(ctx, a, now, msg, notes); err != nil {
+		return err
+	}
+	if a.Kind == KindSilence && a.HostID != "" {
+		if ent := e.hosts[a.HostID]; ent != nil {
+			e.schedule(ent, now)
+		}
+		if a.CoveredBy != "" {
+			return e.coveredResolved(ctx, now, a)
+		}
+	}
+	return nil
+}
+
+// coveredResolved notes a covered host's recovery in its group alert, and resolves the group
+// alert (one recovery email) once none of its hosts is silent any more.
+func (e *Engine) coveredResolved(ctx context.Context, now time.Time, a *Alert) error {
+	ga := e.open[a.CoveredBy]
+	if ga == nil {
+		return nil
+	}
+	line := fmt.Sprintf("%s: %s", a.Hostname, a.Summary)
+	ga.Details = append(ga.Details, line)
+	for _, o := range e.open {
+		if o.CoveredBy == ga.Key {
+			return e.save(ctx, ga, now, line, nil)
+		}
+	}
+	ga.State, ga.ResolvedAt = StateResolved, now
+	var notes []Notification
+	if !ga.NotifiedAt.IsZero() {
+		notes = e.notifyGroupResolved(ga, now)
+	}
+	return e.save(ctx, ga, now, "every host of the group reports again", notes)
+}
+
+// checkTimers advances alerts whose time came: pending ones whose for-duration passed, recovering
+// ones whose flap damping passed, reminders, and emails held back by a maintenance silence that
+// ended.
+func (e *Engine) checkTimers(ctx context.Context, now time.Time) error {
+	for _, a := range e.sortedOpen() {
+		if e.open[a.Key] != a {
+			continue // resolved meanwhile (a group alert)
+		}
+		switch {
+		case a.State == StatePending && a.Kind != KindSilence:
+			r := e.rule(a.RuleID)
+			if r == nil {
+				if err := e.resolve(ctx, now, a, "rule deleted", false); err != nil {
+					return err
+				}
+				continue
+			}
+			if now.Sub(a.StartedAt) >= time.Duration(r.For) {
+				a.State, a.FiredAt = StateFiring, now
+				if err := e.save(ctx, a, now, fmt.Sprintf("firing after %s: %s", fmtDur(now.Sub(a.StartedAt)), a.Summary), e.notifyFiring(a, now)); err != nil {
+					return err
+				}
+			}
+		case a.State == StateFiring && !a.RecoveringSince.IsZero():
+			if now.Sub(a.RecoveringSince) < e.cfg.FlapDamping {
+				continue
+			}
+			msg := "condition cleared: " + a.Summary
+			if a.Kind == KindSilence && a.HostID != "" {
+				a.Reason, msg = e.silenceReason(ctx, a)
+				a.Summary = fmt.Sprintf("silent for %s (%s)", fmtDur(a.BackAt.Sub(a.LastSeen)), msg)
+				msg = "reporting again: " + a.Summary
+			}
+			if err := e.resolve(ctx, now, a, msg, true); err != nil {
+				return err
+			}
+		case a.State == StateFiring && a.CoveredBy == "" && a.NotifiedAt.IsZero():
+			// Held back by a maintenance silence (or never sent): send once it no longer applies.
+			if e.suppressed(a, now) {
+				continue
+			}
+			if err := e.save(ctx, a, now, "maintenance over, still firing: "+a.Summary, e.notifyFiring(a, now)); err != nil {
+				return err
+			}
+		case a.State == StateFiring && a.CoveredBy == "" && e.cfg.RepeatInterval > 0 && now.Sub(a.NotifiedAt) >= e.cfg.RepeatInterval:
+			if e.suppressed(a, now) {
+				continue
+			}
+			a.Reminders++
+			if err := e.save(ctx, a, now, "still firing, reminder sent", e.notifyReminder(a, now)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// silenceReason says why a host was silent: the agent reported a connectivity outage covering
+// most of the silence (network), its boot time changed (reboot), or unknown.
+func (e *Engine) silenceReason(ctx context.Context, a *Alert) (reason, text string) {
+	from, to := a.LastSeen, a.BackAt
+	if to.After(from) {
+		outs, err := e.store.ListOutages(ctx, a.HostID, from)
+		if err != nil {
+			e.log.WarnContext(ctx, "Reading outages failed; the recovery reason may be unknown.", logKeyHost, a.HostID, logKeyErr, err)
+		}
+		var covered time.Duration
+		var classes []string
+		for _, o := range outs {
+			s, t := maxTime(o.Start, from), minTime(o.End, to)
+			if t.After(s) {
+				covered += t.Sub(s)
+				if !slices.Contains(classes, o.Class) {
+					classes = append(classes, o.Class)
+				}
+			}
+		}
+		if covered*2 >= to.Sub(from) {
+			return ReasonNetwork, fmt.Sprintf("network: the host was up but could not reach the server (%s)", strings.Join(classes, ", "))
+		}
+	}
+	if ent := e.hosts[a.HostID]; ent != nil && !a.BootTime.IsZero() && !ent.st.BootTime.IsZero() && !ent.st.BootTime.Equal(a.BootTime) {
+		return ReasonReboot, fmt.Sprintf("rebooted: booted at %s", fmtClock(ent.st.BootTime))
+	}
+	return ReasonUnknown, "reason unknown: no outage reported and no reboot"
+}
+
+// suppressed reports whether a maintenance silence covers a at now.
+func (e *Engine) suppressed(a *Alert, now time.Time) bool {
+	for _, s := range e.silences {
+		if s.Active(now) && s.Covers(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// evaluateQueued runs the metric, process and unit rules on the latest reports of queued hosts,
+// a batch at a time, until the queue is empty or EvalBudget is spent.
+func (e *Engine) evaluateQueued(ctx context.Context, now time.Time) error {
+	hasRules := false
+	for _, r := range e.rules {
+		if r.Kind != KindSilence {
+			hasRules = true
+		}
+	}
+	start := time.Now() // wall time on purpose: the budget is CPU spent, whatever the clock says
+	for len(e.toEvaluate) > 0 {
+		n := min(len(e.toEvaluate), evaluateBatch)
+		chunk := e.toEvaluate[:n]
+		if hasRules {
+			err := e.store.LatestReports(ctx, chunk, func(id string, data []byte) error {
+				ent := e.hosts[id]
+				if ent == nil {
+					return nil
+				}
+				var rep ruleReport
+				if err := json.Unmarshal(data, &rep); err != nil {
+					e.log.WarnContext(ctx, "Undecodable latest report; rules skip it.", logKeyHost, id, logKeyErr, err)
+					return nil
+				}
+				return e.evaluateHost(ctx, now, ent, &rep)
+			})
+			if err != nil {
+				return fmt.Errorf("evaluate rules: %w", err)
+			}
+		}
+		for _, id := range chunk {
+			if ent := e.hosts[id]; ent != nil {
+				ent.evaluatedSeq, ent.evaluatedAt = ent.st.AckedSeq, now
+			}
+			delete(e.queued, id)
+		}
+		e.toEvaluate = e.toEvaluate[n:]
+		if time.Since(start) >= e.cfg.EvalBudget {
+			break
+		}
+	}
+	if len(e.toEvaluate) == 0 {
+		e.toEvaluate = nil // let the backing array go
+	}
+	return nil
+}
+
+// evaluateBatch is how many hosts' latest reports are read at once.
+const evaluateBatch = 1000
+
+func (e *Engine) evaluateHost(ctx context.Context, now time.Time, ent *hostEntry, rep *ruleReport) error {
+	st := ent.st
+	active := map[string]bool{}
+	for i := range e.rules {
+		r := &e.rules[i]
+		if r.Kind == KindSilence || !r.Matches(st.ID, st.Group) {
+			continue
+		}
+		for _, c := range conditions(r, rep, ent.evaluatedAt) {
+			a := e.newAlert(r, st, c.subject, now)
+			active[a.Key] = true
+			if cur := e.open[a.Key]; cur != nil {
+				cur.Value, cur.Summary = c.value, c.summary
+				if !cur.RecoveringSince.IsZero() {
+					cur.RecoveringSince = time.Time{}
+					if err := e.save(ctx, cur, now, "condition back before the flap damping time passed: "+c.summary, nil); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			a.Value, a.Summary = c.value, c.summary
+			if r.For <= 0 {
+				a.State, a.FiredAt = StateFiring, now
+				if err := e.save(ctx, a, now, "firing: "+c.summary, e.notifyFiring(a, now)); err != nil {
+					return err
+				}
+				continue
+			}
+			a.State = StatePending
+			if err := e.save(ctx, a, now, fmt.Sprintf("pending for %s: %s", time.Duration(r.For), c.summary), nil); err != nil {
+				return err
+			}
+		}
+	}
+	for _, a := range e.sortedOpen() {
+		if a.HostID != st.ID || a.Kind == KindSilence || active[a.Key] {
+			continue
+		}
+		switch {
+		case a.State == StatePending:
+			if err := e.resolve(ctx, now, a, "condition cleared before it lasted long enough", false); err != nil {
+				return err
+			}
+		case a.RecoveringSince.IsZero():
+			a.RecoveringSince = now
+			if e.cfg.FlapDamping == 0 {
+				if err := e.resolve(ctx, now, a, "condition cleared: "+a.Summary, true); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := e.save(ctx, a, now, fmt.Sprintf("condition cleared; resolves if it stays so for %s", e.cfg.FlapDamping), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// hostHeap is a min-heap of hosts by due time.
+type hostHeap []*hostEntry
+
+func (h hostHeap) Len() int           { return len(h) }
+func (h hostHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h hostHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx, h[j].idx = i, j
+}
+func (h *hostHeap) Push(x any) {
+	ent := x.(*hostEntry)
+	ent.idx = len(*h)
+	*h = append(*h, ent)
+}
+func (h *hostHeap) Pop() any {
+	old := *h
+	ent := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	ent.idx = -1
+	return ent
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// fmtDur renders a duration for people: whole seconds, or milliseconds below one second.
+func fmtDur(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+func fmtClock(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}

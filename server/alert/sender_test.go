@@ -1,0 +1,268 @@
+package alert_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/server/alert"
+	"github.com/vigilhq/vigil/server/alert/alerttest"
+)
+
+func TestParseSMTPURL(t *testing.T) {
+	for _, tt := range []struct {
+		url  string
+		want alert.SMTPTarget
+		err  bool
+	}{
+		{"smtp://relay.local", alert.SMTPTarget{Scheme: "smtp", Host: "relay.local", Port: 25}, false},
+		{"smtp+starttls://u:p%40ss@mail.example.com", alert.SMTPTarget{Scheme: "smtp+starttls", Host: "mail.example.com", Port: 587, User: "u", Pass: "p@ss"}, false},
+		{"smtps://u:secret@mail.example.com:2465", alert.SMTPTarget{Scheme: "smtps", Host: "mail.example.com", Port: 2465, User: "u", Pass: "secret"}, false},
+		{"http://mail.example.com", alert.SMTPTarget{}, true},
+		{"smtps://u:secret@:465", alert.SMTPTarget{}, true},
+		{"smtp://u:secret@host:99999", alert.SMTPTarget{}, true},
+	} {
+		got, err := alert.ParseSMTPURL(tt.url)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("ParseSMTPURL(%q) = %+v, %v", tt.url, got, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("error reveals the password: %v", err)
+		}
+	}
+	if got := alert.RedactURL("smtps://u:secret@mail.example.com:465"); strings.Contains(got, "secret") {
+		t.Errorf("RedactURL kept the password: %s", got)
+	}
+}
+
+// selfSigned returns a server certificate for 127.0.0.1 and a client config trusting it.
+func selfSigned(t *testing.T) (*tls.Config, *tls.Config) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, &tls.Config{RootCAs: pool}
+}
+
+// queue stores one firing alert with one email to ops@example.com and returns the email.
+func queue(t *testing.T, st alert.Store, key string, at time.Time) alert.Notification {
+	t.Helper()
+	n := alert.Notification{Key: key, AlertKey: "a/" + key, Event: alert.EventFiring, To: []string{"ops@example.com"},
+		Subject: "[vigil] FIRING: " + key, Text: "web-1 is silent.\n", HTML: "<p>web-1 is silent.</p>",
+		MessageID: alert.MessageID(key, "https://vigil.example.com"), CreatedAt: at, NextAttempt: at}
+	a := &alert.Alert{Key: "a/" + key, State: alert.StateFiring, StartedAt: at}
+	if err := st.SaveAlert(t.Context(), a, alert.AlertEvent{Time: at}, []alert.Notification{n}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestSenderSMTP(t *testing.T) {
+	serverTLS, clientTLS := selfSigned(t)
+	for _, tt := range []struct {
+		name   string
+		opts   alerttest.Options
+		scheme string
+	}{
+		{"plain", alerttest.Options{}, "smtp://"},
+		{"plain with auth", alerttest.Options{User: "vigil", Pass: "s3cret"}, "smtp://vigil:s3cret@"},
+		{"starttls", alerttest.Options{TLS: serverTLS, STARTTLS: true, User: "vigil", Pass: "s3cret"}, "smtp+starttls://vigil:s3cret@"},
+		{"smtps", alerttest.Options{TLS: serverTLS, User: "vigil", Pass: "s3cret"}, "smtps://vigil:s3cret@"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, err := alerttest.Start(tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Stop()
+			st := openSQLite(t)
+			n := queue(t, st, "k1", time.Now())
+			s, err := alert.NewSender(alert.SenderConfig{Store: st, URL: tt.scheme + srv.Addr(), From: "vigil@example.com",
+				TLSConfig: clientTLS, Logger: quietLog(), Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent, err := s.Drain(t.Context(), nil)
+			if err != nil || sent != 1 {
+				ns, _ := st.ListNotifications(t.Context(), 0, 0)
+				t.Fatalf("Drain = %d, %v; outbox %+v", sent, err, ns)
+			}
+			msgs := srv.Messages()
+			if len(msgs) != 1 {
+				t.Fatalf("server got %d messages", len(msgs))
+			}
+			m := msgs[0]
+			if m.MessageID != n.MessageID || m.Subject != n.Subject || m.From != "vigil@example.com" || m.To[0] != "ops@example.com" {
+				t.Errorf("message %+v", m)
+			}
+			raw := string(m.Raw)
+			if !strings.Contains(raw, "text/plain") || !strings.Contains(raw, "text/html") || m.Header.Get("Auto-Submitted") != "auto-generated" {
+				t.Errorf("message lacks a text and an HTML part or headers:\n%s", raw)
+			}
+			// Nothing left to send: not twice.
+			if sent, _ := s.Drain(t.Context(), nil); sent != 0 || len(srv.Messages()) != 1 {
+				t.Errorf("second Drain sent %d", sent)
+			}
+		})
+	}
+}
+
+func TestSenderWrongPassword(t *testing.T) {
+	srv, err := alerttest.Start(alerttest.Options{User: "vigil", Pass: "right"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	st := openSQLite(t)
+	queue(t, st, "k1", time.Now())
+	s, _ := alert.NewSender(alert.SenderConfig{Store: st, URL: "smtp://vigil:wrong@" + srv.Addr(), From: "vigil@example.com", Logger: quietLog()})
+	if sent, err := s.Drain(t.Context(), nil); sent != 0 || err != nil {
+		t.Fatalf("Drain = %d, %v", sent, err)
+	}
+	ns, _ := st.ListNotifications(t.Context(), 0, 0)
+	if ns[0].Status != alert.NotifyRetrying || strings.Contains(ns[0].LastError, "wrong") {
+		t.Errorf("notification %+v (the error must not echo the password)", ns[0])
+	}
+}
+
+// TestSenderRetries fails deliveries while "SMTP is down", with backoff, then delivers once.
+func TestSenderRetries(t *testing.T) {
+	st := openSQLite(t)
+	clock := &fakeClock{now: t0}
+	queue(t, st, "k1", t0)
+	var (
+		mu   sync.Mutex
+		down = true
+		got  []string
+	)
+	s, err := alert.NewSender(alert.SenderConfig{Store: st, Logger: quietLog(), Now: clock.Now, RetryBase: 10 * time.Second, RetryMax: time.Minute,
+		Send: func(ctx context.Context, n alert.Notification) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if down {
+				return errors.New("connection refused")
+			}
+			got = append(got, n.Key)
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nexts []time.Duration
+	for range 4 {
+		if sent, err := s.Drain(t.Context(), nil); sent != 0 || err != nil {
+			t.Fatalf("Drain while down = %d, %v", sent, err)
+		}
+		ns, _ := st.ListNotifications(t.Context(), 0, 0)
+		nexts = append(nexts, ns[0].NextAttempt.Sub(clock.Now()))
+		// Not due again before its next attempt.
+		if sent, _ := s.Drain(t.Context(), nil); sent != 0 {
+			t.Fatal("retried before the backoff passed")
+		}
+		clock.set(ns[0].NextAttempt)
+	}
+	// Backoff doubles from 10s (plus up to 10% jitter), capped at 1m.
+	for i, want := range []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, time.Minute} {
+		if nexts[i] < want || nexts[i] > want+want/10+time.Millisecond {
+			t.Errorf("backoff %d = %s, want %s..+10%%", i, nexts[i], want)
+		}
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	if sent, err := s.Drain(t.Context(), nil); sent != 1 || err != nil {
+		t.Fatalf("Drain after recovery = %d, %v", sent, err)
+	}
+	if sent, _ := s.Drain(t.Context(), nil); sent != 0 || len(got) != 1 {
+		t.Errorf("sent %v, want k1 once", got)
+	}
+	ns, _ := st.ListNotifications(t.Context(), 0, 0)
+	if ns[0].Status != alert.NotifySent || ns[0].Attempts != 5 {
+		t.Errorf("notification %+v", ns[0])
+	}
+}
+
+// TestSenderNoRecipientsAndExpiry skips emails nobody would get and emails too old to help.
+func TestSenderNoRecipientsAndExpiry(t *testing.T) {
+	st := openSQLite(t)
+	clock := &fakeClock{now: t0}
+	a := &alert.Alert{Key: "a", State: alert.StateFiring, StartedAt: t0}
+	if err := st.SaveAlert(t.Context(), a, alert.AlertEvent{Time: t0}, []alert.Notification{
+		{Key: "nobody", Subject: "x", CreatedAt: t0, NextAttempt: t0},
+		{Key: "old", To: []string{"ops@example.com"}, Subject: "y", CreatedAt: t0.Add(-48 * time.Hour), NextAttempt: t0},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	s, _ := alert.NewSender(alert.SenderConfig{Store: st, Logger: quietLog(), Now: clock.Now,
+		Send: func(context.Context, alert.Notification) error { calls++; return nil }})
+	if _, err := s.Drain(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	ns, _ := st.ListNotifications(t.Context(), 0, 0)
+	for _, n := range ns {
+		if n.Status != alert.NotifySkipped {
+			t.Errorf("%s: %+v", n.Key, n)
+		}
+	}
+	if calls != 0 {
+		t.Errorf("sent %d", calls)
+	}
+}
+
+// TestSendersShareOutbox drains one outbox with two senders at once (two replicas in a
+// split-brain moment): every email goes exactly once.
+func TestSendersShareOutbox(t *testing.T) {
+	st := openSQLite(t)
+	for i := range 40 {
+		queue(t, st, "k"+string(rune('a'+i%26))+string(rune('a'+i/26)), time.Now())
+	}
+	var (
+		mu    sync.Mutex
+		count = map[string]int{}
+	)
+	send := func(_ context.Context, n alert.Notification) error {
+		mu.Lock()
+		count[n.MessageID]++
+		mu.Unlock()
+		return nil
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		s, _ := alert.NewSender(alert.SenderConfig{Store: st, Logger: quietLog(), Send: send, Batch: 3})
+		wg.Go(func() {
+			if _, err := s.Drain(t.Context(), nil); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(count) != 40 {
+		t.Errorf("%d distinct emails sent, want 40", len(count))
+	}
+	for id, n := range count {
+		if n != 1 {
+			t.Errorf("%s sent %d times", id, n)
+		}
+	}
+}

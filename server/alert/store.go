@@ -1,0 +1,79 @@
+package alert
+
+import (
+	"context"
+	"time"
+
+	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/wire"
+)
+
+// Store is the persistence alerting needs, beside server.Store. sqlitestore and pgstore
+// implement it, and server/storetest checks both.
+//
+// All methods are safe for concurrent use. Not-found conditions wrap server.ErrNotFound, unique
+// violations and lost optimistic updates server.ErrConflict. Methods that change operator
+// settings (rules, silences) commit their AuditEntry in the same transaction.
+type Store interface {
+	// ListHostStates returns every host that is not revoked and has reported at least once.
+	ListHostStates(ctx context.Context) ([]HostState, error)
+	// HostStates returns the named hosts (revoked ones too, with Revoked set); unknown IDs are
+	// left out.
+	HostStates(ctx context.Context, ids []string) ([]HostState, error)
+	// LatestReports calls fn with the JSON of the latest report (a wire.Report) of each named
+	// host that has one. The bytes are valid only during the call.
+	LatestReports(ctx context.Context, ids []string, fn func(hostID string, report []byte) error) error
+	// ListGroups and ListOutages are server.Store's.
+	ListGroups(ctx context.Context) ([]server.Group, error)
+	ListOutages(ctx context.Context, hostID string, since time.Time) ([]wire.Outage, error)
+
+	// CreateRule stores a rule (ErrConflict if its ID exists).
+	CreateRule(ctx context.Context, r Rule, audit server.AuditEntry) error
+	// ListRules returns all rules ordered by ID.
+	ListRules(ctx context.Context) ([]Rule, error)
+	// DeleteRule deletes a rule (ErrNotFound if missing). Its open alerts stay and resolve.
+	DeleteRule(ctx context.Context, id string, audit server.AuditEntry) error
+
+	// CreateSilence stores a maintenance silence (ErrConflict if its ID exists).
+	CreateSilence(ctx context.Context, s Silence, audit server.AuditEntry) error
+	// ListSilences returns the silences that end after since, ordered by start.
+	ListSilences(ctx context.Context, since time.Time) ([]Silence, error)
+	// DeleteSilence deletes a silence (ErrNotFound if missing).
+	DeleteSilence(ctx context.Context, id string, audit server.AuditEntry) error
+
+	// SaveAlert stores a state change of a, the event that describes it and the notifications it
+	// causes, in one transaction. A new alert (ID 0) is inserted and gets its ID; ErrConflict
+	// if another open alert has its Key. An existing one is updated only if its stored Version
+	// is still a.Version (else ErrConflict, nothing written). On success a.Version is incremented
+	// and a.UpdatedAt set to ev.Time. Notifications whose Key is already in the outbox are
+	// skipped, never queued twice.
+	SaveAlert(ctx context.Context, a *Alert, ev AlertEvent, notes []Notification) error
+	// OpenAlerts returns the pending and firing alerts, by ID.
+	OpenAlerts(ctx context.Context) ([]Alert, error)
+	// ListAlerts returns alerts newest first (by ID): only open ones when openOnly, only of
+	// hostID when set, at most limit, with ID < before when before > 0.
+	ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, error)
+	// GetAlert returns one alert with its history, oldest first.
+	GetAlert(ctx context.Context, id int64) (Alert, error)
+
+	// ClaimNotifications claims up to limit unsent notifications due at now (NextAttempt <= now)
+	// whose previous claim expired, for owner until now+lease, incrementing their Attempts. The
+	// claim is a conditional UPDATE: of concurrent claimers, each row goes to at most one.
+	ClaimNotifications(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Notification, error)
+	// FinishNotification records the outcome (NotifySent or NotifySkipped) of a notification
+	// owner holds the claim of; ErrConflict if the claim is no longer owner's.
+	FinishNotification(ctx context.Context, id int64, owner, outcome string, at time.Time, note string) error
+	// RetryNotification releases owner's claim after a failed attempt, to be retried at next.
+	RetryNotification(ctx context.Context, id int64, owner string, next time.Time, lastErr string) error
+	// ListNotifications returns notifications newest first, at most limit, with ID < before
+	// when before > 0.
+	ListNotifications(ctx context.Context, limit int, before int64) ([]Notification, error)
+}
+
+// AlertFilter selects alerts for ListAlerts.
+type AlertFilter struct {
+	OpenOnly bool
+	HostID   string
+	Limit    int
+	Before   int64
+}

@@ -1,0 +1,478 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/vigilhq/vigil/release"
+	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/wire"
+)
+
+// Release repository endpoints (see docs/api.md, "Release repository"). Reads need the viewer
+// role; staging, signing, promoting and publishing the release role; creating the repository
+// and rotating root the admin role. Every change is written to the audit log once it succeeded.
+
+// HeaderSHA256 carries the hex SHA-256 of an uploaded artifact.
+const HeaderSHA256 = "X-Vigil-SHA256"
+
+// Limits of release requests.
+const (
+	// MaxArtifactUpload bounds an uploaded build (release.MaxArtifactSize, 512 MiB).
+	MaxArtifactUpload = release.MaxArtifactSize
+	// maxMetadataBody bounds a body carrying root and targets metadata.
+	maxMetadataBody = release.MaxRootSize + release.MaxTargetsSize + 64<<10
+	// maxSignatureBody bounds a body carrying signed targets metadata or one signature.
+	maxSignatureBody = release.MaxTargetsSize + 64<<10
+	// uploadTimeout replaces the server's read timeout while an artifact is received.
+	uploadTimeout = 30 * time.Minute
+)
+
+// Error codes of the release repository.
+const (
+	CodeThresholdNotMet    = "threshold_not_met"
+	CodeBadSignature       = "bad_signature"
+	CodeUnknownKey         = "unknown_key"
+	CodeInvalidRoot        = "invalid_root"
+	CodeInvalidMetadata    = "invalid_metadata"
+	CodeOnlineKeys         = "online_keys_mismatch"
+	CodeExpired            = "expired"
+	CodeBlobMismatch       = "blob_mismatch"
+	CodeNotInitialized     = "not_initialized"
+	CodeAlreadyInitialized = "already_initialized"
+	CodeReleaseExists      = "release_exists"
+	CodeUnknownRelease     = "unknown_release"
+	CodeNoDraft            = "no_draft"
+	CodeDraftPending       = "draft_pending"
+	CodeStaleDraft         = "stale_draft"
+	CodeBlobMissing        = "blob_missing"
+	CodeNoChange           = "no_change"
+	CodeRepoConflict       = "repo_conflict"
+	CodeNoTargets          = "no_targets"
+	CodeLengthRequired     = "length_required"
+)
+
+// releaseErrors maps release's sentinels to a status and code. The first matching entry wins.
+var releaseErrors = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{release.ErrThresholdNotMet, http.StatusConflict, CodeThresholdNotMet},
+	{release.ErrUnknownKey, http.StatusUnprocessableEntity, CodeUnknownKey},
+	{release.ErrBadSignature, http.StatusUnprocessableEntity, CodeBadSignature},
+	{release.ErrOnlineKeys, http.StatusUnprocessableEntity, CodeOnlineKeys},
+	{release.ErrExpired, http.StatusUnprocessableEntity, CodeExpired},
+	{release.ErrBlobMismatch, http.StatusUnprocessableEntity, CodeBlobMismatch},
+	{release.ErrInvalidRoot, http.StatusBadRequest, CodeInvalidRoot},
+	{release.ErrInvalidMetadata, http.StatusBadRequest, CodeInvalidMetadata},
+	{release.ErrInvalidName, http.StatusBadRequest, CodeInvalid},
+	{release.ErrNotInitialized, http.StatusConflict, CodeNotInitialized},
+	{release.ErrAlreadyInitialized, http.StatusConflict, CodeAlreadyInitialized},
+	{release.ErrReleaseExists, http.StatusConflict, CodeReleaseExists},
+	{release.ErrDraftPending, http.StatusConflict, CodeDraftPending},
+	{release.ErrStaleDraft, http.StatusConflict, CodeStaleDraft},
+	{release.ErrBlobMissing, http.StatusConflict, CodeBlobMissing},
+	{release.ErrNoChange, http.StatusConflict, CodeNoChange},
+	{release.ErrConflict, http.StatusConflict, CodeRepoConflict},
+	{release.ErrUnknownRelease, http.StatusNotFound, CodeUnknownRelease},
+	{release.ErrNoDraft, http.StatusNotFound, CodeNoDraft},
+}
+
+// errNoRepository: the server runs without a release repository.
+var errNoRepository = fmt.Errorf("%w: this server has no release repository", server.ErrNotFound)
+
+// errLengthRequired: an upload without Content-Length.
+var errLengthRequired = errors.New("Content-Length is required")
+
+// RepoMetadataRequest is the body of POST /api/v1/repo/init and /api/v1/repo/rotate-root:
+// root metadata signed offline and, optionally, targets metadata signed to the targets threshold.
+type RepoMetadataRequest struct {
+	Root    json.RawMessage `json:"root"`
+	Targets json.RawMessage `json:"targets,omitempty"`
+}
+
+// StageRequest is the body of POST /api/v1/releases/{version}/stage.
+type StageRequest struct {
+	Artifacts      []release.ArtifactInfo `json:"artifacts"`
+	Channels       []string               `json:"channels,omitempty"`
+	MinVersion     string                 `json:"min_version,omitempty"`
+	AllowDowngrade bool                   `json:"allow_downgrade,omitempty"`
+}
+
+// PromoteRequest is the body of POST /api/v1/releases/{version}/promote.
+type PromoteRequest struct {
+	Channel string `json:"channel"`
+}
+
+func (a *API) releaseRoutes(v1 *mux.Router) {
+	v1.HandleFunc("/repo/online-keys", a.relAuth(server.RoleViewer, a.repoOnlineKeys)).Methods(http.MethodGet)
+	v1.HandleFunc("/repo/init", a.relAuth(server.RoleAdmin, a.repoInit)).Methods(http.MethodPost)
+	v1.HandleFunc("/repo/status", a.relAuth(server.RoleViewer, a.repoStatus)).Methods(http.MethodGet)
+	v1.HandleFunc("/repo/root", a.relAuth(server.RoleViewer, a.repoRoot)).Methods(http.MethodGet)
+	v1.HandleFunc("/repo/targets", a.relAuth(server.RoleViewer, a.repoTargets)).Methods(http.MethodGet)
+	v1.HandleFunc("/repo/rotate-root", a.relAuth(server.RoleAdmin, a.repoRotateRoot)).Methods(http.MethodPost)
+	v1.HandleFunc("/repo/renew", a.relAuth(server.RoleRelease, a.repoRenew)).Methods(http.MethodPost)
+	v1.HandleFunc("/releases", a.relAuth(server.RoleViewer, a.listReleases)).Methods(http.MethodGet)
+	v1.HandleFunc("/releases/{version}/artifacts/{name}", a.relAuth(server.RoleRelease, a.uploadArtifact)).Methods(http.MethodPut)
+	v1.HandleFunc("/releases/{version}/stage", a.relAuth(server.RoleRelease, a.stageRelease)).Methods(http.MethodPost)
+	v1.HandleFunc("/releases/{version}/promote", a.relAuth(server.RoleRelease, a.promoteRelease)).Methods(http.MethodPost)
+	v1.HandleFunc("/drafts/{name}", a.relAuth(server.RoleViewer, a.getDraft)).Methods(http.MethodGet)
+	v1.HandleFunc("/drafts/{name}", a.relAuth(server.RoleRelease, a.discardDraft)).Methods(http.MethodDelete)
+	v1.HandleFunc("/drafts/{name}/status", a.relAuth(server.RoleViewer, a.draftStatus)).Methods(http.MethodGet)
+	v1.HandleFunc("/drafts/{name}/signatures", a.relAuth(server.RoleRelease, a.signDraft)).Methods(http.MethodPost)
+	v1.HandleFunc("/drafts/{name}/signatures/{keyid}", a.relAuth(server.RoleRelease, a.unsignDraft)).Methods(http.MethodDelete)
+	v1.HandleFunc("/drafts/{name}/publish", a.relAuth(server.RoleRelease, a.publishDraft)).Methods(http.MethodPost)
+}
+
+type relHandler func(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo)
+
+// relAuth authenticates, checks the role and that the server has a release repository.
+func (a *API) relAuth(role string, next relHandler) http.HandlerFunc {
+	return a.opAuth(func(w http.ResponseWriter, r *http.Request, p server.Principal) {
+		if err := a.svc.Authorize(p, role); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		if a.releases == nil {
+			a.writeError(w, r, errNoRepository)
+			return
+		}
+		repo, err := a.releases.Repo()
+		if err != nil {
+			a.writeError(w, r, fmt.Errorf("release repository: %w", err))
+			return
+		}
+		next(w, r, p, repo)
+	})
+}
+
+// writeReleaseError maps release's sentinels, then everything else as writeError does.
+func (a *API) writeReleaseError(w http.ResponseWriter, r *http.Request, err error) {
+	for _, e := range releaseErrors {
+		if errors.Is(err, e.err) {
+			writeJSON(w, e.status, wire.ErrorResponse{Error: wire.ErrorBody{Code: e.code, Message: err.Error()}})
+			return
+		}
+	}
+	if errors.Is(err, errLengthRequired) {
+		writeJSON(w, http.StatusLengthRequired, wire.ErrorResponse{Error: wire.ErrorBody{Code: CodeLengthRequired, Message: err.Error()}})
+		return
+	}
+	a.writeError(w, r, err)
+}
+
+// audit records a change that succeeded. A failure to record is logged, not returned: the change
+// is already made, and reporting it as failed would make the caller retry it.
+func (a *API) audit(r *http.Request, p server.Principal, action, target, detail string) {
+	if err := a.svc.RecordAudit(r.Context(), p, action, target, detail); err != nil {
+		a.log.ErrorContext(r.Context(), "Release repository change made but not audited.", "action", action, "target", target, "err", err)
+	}
+}
+
+func writeRaw(w http.ResponseWriter, data []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(wire.ProtocolHeader, strconv.Itoa(wire.ProtocolVersion))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(data)
+}
+
+func (a *API) repoOnlineKeys(w http.ResponseWriter, r *http.Request, p server.Principal, _ *release.Repo) {
+	keys, err := a.releases.OnlineKeys()
+	if err != nil {
+		a.writeError(w, r, fmt.Errorf("release repository: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, keys)
+}
+
+func decodeMetadataRequest(r *http.Request) (root, targets []byte, err error) {
+	var req RepoMetadataRequest
+	if err := wire.Decode(r.Body, maxMetadataBody, true, &req); err != nil {
+		return nil, nil, err
+	}
+	if len(req.Root) == 0 {
+		return nil, nil, fmt.Errorf("%w: root is required", server.ErrInvalid)
+	}
+	if len(req.Targets) > 0 && !bytes.Equal(req.Targets, []byte("null")) {
+		targets = req.Targets
+	}
+	return req.Root, targets, nil
+}
+
+func (a *API) repoInit(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
+	root, targets, err := decodeMetadataRequest(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := repo.Init(r.Context(), root, targets); err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	a.audit(r, p, "repo.init", "repo", fmt.Sprintf("root version 1, targets published: %v", targets != nil))
+	a.writeStatus(w, r, repo, http.StatusCreated)
+}
+
+func (a *API) repoRotateRoot(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
+	root, targets, err := decodeMetadataRequest(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := repo.RotateRoot(r.Context(), root, targets); err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	detail := "new root"
+	if spec, err := release.RootSpecOf(root); err == nil {
+		detail = fmt.Sprintf("root version %d, root threshold %d of %d, targets threshold %d of %d, targets re-signed: %v",
+			spec.Version, spec.Root.Threshold, len(spec.Root.Keys), spec.Targets.Threshold, len(spec.Targets.Keys), targets != nil)
+	}
+	a.audit(r, p, "repo.rotate_root", "repo", detail)
+	a.writeStatus(w, r, repo, http.StatusOK)
+}
+
+func (a *API) writeStatus(w http.ResponseWriter, r *http.Request, repo *release.Repo, status int) {
+	st, err := repo.Status(r.Context())
+	if err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	writeJSON(w, status, st)
+}
+
+func (a *API) repoStatus(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
+	a.writeStatus(w, r, repo, http.StatusOK)
+}
+
+func (a *API) repoRoot(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
+	b, err := repo.Root(r.Context())
+	if err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	writeRaw(w, b)
+}
+
+func (a *API) repoTargets(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
+	b, err := repo.Targets(r.Context())
+	if err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	if b == nil {
+		writeJSON(w, http.StatusNotFound, wire.ErrorResponse{Error: wire.ErrorBody{Code: CodeNoTargets, Message: "no targets metadata published yet"}})
+		return
+	}
+	writeRaw(w, b)
+}
+
+func (a *API) repoRenew(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
+	di, err := repo.Renew(r.Context())
+	if err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	a.audit(r, p, "repo.renew", "draft/"+di.Name, fmt.Sprintf("targets version %d expires %s", di.TargetsVersion, di.Expires.Format(time.RFC3339)))
+	writeJSON(w, http.StatusCreated, di)
+}
+
+func (a *API) listReleases(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
+	rs, err := repo.Releases(r.Context())
+	if errors.Is(err, release.ErrNotInitialized) {
+		rs, err = []release.Release{}, nil
+	}
+	if err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rs)
+}
+
+func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
+	vars := mux.Vars(r)
+	info := release.ArtifactInfo{Name: vars["name"], Length: r.ContentLength, SHA256: strings.TrimSpace(r.Header.Get(HeaderSHA256))}
+	switch {
+	case r.ContentLength < 0:
+		a.writeReleaseError(w, r, errLengthRequired)
+		return
+	case r.ContentLength > MaxArtifactUpload:
+		a.writeError(w, r, fmt.Errorf("%w: artifact of %d bytes exceeds %d", wire.ErrTooLarge, r.ContentLength, MaxArtifactUpload))
+		return
+	case info.SHA256 == "":
+		a.writeError(w, r, fmt.Errorf("%w: header %s is required", server.ErrInvalid, HeaderSHA256))
+		return
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadTimeout))
+	body := http.MaxBytesReader(w, r.Body, MaxArtifactUpload)
+	if err := repo.UploadArtifact(r.Context(), vars["version"], info, body); err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	a.audit(r, p, "release.upload", "release/"+vars["version"], fmt.Sprintf("artifact %s length %d sha256 %s", info.Name, info.Length, info.SHA256))
+	writeJSON(w, http.StatusCreated, info)
+}
+
+func (a *API) stageRelease(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
+	var req StageRequest
+	if err := decodeSmall(r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	version := mux.Vars(r)["version"]
+	di, err := repo.Stage(r.Context(), version, req.Artifacts, release.StageOptions{
+		Channels: req.Channels, MinVersion: req.MinVersion, AllowDowngrade: req.AllowDowngrade,
+	})
+	if err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	names := make([]string, 0, len(req.Artifacts))
+	for _, art := range req.Artifacts {
+		names = append(names, art.Name)
+	}
+	a.audit(r, p, "release.stage", "release/"+version, fmt.Sprintf("artifacts %s channels %v min_version %q allow_downgrade %v targets version %d",
+		strings.Join(names, ","), req.Channels, req.MinVersion, req.AllowDowngrade, di.TargetsVersion))
+	writeJSON(w, http.StatusCreated, di)
+}
+
+func (a *API) promoteRelease(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
+	var req PromoteRequest
+	if err := decodeSmall(r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	version := mux.Vars(r)["version"]
+	di, err := repo.Promote(r.Context(), version, req.Channel)
+	if err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	a.audit(r, p, "release.promote", "release/"+version, fmt.Sprintf("channel %s targets version %d", req.Channel, di.TargetsVersion))
+	writeJSON(w, http.StatusCreated, di)
+}
+
+func (a *API) getDraft(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
+	b, err := repo.Draft(r.Context(), mux.Vars(r)["name"])
+	if err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	writeRaw(w, b)
+}
+
+func (a *API) draftStatus(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
+	di, err := repo.DraftStatus(r.Context(), mux.Vars(r)["name"])
+	if err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, di)
+}
+
+// signDraft takes either the draft as signed offline ({"signed": …, "signatures": […]}) or one
+// signature ({"keyid": …, "sig": …}).
+func (a *API) signDraft(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
+	name := mux.Vars(r)["name"]
+	if r.ContentLength > maxSignatureBody {
+		a.writeError(w, r, fmt.Errorf("%w: body of %d bytes exceeds %d", wire.ErrTooLarge, r.ContentLength, maxSignatureBody))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxSignatureBody+1))
+	if err != nil {
+		a.writeError(w, r, fmt.Errorf("read body: %w", err))
+		return
+	}
+	if len(body) > maxSignatureBody {
+		a.writeError(w, r, fmt.Errorf("%w: body exceeds %d bytes", wire.ErrTooLarge, maxSignatureBody))
+		return
+	}
+	var probe struct {
+		Signed     json.RawMessage      `json:"signed"`
+		Signatures []metadata.Signature `json:"signatures"`
+		KeyID      string               `json:"keyid"`
+	}
+	if err := json.Unmarshal(body, &probe); err != nil {
+		a.writeError(w, r, fmt.Errorf("%w: malformed JSON: %v", server.ErrInvalid, err))
+		return
+	}
+	var (
+		di   release.DraftInfo
+		keys []string
+	)
+	switch {
+	case len(probe.Signed) > 0:
+		for _, s := range probe.Signatures {
+			keys = append(keys, s.KeyID)
+		}
+		di, err = repo.AddSignatures(r.Context(), name, body)
+	case probe.KeyID != "":
+		var sig metadata.Signature
+		if err := wire.Unmarshal(body, true, &sig); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		keys = []string{sig.KeyID}
+		di, err = repo.AddSignature(r.Context(), name, sig)
+	default:
+		err = fmt.Errorf("%w: body is neither signed metadata nor a signature", server.ErrInvalid)
+	}
+	if err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	a.audit(r, p, "draft.sign", "draft/"+name, "keys "+strings.Join(keys, ","))
+	writeJSON(w, http.StatusOK, di)
+}
+
+func (a *API) unsignDraft(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
+	vars := mux.Vars(r)
+	if err := repo.RemoveSignature(r.Context(), vars["name"], vars["keyid"]); err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	a.audit(r, p, "draft.unsign", "draft/"+vars["name"], "key "+vars["keyid"])
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) publishDraft(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
+	name := mux.Vars(r)["name"]
+	if err := repo.Publish(r.Context(), name); err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	st, err := repo.Status(r.Context())
+	if err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	detail := ""
+	for _, role := range st.Roles {
+		if role.Role == metadata.TARGETS {
+			detail = fmt.Sprintf("targets version %d", role.Version)
+		}
+	}
+	a.audit(r, p, "draft.publish", "draft/"+name, detail)
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (a *API) discardDraft(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
+	name := mux.Vars(r)["name"]
+	if err := repo.Discard(r.Context(), name); err != nil {
+		a.writeReleaseError(w, r, err)
+		return
+	}
+	a.audit(r, p, "draft.discard", "draft/"+name, "")
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,266 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/vigilhq/vigil/release"
+	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/sqlitestore"
+	"github.com/vigilhq/vigil/server/tufrepo"
+	"github.com/vigilhq/vigil/signing"
+)
+
+// releaseEnv is an API over a SQLite store and a release repository in temporary directories,
+// with a client per role.
+type releaseEnv struct {
+	svc                     *server.Service
+	repo                    *tufrepo.Repository
+	admin, rel, viewer      *Client
+	rootKey, alice, bob, mk *signing.Key
+}
+
+func newReleaseEnv(t *testing.T, withRepo bool) *releaseEnv {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlitestore.Open(ctx, filepath.Join(dir, "vigil.db"), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, err := server.New(server.Config{Store: st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &releaseEnv{svc: svc}
+	cfg := Config{Service: svc, Logger: log}
+	if withRepo {
+		if e.repo, err = tufrepo.Open(tufrepo.Config{DataDir: dir, Logger: log}); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Releases = e.repo
+	}
+	api, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(api)
+	t.Cleanup(hs.Close)
+	boot := server.Principal{Name: "test", Role: server.RoleAdmin}
+	client := func(role string) *Client {
+		secret, _, err := svc.CreateAPIToken(ctx, boot, role+"-token", role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return NewClient(hs.URL, secret, hs.Client())
+	}
+	e.admin, e.rel, e.viewer = client(server.RoleAdmin), client(server.RoleRelease), client(server.RoleViewer)
+	for _, k := range []**signing.Key{&e.rootKey, &e.alice, &e.bob, &e.mk} {
+		if *k, err = signing.Generate(""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+// initRepo creates the repository: root key rootKey, targets keys alice and bob, threshold 2.
+func (e *releaseEnv) initRepo(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	online, err := e.viewer.OnlineKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := release.BuildRoot(release.RootSpec{
+		Root:      release.RoleKeys{Keys: []*metadata.Key{e.rootKey.TUFKey()}, Threshold: 1},
+		Targets:   release.RoleKeys{Keys: []*metadata.Key{e.alice.TUFKey(), e.bob.TUFKey()}, Threshold: 2},
+		Snapshot:  release.RoleKeys{Keys: online.Snapshot},
+		Timestamp: release.RoleKeys{Keys: online.Timestamp},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root, _, err = release.SignMetadata(ctx, root, e.rootKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.rel.InitRepo(ctx, root, nil); !IsCode(err, CodeForbidden) {
+		t.Fatalf("init by a release token: %v, want forbidden", err)
+	}
+	st, err := e.admin.InitRepo(ctx, root, nil)
+	if err != nil || !st.Initialized {
+		t.Fatalf("init: %+v %v", st, err)
+	}
+}
+
+func (e *releaseEnv) stage(t *testing.T, version string, body []byte) {
+	t.Helper()
+	ctx := context.Background()
+	sum := sha256.Sum256(body)
+	a := release.ArtifactInfo{Name: "vigil-agent-linux-amd64", Length: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}
+	if err := e.rel.UploadArtifact(ctx, version, a, bytes.NewReader(body)); err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	if _, err := e.rel.Stage(ctx, version, StageRequest{Artifacts: []release.ArtifactInfo{a}, Channels: []string{"beta"}}); err != nil {
+		t.Fatalf("stage: %v", err)
+	}
+}
+
+func TestReleaseRolesAndErrors(t *testing.T) {
+	e := newReleaseEnv(t, true)
+	ctx := context.Background()
+
+	if _, err := e.viewer.Stage(ctx, "1.0.0", StageRequest{}); !IsCode(err, CodeForbidden) {
+		t.Fatalf("stage by a viewer: %v, want forbidden", err)
+	}
+	if _, err := e.rel.Stage(ctx, "1.0.0", StageRequest{Artifacts: []release.ArtifactInfo{{Name: "vigil-agent-linux-amd64", Length: 1, SHA256: strings.Repeat("0", 64)}}}); !IsCode(err, CodeNotInitialized) {
+		t.Fatalf("stage before init: %v, want %s", err, CodeNotInitialized)
+	}
+	if _, err := e.viewer.Root(ctx); !IsCode(err, CodeNotInitialized) {
+		t.Fatalf("root before init: %v", err)
+	}
+	if st, err := e.viewer.RepoStatus(ctx); err != nil || st.Initialized {
+		t.Fatalf("status before init: %+v %v", st, err)
+	}
+	e.initRepo(t)
+	if tg, err := e.viewer.Targets(ctx); err != nil || tg != nil {
+		t.Fatalf("targets before the first publish: %q %v", tg, err)
+	}
+
+	// Uploads: checked length and sha256, header required.
+	body := []byte("agent build")
+	bad := release.ArtifactInfo{Name: "vigil-agent-linux-amd64", Length: int64(len(body)), SHA256: strings.Repeat("ab", 32)}
+	if err := e.rel.UploadArtifact(ctx, "1.0.0", bad, bytes.NewReader(body)); !IsCode(err, CodeBlobMismatch) {
+		t.Fatalf("upload with a wrong sha256: %v, want %s", err, CodeBlobMismatch)
+	}
+	if err := e.rel.UploadArtifact(ctx, "1.0.0", release.ArtifactInfo{Name: "vigil-agent-linux-amd64", Length: int64(len(body))}, bytes.NewReader(body)); !IsCode(err, CodeInvalid) {
+		t.Fatalf("upload without %s: %v", HeaderSHA256, err)
+	}
+	if err := e.rel.UploadArtifact(ctx, "1.0.0", release.ArtifactInfo{Name: "agent.exe", Length: 1, SHA256: strings.Repeat("ab", 32)}, strings.NewReader("x")); !IsCode(err, CodeInvalid) {
+		t.Fatalf("upload with a bad name: %v", err)
+	}
+	e.stage(t, "1.0.0", body)
+	if _, err := e.rel.Stage(ctx, "1.0.0", StageRequest{Artifacts: []release.ArtifactInfo{bad}}); !IsCode(err, CodeDraftPending) {
+		t.Fatalf("stage twice: %v", err)
+	}
+
+	// Signatures: unknown key and bad signature refused, publish refused below threshold.
+	draft, err := e.viewer.Draft(ctx, "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, sig, err := release.SignMetadata(ctx, draft, e.mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.rel.AddSignatures(ctx, "1.0.0", signed); !IsCode(err, CodeUnknownKey) {
+		t.Fatalf("signature by a key not in root: %v, want %s", err, CodeUnknownKey)
+	}
+	_, good, err := release.SignMetadata(ctx, draft, e.alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := metadata.Signature{KeyID: good.KeyID, Signature: sig.Signature}
+	if _, err := e.rel.AddSignature(ctx, "1.0.0", forged); !IsCode(err, CodeBadSignature) {
+		t.Fatalf("bad signature: %v, want %s", err, CodeBadSignature)
+	}
+	if _, err := e.viewer.AddSignature(ctx, "1.0.0", good); !IsCode(err, CodeForbidden) {
+		t.Fatalf("signature upload by a viewer: %v", err)
+	}
+	di, err := e.rel.AddSignature(ctx, "1.0.0", good)
+	if err != nil || len(di.Signatures.Valid) != 1 {
+		t.Fatalf("alice's signature: %+v %v", di.Signatures, err)
+	}
+	if _, err := e.rel.Publish(ctx, "1.0.0"); !IsCode(err, CodeThresholdNotMet) {
+		t.Fatalf("publish with 1 of 2: %v, want %s", err, CodeThresholdNotMet)
+	}
+	signed, _, err = release.SignMetadata(ctx, draft, e.bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if di, err = e.rel.AddSignatures(ctx, "1.0.0", signed); err != nil || !di.Signatures.ThresholdMet() {
+		t.Fatalf("bob's signature: %+v %v", di.Signatures, err)
+	}
+	if _, err := e.rel.Publish(ctx, "1.0.0"); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	rs, err := e.viewer.Releases(ctx)
+	if err != nil || len(rs) != 1 || !rs[0].Published || rs[0].Channels[0] != "beta" {
+		t.Fatalf("releases: %+v %v", rs, err)
+	}
+	if _, err := e.rel.Promote(ctx, "9.9.9", "stable"); !IsCode(err, CodeUnknownRelease) {
+		t.Fatalf("promote an unknown release: %v", err)
+	}
+	if _, err := e.rel.Publish(ctx, "1.0.0"); !IsCode(err, CodeNoDraft) {
+		t.Fatalf("publish again: %v", err)
+	}
+
+	// Every change was audited.
+	audit, err := e.admin.ListAudit(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, a := range audit {
+		actions = append(actions, a.Action)
+	}
+	got := strings.Join(actions, " ")
+	for _, want := range []string{"repo.init", "release.upload", "release.stage", "draft.sign", "draft.publish"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("audit log %q lacks %s", got, want)
+		}
+	}
+}
+
+func TestReleaseUploadNeedsLength(t *testing.T) {
+	e := newReleaseEnv(t, true)
+	e.initRepo(t)
+	req, err := http.NewRequest(http.MethodPut, e.rel.base+"/api/v1/releases/1.0.0/artifacts/vigil-agent-linux-amd64", io.NopCloser(strings.NewReader("x")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = -1
+	req.Header.Set("Authorization", "Bearer "+e.rel.token)
+	req.Header.Set(HeaderSHA256, strings.Repeat("ab", 32))
+	resp, err := e.rel.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusLengthRequired {
+		t.Fatalf("chunked upload: %d, want 411", resp.StatusCode)
+	}
+}
+
+func TestReleaseWithoutRepository(t *testing.T) {
+	e := newReleaseEnv(t, false)
+	if _, err := e.viewer.RepoStatus(context.Background()); !IsCode(err, CodeNotFound) {
+		t.Fatalf("status without a repository: %v, want not_found", err)
+	}
+}
+
+func TestReleaseErrorMapping(t *testing.T) {
+	for _, e := range releaseErrors {
+		if e.status < 400 || e.code == "" {
+			t.Errorf("%v maps to %d %q", e.err, e.status, e.code)
+		}
+	}
+	rec := httptest.NewRecorder()
+	a := &API{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	a.writeReleaseError(rec, httptest.NewRequest(http.MethodGet, "/", nil), release.ErrExpired)
+	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), CodeExpired) {
+		t.Fatalf("ErrExpired: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -1,0 +1,531 @@
+package sqlitestore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/alert"
+)
+
+var _ alert.Store = (*Store)(nil)
+
+// maxInIDs bounds the IDs bound into one IN (…) list.
+const maxInIDs = 500
+
+// inChunks calls fn with the IDs in chunks of at most maxInIDs, as "?,?,…" and the arguments.
+func inChunks(ids []string, fn func(marks string, args []any) error) error {
+	for len(ids) > 0 {
+		n := min(len(ids), maxInIDs)
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		if err := fn(strings.TrimSuffix(strings.Repeat("?,", n), ","), args); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+const hostStateColumns = `id, hostname, group_name, revoked, interval_seconds, last_seen, boot_time, acked_seq`
+
+func scanHostStates(rows *sql.Rows, out []alert.HostState) ([]alert.HostState, error) {
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			h                  alert.HostState
+			lastSeen, bootTime sql.NullInt64
+		)
+		if err := rows.Scan(&h.ID, &h.Hostname, &h.Group, &h.Revoked, &h.IntervalSeconds, &lastSeen, &bootTime, &h.AckedSeq); err != nil {
+			return nil, err
+		}
+		h.LastSeen, h.BootTime = fromNullMicros(lastSeen), fromNullMicros(bootTime)
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// ListHostStates returns the hosts that are not revoked and have reported.
+func (s *Store) ListHostStates(ctx context.Context) ([]alert.HostState, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+hostStateColumns+` FROM hosts WHERE revoked = 0 AND last_seen IS NOT NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("list host states: %w", err)
+	}
+	hs, err := scanHostStates(rows, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list host states: %w", err)
+	}
+	return hs, nil
+}
+
+// HostStates returns the named hosts.
+func (s *Store) HostStates(ctx context.Context, ids []string) ([]alert.HostState, error) {
+	var out []alert.HostState
+	err := inChunks(ids, func(marks string, args []any) error {
+		rows, err := s.r.QueryContext(ctx, `SELECT `+hostStateColumns+` FROM hosts WHERE id IN (`+marks+`)`, args...)
+		if err != nil {
+			return err
+		}
+		out, err = scanHostStates(rows, out)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("host states: %w", err)
+	}
+	return out, nil
+}
+
+// LatestReports calls fn with the latest report JSON of the named hosts.
+func (s *Store) LatestReports(ctx context.Context, ids []string, fn func(hostID string, report []byte) error) error {
+	err := inChunks(ids, func(marks string, args []any) error {
+		rows, err := s.r.QueryContext(ctx, `SELECT id, latest FROM hosts WHERE latest IS NOT NULL AND id IN (`+marks+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var (
+			id   string
+			data sql.RawBytes
+		)
+		for rows.Next() {
+			if err := rows.Scan(&id, &data); err != nil {
+				return err
+			}
+			if err := fn(id, data); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return fmt.Errorf("latest reports: %w", err)
+	}
+	return nil
+}
+
+// CreateRule stores a rule.
+func (s *Store) CreateRule(ctx context.Context, r alert.Rule, audit server.AuditEntry) error {
+	if r.ID == "" {
+		return fmt.Errorf("create rule: %w: id is required", server.ErrInvalid)
+	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = time.Now()
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("create rule %s: %w", r.ID, err)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO alert_rules (id, created_at, data) VALUES (?, ?, ?)`, r.ID, micros(r.CreatedAt), string(data))
+		if isUnique(err) {
+			return fmt.Errorf("create rule %s: %w", r.ID, server.ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("create rule %s: %w", r.ID, err)
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}
+
+// ListRules returns all rules ordered by ID.
+func (s *Store) ListRules(ctx context.Context) ([]alert.Rule, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT created_at, data FROM alert_rules ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list rules: %w", err)
+	}
+	defer rows.Close()
+	var rs []alert.Rule
+	for rows.Next() {
+		var (
+			created int64
+			data    []byte
+			r       alert.Rule
+		)
+		if err := rows.Scan(&created, &data); err != nil {
+			return nil, fmt.Errorf("list rules: %w", err)
+		}
+		if err := json.Unmarshal(data, &r); err != nil {
+			return nil, fmt.Errorf("decode rule: %w", err)
+		}
+		r.CreatedAt = fromMicros(created)
+		rs = append(rs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list rules: %w", err)
+	}
+	return rs, nil
+}
+
+// DeleteRule deletes a rule.
+func (s *Store) DeleteRule(ctx context.Context, id string, audit server.AuditEntry) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM alert_rules WHERE id = ?`, id)
+		if err != nil {
+			return fmt.Errorf("delete rule %s: %w", id, err)
+		}
+		if err := mustAffect(res, "delete rule "+id); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}
+
+// CreateSilence stores a maintenance silence.
+func (s *Store) CreateSilence(ctx context.Context, sl alert.Silence, audit server.AuditEntry) error {
+	if sl.ID == "" {
+		return fmt.Errorf("create silence: %w: id is required", server.ErrInvalid)
+	}
+	data, err := json.Marshal(sl)
+	if err != nil {
+		return fmt.Errorf("create silence %s: %w", sl.ID, err)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO silences (id, starts_at, ends_at, data) VALUES (?, ?, ?, ?)`,
+			sl.ID, micros(sl.StartsAt), micros(sl.EndsAt), string(data))
+		if isUnique(err) {
+			return fmt.Errorf("create silence %s: %w", sl.ID, server.ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("create silence %s: %w", sl.ID, err)
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}
+
+// ListSilences returns the silences that end after since, ordered by start.
+func (s *Store) ListSilences(ctx context.Context, since time.Time) ([]alert.Silence, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT starts_at, ends_at, data FROM silences WHERE ends_at > ? ORDER BY starts_at, id`, micros(since))
+	if err != nil {
+		return nil, fmt.Errorf("list silences: %w", err)
+	}
+	defer rows.Close()
+	var out []alert.Silence
+	for rows.Next() {
+		var (
+			start, end int64
+			data       []byte
+			sl         alert.Silence
+		)
+		if err := rows.Scan(&start, &end, &data); err != nil {
+			return nil, fmt.Errorf("list silences: %w", err)
+		}
+		if err := json.Unmarshal(data, &sl); err != nil {
+			return nil, fmt.Errorf("decode silence: %w", err)
+		}
+		sl.StartsAt, sl.EndsAt = fromMicros(start), fromMicros(end)
+		sl.CreatedAt = sl.CreatedAt.UTC().Truncate(time.Microsecond)
+		out = append(out, sl)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list silences: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteSilence deletes a silence.
+func (s *Store) DeleteSilence(ctx context.Context, id string, audit server.AuditEntry) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM silences WHERE id = ?`, id)
+		if err != nil {
+			return fmt.Errorf("delete silence %s: %w", id, err)
+		}
+		if err := mustAffect(res, "delete silence "+id); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}
+
+// SaveAlert stores a's change, its event and its notifications in one write transaction.
+func (s *Store) SaveAlert(ctx context.Context, a *alert.Alert, ev alert.AlertEvent, notes []alert.Notification) error {
+	if a.Key == "" || a.State == "" {
+		return fmt.Errorf("save alert: %w: key and state are required", server.ErrInvalid)
+	}
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	a.NormalizeTimes()
+	saved := *a
+	saved.History = nil
+	saved.Version = a.Version + 1
+	saved.UpdatedAt = ev.Time.UTC().Truncate(time.Microsecond)
+	data, err := json.Marshal(&saved)
+	if err != nil {
+		return fmt.Errorf("save alert %s: %w", a.Key, err)
+	}
+	noteData := make([][]byte, len(notes))
+	for i := range notes {
+		if noteData[i], err = json.Marshal(&notes[i]); err != nil {
+			return fmt.Errorf("save alert %s: encode notification: %w", a.Key, err)
+		}
+	}
+	id := a.ID
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if id == 0 {
+			err := tx.QueryRowContext(ctx, `INSERT INTO alerts (key, state, host_id, version, updated_at, data)
+				VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, a.Key, a.State, a.HostID, saved.Version, micros(saved.UpdatedAt), string(data)).Scan(&id)
+			if isUnique(err) {
+				return fmt.Errorf("save alert %s: another is open: %w", a.Key, server.ErrConflict)
+			}
+			if err != nil {
+				return fmt.Errorf("save alert %s: %w", a.Key, err)
+			}
+		} else {
+			res, err := tx.ExecContext(ctx, `UPDATE alerts SET state = ?, version = ?, updated_at = ?, data = ?
+				WHERE id = ? AND version = ?`, a.State, saved.Version, micros(saved.UpdatedAt), string(data), id, a.Version)
+			if isUnique(err) {
+				return fmt.Errorf("save alert %s: another is open: %w", a.Key, server.ErrConflict)
+			}
+			if err != nil {
+				return fmt.Errorf("save alert %d: %w", id, err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				return fmt.Errorf("save alert %d: version %d is stale: %w", id, a.Version, server.ErrConflict)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO alert_events (alert_id, time, state, message) VALUES (?, ?, ?, ?)`,
+			id, micros(ev.Time), a.State, ev.Message); err != nil {
+			return fmt.Errorf("save alert %d: event: %w", id, err)
+		}
+		for i, n := range notes {
+			if n.Key == "" {
+				return fmt.Errorf("save alert %d: %w: notification without key", id, server.ErrInvalid)
+			}
+			created, next := n.CreatedAt, n.NextAttempt
+			if created.IsZero() {
+				created = ev.Time
+			}
+			if next.IsZero() {
+				next = created
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO notifications (key, created_at, next_attempt, data)
+				VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`, n.Key, micros(created), micros(next), string(noteData[i])); err != nil {
+				return fmt.Errorf("save alert %d: queue notification %s: %w", id, n.Key, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	a.ID, a.Version, a.UpdatedAt = id, saved.Version, saved.UpdatedAt
+	return nil
+}
+
+func scanAlerts(rows *sql.Rows) ([]alert.Alert, error) {
+	defer rows.Close()
+	var out []alert.Alert
+	for rows.Next() {
+		var (
+			a       alert.Alert
+			id      int64
+			version int64
+			state   string
+			updated int64
+			data    []byte
+		)
+		if err := rows.Scan(&id, &state, &version, &updated, &data); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(data, &a); err != nil {
+			return nil, fmt.Errorf("decode alert %d: %w", id, err)
+		}
+		a.ID, a.State, a.Version, a.UpdatedAt = id, state, version, fromMicros(updated)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+const alertColumns = `id, state, version, updated_at, data`
+
+// OpenAlerts returns the pending and firing alerts.
+func (s *Store) OpenAlerts(ctx context.Context) ([]alert.Alert, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE state <> 'resolved' ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("open alerts: %w", err)
+	}
+	as, err := scanAlerts(rows)
+	if err != nil {
+		return nil, fmt.Errorf("open alerts: %w", err)
+	}
+	return as, nil
+}
+
+// ListAlerts returns alerts newest first.
+func (s *Store) ListAlerts(ctx context.Context, f alert.AlertFilter) ([]alert.Alert, error) {
+	q := `SELECT ` + alertColumns + ` FROM alerts WHERE 1 = 1`
+	var args []any
+	if f.OpenOnly {
+		q += ` AND state <> 'resolved'`
+	}
+	if f.HostID != "" {
+		q += ` AND host_id = ?`
+		args = append(args, f.HostID)
+	}
+	if f.Before > 0 {
+		q += ` AND id < ?`
+		args = append(args, f.Before)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limitOrAll(f.Limit))
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list alerts: %w", err)
+	}
+	as, err := scanAlerts(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list alerts: %w", err)
+	}
+	return as, nil
+}
+
+// GetAlert returns one alert with its history.
+func (s *Store) GetAlert(ctx context.Context, id int64) (alert.Alert, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id)
+	if err != nil {
+		return alert.Alert{}, fmt.Errorf("get alert %d: %w", id, err)
+	}
+	as, err := scanAlerts(rows)
+	if err != nil {
+		return alert.Alert{}, fmt.Errorf("get alert %d: %w", id, err)
+	}
+	if len(as) == 0 {
+		return alert.Alert{}, fmt.Errorf("get alert %d: %w", id, server.ErrNotFound)
+	}
+	a := as[0]
+	evRows, err := s.r.QueryContext(ctx, `SELECT time, state, message FROM alert_events WHERE alert_id = ? ORDER BY id`, id)
+	if err != nil {
+		return alert.Alert{}, fmt.Errorf("get alert %d history: %w", id, err)
+	}
+	defer evRows.Close()
+	for evRows.Next() {
+		ev := alert.AlertEvent{AlertID: id}
+		var at int64
+		if err := evRows.Scan(&at, &ev.State, &ev.Message); err != nil {
+			return alert.Alert{}, fmt.Errorf("get alert %d history: %w", id, err)
+		}
+		ev.Time = fromMicros(at)
+		a.History = append(a.History, ev)
+	}
+	if err := evRows.Err(); err != nil {
+		return alert.Alert{}, fmt.Errorf("get alert %d history: %w", id, err)
+	}
+	return a, nil
+}
+
+const notificationColumns = `id, key, created_at, next_attempt, attempts, sent_at, outcome, last_error, data`
+
+func scanNotifications(rows *sql.Rows) ([]alert.Notification, error) {
+	defer rows.Close()
+	var out []alert.Notification
+	for rows.Next() {
+		var (
+			n                     alert.Notification
+			id                    int64
+			key, outcome, lastErr string
+			created, next         int64
+			attempts              int
+			sent                  sql.NullInt64
+			data                  []byte
+		)
+		if err := rows.Scan(&id, &key, &created, &next, &attempts, &sent, &outcome, &lastErr, &data); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(data, &n); err != nil {
+			return nil, fmt.Errorf("decode notification %d: %w", id, err)
+		}
+		n.ID, n.Key, n.CreatedAt, n.NextAttempt, n.Attempts = id, key, fromMicros(created), fromMicros(next), attempts
+		n.SentAt, n.Outcome, n.LastError = fromNullMicros(sent), outcome, lastErr
+		n.SetStatus()
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// ClaimNotifications claims due notifications for owner. The single writer connection makes the
+// UPDATE atomic; its WHERE re-checks the claim, as pgstore's must.
+func (s *Store) ClaimNotifications(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]alert.Notification, error) {
+	var out []alert.Notification
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE notifications SET claimed_until = ?, claimed_by = ?, attempts = attempts + 1
+			WHERE id IN (SELECT id FROM notifications WHERE sent_at IS NULL AND next_attempt <= ? AND claimed_until < ? ORDER BY id LIMIT ?)
+			  AND sent_at IS NULL AND claimed_until < ?
+			RETURNING `+notificationColumns, micros(now.Add(lease)), owner, micros(now), micros(now), limitOrAll(limit), micros(now))
+		if err != nil {
+			return err
+		}
+		out, err = scanNotifications(rows)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim notifications: %w", err)
+	}
+	sortNotifications(out)
+	return out, nil
+}
+
+func sortNotifications(ns []alert.Notification) {
+	slices.SortFunc(ns, func(a, b alert.Notification) int { return cmp.Compare(a.ID, b.ID) })
+}
+
+// FinishNotification records the outcome of a claimed notification.
+func (s *Store) FinishNotification(ctx context.Context, id int64, owner, outcome string, at time.Time, note string) error {
+	if outcome != alert.NotifySent && outcome != alert.NotifySkipped {
+		return fmt.Errorf("finish notification %d: %w: outcome %q", id, server.ErrInvalid, outcome)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE notifications SET sent_at = ?, outcome = ?, last_error = ?, claimed_until = 0
+			WHERE id = ? AND claimed_by = ? AND sent_at IS NULL`, micros(at), outcome, note, id, owner)
+		if err != nil {
+			return fmt.Errorf("finish notification %d: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return fmt.Errorf("finish notification %d: claim lost: %w", id, server.ErrConflict)
+		}
+		return nil
+	})
+}
+
+// RetryNotification releases a claim after a failed attempt.
+func (s *Store) RetryNotification(ctx context.Context, id int64, owner string, next time.Time, lastErr string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE notifications SET next_attempt = ?, last_error = ?, claimed_until = 0, claimed_by = ''
+			WHERE id = ? AND claimed_by = ? AND sent_at IS NULL`, micros(next), lastErr, id, owner)
+		if err != nil {
+			return fmt.Errorf("retry notification %d: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return fmt.Errorf("retry notification %d: claim lost: %w", id, server.ErrConflict)
+		}
+		return nil
+	})
+}
+
+// ListNotifications returns notifications newest first.
+func (s *Store) ListNotifications(ctx context.Context, limit int, before int64) ([]alert.Notification, error) {
+	q := `SELECT ` + notificationColumns + ` FROM notifications`
+	var args []any
+	if before > 0 {
+		q += ` WHERE id < ?`
+		args = append(args, before)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limitOrAll(limit))
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list notifications: %w", err)
+	}
+	ns, err := scanNotifications(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list notifications: %w", err)
+	}
+	return ns, nil
+}

@@ -1,0 +1,382 @@
+package storetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/alert"
+	"github.com/vigilhq/vigil/wire"
+)
+
+// runAlert runs the alert.Store part of the suite; Run calls it. Both stores implement
+// alert.Store, so a store that does not fails.
+func runAlert(t *testing.T, newStore func(t *testing.T) server.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, f *fixture, s alert.Store)
+	}{
+		{"AlertDefaultRules", testAlertDefaultRules},
+		{"AlertRules", testAlertRules},
+		{"AlertSilences", testAlertSilences},
+		{"AlertSave", testAlertSave},
+		{"AlertHostStates", testAlertHostStates},
+		{"AlertOutboxClaim", testAlertOutboxClaim},
+		{"AlertOutboxConcurrentClaims", testAlertOutboxConcurrent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st := newStore(t)
+			as, ok := st.(alert.Store)
+			if !ok {
+				t.Fatalf("%T does not implement alert.Store", st)
+			}
+			tt.fn(t, &fixture{t: t, s: st, ctx: t.Context()}, as)
+		})
+	}
+}
+
+func testAlertDefaultRules(t *testing.T, f *fixture, s alert.Store) {
+	rs, err := s.ListRules(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, r := range rs {
+		kinds[r.Kind] = true
+		if err := alert.ValidateRule(r); err != nil {
+			t.Errorf("default rule %s is invalid: %v", r.ID, err)
+		}
+		if r.CreatedAt.IsZero() {
+			t.Errorf("default rule %s has no CreatedAt", r.ID)
+		}
+	}
+	for _, k := range []string{alert.KindSilence, alert.KindCPU, alert.KindMemory, alert.KindDisk, alert.KindLoad, alert.KindProcess, alert.KindUnit} {
+		if !kinds[k] {
+			t.Errorf("no default %s rule among %+v", k, rs)
+		}
+	}
+}
+
+func testAlertRules(t *testing.T, f *fixture, s alert.Store) {
+	r := alert.Rule{ID: "r-web-cpu", Name: "web CPU", Kind: alert.KindCPU, Threshold: 80, For: alert.Duration(2 * time.Minute),
+		Group: "web", CreatedAt: t0, CreatedBy: "alice"}
+	if err := s.CreateRule(f.ctx, r, audit("rule.create", "rule/r-web-cpu")); err != nil {
+		t.Fatal(err)
+	}
+	f.wantAudit("rule.create", "rule/r-web-cpu")
+	before := f.lastAudit()
+	wantErr(t, "CreateRule twice", s.CreateRule(f.ctx, r, audit("rule.create", "rule/r-web-cpu")), server.ErrConflict)
+	f.noNewAudit(before, "failed CreateRule")
+	rs, err := s.ListRules(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(rs, func(x alert.Rule) bool { return x.ID == r.ID })
+	if i < 0 {
+		t.Fatalf("rule missing from %+v", rs)
+	}
+	got := rs[i]
+	checkTime(t, "rule CreatedAt", got.CreatedAt, t0)
+	got.CreatedAt = r.CreatedAt
+	if got != r {
+		t.Errorf("ListRules has %+v, want %+v", got, r)
+	}
+	if err := s.DeleteRule(f.ctx, r.ID, audit("rule.delete", "rule/"+r.ID)); err != nil {
+		t.Fatal(err)
+	}
+	f.wantAudit("rule.delete", "rule/"+r.ID)
+	wantErr(t, "DeleteRule missing", s.DeleteRule(f.ctx, r.ID, audit("rule.delete", "x")), server.ErrNotFound)
+}
+
+func testAlertSilences(t *testing.T, f *fixture, s alert.Store) {
+	past := alert.Silence{ID: "s-past", Group: "web", StartsAt: t0.Add(-2 * time.Hour), EndsAt: t0.Add(-time.Hour)}
+	now := alert.Silence{ID: "s-now", HostID: "h-1", RuleID: "default-cpu", StartsAt: t0.Add(-time.Minute), EndsAt: t0.Add(time.Hour), Comment: "kernel update", CreatedAt: t0, CreatedBy: "bob"}
+	for _, sl := range []alert.Silence{past, now} {
+		if err := s.CreateSilence(f.ctx, sl, audit("silence.create", "silence/"+sl.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.wantAudit("silence.create", "silence/s-now")
+	wantErr(t, "CreateSilence twice", s.CreateSilence(f.ctx, now, audit("silence.create", "x")), server.ErrConflict)
+	got, err := s.ListSilences(f.ctx, t0)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("ListSilences(now) = %+v, %v; want only s-now", got, err)
+	}
+	checkTime(t, "StartsAt", got[0].StartsAt, now.StartsAt)
+	checkTime(t, "EndsAt", got[0].EndsAt, now.EndsAt)
+	if got[0].HostID != "h-1" || got[0].RuleID != "default-cpu" || got[0].Comment != "kernel update" || got[0].CreatedBy != "bob" {
+		t.Errorf("silence %+v", got[0])
+	}
+	if all, err := s.ListSilences(f.ctx, time.Time{}); err != nil || len(all) != 2 || all[0].ID != "s-past" {
+		t.Errorf("ListSilences(all) = %+v, %v", all, err)
+	}
+	if err := s.DeleteSilence(f.ctx, "s-now", audit("silence.delete", "silence/s-now")); err != nil {
+		t.Fatal(err)
+	}
+	f.wantAudit("silence.delete", "silence/s-now")
+	wantErr(t, "DeleteSilence missing", s.DeleteSilence(f.ctx, "s-now", audit("silence.delete", "x")), server.ErrNotFound)
+}
+
+func note(key string, at time.Time) alert.Notification {
+	return alert.Notification{Key: key, AlertKey: "k", Event: alert.EventFiring, To: []string{"ops@example.com"},
+		Subject: "s " + key, Text: "t", HTML: "<p>t</p>", MessageID: key + "@x", CreatedAt: at, NextAttempt: at}
+}
+
+func testAlertSave(t *testing.T, f *fixture, s alert.Store) {
+	a := &alert.Alert{Key: "silence/h-1", RuleID: "default-silence", Kind: alert.KindSilence, HostID: "h-1", Hostname: "web-1",
+		Group: "default", State: alert.StatePending, StartedAt: t0, LastSeen: t0.Add(-time.Minute), Summary: "late"}
+	if err := s.SaveAlert(f.ctx, a, alert.AlertEvent{Time: t0, State: a.State, Message: "late"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if a.ID == 0 || a.Version != 1 {
+		t.Fatalf("after insert: id %d version %d", a.ID, a.Version)
+	}
+	// A second open alert with the same key is refused.
+	dup := &alert.Alert{Key: a.Key, State: alert.StateFiring, StartedAt: t0}
+	wantErr(t, "SaveAlert duplicate open key", s.SaveAlert(f.ctx, dup, alert.AlertEvent{Time: t0}, []alert.Notification{note("dup", t0)}), server.ErrConflict)
+
+	// Fire, with an email, in one transaction.
+	stale := *a
+	a.State, a.FiredAt, a.NotifiedAt = alert.StateFiring, t0.Add(time.Minute), t0.Add(time.Minute)
+	if err := s.SaveAlert(f.ctx, a, alert.AlertEvent{Time: t0.Add(time.Minute), Message: "silent"}, []alert.Notification{note("n1", t0.Add(time.Minute))}); err != nil {
+		t.Fatal(err)
+	}
+	if a.Version != 2 {
+		t.Errorf("version %d after update, want 2", a.Version)
+	}
+	// A writer holding the old version loses, and writes nothing (no notification either).
+	stale.State = alert.StateResolved
+	wantErr(t, "SaveAlert stale", s.SaveAlert(f.ctx, &stale, alert.AlertEvent{Time: t0}, []alert.Notification{note("n-stale", t0)}), server.ErrConflict)
+	// The same notification key again is not queued twice.
+	if err := s.SaveAlert(f.ctx, a, alert.AlertEvent{Time: t0.Add(2 * time.Minute), Message: "again"}, []alert.Notification{note("n1", t0)}); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := s.ListNotifications(f.ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ns) != 1 || ns[0].Key != "n1" || ns[0].Status != alert.NotifyQueued || ns[0].MessageID != "n1@x" || ns[0].HTML != "<p>t</p>" {
+		t.Fatalf("outbox %+v, want n1 queued once", ns)
+	}
+	checkTime(t, "notification CreatedAt", ns[0].CreatedAt, t0.Add(time.Minute))
+
+	open, err := s.OpenAlerts(f.ctx)
+	if err != nil || len(open) != 1 || open[0].ID != a.ID || open[0].State != alert.StateFiring || open[0].Version != 3 {
+		t.Fatalf("OpenAlerts = %+v, %v", open, err)
+	}
+	checkTime(t, "LastSeen", open[0].LastSeen, a.LastSeen)
+
+	// Resolve; a new alert with the same key may then open.
+	a.State = alert.StateResolved
+	if err := s.SaveAlert(f.ctx, a, alert.AlertEvent{Time: t0.Add(3 * time.Minute), Message: "back"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	b := &alert.Alert{Key: a.Key, HostID: "h-1", State: alert.StatePending, StartedAt: t0.Add(time.Hour)}
+	if err := s.SaveAlert(f.ctx, b, alert.AlertEvent{Time: t0.Add(time.Hour)}, nil); err != nil {
+		t.Fatalf("new alert after resolve: %v", err)
+	}
+	other := &alert.Alert{Key: "cpu/h-2/", HostID: "h-2", State: alert.StateFiring, StartedAt: t0}
+	if err := s.SaveAlert(f.ctx, other, alert.AlertEvent{Time: t0}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	all, err := s.ListAlerts(f.ctx, alert.AlertFilter{})
+	if err != nil || len(all) != 3 || all[0].ID != other.ID || all[2].ID != a.ID {
+		t.Errorf("ListAlerts = %+v, %v; want newest first", all, err)
+	}
+	if got, _ := s.ListAlerts(f.ctx, alert.AlertFilter{OpenOnly: true, HostID: "h-1"}); len(got) != 1 || got[0].ID != b.ID {
+		t.Errorf("ListAlerts(open, h-1) = %+v", got)
+	}
+	if got, _ := s.ListAlerts(f.ctx, alert.AlertFilter{Limit: 1, Before: other.ID}); len(got) != 1 || got[0].ID != b.ID {
+		t.Errorf("ListAlerts(limit 1, before) = %+v", got)
+	}
+	full, err := s.GetAlert(f.ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	for _, ev := range full.History {
+		states = append(states, ev.State+":"+ev.Message)
+	}
+	if want := []string{"pending:late", "firing:silent", "firing:again", "resolved:back"}; !slices.Equal(states, want) {
+		t.Errorf("history %v, want %v", states, want)
+	}
+	checkTime(t, "history time", full.History[3].Time, t0.Add(3*time.Minute))
+	_, err = s.GetAlert(f.ctx, 999999)
+	wantErr(t, "GetAlert missing", err, server.ErrNotFound)
+}
+
+func testAlertHostStates(t *testing.T, f *fixture, s alert.Store) {
+	h1, _ := f.host("web-1", server.DefaultGroup)
+	h2, _ := f.host("web-2", server.DefaultGroup)
+	never, _ := f.host("never", server.DefaultGroup)
+	r := Report(1, t0)
+	r.IntervalSeconds = 15
+	r.BootTime = t0.Add(-time.Hour)
+	f.commit(server.HostReports{HostID: h1.ID, Reports: []wire.Report{r}, Received: t0.Add(time.Second)},
+		server.HostReports{HostID: h2.ID, Reports: []wire.Report{Report(1, t0)}, Received: t0})
+	if err := f.s.RevokeHost(f.ctx, h2.ID, audit("host.revoke", h2.ID)); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListHostStates(f.ctx)
+	if err != nil || len(list) != 1 || list[0].ID != h1.ID {
+		t.Fatalf("ListHostStates = %+v, %v; want only web-1 (web-2 revoked, never never reported)", list, err)
+	}
+	got := list[0]
+	if got.Hostname != "web-1" || got.Group != server.DefaultGroup || got.IntervalSeconds != 15 || got.AckedSeq != 1 || got.Revoked {
+		t.Errorf("host state %+v", got)
+	}
+	checkTime(t, "LastSeen", got.LastSeen, t0.Add(time.Second))
+	checkTime(t, "BootTime", got.BootTime, t0.Add(-time.Hour))
+	some, err := s.HostStates(f.ctx, []string{h2.ID, never.ID, "nope"})
+	if err != nil || len(some) != 2 {
+		t.Fatalf("HostStates = %+v, %v", some, err)
+	}
+	for _, st := range some {
+		if st.ID == h2.ID && !st.Revoked {
+			t.Errorf("revoked host not marked: %+v", st)
+		}
+		if st.ID == never.ID && !st.LastSeen.IsZero() {
+			t.Errorf("host that never reported has LastSeen %v", st.LastSeen)
+		}
+	}
+	reps := map[string]*wire.Report{}
+	err = s.LatestReports(f.ctx, []string{h1.ID, never.ID}, func(id string, data []byte) error {
+		rep := new(wire.Report)
+		reps[id] = rep
+		return json.Unmarshal(data, rep)
+	})
+	if err != nil || len(reps) != 1 || reps[h1.ID] == nil {
+		t.Fatalf("LatestReports = %v, %v", reps, err)
+	}
+	sameReport(t, "latest", reps[h1.ID], &r)
+	// Many IDs at once (beyond any bound-parameter chunking).
+	ids := make([]string, 1500)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("missing-%d", i)
+	}
+	ids[1499] = h1.ID
+	if some, err := s.HostStates(f.ctx, ids); err != nil || len(some) != 1 {
+		t.Errorf("HostStates of 1500 IDs = %d, %v", len(some), err)
+	}
+}
+
+func queueNotes(t *testing.T, f *fixture, s alert.Store, n int, at time.Time) {
+	t.Helper()
+	a := &alert.Alert{Key: randomID("k-"), State: alert.StateFiring, StartedAt: at}
+	var notes []alert.Notification
+	for i := range n {
+		notes = append(notes, note(fmt.Sprintf("%s-%d", a.Key, i), at))
+	}
+	if err := s.SaveAlert(f.ctx, a, alert.AlertEvent{Time: at}, notes); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testAlertOutboxClaim(t *testing.T, f *fixture, s alert.Store) {
+	queueNotes(t, f, s, 3, t0)
+	// Not due before their NextAttempt.
+	if ns, err := s.ClaimNotifications(f.ctx, "a", t0.Add(-time.Second), time.Minute, 10); err != nil || len(ns) != 0 {
+		t.Fatalf("claim before due = %+v, %v", ns, err)
+	}
+	ns, err := s.ClaimNotifications(f.ctx, "a", t0, time.Minute, 2)
+	if err != nil || len(ns) != 2 || ns[0].ID > ns[1].ID || ns[0].Attempts != 1 {
+		t.Fatalf("claim = %+v, %v; want the two oldest, attempt 1", ns, err)
+	}
+	// Another claimer gets only the third while a's claims hold.
+	other, err := s.ClaimNotifications(f.ctx, "b", t0.Add(time.Second), time.Minute, 10)
+	if err != nil || len(other) != 1 {
+		t.Fatalf("second claimer got %+v, %v; want one", other, err)
+	}
+	// Only the owner can finish.
+	wantErr(t, "finish by non-owner", s.FinishNotification(f.ctx, ns[0].ID, "b", alert.NotifySent, t0, ""), server.ErrConflict)
+	if err := s.FinishNotification(f.ctx, ns[0].ID, "a", alert.NotifySent, t0.Add(2*time.Second), ""); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "finish twice", s.FinishNotification(f.ctx, ns[0].ID, "a", alert.NotifySent, t0, ""), server.ErrConflict)
+	// A failed attempt is released for later.
+	if err := s.RetryNotification(f.ctx, ns[1].ID, "a", t0.Add(time.Hour), "connection refused"); err != nil {
+		t.Fatal(err)
+	}
+	// b's claim expires: a may claim it after the lease.
+	if got, _ := s.ClaimNotifications(f.ctx, "a", t0.Add(30*time.Second), time.Minute, 10); len(got) != 0 {
+		t.Fatalf("claimed during another's lease or before next attempt: %+v", got)
+	}
+	got, err := s.ClaimNotifications(f.ctx, "a", t0.Add(2*time.Minute), time.Minute, 10)
+	if err != nil || len(got) != 1 || got[0].ID != other[0].ID || got[0].Attempts != 2 {
+		t.Fatalf("claim after lease expiry = %+v, %v", got, err)
+	}
+	wantErr(t, "finish by the expired claimer", s.FinishNotification(f.ctx, other[0].ID, "b", alert.NotifySent, t0, ""), server.ErrConflict)
+	if err := s.FinishNotification(f.ctx, got[0].ID, "a", alert.NotifySkipped, t0.Add(2*time.Minute), "no recipients"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListNotifications(f.ctx, 0, 0)
+	if err != nil || len(list) != 3 {
+		t.Fatalf("ListNotifications = %+v, %v", list, err)
+	}
+	status := map[int64]alert.Notification{}
+	for _, n := range list {
+		status[n.ID] = n
+	}
+	if n := status[ns[0].ID]; n.Status != alert.NotifySent || n.SentAt.IsZero() {
+		t.Errorf("sent notification %+v", n)
+	}
+	if n := status[ns[1].ID]; n.Status != alert.NotifyRetrying || n.LastError != "connection refused" || !n.NextAttempt.Equal(us(t0.Add(time.Hour))) {
+		t.Errorf("retried notification %+v", n)
+	}
+	if n := status[other[0].ID]; n.Status != alert.NotifySkipped || n.LastError != "no recipients" {
+		t.Errorf("skipped notification %+v", n)
+	}
+	if page, _ := s.ListNotifications(f.ctx, 1, list[0].ID); len(page) != 1 || page[0].ID != list[1].ID {
+		t.Errorf("ListNotifications page = %+v", page)
+	}
+}
+
+// testAlertOutboxConcurrent has several claimers drain one outbox at once: every notification
+// is claimed by exactly one of them.
+func testAlertOutboxConcurrent(t *testing.T, f *fixture, s alert.Store) {
+	const n = 60
+	queueNotes(t, f, s, n, t0)
+	var (
+		mu   sync.Mutex
+		seen = map[int64]string{}
+		wg   sync.WaitGroup
+		dups []int64
+	)
+	for w := range 4 {
+		owner := fmt.Sprintf("w%d", w)
+		wg.Go(func() {
+			for {
+				ns, err := s.ClaimNotifications(f.ctx, owner, t0, time.Hour, 5)
+				if err != nil {
+					t.Errorf("claim: %v", err)
+					return
+				}
+				if len(ns) == 0 {
+					return
+				}
+				for _, no := range ns {
+					mu.Lock()
+					if _, ok := seen[no.ID]; ok {
+						dups = append(dups, no.ID)
+					}
+					seen[no.ID] = owner
+					mu.Unlock()
+					if err := s.FinishNotification(f.ctx, no.ID, owner, alert.NotifySent, t0, ""); err != nil {
+						t.Errorf("finish: %v", err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != n || len(dups) > 0 {
+		t.Errorf("claimed %d of %d notifications, duplicates %v", len(seen), n, dups)
+	}
+}

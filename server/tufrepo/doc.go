@@ -1,0 +1,31 @@
+// Package tufrepo is vigil-server's release repository: the online snapshot and timestamp keys,
+// the repository storage (release.DirStorage), the read-only /tuf/ endpoints clients update
+// from, and the leader-only job that re-signs timestamp and snapshot before they expire.
+//
+// # Trust model
+//
+// The server holds only the online keys (snapshot and timestamp); root and targets keys stay
+// with release engineers (see packages signing and release). Whoever holds the online keys can
+// at worst freeze clients on old metadata until the timestamp expires, or withhold updates:
+// clients verify targets.json (builds, channels, floors) against the offline targets keys.
+//
+// The online keys (ed25519) are generated the first time they are needed (when `vigilctl repo
+// init` fetches them), loaded at every start after that (so a wrong passphrase fails the start),
+// and stored encrypted at rest in <data-dir>/tuf-keys/ (directory 0700, files 0600), never in
+// plaintext on disk. The passphrase
+// comes from a file the operator provides (Config.PassphraseFile, for example on a separate
+// secrets mount), or else is generated once into <data-dir>/tuf-keys/passphrase. The trade-off
+// of the default: a copy of the database alone, or of the key files alone, does not reveal the
+// keys, but an attacker who reads the whole data directory gets them. That is acceptable only
+// because they are the online roles, which the server must be able to use unattended anyway.
+//
+// # Serving
+//
+// Handler serves <repo>/metadata and <repo>/targets read-only through os.Root, so no request
+// path can leave those directories; drafts (<repo>/drafts) are never served. timestamp.json is
+// served with "Cache-Control: no-store", root.json with "no-cache", versioned metadata
+// ("3.root.json") and consistent-snapshot targets ("<sha256>.linux-amd64") as immutable; a
+// missing file, such as the next root a client probes for, is a 404.
+//
+// Repository is safe for concurrent use.
+package tufrepo

@@ -1,0 +1,198 @@
+package tufrepo
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/vigilhq/vigil/release"
+	"github.com/vigilhq/vigil/signing"
+)
+
+// Defaults of Config.
+const (
+	// RepoDirName is the repository directory under the data directory.
+	RepoDirName = "tuf"
+	// DefaultRefreshInterval is how often the leader checks whether timestamp or snapshot need
+	// re-signing. With the default expiry policy they are re-signed about every 12 hours.
+	DefaultRefreshInterval = 10 * time.Minute
+)
+
+// Leader decides which replica re-signs the online metadata. pgstore.Leader (an advisory
+// lock) and alert.Solo implement it.
+type Leader interface {
+	// TryAcquire returns whether this process is leader now.
+	TryAcquire(ctx context.Context) (bool, error)
+	// Release gives leadership up. Idempotent.
+	Release(ctx context.Context) error
+}
+
+// Config configures a Repository.
+type Config struct {
+	// DataDir is the server's data directory; the online keys live in DataDir/tuf-keys. Required.
+	DataDir string
+	// RepoDir holds the repository (metadata, targets, drafts). Default DataDir/tuf. Replicas
+	// share one directory (and must then share the online keys and passphrase too).
+	RepoDir string
+	// PassphraseFile holds the passphrase the online keys are encrypted with. Empty: a random
+	// passphrase generated once into DataDir/tuf-keys/passphrase.
+	PassphraseFile string
+	// Leader decides whether this process re-signs timestamp and snapshot. Nil: it always does
+	// (a single process; with several, a lost race fails with release.ErrConflict, harmlessly).
+	Leader Leader
+	// RefreshInterval defaults to DefaultRefreshInterval.
+	RefreshInterval time.Duration
+	// Expiry sets metadata lifetimes; zero fields take release.DefaultExpiryPolicy values.
+	Expiry release.ExpiryPolicy
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Repository is the server's release repository.
+type Repository struct {
+	cfg     Config
+	storage *release.DirStorage
+
+	mu   sync.Mutex // guards repo and keys, set once the online keys are loaded
+	repo *release.Repo
+	keys OnlineKeys
+}
+
+// Open loads (or, on first start, generates) the online keys and opens the repository
+// directory.
+func Open(cfg Config) (*Repository, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("tufrepo: Config.DataDir is required")
+	}
+	if cfg.RepoDir == "" {
+		cfg.RepoDir = filepath.Join(cfg.DataDir, RepoDirName)
+	}
+	if cfg.RefreshInterval <= 0 {
+		cfg.RefreshInterval = DefaultRefreshInterval
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	st, err := release.NewDirStorage(cfg.RepoDir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Repository{cfg: cfg, storage: st}
+	// Existing keys are loaded now, so a wrong passphrase fails the start. Missing ones are
+	// generated on first need (the first `vigilctl repo init` asks for them): each costs a
+	// deliberately slow scrypt derivation, which a server that never hosts releases, and every
+	// test that starts one, should not pay.
+	if haveKeys(filepath.Join(cfg.DataDir, KeysDir)) {
+		if _, err := r.load(); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// load loads or generates the online keys once and builds the release.Repo over them.
+func (r *Repository) load() (*release.Repo, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.repo != nil {
+		return r.repo, nil
+	}
+	keysDir := filepath.Join(r.cfg.DataDir, KeysDir)
+	snap, ts, created, err := onlineKeys(keysDir, r.cfg.PassphraseFile)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		r.cfg.Logger.Info("Generated the release repository's online snapshot and timestamp keys.",
+			"dir", keysDir, "snapshot_keyid", snap.KeyID(), "timestamp_keyid", ts.KeyID())
+	}
+	repo, err := release.New(release.Config{
+		Storage: r.storage, OnlineKeys: []signing.Signer{snap, ts}, Expiry: r.cfg.Expiry, Now: r.cfg.Now, Logger: r.cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.repo = repo
+	r.keys = OnlineKeys{Snapshot: []*metadata.Key{snap.TUFKey()}, Timestamp: []*metadata.Key{ts.TUFKey()}}
+	return repo, nil
+}
+
+// Repo is the release repository the API drives. The first call may generate the online keys.
+func (r *Repository) Repo() (*release.Repo, error) { return r.load() }
+
+// OnlineKeys returns the public online keys, generating them on first use.
+func (r *Repository) OnlineKeys() (OnlineKeys, error) {
+	if _, err := r.load(); err != nil {
+		return OnlineKeys{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.keys, nil
+}
+
+// Dir is the repository directory.
+func (r *Repository) Dir() string { return r.cfg.RepoDir }
+
+// Run re-signs timestamp and snapshot when they need it, at once and then every
+// RefreshInterval, while this process is leader, until ctx is done. It then gives leadership up.
+func (r *Repository) Run(ctx context.Context) {
+	t := time.NewTicker(r.cfg.RefreshInterval)
+	defer t.Stop()
+	for {
+		r.Refresh(ctx)
+		select {
+		case <-ctx.Done():
+			if r.cfg.Leader != nil {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				_ = r.cfg.Leader.Release(rctx)
+				cancel()
+			}
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Refresh runs one refresh cycle (see Run) and reports whether this process was leader.
+func (r *Repository) Refresh(ctx context.Context) bool {
+	if r.cfg.Leader != nil {
+		ok, err := r.cfg.Leader.TryAcquire(ctx)
+		if err != nil {
+			r.cfg.Logger.WarnContext(ctx, "Release repository leadership check failed; not re-signing this cycle.", "err", err)
+			return false
+		}
+		if !ok {
+			return false
+		}
+	}
+	if _, err := os.Stat(filepath.Join(r.storage.MetadataPath(), "root.json")); errors.Is(err, fs.ErrNotExist) {
+		return true // not initialized: nothing to sign, and no reason to load the keys
+	}
+	repo, err := r.load()
+	if err != nil {
+		r.cfg.Logger.ErrorContext(ctx, "Release repository online keys unavailable; not re-signing.", "err", err)
+		return true
+	}
+	res, err := repo.RefreshOnline(ctx, r.cfg.Now())
+	switch {
+	case errors.Is(err, release.ErrNotInitialized), errors.Is(err, context.Canceled):
+	case err != nil:
+		r.cfg.Logger.ErrorContext(ctx, "Re-signing the release repository's online metadata failed.", "err", err)
+	case res.Snapshot || res.Timestamp:
+		r.cfg.Logger.InfoContext(ctx, "Re-signed the release repository's online metadata.",
+			"snapshot", res.Snapshot, "timestamp_version", res.TimestampVersion, "timestamp_expires", res.TimestampExpires)
+	}
+	return true
+}
