@@ -23,7 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -72,7 +72,9 @@ type Config struct {
 	EnrollToken string
 	// StateDir holds the credential, the spool and pending outages. Defaults to DefaultStateDir.
 	StateDir string
-	// Interval between collections. Defaults to DefaultInterval; MinInterval..MaxInterval.
+	// Interval between collections. Zero takes the server's default for new hosts, given at
+	// enrollment, or DefaultInterval; MinInterval..MaxInterval. An interval the server sets in an
+	// ack (an operator's override) replaces it either way.
 	Interval time.Duration
 	// Collect configures the collectors (roots, switches, watch lists).
 	Collect collect.Config
@@ -93,8 +95,12 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxBackoff caps the delay between retries. Defaults to DefaultMaxBackoff.
 	MaxBackoff time.Duration
-	// Transport replaces the HTTP transport (tests). Nil builds one from TLS.
-	Transport http.RoundTripper
+	// Idle, if set, is called after each collection or delivery, before the loop sleeps until
+	// the next one (cmd/vigil-agent returns freed memory to the OS there).
+	Idle func()
+	// Dial replaces dialling the server (tests); TLS is still done on the connection it returns
+	// for https URLs. Nil uses a net.Dialer with RequestTimeout.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (c *Config) validate() error {
@@ -144,6 +150,7 @@ type Agent struct {
 	credPath   string
 	credential string
 	interval   time.Duration
+	localIntvl bool // Config.Interval was set: the server's enrollment default does not replace it
 
 	outages     outageLog
 	attempt     int       // consecutive failed deliveries
@@ -160,6 +167,7 @@ type Agent struct {
 // New opens the state directory and spool and prepares the collectors. It does not contact the
 // server.
 func New(cfg Config) (*Agent, error) {
+	localInterval := cfg.Interval != 0
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -171,6 +179,7 @@ func New(cfg Config) (*Agent, error) {
 		log:        cfg.Logger,
 		credPath:   filepath.Join(cfg.StateDir, "credential"),
 		interval:   cfg.Interval,
+		localIntvl: localInterval,
 		batchLimit: wire.MaxReportsPerBatch,
 		rnd:        randInt64N,
 	}
@@ -190,13 +199,14 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.outages.path = filepath.Join(cfg.StateDir, "outages.json")
 	a.outages.load(a.log)
-	a.client = newClient(cfg.Server, cfg.TLS, cfg.RequestTimeout, cfg.Version, cfg.Transport)
+	a.client = newClient(cfg.Server, cfg.TLS, cfg.RequestTimeout, cfg.Version, cfg.Dial)
 	return a, nil
 }
 
 // Close releases the spool and the D-Bus connection. Run calls it on return.
 func (a *Agent) Close() error {
 	a.collector.Close()
+	a.client.Close()
 	return a.spool.Close()
 }
 
@@ -211,7 +221,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		now := time.Now()
+		worked := false
 		if !now.Before(nextCollect) {
+			worked = true
 			a.cycle(now)
 			nextCollect = nextCollect.Add(a.interval)
 			if !nextCollect.After(now) {
@@ -219,7 +231,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 		if a.spool.Pending() > 0 && !time.Now().Before(a.retryAt) {
+			worked = true
 			a.deliver(ctx, nextCollect)
+		}
+		if worked && a.cfg.Idle != nil {
+			a.cfg.Idle()
 		}
 		wake := nextCollect
 		if a.spool.Pending() > 0 && a.retryAt.Before(wake) {
@@ -279,6 +295,7 @@ func (a *Agent) cycle(now time.Time) {
 		return
 	}
 	a.lostReports = 0
+	a.log.Debug("Report spooled.", keySeq, seq)
 	if len(r.Outages) > 0 {
 		a.outages.attached(a.log)
 	}
@@ -308,7 +325,7 @@ func (a *Agent) deliver(ctx context.Context, deadline time.Time) {
 		if err != nil {
 			var se *sendError
 			if errors.As(err, &se) && se.class == wire.OutageHTTP &&
-				(se.status == http.StatusBadRequest || se.status == http.StatusRequestEntityTooLarge) {
+				(se.status == statusBadRequest || se.status == statusRequestTooLarge) {
 				a.refused(se, first)
 				continue
 			}
@@ -392,7 +409,7 @@ func (a *Agent) failed(err error) {
 	}
 	a.attempt++
 	a.retryAt = now.Add(delay)
-	if se.status == http.StatusUnauthorized {
+	if se.status == statusUnauthorized {
 		a.log.Error("The server rejected the agent's credential (401); reports stay in the spool. "+
 			"Re-enroll the host: remove the credential file and start with a new --enroll-token.",
 			"credential_file", a.credPath, keyRetry, delay)
@@ -421,7 +438,7 @@ func (a *Agent) enroll(ctx context.Context) error {
 	}
 	a.credential = resp.Credential
 	a.log.Info("Enrolled.", keyHostID, resp.HostID)
-	if resp.ReportIntervalSeconds != 0 {
+	if resp.ReportIntervalSeconds != 0 && !a.localIntvl {
 		a.applyConfig(&wire.AgentConfig{IntervalSeconds: resp.ReportIntervalSeconds})
 	}
 	return nil

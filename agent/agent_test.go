@@ -1,12 +1,14 @@
 package agent
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -40,6 +42,7 @@ type fakeServer struct {
 	retryAfter string
 	loseAck    bool // commit, then fail the answer (a lost ack)
 	unauth     bool // answer 401
+	enrollIntv int  // report_interval_seconds in the enrollment answer
 	config     *wire.AgentConfig
 }
 
@@ -79,7 +82,7 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.WriteHeader(http.StatusCreated)
-		json.NewEncoder(w).Encode(wire.EnrollResponse{HostID: "h1", Credential: f.credential})
+		json.NewEncoder(w).Encode(wire.EnrollResponse{HostID: "h1", Credential: f.credential, ReportIntervalSeconds: f.enrollIntv})
 	case pathReports:
 		if f.unauth || r.Header.Get("Authorization") != "Bearer "+f.credential {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -138,24 +141,45 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// handlerTransport serves requests in-process, so agent tests can run inside a synctest bubble.
-type handlerTransport struct{ h http.Handler }
-
-func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if err := r.Context().Err(); err != nil {
-		return nil, err
+// pipeDialer serves every connection the agent dials in-process with h, over net.Pipe, so agent
+// tests exercise the agent's own HTTP client and still run inside a synctest bubble.
+func pipeDialer(h http.Handler) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, _, _ string) (net.Conn, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		client, srv := net.Pipe()
+		go servePipe(srv, h)
+		return client, nil
 	}
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, r)
-	return rec.Result(), nil
+}
+
+// servePipe serves HTTP/1.1 requests on c with h until either side closes it.
+func servePipe(c net.Conn, h http.Handler) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		io.Copy(io.Discard, req.Body)
+		resp := rec.Result()
+		resp.ContentLength = int64(rec.Body.Len())
+		if err := resp.Write(c); err != nil || req.Close {
+			return
+		}
+	}
 }
 
 const fixtureProc = "collect/testdata/host/proc"
 
 func testConfig(t *testing.T, srv http.Handler) Config {
 	return Config{
-		Server:      "https://vigil.test",
-		Transport:   handlerTransport{srv},
+		Server:      "http://vigil.test",
+		Dial:        pipeDialer(srv),
 		EnrollToken: "enroll-token-1",
 		StateDir:    t.TempDir(),
 		Interval:    time.Second,
@@ -290,6 +314,26 @@ func TestEnrollStoresCredential(t *testing.T) {
 	}
 }
 
+// TestEnrollmentInterval: the server's interval for new hosts applies only when the agent has
+// none configured.
+func TestEnrollmentInterval(t *testing.T) {
+	for _, tt := range []struct {
+		local, want time.Duration
+	}{{0, 7 * time.Second}, {time.Second, time.Second}} {
+		synctest.Test(t, func(t *testing.T) {
+			srv := newFakeServer()
+			srv.enrollIntv = 7
+			cfg := testConfig(t, srv)
+			cfg.Interval = tt.local
+			a := newAgent(t, cfg)
+			runFor(t, a, 3*time.Second)
+			if a.Interval() != tt.want {
+				t.Fatalf("local interval %s: interval %s after enrollment, want %s", tt.local, a.Interval(), tt.want)
+			}
+		})
+	}
+}
+
 func TestUnauthorizedKeepsData(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newFakeServer()
@@ -374,12 +418,15 @@ func TestBackoffJitterBounds(t *testing.T) {
 func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := map[string]time.Duration{
-		"":                              0,
-		"30":                            30 * time.Second,
-		"-5":                            0,
-		"999999":                        maxRetryAfter,
-		"Thu, 01 Jan 2026 00:02:00 GMT": 2 * time.Minute,
-		"garbage":                       0,
+		"":                                 0,
+		"30":                               30 * time.Second,
+		"-5":                               0,
+		"999999":                           maxRetryAfter,
+		"Thu, 01 Jan 2026 00:02:00 GMT":    2 * time.Minute,
+		"Thursday, 01-Jan-26 00:03:00 GMT": 3 * time.Minute,
+		"Thu Jan  1 00:04:00 2026":         4 * time.Minute,
+		"Wed, 31 Dec 2025 23:00:00 GMT":    0,
+		"garbage":                          0,
 	}
 	for in, want := range tests {
 		if got := parseRetryAfter(in, now); got != want {

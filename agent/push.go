@@ -12,7 +12,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -69,16 +68,19 @@ func classify(err error) *sendError {
 	var alertErr tls.AlertError
 	var netErr net.Error
 	var pinErr *pinnedError
+	var hsErr *tlsHandshakeError
+	var proxyErr *proxyError
 	switch {
 	case errors.As(err, &dnsErr):
 		se.class = wire.OutageDNS
 	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr),
 		errors.As(err, &invalidErr), errors.As(err, &recErr), errors.As(err, &alertErr),
-		errors.As(err, &pinErr), errors.Is(err, ErrFingerprintMismatch), strings.Contains(err.Error(), "tls: "):
+		errors.As(err, &pinErr), errors.Is(err, ErrFingerprintMismatch), errors.As(err, &hsErr),
+		strings.Contains(err.Error(), "tls: "):
 		se.class = wire.OutageTLS
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		se.class = wire.OutageTimeout
-	case errors.As(err, &opErr) && opErr.Op == "dial":
+	case errors.As(err, &opErr) && opErr.Op == "dial", errors.As(err, &proxyErr):
 		se.class = wire.OutageConnect
 	}
 	se.detail = err.Error()
@@ -101,6 +103,24 @@ func backoff(attempt int, maxDelay time.Duration, rnd func(int64) int64) time.Du
 
 func randInt64N(n int64) int64 { return rand.Int64N(n) }
 
+// HTTP statuses the agent acts on.
+const (
+	statusOK                 = 200
+	statusCreated            = 201
+	statusBadRequest         = 400
+	statusUnauthorized       = 401
+	statusRequestTooLarge    = 413
+	statusTooManyRequests    = 429
+	statusServiceUnavailable = 503
+)
+
+// httpDateLayouts are the date formats RFC 9110 §5.6.7 requires a recipient to accept.
+var httpDateLayouts = [...]string{
+	"Mon, 02 Jan 2006 15:04:05 GMT",  // IMF-fixdate
+	"Monday, 02-Jan-06 15:04:05 GMT", // RFC 850
+	"Mon Jan _2 15:04:05 2006",       // asctime
+}
+
 // parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
@@ -110,110 +130,74 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	var d time.Duration
 	if n, err := strconv.Atoi(v); err == nil {
 		d = time.Duration(max(n, 0)) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
+	} else {
+		for _, layout := range httpDateLayouts {
+			if t, err := time.Parse(layout, v); err == nil {
+				d = t.Sub(now)
+				break
+			}
+		}
 	}
 	return min(max(d, 0), maxRetryAfter)
 }
 
 // client talks to vigil-server. It is NOT safe for concurrent use.
 type client struct {
-	base    string
-	http    *http.Client
+	http    *httpClient
 	timeout time.Duration
-	version string
+	hdr     []header // fixed request headers: Content-Type, User-Agent, protocol version
 
 	body bytes.Buffer
 	gz   *gzip.Writer
 }
 
-func newClient(base string, tlsConfig *tls.Config, timeout time.Duration, version string, rt http.RoundTripper) *client {
-	if rt == nil {
-		if tlsConfig != nil && tlsConfig.VerifyConnection != nil {
-			// crypto/tls leaves ConnectionState.ServerName empty when the server is an IP address
-			// (no SNI is sent), but the pinned-fingerprint check must still verify the certificate
-			// against the address the agent dialled: fill it in from the URL.
-			host := ""
-			if u, err := url.Parse(base); err == nil {
-				host = u.Hostname()
-			}
-			if tlsConfig.ServerName != "" {
-				host = tlsConfig.ServerName
-			}
-			inner := tlsConfig.VerifyConnection
-			tlsConfig = tlsConfig.Clone()
-			tlsConfig.VerifyConnection = func(cs tls.ConnectionState) error {
-				if cs.ServerName == "" {
-					cs.ServerName = host
-				}
-				return inner(cs)
-			}
-		}
-		rt = &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			DialContext:         (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
-			TLSClientConfig:     tlsConfig,
-			TLSHandshakeTimeout: timeout,
-			MaxIdleConns:        1,
-			MaxIdleConnsPerHost: 1,
-			// Keeping the connection between reports saves a TLS handshake per cycle.
-			IdleConnTimeout:       5 * time.Minute,
-			ResponseHeaderTimeout: timeout,
-		}
+// newClient returns a client for the server at base, which Config.validate has checked.
+func newClient(base string, tlsConfig *tls.Config, timeout time.Duration, version string,
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)) *client {
+	u, err := url.Parse(strings.TrimRight(base, "/"))
+	if err != nil {
+		u = &url.URL{Scheme: "https", Host: "invalid."}
 	}
 	return &client{
-		base:    strings.TrimRight(base, "/"),
-		http:    &http.Client{Transport: rt, Timeout: timeout, CheckRedirect: noRedirects},
+		http:    newHTTPClient(u, tlsConfig, timeout, dial, os.Getenv),
 		timeout: timeout,
-		version: version,
+		hdr: []header{
+			{"Content-Type", "application/json"},
+			{"User-Agent", "vigil-agent/" + version},
+			{wire.ProtocolHeader, strconv.Itoa(wire.ProtocolVersion)},
+		},
 	}
 }
 
-// noRedirects refuses redirects: the credential must only go to the configured server.
-func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+// Close closes the connection to the server.
+func (c *client) Close() error { return c.http.Close() }
 
-func (c *client) do(ctx context.Context, path, credential string, body io.Reader, gzipped bool) (*http.Response, []byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, body)
-	if err != nil {
-		return nil, nil, &sendError{class: wire.OutageOther, detail: "bad server URL", err: err}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "vigil-agent/"+c.version)
-	req.Header.Set(wire.ProtocolHeader, strconv.Itoa(wire.ProtocolVersion))
+func (c *client) do(ctx context.Context, path, credential string, body []byte, gzipped bool) (*httpResponse, error) {
+	hdr := c.hdr
 	if gzipped {
-		req.Header.Set("Content-Encoding", "gzip")
+		hdr = append(hdr[:len(hdr):len(hdr)], header{"Content-Encoding", "gzip"})
 	}
 	if credential != "" {
-		req.Header.Set("Authorization", "Bearer "+credential)
+		hdr = append(hdr[:len(hdr):len(hdr)], header{"Authorization", "Bearer " + credential})
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.http.do(ctx, time.Now().Add(c.timeout), "POST", path, hdr, body)
 	if err != nil {
-		return nil, nil, classify(err)
+		return nil, classify(err)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, wire.MaxSmallBodyBytes+1))
-	if err != nil {
-		return nil, nil, classify(err)
-	}
-	if len(data) > wire.MaxSmallBodyBytes {
-		return nil, nil, &sendError{class: wire.OutageOther, detail: "server answer too large"}
-	}
-	return resp, data, nil
+	return resp, nil
 }
 
-func httpError(resp *http.Response, data []byte, now time.Time) *sendError {
-	se := &sendError{class: wire.OutageHTTP, status: resp.StatusCode, detail: resp.Status}
+func httpError(resp *httpResponse, now time.Time) *sendError {
+	se := &sendError{class: wire.OutageHTTP, status: resp.status, detail: resp.statusLine}
 	var er wire.ErrorResponse
-	if json.Unmarshal(data, &er) == nil && er.Error.Code != "" {
-		se.detail = fmt.Sprintf("%s (%s)", resp.Status, er.Error.Code)
+	if json.Unmarshal(resp.body, &er) == nil && er.Error.Code != "" {
+		se.detail = resp.statusLine + " (" + er.Error.Code + ")"
 	}
 	if len(se.detail) > 200 {
 		se.detail = se.detail[:200]
 	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		se.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+	if resp.status == statusTooManyRequests || resp.status == statusServiceUnavailable {
+		se.retryAfter = parseRetryAfter(resp.retryAfter, now)
 	}
 	return se
 }
@@ -224,15 +208,16 @@ func (c *client) enroll(ctx context.Context, req *wire.EnrollRequest) (*wire.Enr
 	if err != nil {
 		return nil, err
 	}
-	resp, data, err := c.do(ctx, pathEnroll, "", bytes.NewReader(b), false)
+	c.http.Close() // a new connection: enrollment is not idempotent, so it must never be retried
+	resp, err := c.do(ctx, pathEnroll, "", b, false)
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		return nil, httpError(resp, data, time.Now())
+	if resp.status != statusCreated && resp.status != statusOK {
+		return nil, httpError(resp, time.Now())
 	}
 	var er wire.EnrollResponse
-	if err := wire.Unmarshal(data, false, &er); err != nil {
+	if err := wire.Unmarshal(resp.body, false, &er); err != nil {
 		return nil, &sendError{class: wire.OutageOther, detail: "malformed enrollment answer", err: err}
 	}
 	if er.Credential == "" || len(er.Credential) > maxCredentialLen || strings.ContainsFunc(er.Credential, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
@@ -265,18 +250,18 @@ func (c *client) sendBatch(ctx context.Context, credential string) (*wire.Ack, e
 	if err := c.gz.Close(); err != nil {
 		return nil, err
 	}
-	resp, data, err := c.do(ctx, pathReports, credential, bytes.NewReader(c.body.Bytes()), true)
+	resp, err := c.do(ctx, pathReports, credential, c.body.Bytes(), true)
 	if c.body.Cap() > 2*batchBytes {
 		c.body = bytes.Buffer{} // do not keep a replay-sized buffer for the steady state
 	}
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, httpError(resp, data, time.Now())
+	if resp.status != statusOK {
+		return nil, httpError(resp, time.Now())
 	}
 	var ack wire.Ack
-	if err := wire.Unmarshal(data, false, &ack); err != nil {
+	if err := wire.Unmarshal(resp.body, false, &ack); err != nil {
 		return nil, &sendError{class: wire.OutageOther, detail: "malformed ack", err: err}
 	}
 	return &ack, nil

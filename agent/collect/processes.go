@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -132,7 +133,7 @@ func (c *Collector) collectProcesses(now time.Time, r *wire.Report) error {
 	for _, w := range ws {
 		k := label(w)
 		cur := s.cur[k]
-		slices.SortFunc(cur, func(a, b inst) int { return a.pid - b.pid })
+		sort.Slice(cur, func(i, j int) bool { return cur[i].pid < cur[j].pid }) // see devices.go
 		p := wire.Process{Name: k, Running: len(cur)}
 		for _, in := range cur[:min(len(cur), wire.MaxPIDs)] {
 			p.Instances = append(p.Instances, wire.ProcInst{PID: in.pid, StartTime: ticksTime(boot, in.start)})

@@ -19,12 +19,18 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/vigilhq/vigil/agent"
 	"github.com/vigilhq/vigil/agent/collect"
+)
+
+const (
+	// startupPhase is when start-up is taken to be over, for releaseStartupPages.
+	startupPhase = 30 * time.Second
 )
 
 // version is set at build time with -ldflags "-X main.version=1.2.3".
@@ -129,11 +135,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1) // one loop goroutine: more Ps only cost memory
 	}
+	// The loop allocates ~150 KB a cycle and keeps ~1 MB. Left to itself the runtime lets the heap
+	// grow to its 4 MB minimum goal and keeps freed pages for a while: ~5 MB of anonymous RSS.
+	// Collecting and returning freed memory once a cycle, while the agent is idle anyway, keeps it
+	// at ~3 MB for well under 1 ms of CPU a cycle. (A soft memory limit low enough to matter made
+	// the runtime collect several times a cycle instead.) Measured in docs/BENCHMARKS.md.
+	cfg.Idle = debug.FreeOSMemory
 	a, err := agent.New(*cfg)
 	if err != nil {
 		log.Error("Cannot start.", "error", err)
 		return 1
 	}
+	// Start-up (enrollment, first TLS handshake, first reports) is over after a few cycles: give
+	// back the mappings of code and data only it used (see releaseStartupPages).
+	trim := time.AfterFunc(startupPhase, releaseStartupPages)
+	defer trim.Stop()
 	if err := a.Run(ctx); err != nil {
 		log.Error("Agent failed.", "error", err)
 		return 1
