@@ -66,7 +66,7 @@ var ErrNoCredential = errors.New("not enrolled and no enrollment token given")
 type Config struct {
 	// Server is the base URL of vigil-server, such as https://vigil.example.com:8443.
 	Server string
-	// TLS verifies the server. Nil means the system roots; see PinnedCA and PinnedCAFingerprint.
+	// TLS verifies the server. Nil means the system roots; see package tlspin.
 	TLS *tls.Config
 	// EnrollToken is used once, when StateDir holds no credential yet.
 	EnrollToken string

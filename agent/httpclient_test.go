@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/tlspin"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -333,7 +334,7 @@ func TestHTTPClientProxy(t *testing.T) {
 			}()
 		}
 	}()
-	cfg, _ := PinnedCA(pki.caPEM())
+	cfg, _ := tlspin.PinnedCA(pki.caPEM())
 	// The proxy is not used for loopback addresses, so reach the server by a name that resolves
 	// nowhere: only the proxy can get there.
 	env := map[string]string{"https_proxy": "http://u:p@" + proxy.Addr().String()}

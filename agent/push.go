@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigilhq/vigil/tlspin"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -67,7 +68,7 @@ func classify(err error) *sendError {
 	var recErr tls.RecordHeaderError
 	var alertErr tls.AlertError
 	var netErr net.Error
-	var pinErr *pinnedError
+	var pinErr *tlspin.VerifyError
 	var hsErr *tlsHandshakeError
 	var proxyErr *proxyError
 	switch {
@@ -75,7 +76,7 @@ func classify(err error) *sendError {
 		se.class = wire.OutageDNS
 	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr),
 		errors.As(err, &invalidErr), errors.As(err, &recErr), errors.As(err, &alertErr),
-		errors.As(err, &pinErr), errors.Is(err, ErrFingerprintMismatch), errors.As(err, &hsErr),
+		errors.As(err, &pinErr), errors.Is(err, tlspin.ErrFingerprintMismatch), errors.As(err, &hsErr),
 		strings.Contains(err.Error(), "tls: "):
 		se.class = wire.OutageTLS
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/tlspin"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -97,12 +98,12 @@ func TestTLSPinning(t *testing.T) {
 		tls     *tls.Config
 		wantErr error // nil: enrollment succeeds
 	}{
-		{"ca file", srv.URL, mustCfg(PinnedCA(good.caPEM())), nil},
-		{"ca file by host name", hostURL, mustCfg(PinnedCA(good.caPEM())), nil},
-		{"wrong ca file", srv.URL, mustCfg(PinnedCA(other.caPEM())), errTLS},
-		{"fingerprint", srv.URL, mustCfg(PinnedCAFingerprint(good.fingerprint(false))), nil},
-		{"fingerprint with colons, upper case", hostURL, mustCfg(PinnedCAFingerprint(good.fingerprint(true))), nil},
-		{"wrong fingerprint", srv.URL, mustCfg(PinnedCAFingerprint(other.fingerprint(false))), ErrFingerprintMismatch},
+		{"ca file", srv.URL, mustCfg(tlspin.PinnedCA(good.caPEM())), nil},
+		{"ca file by host name", hostURL, mustCfg(tlspin.PinnedCA(good.caPEM())), nil},
+		{"wrong ca file", srv.URL, mustCfg(tlspin.PinnedCA(other.caPEM())), errTLS},
+		{"fingerprint", srv.URL, mustCfg(tlspin.PinnedCAFingerprint(good.fingerprint(false))), nil},
+		{"fingerprint with colons, upper case", hostURL, mustCfg(tlspin.PinnedCAFingerprint(good.fingerprint(true))), nil},
+		{"wrong fingerprint", srv.URL, mustCfg(tlspin.PinnedCAFingerprint(other.fingerprint(false))), tlspin.ErrFingerprintMismatch},
 		{"fingerprint, wrong host name", srv.URL, nil, errTLS},
 		{"system roots", srv.URL, nil, errTLS},
 	}
@@ -111,7 +112,7 @@ func TestTLSPinning(t *testing.T) {
 			cfg := tt.tls
 			if tt.name == "fingerprint, wrong host name" {
 				// The right CA, but a name the certificate is not for.
-				cfg = mustCfg(PinnedCAFingerprint(good.fingerprint(false)))
+				cfg = mustCfg(tlspin.PinnedCAFingerprint(good.fingerprint(false)))
 				cfg.ServerName = "other.example"
 			}
 			c := newClient(tt.url, cfg, 5*time.Second, "test", nil)
@@ -133,20 +134,6 @@ func TestTLSPinning(t *testing.T) {
 
 var errTLS = errors.New("any TLS failure")
 
-func TestParseFingerprint(t *testing.T) {
-	ok := strings.Repeat("ab", 32)
-	for _, in := range []string{ok, strings.ToUpper(ok), "AB:" + strings.Repeat("ab:", 30) + "ab"} {
-		if _, err := ParseFingerprint(in); err != nil {
-			t.Errorf("ParseFingerprint(%q): %v", in, err)
-		}
-	}
-	for _, in := range []string{"", "abc", strings.Repeat("ab", 31), strings.Repeat("zz", 32), strings.Repeat("ab", 33)} {
-		if _, err := ParseFingerprint(in); err == nil {
-			t.Errorf("ParseFingerprint(%q) accepted", in)
-		}
-	}
-}
-
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		err  error
@@ -155,7 +142,7 @@ func TestClassify(t *testing.T) {
 		{&net.DNSError{Err: "no such host", Name: "x"}, wire.OutageDNS},
 		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, wire.OutageConnect},
 		{context.DeadlineExceeded, wire.OutageTimeout},
-		{ErrFingerprintMismatch, wire.OutageTLS},
+		{tlspin.ErrFingerprintMismatch, wire.OutageTLS},
 		{errors.New("weird"), wire.OutageOther},
 	}
 	for _, tt := range tests {

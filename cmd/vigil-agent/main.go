@@ -26,6 +26,8 @@ import (
 
 	"github.com/vigilhq/vigil/agent"
 	"github.com/vigilhq/vigil/agent/collect"
+	"github.com/vigilhq/vigil/envflag"
+	"github.com/vigilhq/vigil/tlspin"
 )
 
 const (
@@ -69,13 +71,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// envName is the environment variable for a flag: --ca-fingerprint reads VIGIL_CA_FINGERPRINT.
-func envName(flagName string) string {
-	return "VIGIL_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
 // parseArgs parses flags, then fills each flag not given on the command line from its environment
-// variable.
+// variable (package envflag).
 func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := newFlagSet(o, stderr)
@@ -85,20 +82,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*op
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil {
-			return
-		}
-		if v := getenv(envName(f.Name)); v != "" {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s: %w", envName(f.Name), e)
-			}
-		}
-	})
-	return o, err
+	return o, envflag.Apply(fs, getenv)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -212,12 +196,12 @@ func buildConfig(o *options, log *slog.Logger) (*agent.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read CA file: %w", err)
 		}
-		if cfg.TLS, err = agent.PinnedCA(pem); err != nil {
+		if cfg.TLS, err = tlspin.PinnedCA(pem); err != nil {
 			return nil, fmt.Errorf("%s: %w", ca, err)
 		}
 	case fp != "":
 		var err error
-		if cfg.TLS, err = agent.PinnedCAFingerprint(fp); err != nil {
+		if cfg.TLS, err = tlspin.PinnedCAFingerprint(fp); err != nil {
 			return nil, err
 		}
 	default:

@@ -15,7 +15,7 @@ func TestAlertFlags(t *testing.T) {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		addAlertFlags(fs, &cfg)
-		err := parseWithEnv(fs, args, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		err := parseWithEnv(fs, args, func(k string) string { return env[k] })
 		return cfg, err
 	}
 	cfg, err := parse([]string{"--alert-email", "a@example.com", "--alert-email", "b@example.com", "--smtp-url", "smtps://u:p@mail:465"},

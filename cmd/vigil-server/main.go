@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigilhq/vigil/envflag"
 	"github.com/vigilhq/vigil/server/app"
 )
 
@@ -47,7 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Usage: vigil-server [flags]\n\nRuns the Vigil server. Every flag also reads VIGIL_<NAME> (e.g. VIGIL_DATA_DIR).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := parseWithEnv(fs, args, os.LookupEnv); err != nil {
+	if err := parseWithEnv(fs, args, os.Getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
@@ -107,25 +108,14 @@ func waitErr(srv *app.Server) <-chan error {
 }
 
 // parseWithEnv parses args; a flag not given on the command line takes VIGIL_<NAME> from the
-// environment when set (NAME upper-cased, '-' as '_').
-func parseWithEnv(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) error {
+// environment when set (package envflag).
+func parseWithEnv(fs *flag.FlagSet, args []string, getenv func(string) string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil || f.Name == "version" {
-			return
-		}
-		name := "VIGIL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := lookup(name); ok {
-			if e := f.Value.Set(v); e != nil {
-				err = fmt.Errorf("%s: %w", name, e)
-				fmt.Fprintf(fs.Output(), "vigil-server: %v\n", err)
-			}
-		}
-	})
-	return err
+	if err := envflag.Apply(fs, getenv); err != nil {
+		fmt.Fprintf(fs.Output(), "vigil-server: %v\n", err)
+		return err
+	}
+	return nil
 }

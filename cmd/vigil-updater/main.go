@@ -36,6 +36,8 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/vigilhq/vigil/envflag"
+	"github.com/vigilhq/vigil/tlspin"
 	"github.com/vigilhq/vigil/updater"
 )
 
@@ -105,12 +107,8 @@ func newFlagSet(cmd string, o *options, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-func envName(flagName string) string {
-	return "VIGIL_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
 // parseArgs parses a subcommand's flags, then fills each flag not given from its environment
-// variable.
+// variable (package envflag).
 func parseArgs(cmd string, args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := newFlagSet(cmd, o, stderr)
@@ -120,20 +118,7 @@ func parseArgs(cmd string, args []string, getenv func(string) string, stderr io.
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil {
-			return
-		}
-		if v := getenv(envName(f.Name)); v != "" {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s: %w", envName(f.Name), e)
-			}
-		}
-	})
-	return o, err
+	return o, envflag.Apply(fs, getenv)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -273,7 +258,7 @@ func buildConfig(o *options, log *slog.Logger) (*updater.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read CA file: %w", err)
 		}
-		if cfg.HTTP.TLS, err = updater.PinnedCA(pem); err != nil {
+		if cfg.HTTP.TLS, err = tlspin.PinnedCA(pem); err != nil {
 			return nil, fmt.Errorf("%s: %w", o.ca, err)
 		}
 		abs, err := filepath.Abs(o.ca)
@@ -282,7 +267,7 @@ func buildConfig(o *options, log *slog.Logger) (*updater.Config, error) {
 		}
 		cfg.AgentArgs = append(cfg.AgentArgs, "--ca", abs)
 	case o.caFingerprint != "":
-		if cfg.HTTP.TLS, err = updater.PinnedCAFingerprint(o.caFingerprint); err != nil {
+		if cfg.HTTP.TLS, err = tlspin.PinnedCAFingerprint(o.caFingerprint); err != nil {
 			return nil, err
 		}
 		cfg.AgentArgs = append(cfg.AgentArgs, "--ca-fingerprint", o.caFingerprint)

@@ -48,6 +48,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigilhq/vigil/tlspin"
 	"github.com/vigilhq/vigil/updater"
 )
 
@@ -728,7 +729,7 @@ func (b *bench) refresh() error {
 	if err != nil {
 		return err
 	}
-	tc, err := updater.PinnedCA(pem)
+	tc, err := tlspin.PinnedCA(pem)
 	if err != nil {
 		return err
 	}

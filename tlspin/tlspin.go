@@ -1,4 +1,11 @@
-package agent
+// Package tlspin verifies a vigil-server by a pinned CA: a CA certificate file, or the SHA-256
+// fingerprint of the CA certificate that vigil-server prints when it makes its own CA. The agent and
+// the updater both use it, so both verify the server the same way.
+//
+// Trust model: only the pinned CA is trusted (never the system roots alongside it), and the server's
+// leaf certificate must chain to it and match the host name, exactly as with a CA file. This package
+// imports only the standard library.
+package tlspin
 
 import (
 	"bytes"
@@ -59,15 +66,16 @@ func PinnedCAFingerprint(fp string) (*tls.Config, error) {
 	}, nil
 }
 
-// pinnedError is a failed verification against a pinned CA fingerprint.
-type pinnedError struct{ err error }
+// VerifyError is a failed verification against a pinned CA fingerprint, so callers can tell it
+// from other handshake failures with errors.As.
+type VerifyError struct{ Err error }
 
-func (e *pinnedError) Error() string { return e.err.Error() }
-func (e *pinnedError) Unwrap() error { return e.err }
+func (e *VerifyError) Error() string { return e.Err.Error() }
+func (e *VerifyError) Unwrap() error { return e.Err }
 
 func verifyPinned(cs tls.ConnectionState, want [sha256.Size]byte) error {
 	if err := verifyPinnedChain(cs, want); err != nil {
-		return &pinnedError{err}
+		return &VerifyError{err}
 	}
 	return nil
 }
