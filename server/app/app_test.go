@@ -290,9 +290,10 @@ func TestGzipBomb(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), httpapi.CodeTooLarge) {
 		t.Fatalf("gzip bomb: %d %s", resp.StatusCode, body)
 	}
-	// The server runs in this process: everything it allocated shows in TotalAlloc. The decoder may
-	// hold up to its limit (plus read-buffer growth), never the 100 MB the bomb expands to.
-	if grew := after.TotalAlloc - before.TotalAlloc; grew > 4*wire.MaxReportDecodedBytes {
+	// The server runs in this process, so TotalAlloc also counts its background jobs (alerting,
+	// TUF re-signing): bound it loosely here, well under the 100 MB the bomb expands to. The exact
+	// claim, that decompression stops at the limit, is httpapi's TestReadReportBodyStopsAtLimit.
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 50<<20 {
 		t.Fatalf("server allocated %d MB for a gzip bomb; limit is %d MB", grew>>20, wire.MaxReportDecodedBytes>>20)
 	}
 

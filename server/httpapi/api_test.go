@@ -1,9 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -63,4 +67,43 @@ func TestHostLimiter(t *testing.T) {
 	if !l.allow("a") || l.allow("a") {
 		t.Fatal("refill does not follow the rate")
 	}
+}
+
+// countingReader counts what the server read of a request body.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestReadReportBodyStopsAtLimit: a gzip bomb is decompressed only up to the decoded limit. The
+// compressed bytes the server consumed prove it: zeros compress ~1000:1, so decompressing the whole
+// 100 MB would read the whole body, while stopping at the 8 MB limit reads about a tenth of it
+// (plus a read buffer); a quarter is the bound.
+func TestReadReportBodyStopsAtLimit(t *testing.T) {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Write([]byte(`{"reports":[{"seq":1,"time":"2026-01-01T00:00:00Z","agent_version":"`))
+	zeros := make([]byte, 1<<20)
+	for range 100 {
+		zw.Write(zeros)
+	}
+	zw.Close()
+	total := int64(buf.Len())
+	body := &countingReader{r: bytes.NewReader(buf.Bytes())}
+	req := httptest.NewRequest(http.MethodPost, "/api/v1/reports", body)
+	req.Header.Set("Content-Encoding", "gzip")
+	_, err := readReportBody(req)
+	if !errors.Is(err, wire.ErrTooLarge) {
+		t.Fatalf("gzip bomb: %v, want ErrTooLarge", err)
+	}
+	if limit := total * (2 * wire.MaxReportDecodedBytes) / (100 << 20); body.n > limit {
+		t.Fatalf("server read %d of %d compressed bytes: it decompressed far past the %d byte limit", body.n, total, wire.MaxReportDecodedBytes)
+	}
+	t.Logf("read %d of %d compressed bytes", body.n, total)
 }
