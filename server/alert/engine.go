@@ -161,14 +161,17 @@ func (e *Engine) Reset() {
 // Tick runs one evaluation cycle at Now(): on the first call (or after Reset) it rebuilds its
 // state from the store; every ScanInterval it re-reads the fleet and evaluates rules on new
 // reports; every call it handles the hosts whose deadline passed, the hosts already alerting, and
-// the alerts' timers (for durations, flap damping, reminders, maintenance ends). A store conflict
-// (another leader wrote) resets the engine and is returned.
+// the alerts' timers (for durations, flap damping, reminders, maintenance ends). Any error (a
+// store conflict because another leader wrote, a failed or cancelled write) resets the engine and
+// is returned: the engine changes an alert in memory before it saves it (state, NotifiedAt), so
+// after a failed save memory may be ahead of the store, and continuing from it would lose the
+// email that save carried. The next Tick rebuilds from what the store holds.
 func (e *Engine) Tick(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.cfg.Now()
 	err := e.tick(ctx, now)
-	if err != nil && errors.Is(err, server.ErrConflict) {
+	if err != nil {
 		e.loaded = false
 	}
 	return err

@@ -605,3 +605,54 @@ func TestTakeover(t *testing.T) {
 	h.run(5*time.Minute, id)
 	h.wantEmails("FIRING: web-1 is silent", "RESOLVED: web-1 is reporting again")
 }
+
+// flakyStore fails the first SaveAlert that queues an email, as a store that lost its
+// connection for a moment would, with an error that is not a conflict.
+type flakyStore struct {
+	alert.Store
+	mu     sync.Mutex
+	failed bool
+}
+
+func (f *flakyStore) SaveAlert(ctx context.Context, a *alert.Alert, ev alert.AlertEvent, notes []alert.Notification) error {
+	f.mu.Lock()
+	fail := !f.failed && len(notes) > 0
+	if fail {
+		f.failed = true
+	}
+	f.mu.Unlock()
+	if fail {
+		return fmt.Errorf("database is locked (simulated)")
+	}
+	return f.Store.SaveAlert(ctx, a, ev, notes)
+}
+
+// TestSaveFailureLosesNoEmail: a save that fails after the engine changed the alert in memory
+// (pending → firing, notified) must not leave memory ahead of the store; the firing email goes
+// out at a later tick, once.
+func TestSaveFailureLosesNoEmail(t *testing.T) {
+	h := newHarness(t, nil)
+	fs := &flakyStore{Store: h.st}
+	cfg := h.cfg
+	cfg.Store = fs
+	eng, err := alert.NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := h.host("web-1", "")
+	sawErr := false
+	for now := h.clock.Now(); now.Sub(t0) < 2*time.Minute; {
+		now = now.Add(time.Second)
+		h.clock.set(now)
+		if err := eng.Tick(h.ctx); err != nil {
+			sawErr = true
+		}
+	}
+	if !sawErr || !fs.failed {
+		t.Fatal("the simulated store failure did not happen")
+	}
+	h.wantEmails("firing: FIRING: web-1 is silent")
+	if st := h.openAlerts()["silence/"+id]; st != alert.StateFiring {
+		t.Fatalf("stored alert state %q, want firing", st)
+	}
+}

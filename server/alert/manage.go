@@ -59,11 +59,13 @@ func newID(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
+// listLimit is the page size for a requested limit: the default when none was asked for, at
+// most maxListLimit.
 func listLimit(n int) int {
-	if n <= 0 || n > maxListLimit {
+	if n <= 0 {
 		return defaultListLimit
 	}
-	return n
+	return min(n, maxListLimit)
 }
 
 // ListRules lists the rules.

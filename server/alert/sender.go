@@ -17,6 +17,8 @@ import (
 	"time"
 
 	mail "github.com/wneessen/go-mail"
+
+	"github.com/vigilhq/vigil/server"
 )
 
 // SMTP URL schemes.
@@ -98,7 +100,9 @@ type SenderConfig struct {
 	Now    func() time.Time
 	// Owner names this sender in claims. Defaults to a random ID.
 	Owner string
-	// Lease is how long a claim holds a notification; it must well exceed Timeout. Default 2m.
+	// Lease is how long a claim holds a notification; it must exceed Timeout. One claim takes
+	// only as many notifications as can be sent one after another within it. Default 2m (at
+	// least 4 × Timeout).
 	Lease time.Duration
 	// Timeout bounds one delivery. Default 30s.
 	Timeout time.Duration
@@ -151,11 +155,14 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		crand.Read(b)
 		s.cfg.Owner = "sender-" + hex.EncodeToString(b)
 	}
-	if s.cfg.Lease <= 0 {
-		s.cfg.Lease = 2 * time.Minute
-	}
 	if s.cfg.Timeout <= 0 {
 		s.cfg.Timeout = 30 * time.Second
+	}
+	if s.cfg.Lease <= 0 {
+		s.cfg.Lease = max(2*time.Minute, 4*s.cfg.Timeout)
+	}
+	if s.cfg.Lease <= s.cfg.Timeout {
+		return nil, fmt.Errorf("alert: SenderConfig.Lease %s must exceed Timeout %s", s.cfg.Lease, s.cfg.Timeout)
 	}
 	if s.cfg.RetryBase <= 0 {
 		s.cfg.RetryBase = 10 * time.Second
@@ -188,7 +195,8 @@ func (s *Sender) Drain(ctx context.Context, leading func() bool) (int, error) {
 	sent := 0
 	for ctx.Err() == nil && (leading == nil || leading()) {
 		now := s.cfg.Now()
-		ns, err := s.cfg.Store.ClaimNotifications(ctx, s.cfg.Owner, now, s.cfg.Lease, s.cfg.Batch)
+		leaseEnd := now.Add(s.cfg.Lease)
+		ns, err := s.cfg.Store.ClaimNotifications(ctx, s.cfg.Owner, now, s.cfg.Lease, s.claimBatch())
 		if err != nil {
 			return sent, fmt.Errorf("claim notifications: %w", err)
 		}
@@ -197,7 +205,9 @@ func (s *Sender) Drain(ctx context.Context, leading func() bool) (int, error) {
 		}
 		failed := false
 		for _, n := range ns {
-			if ctx.Err() != nil || (leading != nil && !leading()) {
+			// A delivery may start only if it ends (Timeout) while the claim still holds: once
+			// the lease is over another replica may claim and send the same email.
+			if ctx.Err() != nil || (leading != nil && !leading()) || !s.cfg.Now().Add(s.cfg.Timeout).Before(leaseEnd) {
 				// Hand the rest back at once rather than after the lease.
 				_ = s.cfg.Store.RetryNotification(context.WithoutCancel(ctx), n.ID, s.cfg.Owner, now, n.LastError)
 				continue
@@ -220,12 +230,33 @@ func (s *Sender) Drain(ctx context.Context, leading func() bool) (int, error) {
 	return sent, nil
 }
 
+// finishRetries are the pauses between attempts to record a delivery's outcome.
+var finishRetries = []time.Duration{250 * time.Millisecond, time.Second, 2 * time.Second, 0}
+
+// claimBatch is how many notifications one claim takes: Batch, but no more than can be delivered
+// one after another, each taking up to Timeout, within the Lease.
+func (s *Sender) claimBatch() int {
+	fit := int(s.cfg.Lease/s.cfg.Timeout) - 1
+	return max(1, min(s.cfg.Batch, fit))
+}
+
 // deliver sends one claimed notification and records the outcome. It returns whether it went.
 func (s *Sender) deliver(ctx context.Context, n Notification) (bool, error) {
 	bg := context.WithoutCancel(ctx)
 	now := s.cfg.Now()
 	finish := func(outcome, note string) error {
-		err := s.cfg.Store.FinishNotification(bg, n.ID, s.cfg.Owner, outcome, s.cfg.Now(), note)
+		// Once the SMTP server accepted the email, failing to record that means sending it again
+		// when the claim expires: retry a passing store error (not a lost claim) a few times.
+		var err error
+		for i, wait := range finishRetries {
+			if err = s.cfg.Store.FinishNotification(bg, n.ID, s.cfg.Owner, outcome, s.cfg.Now(), note); err == nil || errors.Is(err, server.ErrConflict) {
+				break
+			}
+			if i < len(finishRetries)-1 {
+				s.log.WarnContext(ctx, "Recording an alert email's outcome failed; retrying.", "key", n.Key, logKeyErr, err)
+				time.Sleep(wait)
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("record notification %d: %w", n.ID, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"strings"
@@ -264,5 +265,117 @@ func TestSendersShareOutbox(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s sent %d times", id, n)
 		}
+	}
+}
+
+// TestSenderLeaseCoversDelivery: a slow SMTP server (each delivery close to the timeout) must
+// not make a sender deliver an email whose claim already expired, because another replica may
+// have claimed and sent it meanwhile. Replica B drains the outbox during every delivery of A.
+func TestSenderLeaseCoversDelivery(t *testing.T) {
+	st := openSQLite(t)
+	clock := &fakeClock{now: t0}
+	for i := range 8 {
+		queue(t, st, fmt.Sprintf("k%d", i), t0)
+	}
+	var (
+		mu    sync.Mutex
+		count = map[string]int{}
+	)
+	record := func(n alert.Notification) {
+		mu.Lock()
+		count[n.Key]++
+		mu.Unlock()
+	}
+	b, err := alert.NewSender(alert.SenderConfig{Store: st, Logger: quietLog(), Now: clock.Now, Owner: "b",
+		Send: func(_ context.Context, n alert.Notification) error { record(n); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := alert.NewSender(alert.SenderConfig{Store: st, Logger: quietLog(), Now: clock.Now, Owner: "a",
+		Lease: 2 * time.Minute, Timeout: 30 * time.Second,
+		Send: func(ctx context.Context, n alert.Notification) error {
+			// B runs while A's delivery is in progress, at A's start time and after it.
+			if _, err := b.Drain(context.WithoutCancel(ctx), nil); err != nil {
+				t.Errorf("replica b: %v", err)
+			}
+			clock.set(clock.Now().Add(29 * time.Second)) // a slow server, just within the timeout
+			record(n)
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if _, err := a.Drain(t.Context(), nil); err != nil {
+			t.Fatalf("replica a: %v", err)
+		}
+		clock.set(clock.Now().Add(time.Second))
+	}
+	if _, err := b.Drain(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(count) != 8 {
+		t.Errorf("%d distinct emails sent, want 8: %v", len(count), count)
+	}
+	for k, n := range count {
+		if n != 1 {
+			t.Errorf("%s sent %d times", k, n)
+		}
+	}
+}
+
+func TestSenderLeaseMustExceedTimeout(t *testing.T) {
+	st := openSQLite(t)
+	send := func(context.Context, alert.Notification) error { return nil }
+	if _, err := alert.NewSender(alert.SenderConfig{Store: st, Send: send, Lease: time.Minute, Timeout: time.Minute}); err == nil {
+		t.Error("a lease no longer than the timeout was accepted: nothing could ever be sent")
+	}
+	if _, err := alert.NewSender(alert.SenderConfig{Store: st, Send: send, Timeout: 5 * time.Minute}); err != nil {
+		t.Errorf("a long timeout with the default lease: %v", err)
+	}
+}
+
+// finishFlaky fails the first FinishNotification, as a database blip right after the SMTP
+// server accepted an email would.
+type finishFlaky struct {
+	alert.Store
+	mu     sync.Mutex
+	failed bool
+}
+
+func (f *finishFlaky) FinishNotification(ctx context.Context, id int64, owner, outcome string, at time.Time, note string) error {
+	f.mu.Lock()
+	fail := !f.failed
+	f.failed = true
+	f.mu.Unlock()
+	if fail {
+		return errors.New("connection reset by peer (simulated)")
+	}
+	return f.Store.FinishNotification(ctx, id, owner, outcome, at, note)
+}
+
+// TestSenderRecordsAfterStoreBlip: an email the SMTP server accepted is recorded as sent even if
+// the first attempt to record it fails, so it is not sent again when its claim expires.
+func TestSenderRecordsAfterStoreBlip(t *testing.T) {
+	sq := openSQLite(t)
+	st := &finishFlaky{Store: sq}
+	clock := &fakeClock{now: t0}
+	queue(t, sq, "k1", t0)
+	sends := 0
+	s, err := alert.NewSender(alert.SenderConfig{Store: st, Logger: quietLog(), Now: clock.Now,
+		Send: func(context.Context, alert.Notification) error { sends++; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Drain(t.Context(), nil); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	clock.set(t0.Add(time.Hour)) // long after the claim expired
+	if _, err := s.Drain(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	ns, _ := sq.ListNotifications(t.Context(), 0, 0)
+	if sends != 1 || !st.failed || ns[0].Status != alert.NotifySent {
+		t.Errorf("sent %d times (want 1), status %s", sends, ns[0].Status)
 	}
 }

@@ -101,6 +101,8 @@ type Server struct {
 	cancel   context.CancelFunc
 	done     chan error
 	alerting alerting
+	// tufDone is closed when the release repository's re-signing loop has returned.
+	tufDone chan struct{}
 
 	// URL is the base URL the server listens on (https://127.0.0.1:port).
 	URL string
@@ -242,7 +244,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.svc.Start(runCtx)
-	go releases.Run(runCtx)
+	s.startReleases(runCtx, releases)
 	s.startAlerting(runCtx)
 	go func() {
 		err := s.http.ServeTLS(ln, "", "")
@@ -314,7 +316,8 @@ func (s *Server) Service() *server.Service { return s.svc }
 func (s *Server) Wait() error { return <-s.done }
 
 // Shutdown stops accepting connections, lets in-flight requests finish (bounded by
-// ShutdownTimeout), drains pending commits and closes the store.
+// ShutdownTimeout), drains pending commits, stops alerting and the release repository's
+// re-signing (each gives its leadership up) and closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()
@@ -322,6 +325,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.svc.Close()
 	s.cancel()
 	s.stopAlerting()
+	s.stopReleases(ctx)
 	if cerr := s.closeStore(); err == nil {
 		err = cerr
 	}

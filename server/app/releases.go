@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/vigilhq/vigil/server/pgstore"
@@ -23,4 +24,27 @@ func (s *Server) openReleases() (*tufrepo.Repository, error) {
 	}
 	s.log.Info("Serving the release repository under /tuf/.", "dir", r.Dir())
 	return r, nil
+}
+
+// startReleases runs the release repository's re-signing loop until ctx ends.
+func (s *Server) startReleases(ctx context.Context, r *tufrepo.Repository) {
+	s.tufDone = make(chan struct{})
+	go func() {
+		defer close(s.tufDone)
+		r.Run(ctx)
+	}()
+}
+
+// stopReleases waits (bounded by ctx) for the re-signing loop, already cancelled, to finish
+// a re-signing in progress and give its leadership up, so nothing writes the repository or
+// holds the "tuf" lock once Shutdown returns.
+func (s *Server) stopReleases(ctx context.Context) {
+	if s.tufDone == nil {
+		return
+	}
+	select {
+	case <-s.tufDone:
+	case <-ctx.Done():
+		s.log.Warn("The release repository's re-signing did not stop in time.")
+	}
 }

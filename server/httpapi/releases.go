@@ -34,7 +34,7 @@ const (
 	maxMetadataBody = release.MaxRootSize + release.MaxTargetsSize + 64<<10
 	// maxSignatureBody bounds a body carrying signed targets metadata or one signature.
 	maxSignatureBody = release.MaxTargetsSize + 64<<10
-	// uploadTimeout replaces the server's read timeout while an artifact is received.
+	// uploadTimeout replaces the server's read and write timeouts while an artifact is received.
 	uploadTimeout = 30 * time.Minute
 )
 
@@ -314,7 +314,13 @@ func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request, p server.Pr
 		a.writeError(w, r, fmt.Errorf("%w: header %s is required", server.ErrInvalid, HeaderSHA256))
 		return
 	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadTimeout))
+	// Both deadlines: the server's write timeout runs from the request's start, so a build that
+	// takes longer than it to arrive would be stored and audited but its answer cut off (HTTP/1.1)
+	// or the whole stream reset mid-upload (HTTP/2).
+	rc := http.NewResponseController(w)
+	deadline := time.Now().Add(uploadTimeout)
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline.Add(time.Minute))
 	body := http.MaxBytesReader(w, r.Body, MaxArtifactUpload)
 	if err := repo.UploadArtifact(r.Context(), vars["version"], info, body); err != nil {
 		a.writeReleaseError(w, r, err)

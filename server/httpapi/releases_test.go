@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -31,7 +33,14 @@ type releaseEnv struct {
 	rootKey, alice, bob, mk *signing.Key
 }
 
-func newReleaseEnv(t *testing.T, withRepo bool) *releaseEnv {
+func newReleaseEnv(t testing.TB, withRepo bool) *releaseEnv {
+	t.Helper()
+	return newReleaseEnvWith(t, withRepo, nil)
+}
+
+// newReleaseEnvWith is newReleaseEnv over an HTTP server that tune adjusts (timeouts, TLS with
+// HTTP/2) before it starts.
+func newReleaseEnvWith(t testing.TB, withRepo bool, tune func(*httptest.Server)) *releaseEnv {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -57,7 +66,15 @@ func newReleaseEnv(t *testing.T, withRepo bool) *releaseEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(api)
+	hs := httptest.NewUnstartedServer(api)
+	if tune != nil {
+		tune(hs)
+	}
+	if hs.TLS != nil || hs.EnableHTTP2 {
+		hs.StartTLS()
+	} else {
+		hs.Start()
+	}
 	t.Cleanup(hs.Close)
 	boot := server.Principal{Name: "test", Role: server.RoleAdmin}
 	client := func(role string) *Client {
@@ -77,7 +94,7 @@ func newReleaseEnv(t *testing.T, withRepo bool) *releaseEnv {
 }
 
 // initRepo creates the repository: root key rootKey, targets keys alice and bob, threshold 2.
-func (e *releaseEnv) initRepo(t *testing.T) {
+func (e *releaseEnv) initRepo(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
 	online, err := e.viewer.OnlineKeys(ctx)
@@ -105,7 +122,7 @@ func (e *releaseEnv) initRepo(t *testing.T) {
 	}
 }
 
-func (e *releaseEnv) stage(t *testing.T, version string, body []byte) {
+func (e *releaseEnv) stage(t testing.TB, version string, body []byte) {
 	t.Helper()
 	ctx := context.Background()
 	sum := sha256.Sum256(body)
@@ -262,5 +279,51 @@ func TestReleaseErrorMapping(t *testing.T) {
 	a.writeReleaseError(rec, httptest.NewRequest(http.MethodGet, "/", nil), release.ErrExpired)
 	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), CodeExpired) {
 		t.Fatalf("ErrExpired: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// slowReader yields its data in pieces with a pause before each, like a large build over a
+// slow link.
+type slowReader struct {
+	data  []byte
+	piece int
+	pause time.Duration
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(r.pause)
+	n := copy(p[:min(len(p), r.piece)], r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// TestReleaseUploadOutlastsServerTimeouts: an upload that takes longer than the server's read
+// and write timeouts (60 s in vigil-server; a 512 MiB build over a slow link takes minutes)
+// still gets its answer, over HTTP/1.1 and HTTP/2.
+func TestReleaseUploadOutlastsServerTimeouts(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("http2=%v", h2), func(t *testing.T) {
+			e := newReleaseEnvWith(t, true, func(hs *httptest.Server) {
+				hs.Config.ReadTimeout, hs.Config.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
+				hs.EnableHTTP2 = h2
+			})
+			if _, err := e.repo.OnlineKeys(); err != nil { // their slow generation is not what this tests
+				t.Fatal(err)
+			}
+			e.initRepo(t)
+			body := bytes.Repeat([]byte("build "), 1000)
+			sum := sha256.Sum256(body)
+			a := release.ArtifactInfo{Name: "vigil-agent-linux-amd64", Length: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}
+			slow := &slowReader{data: body, piece: len(body) / 8, pause: 100 * time.Millisecond}
+			if err := e.rel.UploadArtifact(t.Context(), "1.0.0", a, slow); err != nil {
+				t.Fatalf("slow upload: %v", err)
+			}
+			if _, err := e.rel.Stage(t.Context(), "1.0.0", StageRequest{Artifacts: []release.ArtifactInfo{a}}); err != nil {
+				t.Fatalf("stage the slowly uploaded build: %v", err)
+			}
+		})
 	}
 }

@@ -1,0 +1,103 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/wire"
+)
+
+// TestReleaseAndAlertAuthorization walks every release-repository and alerting route: a host
+// credential, no credential or a garbage one gets 401; a viewer may read but gets 403 for every
+// change; an operator may not touch the release repository and a release engineer may not change
+// alerting.
+func TestReleaseAndAlertAuthorization(t *testing.T) {
+	e := newReleaseEnv(t, true)
+	ctx := context.Background()
+	boot := server.Principal{Name: "test", Role: server.RoleAdmin}
+	opSecret, _, err := e.svc.CreateAPIToken(ctx, boot, "op", server.RoleOperator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enrollTok, _, err := e.svc.CreateEnrollmentToken(ctx, boot, "", time.Hour, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := e.svc.Enroll(ctx, wire.EnrollRequest{EnrollmentToken: enrollTok, Hostname: "web-1", MachineID: strings.Repeat("a", 32), OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := []struct {
+		method, path string
+		need         string // role needed; viewer for reads
+	}{
+		{"GET", "/api/v1/repo/online-keys", server.RoleViewer},
+		{"POST", "/api/v1/repo/init", server.RoleAdmin},
+		{"GET", "/api/v1/repo/status", server.RoleViewer},
+		{"GET", "/api/v1/repo/root", server.RoleViewer},
+		{"GET", "/api/v1/repo/targets", server.RoleViewer},
+		{"POST", "/api/v1/repo/rotate-root", server.RoleAdmin},
+		{"POST", "/api/v1/repo/renew", server.RoleRelease},
+		{"GET", "/api/v1/releases", server.RoleViewer},
+		{"PUT", "/api/v1/releases/1.0.0/artifacts/vigil-agent-linux-amd64", server.RoleRelease},
+		{"POST", "/api/v1/releases/1.0.0/stage", server.RoleRelease},
+		{"POST", "/api/v1/releases/1.0.0/promote", server.RoleRelease},
+		{"GET", "/api/v1/drafts/1.0.0", server.RoleViewer},
+		{"DELETE", "/api/v1/drafts/1.0.0", server.RoleRelease},
+		{"GET", "/api/v1/drafts/1.0.0/status", server.RoleViewer},
+		{"POST", "/api/v1/drafts/1.0.0/signatures", server.RoleRelease},
+		{"DELETE", "/api/v1/drafts/1.0.0/signatures/ab", server.RoleRelease},
+		{"POST", "/api/v1/drafts/1.0.0/publish", server.RoleRelease},
+		{"GET", "/api/v1/rules", server.RoleViewer},
+		{"POST", "/api/v1/rules", server.RoleOperator},
+		{"DELETE", "/api/v1/rules/default-cpu", server.RoleOperator},
+		{"GET", "/api/v1/alerts", server.RoleViewer},
+		{"GET", "/api/v1/alerts/1", server.RoleViewer},
+		{"GET", "/api/v1/silences", server.RoleViewer},
+		{"POST", "/api/v1/silences", server.RoleOperator},
+		{"DELETE", "/api/v1/silences/s-1", server.RoleOperator},
+		{"GET", "/api/v1/notifications", server.RoleViewer},
+	}
+	do := func(method, path, token string) int {
+		req, err := http.NewRequest(method, e.admin.base+path, strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := e.admin.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, r := range routes {
+		for _, tok := range []string{"", host.Credential, "vgt_not-a-token", "garbage"} {
+			if got := do(r.method, r.path, tok); got != http.StatusUnauthorized {
+				t.Errorf("%s %s with credential %.6q…: %d, want 401", r.method, r.path, tok, got)
+			}
+		}
+		for role, secret := range map[string]string{server.RoleViewer: e.viewer.token, server.RoleOperator: opSecret, server.RoleRelease: e.rel.token} {
+			allowed := r.need == server.RoleViewer || r.need == role
+			got := do(r.method, r.path, secret)
+			if !allowed && got != http.StatusForbidden {
+				t.Errorf("%s %s as %s: %d, want 403", r.method, r.path, role, got)
+			}
+			if allowed && (got == http.StatusForbidden || got == http.StatusUnauthorized) {
+				t.Errorf("%s %s as %s: %d, want it allowed", r.method, r.path, role, got)
+			}
+		}
+	}
+	// And the other way round: API tokens are not host credentials.
+	for _, tok := range []string{e.admin.token, e.viewer.token} {
+		if got := do("GET", "/api/v1/updates/desired", tok); got != http.StatusUnauthorized {
+			t.Errorf("host endpoint with an API token: %d, want 401", got)
+		}
+	}
+}
