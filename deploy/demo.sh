@@ -49,13 +49,45 @@ export VIGIL_SERVER="$URL" VIGIL_CA="$CA"
 VIGIL_TOKEN=$(cat "$TOKEN_FILE")
 export VIGIL_TOKEN
 
-AGENT_DIR="$DATA/agent"
-mkdir -p "$AGENT_DIR"
+# A signed release repository on the demo server: one root key and one targets key (threshold 1),
+# encrypted with a demo passphrase. Real repositories use several release engineers' keys; see
+# docs/releasing.md. The local agent build is released as DEMO_VERSION on the stable channel and
+# the default group follows stable, so vigil-updater installs it, verifies it and supervises it.
+DEMO_VERSION=${VIGIL_DEMO_VERSION:-1.0.0}
+KEYS="$DATA/keys"
+export VIGIL_KEY_PASSPHRASE=${VIGIL_KEY_PASSPHRASE:-vigil-demo-only}
+if [ ! -f "$DATA/released-$DEMO_VERSION" ]; then
+	mkdir -p "$KEYS" "$DATA/dist"
+	chmod 700 "$KEYS"
+	echo "Signing a demo release $DEMO_VERSION of vigil-agent (keys in $KEYS)…"
+	[ -f "$KEYS/root.key" ] || bin/vigilctl keys gen --out "$KEYS/root.key" >/dev/null
+	[ -f "$KEYS/targets.key" ] || bin/vigilctl keys gen --out "$KEYS/targets.key" >/dev/null
+	if bin/vigilctl repo status 2>/dev/null | grep -q 'not initialized'; then
+		bin/vigilctl repo init --root-key "$KEYS/root.key" --root-threshold 1 \
+			--targets-key "$KEYS/targets.key" --targets-threshold 1 >/dev/null
+	fi
+	arch=$(go env GOARCH)
+	for b in vigil-agent vigil-updater; do
+		CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$DEMO_VERSION" -o "$DATA/dist/$b-linux-$arch" "./cmd/$b"
+	done
+	bin/vigilctl release stage "$DEMO_VERSION" "$DATA/dist/vigil-agent-linux-$arch" "$DATA/dist/vigil-updater-linux-$arch" --channel stable >/dev/null
+	bin/vigilctl release sign "$DEMO_VERSION" --key "$KEYS/targets.key" --yes >/dev/null
+	bin/vigilctl release publish "$DEMO_VERSION" >/dev/null 2>&1
+	bin/vigilctl groups pin default --channel stable >/dev/null
+	touch "$DATA/released-$DEMO_VERSION"
+fi
+
+# The supervisor: installs the stable agent from the signed repository (trusting root version 1),
+# then runs it. The agent runs as this user here; on a real host as the unprivileged "vigil".
+UPDATER_DIR="$DATA/updater"
+mkdir -p "$UPDATER_DIR"
 enroll=()
-if [ ! -f "$AGENT_DIR/credential" ]; then
+if [ ! -f "$UPDATER_DIR/agent/credential" ]; then
 	enroll=(--enroll-token "$(bin/vigilctl enroll create-token --group default --ttl 1h --max-uses 1 2>/dev/null)")
 fi
-VIGIL_TOKEN='' bin/vigil-agent --server "$URL" --ca "$CA" --state-dir "$AGENT_DIR" --interval 10s "${enroll[@]}" >>"$DATA/agent.log" 2>&1 &
+VIGIL_TOKEN='' VIGIL_CA='' VIGIL_SERVER='' "$DATA/dist/vigil-updater-linux-$(go env GOARCH)" run --server "$URL" --ca "$CA" \
+	--state-dir "$UPDATER_DIR" --trusted-root "$SERVER_DIR/tuf/metadata/1.root.json" --agent-user "" --poll 1m \
+	"${enroll[@]}" >>"$DATA/updater.log" 2>&1 &
 pids+=($!)
 
 fp=$(grep -o 'ca_sha256=[0-9a-f]*' "$DATA/server.log" | tail -1 | cut -d= -f2)
@@ -67,18 +99,21 @@ Vigil demo is running ($(bin/vigil-server --version)).
   Admin API token   $TOKEN_FILE
   CA certificate    $CA
   CA fingerprint    $fp
-  Logs              $DATA/server.log, $DATA/agent.log
+  Logs              $DATA/server.log, $DATA/updater.log (the agent logs through its supervisor)
+  Release keys      $KEYS (demo passphrase: VIGIL_KEY_PASSPHRASE=$VIGIL_KEY_PASSPHRASE)
 
 Try, in another shell:
   export VIGIL_SERVER=$URL VIGIL_CA=$CA VIGIL_TOKEN=\$(cat $TOKEN_FILE)
   bin/vigilctl hosts ls          # the local agent appears within ~10 s
-  bin/vigilctl groups ls
+  bin/vigilctl groups ls         # default follows the stable channel
+  bin/vigilctl release ls
+  $DATA/dist/vigil-updater-linux-$(go env GOARCH) status --state-dir $UPDATER_DIR
 
 Ctrl-C stops the demo.
 MSG
 wait -n "${pids[@]}" || true
 if [ -z "$stopping" ]; then
 	echo "A demo process exited; last log lines:" >&2
-	tail -n 5 "$DATA/server.log" "$DATA/agent.log" >&2
+	tail -n 5 "$DATA/server.log" "$DATA/updater.log" >&2
 	exit 1
 fi

@@ -62,7 +62,7 @@ type Config struct {
 	// Store, when set, is used instead of opening one from DataDir/DatabaseURL (tests, benchmarks).
 	Store server.Store
 	// Committers overrides the number of group-commit transactions in flight (default 1 for
-	// SQLite, 4 for PostgreSQL).
+	// SQLite, 2 for PostgreSQL: fewer, larger transactions measured faster, see docs/BENCHMARKS.md).
 	Committers int
 	// HostRate and HostBurst override the per-host request rate limit (see httpapi.Config).
 	HostRate, HostBurst float64
@@ -155,7 +155,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
 		}
 		if committers == 0 {
-			committers = 4
+			committers = 2
 		}
 		s.log.Info("Using PostgreSQL.", "host", u.Host, "database", strings.TrimPrefix(u.Path, "/"))
 	default:

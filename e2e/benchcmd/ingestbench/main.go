@@ -76,11 +76,12 @@ func serverMain(args []string) int {
 	store := fs.String("store", "sqlite", "sqlite, postgres or discard")
 	dir := fs.String("data-dir", "", "data dir")
 	dbURL := fs.String("database-url", "", "PostgreSQL URL")
+	committers := fs.Int("committers", 0, "group-commit transactions in flight (0: the server's default)")
 	fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	cfg := app.Config{DataDir: *dir, Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		HostRate: 1e6, HostBurst: 1e6}
+		HostRate: 1e6, HostBurst: 1e6, Committers: *committers}
 	switch *store {
 	case "sqlite":
 	case "postgres":
@@ -345,6 +346,9 @@ func measure(self, store, pgBase string, batch, hosts, workers int, d time.Durat
 	}
 	defer os.RemoveAll(dir)
 	args := []string{"server", "-store", store, "-data-dir", dir}
+	if c := os.Getenv("INGESTBENCH_COMMITTERS"); c != "" {
+		args = append(args, "-committers", c) // for tuning experiments
+	}
 	if store == "postgres" {
 		u, cleanup, err := pgSchema(pgBase)
 		if err != nil {
