@@ -35,6 +35,7 @@ import (
 	"crypto/tls"
 
 	"github.com/vigilhq/vigil/agent/collect"
+	"github.com/vigilhq/vigil/atomicfile"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -433,7 +434,7 @@ func (a *Agent) enroll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(a.credPath, []byte(resp.Credential+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(a.credPath, []byte(resp.Credential+"\n"), 0o600); err != nil {
 		return fmt.Errorf("store credential: %w", err)
 	}
 	a.credential = resp.Credential

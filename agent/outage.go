@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/vigilhq/vigil/atomicfile"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -52,7 +53,7 @@ func (o *outageLog) save(log *slog.Logger) {
 		return
 	}
 	data, _ := json.Marshal(outageFile{Open: o.Open, Done: o.done})
-	if err := writeFileAtomic(o.path, data, 0o600); err != nil {
+	if err := atomicfile.Write(o.path, data, 0o600); err != nil {
 		log.Warn("Could not persist pending outages.", keyError, err)
 	}
 }

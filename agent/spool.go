@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/vigilhq/vigil/atomicfile"
 )
 
 // Spool is a bounded on-disk queue of reports, oldest first, and the owner of the report sequence
@@ -167,44 +169,10 @@ func (s *Spool) readState() error {
 
 func (s *Spool) writeState(next, acked uint64) error {
 	data := fmt.Appendf(nil, "next %d\nacked %d\n", next, acked)
-	if err := writeFileAtomic(filepath.Join(s.dir, "state"), data, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.dir, "state"), data, 0o600); err != nil {
 		return fmt.Errorf("write spool state: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to path through a temporary file, fsync and rename, then fsyncs the
-// directory, so that after a crash path holds either the old or the new content.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // scan calls fn for each valid record of seg from offset off, in order, until fn returns false.
@@ -279,7 +247,7 @@ func (s *Spool) load(id uint64, after uint64) (*segment, error) {
 		off = end
 	}
 	if bad {
-		if err := writeFileAtomic(path, keep, 0o600); err != nil {
+		if err := atomicfile.Write(path, keep, 0o600); err != nil {
 			return nil, fmt.Errorf("rewrite spool segment: %w", err)
 		}
 		seg.size = int64(len(keep))
@@ -372,7 +340,7 @@ func (s *Spool) rotate() error {
 	if err := s.openAppend(); err != nil {
 		return err
 	}
-	return syncDir(s.dir)
+	return atomicfile.SyncDir(s.dir)
 }
 
 func (s *Spool) enforceCap() error {

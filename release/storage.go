@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/vigilhq/vigil/atomicfile"
 )
 
 // MetadataFile is one file of a publish: a metadata name ("3.root.json",
@@ -171,7 +173,7 @@ func (s *DirStorage) PublishMetadata(ctx context.Context, files []MetadataFile) 
 				}
 			}
 		}
-		if err := syncDir(dir); err != nil {
+		if err := atomicfile.SyncDir(dir); err != nil {
 			return err
 		}
 	}
@@ -196,7 +198,7 @@ func (s *DirStorage) PutDraft(_ context.Context, name string, data []byte) error
 	if err := writeAtomic(dir, name, bytes.NewReader(data), true); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 // DeleteDraft implements Storage.
@@ -208,7 +210,7 @@ func (s *DirStorage) DeleteDraft(_ context.Context, name string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return syncDir(filepath.Dir(p))
+	return atomicfile.SyncDir(filepath.Dir(p))
 }
 
 // ListDrafts implements Storage.
@@ -239,7 +241,7 @@ func (s *DirStorage) PutBlob(_ context.Context, name string, r io.Reader) error 
 	if err := writeAtomic(dir, filepath.Base(p), r, true); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 // OpenBlob implements Storage.
@@ -286,16 +288,4 @@ func writeAtomic(dir, name string, r io.Reader, replace bool) (err error) {
 		return os.Rename(tmp, final)
 	}
 	return os.Link(tmp, final)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/minio/selfupdate"
 
+	"github.com/vigilhq/vigil/atomicfile"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -50,7 +51,7 @@ func RecoverSelfSwap(target string) (restored bool, err error) {
 	if err := os.Rename(oldPath, target); err != nil {
 		return false, fmt.Errorf("restore %s: %w", target, err)
 	}
-	return true, syncDir(filepath.Dir(target))
+	return true, atomicfile.SyncDir(filepath.Dir(target))
 }
 
 // ApplySelfUpdate replaces target with the verified file at newFile (sha256 from signed
@@ -77,7 +78,7 @@ func ApplySelfUpdate(target, newFile string, sha256sum []byte, failpoint func(st
 	if err := syncFile(newPath); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(target)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(target)); err != nil {
 		return err
 	}
 	if failpoint != nil {
@@ -94,7 +95,7 @@ func ApplySelfUpdate(target, newFile string, sha256sum []byte, failpoint func(st
 		}
 		return fmt.Errorf("swap updater binary: %w", err)
 	}
-	return syncDir(filepath.Dir(target))
+	return atomicfile.SyncDir(filepath.Dir(target))
 }
 
 // updateSelf updates vigil-updater to the build of the desired version (or channel) when the

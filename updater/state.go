@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/vigilhq/vigil/atomicfile"
 )
 
 // Journal steps. Config.Failpoint names one of them to SIGKILL the process right after it (a test
@@ -117,7 +119,7 @@ func writeJSON(p string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(p, append(data, '\n'), 0o644)
+	return atomicfile.Write(p, append(data, '\n'), 0o644)
 }
 
 // loadJournal reads state.json; a missing file is an empty journal.
@@ -226,7 +228,7 @@ func (s stateDir) switchTo(v string) error {
 		os.Remove(tmp)
 		return fmt.Errorf("switch to %s: %w", v, err)
 	}
-	return syncDir(s.root)
+	return atomicfile.SyncDir(s.root)
 }
 
 // install moves a verified binary into versions/<v>/ with fsyncs, then writes the completion
@@ -248,13 +250,13 @@ func (s stateDir) install(v, src, sha256hex string) error {
 	if err := os.Rename(src, s.agentBinary(v)); err != nil {
 		return err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, completeMarker), []byte(sha256hex+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, completeMarker), []byte(sha256hex+"\n"), 0o644); err != nil {
 		return err
 	}
-	return syncDir(s.path(versionsDir))
+	return atomicfile.SyncDir(s.path(versionsDir))
 }
 
 // cleanup removes every version but keep, temporary links and completed downloads.
@@ -282,7 +284,7 @@ func (s stateDir) cleanup(keep ...string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	return syncDir(s.path(versionsDir))
+	return atomicfile.SyncDir(s.path(versionsDir))
 }
 
 // installedVersions lists complete versions.

@@ -28,6 +28,8 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/fetcher"
 	tufupdater "github.com/theupdateframework/go-tuf/v2/metadata/updater"
+
+	"github.com/vigilhq/vigil/atomicfile"
 )
 
 // Limits on what the repository may send. go-tuf applies its own per-role limits (the defaults
@@ -251,7 +253,7 @@ func InitRoot(dir string, root []byte) error {
 			return nil
 		}
 	}
-	return writeFileAtomic(p, root, 0o644)
+	return atomicfile.Write(p, root, 0o644)
 }
 
 // anchor returns the root to start from: the cached one, else the configured one.
@@ -461,7 +463,7 @@ func (r *Repository) Download(ctx context.Context, tf *metadata.TargetFiles, dst
 	if err := os.Rename(part, dst); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(dst))
+	return atomicfile.SyncDir(filepath.Dir(dst))
 }
 
 // fetchRange GETs url from offset, appending to w and h. restart reports that the server sent the

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vigilhq/vigil/atomicfile"
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/httpapi"
 	"github.com/vigilhq/vigil/server/pgstore"
@@ -266,7 +267,7 @@ func (s *Server) bootstrapAdmin(ctx context.Context) error {
 		return nil
 	}
 	path := filepath.Join(s.cfg.DataDir, AdminTokenFile)
-	if err := writeFileAtomic(path, []byte(secret+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(path, []byte(secret+"\n"), 0o600); err != nil {
 		return fmt.Errorf("save admin token: %w", err)
 	}
 	s.AdminTokenPath = path
