@@ -75,7 +75,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
 .PHONY: lint
 lint: ## go vet and staticcheck.
 	$(GO) vet ./...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2026.1 ./... || echo "staticcheck unavailable (offline?)"
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 .PHONY: deps
 deps: ## Check go.mod is tidy and binaries link only what they may.

@@ -153,7 +153,7 @@ func newHarness(t *testing.T) *harness {
 	mux.Handle("/tuf/", h.repo.Handler())
 	mux.HandleFunc("GET /api/v1/updates/desired", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+testCredential {
-			http.Error(w, `{"error":{"code":"unauthorized","message":"no"}}`, 401)
+			http.Error(w, `{"error":{"code":"unauthorized","message":"no"}}`, http.StatusUnauthorized)
 			return
 		}
 		h.mu.Lock()

@@ -267,12 +267,11 @@ func loadMain(args []string) int {
 }
 
 type result struct {
-	store   string
-	batch   int
-	rps     float64
-	errs    int64
-	reqs    int64
-	samples int64
+	store string
+	batch int
+	rps   float64
+	errs  int64
+	reqs  int64
 }
 
 func orchestrate(args []string) int {
