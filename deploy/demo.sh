@@ -56,6 +56,8 @@ export VIGIL_TOKEN
 DEMO_VERSION=${VIGIL_DEMO_VERSION:-1.0.0}
 KEYS="$DATA/keys"
 export VIGIL_KEY_PASSPHRASE=${VIGIL_KEY_PASSPHRASE:-vigil-demo-only}
+# The release engineer's trusted root (vigilctl verifies the server's roots against it) stays in the demo.
+export VIGIL_TRUSTED_ROOT="$KEYS/trusted-root.json"
 if [ ! -f "$DATA/released-$DEMO_VERSION" ]; then
 	mkdir -p "$KEYS" "$DATA/dist"
 	chmod 700 "$KEYS"

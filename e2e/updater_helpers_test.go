@@ -144,7 +144,9 @@ func (s *updServer) tryCtl(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, s.vigilctl, append([]string{"--server", s.url, "--ca", s.ca}, args...)...)
-	cmd.Env = append(os.Environ(), "VIGIL_TOKEN="+s.token, "VIGIL_KEY_PASSPHRASE="+s.keyPass)
+	// The release engineer's trusted root lives beside the test server, never in the real home.
+	trusted := filepath.Join(filepath.Dir(filepath.Dir(s.ca)), "vigilctl-trusted-root.json")
+	cmd.Env = append(os.Environ(), "VIGIL_TOKEN="+s.token, "VIGIL_KEY_PASSPHRASE="+s.keyPass, "VIGIL_TRUSTED_ROOT="+trusted)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

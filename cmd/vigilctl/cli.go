@@ -26,8 +26,12 @@ const maxCAFileBytes = 1 << 20
 // cli holds global options and the streams of one invocation.
 type cli struct {
 	server, token, ca, output string
-	stdin                     io.Reader
-	stdout, stderr            io.Writer
+	// trustedRoot is the local root file that server roots are verified against (see
+	// trustedroot.go); insecureTrustServerRoot accepts the server's root when it is missing.
+	trustedRoot             string
+	insecureTrustServerRoot bool
+	stdin                   io.Reader
+	stdout, stderr          io.Writer
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -55,7 +59,7 @@ func (c *cli) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "vigilctl",
 		Short:         "Operate a Vigil fleet and its release repository",
-		Long:          "vigilctl operates a Vigil fleet and its release repository.\nEvery global flag also reads VIGIL_<NAME> (VIGIL_SERVER, VIGIL_TOKEN, VIGIL_CA, VIGIL_OUTPUT).",
+		Long:          "vigilctl operates a Vigil fleet and its release repository.\nEvery global flag also reads VIGIL_<NAME> (VIGIL_SERVER, VIGIL_TOKEN, VIGIL_CA, VIGIL_OUTPUT, VIGIL_TRUSTED_ROOT).",
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -76,6 +80,8 @@ func (c *cli) rootCommand() *cobra.Command {
 	pf.StringVar(&c.token, "token", "", "API token (prefer VIGIL_TOKEN: flags show up in process lists)")
 	pf.StringVar(&c.ca, "ca", "", "CA certificate (PEM) to trust for the server")
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
+	pf.StringVar(&c.trustedRoot, "trusted-root", "", "root metadata you trust, which release sign and repo rotate-root verify the server's root against; repo init writes it (default $XDG_CONFIG_HOME/vigil/trusted-root.json or ~/.config/vigil/trusted-root.json)")
+	pf.BoolVar(&c.insecureTrustServerRoot, "insecure-trust-server-root", false, "when there is no --trusted-root file, trust whatever root the server serves (a compromised server could forge it)")
 	root.AddCommand(c.enrollCommand(), c.hostsCommand(), c.groupsCommand(), c.tokensCommand(), c.auditCommand())
 	root.AddCommand(c.keysCommand(), c.repoCommand(), c.releaseCommand())
 	root.AddCommand(c.alertCommands()...)
@@ -101,7 +107,8 @@ func parentCommand(use, short string) *cobra.Command {
 func applyEnv(fs *pflag.FlagSet) error {
 	var err error
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || err != nil || f.Name == "help" || f.Name == "version" {
+		// Insecure… switches must be typed on the command line, never inherited from the environment.
+		if f.Changed || err != nil || f.Name == "help" || f.Name == "version" || strings.HasPrefix(f.Name, "insecure") {
 			return
 		}
 		name := "VIGIL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -119,6 +126,15 @@ func (c *cli) client() (*httpapi.Client, error) {
 	if c.token == "" {
 		return nil, usageError{errors.New("no API token: set VIGIL_TOKEN or --token (the first admin token is in <data-dir>/admin-token)")}
 	}
+	hc, err := c.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.NewClient(c.server, c.token, hc), nil
+}
+
+// httpClient returns an HTTP client that trusts --ca, for the API and the /tuf/ repository.
+func (c *cli) httpClient() (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if c.ca != "" {
 		f, err := os.Open(c.ca)
@@ -136,7 +152,7 @@ func (c *cli) client() (*httpapi.Client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return httpapi.NewClient(c.server, c.token, &http.Client{Transport: tr, Timeout: 5 * time.Minute}), nil
+	return &http.Client{Transport: tr, Timeout: 5 * time.Minute}, nil
 }
 
 // print writes v as JSON, or as a table built by rows when --output table.

@@ -38,6 +38,8 @@ func startServer(t *testing.T) {
 	t.Setenv("VIGIL_SERVER", srv.URL)
 	t.Setenv("VIGIL_CA", srv.CAFile)
 	t.Setenv("VIGIL_TOKEN", strings.TrimSpace(string(tok)))
+	// Never the developer's own ~/.config/vigil/trusted-root.json.
+	t.Setenv("VIGIL_TRUSTED_ROOT", filepath.Join(t.TempDir(), "trusted-root.json"))
 }
 
 func TestFleetCommands(t *testing.T) {

@@ -182,7 +182,8 @@ func (c *cli) releaseSignCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sign NAME --key KEY",
 		Short: "Review a draft and sign it offline with your targets key",
-		Long: "Download the draft NAME (a release version, or \"renew\"), the published targets and the root; verify them;\n" +
+		Long: "Download the draft NAME (a release version, or \"renew\"), the published targets and the root; verify the root\n" +
+			"against your trusted root (--trusted-root) and the targets against that root;\n" +
 			"show what the draft changes; sign it locally with your key (a key file or KMS URI) after you confirm\n" +
 			"(--yes skips the question); and upload the signature. The private key never leaves this machine.",
 		Args: cobra.ExactArgs(1),
@@ -196,7 +197,7 @@ func (c *cli) releaseSignCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			root, err := cl.Root(ctx)
+			root, _, err := c.verifiedRoot(ctx, cl)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -129,7 +130,9 @@ func (c *cli) repoInitCommand() *cobra.Command {
 			"version 1 with the given root and targets keys and thresholds, and signs it with every root key given as a\n" +
 			"private key file or KMS URI (KEY.pub adds a key without signing). When at least the targets threshold of\n" +
 			"targets keys are given as private keys, an empty targets version 1 is signed and published with the root,\n" +
-			"so clients can refresh at once; otherwise only the root is published and the first release creates targets.",
+			"so clients can refresh at once; otherwise only the root is published and the first release creates targets.\n" +
+			"Root version 1 is also written to the trusted root file (--trusted-root), the trust anchor of `release sign`\n" +
+			"and `repo rotate-root` on this machine; give a copy to every release engineer.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(rootKeys) == 0 || len(targetsKeys) == 0 {
@@ -140,6 +143,10 @@ func (c *cli) repoInitCommand() *cobra.Command {
 			}
 			ctx := cmd.Context()
 			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			trustedPath, err := c.trustedRootPath()
 			if err != nil {
 				return err
 			}
@@ -194,6 +201,9 @@ func (c *cli) repoInitCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := c.saveInitRoot(trustedPath, root); err != nil {
+				return err
+			}
 			if targets == nil {
 				fmt.Fprintln(c.stderr, "Published root version 1 only: clients can refresh once the first release is published.")
 			} else {
@@ -209,6 +219,19 @@ func (c *cli) repoInitCommand() *cobra.Command {
 	f.IntVar(&targetsThr, "targets-threshold", 0, "signatures every release needs")
 	f.DurationVar(&rootExpires, "root-expires", 0, "root lifetime (default 8760h, one year)")
 	return cmd
+}
+
+// saveInitRoot writes the root that `repo init` just published to the trusted root file.
+func (c *cli) saveInitRoot(path string, root []byte) error {
+	old, err := readTrustedRoot(path)
+	if err == nil && !bytes.Equal(old, root) {
+		fmt.Fprintf(c.stderr, "Replacing the trusted root in %s (it was another repository's, or an older init's).\n", path)
+	}
+	if err := writeTrustedRoot(path, root); err != nil {
+		return fmt.Errorf("root version 1 is published, but writing it to your trusted root file failed; save /tuf/metadata/1.root.json as %s after checking its key IDs: %w", path, err)
+	}
+	fmt.Fprintf(c.stderr, "Wrote root version 1 to %s: your trusted root. Give a copy to every release engineer.\n", path)
+	return nil
 }
 
 func (c *cli) printStatus(st release.Status) error {
@@ -309,7 +332,8 @@ func (c *cli) repoRotateRootCommand() *cobra.Command {
 			"sign it with every --key (it needs the threshold of the current root's keys AND of the new root's keys),\n" +
 			"and publish it. When the change leaves the published targets without their threshold (a targets key\n" +
 			"revoked, or the threshold raised), the targets are re-signed in the same step with the --key entries that\n" +
-			"are targets keys of the new root. Keys to remove are given by key ID (see `vigilctl repo status`) or file.",
+			"are targets keys of the new root. Keys to remove are given by key ID (see `vigilctl repo status`) or file.\n" +
+			"The current root is the server's, verified from your trusted root (--trusted-root), which then moves to the new root.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(keys) == 0 {
@@ -320,7 +344,7 @@ func (c *cli) repoRotateRootCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			oldRoot, err := cl.Root(ctx)
+			oldRoot, trustedPath, err := c.verifiedRoot(ctx, cl)
 			if err != nil {
 				return err
 			}
@@ -376,6 +400,10 @@ func (c *cli) repoRotateRootCommand() *cobra.Command {
 			if err := checkThreshold(newRoot, newRoot, true); err != nil {
 				return fmt.Errorf("new root against itself: %w", err)
 			}
+			// The same rule clients apply (and the invariant of the trusted root file).
+			if _, err := release.VerifyRootChain(oldRoot, [][]byte{newRoot}); err != nil {
+				return err
+			}
 			targets, err := c.resignTargets(ctx, newRoot, targetsSigners)
 			if err != nil {
 				return err
@@ -389,6 +417,12 @@ func (c *cli) repoRotateRootCommand() *cobra.Command {
 				fmt.Fprint(c.stderr, " Targets were re-signed under the new root.")
 			}
 			fmt.Fprintln(c.stderr, " Pending drafts are now stale or carry revoked signatures: discard and redo them.")
+			if trustedPath != "" {
+				if err := writeTrustedRoot(trustedPath, newRoot); err != nil {
+					return fmt.Errorf("root version %d is published, but updating your trusted root failed (it will catch up on the next sign or rotate-root): %w", spec.Version, err)
+				}
+				fmt.Fprintf(c.stderr, "Your trusted root %s now holds version %d.\n", trustedPath, spec.Version)
+			}
 			return c.printStatus(st)
 		},
 	}

@@ -151,6 +151,11 @@ func TestGoTUFClientRoundTrip(t *testing.T) {
 	if resp := get(t, hc, base+"/tuf/metadata/2.root.json", ""); resp.StatusCode != http.StatusOK {
 		t.Fatalf("2.root.json after rotation: %d", resp.StatusCode)
 	}
+	if trusted, err := os.ReadFile(os.Getenv("VIGIL_TRUSTED_ROOT")); err != nil {
+		t.Fatal(err)
+	} else if spec, err := release.RootSpecOf(trusted); err != nil || spec.Version != 2 {
+		t.Fatalf("trusted root file after rotation: version %d, %v; want 2", spec.Version, err)
+	}
 	up = newUpdater() // same metadata dir: trusts root 1 and walks to root 2
 	if v := up.GetTrustedMetadataSet().Root.Signed.Version; v != 2 {
 		t.Fatalf("client root version %d after rotation, want 2", v)

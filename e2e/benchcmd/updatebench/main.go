@@ -337,7 +337,8 @@ func (b *bench) ctl(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, b.path("vigilctl"), append([]string{"--server", b.url, "--ca", b.ca}, args...)...)
-	cmd.Env = append(os.Environ(), "VIGIL_TOKEN="+b.token, "VIGIL_KEY_PASSPHRASE="+keyPassphrase)
+	trusted := filepath.Join(filepath.Dir(filepath.Dir(b.ca)), "vigilctl-trusted-root.json") // never the real home
+	cmd.Env = append(os.Environ(), "VIGIL_TOKEN="+b.token, "VIGIL_KEY_PASSPHRASE="+keyPassphrase, "VIGIL_TRUSTED_ROOT="+trusted)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
