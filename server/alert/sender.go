@@ -111,7 +111,9 @@ type SenderConfig struct {
 	// MaxAge: a notification still unsent this long after it was queued is skipped (an email
 	// about a day-old failure would mislead). Default 24h.
 	MaxAge time.Duration
-	// Batch is how many notifications one claim takes. Default 20.
+	// Batch is how many notifications one claim takes. Default 1: a claim is a promise to send within
+	// the lease, and if this replica dies, whatever it claimed waits for the lease to run out before
+	// another replica sends it, so claiming ahead only delays emails nobody tried yet.
 	Batch int
 }
 
@@ -174,7 +176,7 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		s.cfg.MaxAge = 24 * time.Hour
 	}
 	if s.cfg.Batch <= 0 {
-		s.cfg.Batch = 20
+		s.cfg.Batch = 1
 	}
 	s.log = s.cfg.Logger
 	return s, nil
@@ -212,13 +214,14 @@ func (s *Sender) Drain(ctx context.Context, leading func() bool) (int, error) {
 				_ = s.cfg.Store.RetryNotification(context.WithoutCancel(ctx), n.ID, s.cfg.Owner, now, n.LastError)
 				continue
 			}
-			ok, err := s.deliver(ctx, n)
+			outcome, err := s.deliver(ctx, n)
 			if err != nil {
 				return sent, err
 			}
-			if ok {
+			switch outcome {
+			case delivered:
 				sent++
-			} else {
+			case deferred:
 				failed = true
 			}
 		}
@@ -240,8 +243,17 @@ func (s *Sender) claimBatch() int {
 	return max(1, min(s.cfg.Batch, fit))
 }
 
-// deliver sends one claimed notification and records the outcome. It returns whether it went.
-func (s *Sender) deliver(ctx context.Context, n Notification) (bool, error) {
+// deliveryOutcome is what became of one claimed notification.
+type deliveryOutcome int
+
+const (
+	delivered deliveryOutcome = iota // the SMTP server accepted it
+	skipped                          // nobody to send it to, or too old to help: recorded, never sent
+	deferred                         // sending failed; retried after its backoff
+)
+
+// deliver sends one claimed notification and records the outcome.
+func (s *Sender) deliver(ctx context.Context, n Notification) (deliveryOutcome, error) {
 	bg := context.WithoutCancel(ctx)
 	now := s.cfg.Now()
 	finish := func(outcome, note string) error {
@@ -264,11 +276,11 @@ func (s *Sender) deliver(ctx context.Context, n Notification) (bool, error) {
 	}
 	if len(n.To) == 0 {
 		s.log.WarnContext(ctx, "Alert email has no recipients; set --alert-email or a group's alert emails.", "key", n.Key)
-		return false, finish(NotifySkipped, "no recipients configured")
+		return skipped, finish(NotifySkipped, "no recipients configured")
 	}
 	if now.Sub(n.CreatedAt) > s.cfg.MaxAge {
 		s.log.WarnContext(ctx, "Alert email too old to send; skipped.", "key", n.Key, "queued", n.CreatedAt, "attempts", n.Attempts-1, "last_err", n.LastError)
-		return false, finish(NotifySkipped, fmt.Sprintf("expired after %d attempts; last error: %s", n.Attempts-1, n.LastError))
+		return skipped, finish(NotifySkipped, fmt.Sprintf("expired after %d attempts; last error: %s", n.Attempts-1, n.LastError))
 	}
 	sendCtx, cancel := context.WithTimeout(bg, s.cfg.Timeout)
 	err := s.send(sendCtx, n)
@@ -282,12 +294,12 @@ func (s *Sender) deliver(ctx context.Context, n Notification) (bool, error) {
 		msg := truncate(err.Error(), 500)
 		s.log.WarnContext(ctx, "Sending alert email failed; will retry.", "key", n.Key, "attempt", n.Attempts, "retry_in", backoff, logKeyErr, msg)
 		if rerr := s.cfg.Store.RetryNotification(bg, n.ID, s.cfg.Owner, now.Add(backoff), msg); rerr != nil {
-			return false, fmt.Errorf("reschedule notification %d: %w", n.ID, rerr)
+			return deferred, fmt.Errorf("reschedule notification %d: %w", n.ID, rerr)
 		}
-		return false, nil
+		return deferred, nil
 	}
 	s.log.InfoContext(ctx, "Alert email sent.", "key", n.Key, "to", strings.Join(n.To, ","), "subject", n.Subject)
-	return true, finish(NotifySent, "")
+	return delivered, finish(NotifySent, "")
 }
 
 func truncate(s string, n int) string {
