@@ -14,11 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/vigilhq/vigil/server/alert"
 	"github.com/vigilhq/vigil/server/alert/alerttest"
 	"github.com/vigilhq/vigil/server/httpapi"
+	"github.com/vigilhq/vigil/server/storetest"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -40,7 +39,7 @@ const leadsLog = "This replica now leads alerting."
 // take about two and a half minutes.
 func TestAlertLeaderKill(t *testing.T) {
 	skipShort(t)
-	dbURL := e2ePGURL(t)
+	dbURL := storetest.PostgresURL(t, "e2e_alert")
 	start := time.Now()
 
 	smtpSrv, err := alerttest.Start(alerttest.Options{Delay: 250 * time.Millisecond})
@@ -258,42 +257,6 @@ func TestAlertLeaderKill(t *testing.T) {
 	t.Logf("%d emails arrived more than 30s after the kill (claimed by the dead leader, waiting out the lease): %s", len(late), strings.Join(late, ", "))
 	t.Logf("result: %d emails (%d distinct Message-IDs, %d duplicate); %d arrived before the kill; B led %.1fs after the kill; last email sent %.1fs after the kill; test took %.1fs",
 		len(msgs), len(counts), dups, atKill, takeover.Seconds(), allSent.Seconds(), time.Since(start).Seconds())
-}
-
-// e2ePGURL is VIGIL_TEST_POSTGRES_URL with search_path set to a new schema, dropped at cleanup.
-// Without the variable the test is skipped, except under CI=true where that is a failure.
-func e2ePGURL(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("VIGIL_TEST_POSTGRES_URL")
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("VIGIL_TEST_POSTGRES_URL is not set, and under CI=true a skipped PostgreSQL test is a failure")
-		}
-		t.Skip("VIGIL_TEST_POSTGRES_URL not set")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	schema := fmt.Sprintf("e2e_alert_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	// Registered first, so it runs after the servers (registered later) are killed.
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
 }
 
 // logHas reports whether a process log contains s.

@@ -22,6 +22,7 @@ import (
 	"github.com/vigilhq/vigil/server/alert/alerttest"
 	"github.com/vigilhq/vigil/server/app"
 	"github.com/vigilhq/vigil/server/httpapi"
+	"github.com/vigilhq/vigil/server/storetest"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -309,7 +310,7 @@ func TestAlertLeaderFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	dbURL := pgURL(t)
+	dbURL := storetest.PostgresURL(t, "apptest")
 	smtpSrv, err := alerttest.Start(alerttest.Options{Delay: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -19,47 +19,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/app"
 	"github.com/vigilhq/vigil/server/httpapi"
+	"github.com/vigilhq/vigil/server/storetest"
 	"github.com/vigilhq/vigil/wire"
 )
-
-// pgURL returns a PostgreSQL URL whose search_path is a fresh schema, or skips (fails under CI=true).
-func pgURL(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("VIGIL_TEST_POSTGRES_URL")
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("VIGIL_TEST_POSTGRES_URL is not set, and under CI=true a skipped PostgreSQL test is a failure")
-		}
-		t.Skip("VIGIL_TEST_POSTGRES_URL not set")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	schema := fmt.Sprintf("apptest_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
 
 type testServer struct {
 	*app.Server
@@ -169,7 +134,7 @@ func TestServerEndToEnd(t *testing.T) {
 		url  func(t *testing.T) string
 	}{
 		{"sqlite", func(t *testing.T) string { return "" }},
-		{"postgres", pgURL},
+		{"postgres", func(t *testing.T) string { return storetest.PostgresURL(t, "apptest") }},
 	}
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
