@@ -83,6 +83,9 @@ type Config struct {
 	SpoolBytes int64
 	// Version is the agent's version, sent with enrollment and every report.
 	Version string
+	// UpdaterVersion is the version of the vigil-updater supervising this agent (it says so in
+	// VIGIL_UPDATER_VERSION), sent with every report; empty when the agent runs alone.
+	UpdaterVersion string
 	// Hostname defaults to <ProcRoot>/sys/kernel/hostname, then os.Hostname.
 	Hostname string
 	// MachineIDPath defaults to etc/machine-id beside the procfs root (/etc/machine-id for /proc,
@@ -268,6 +271,7 @@ func (a *Agent) cycle(now time.Time) {
 	r.Seq = seq
 	r.Time = now.UTC().Truncate(time.Millisecond)
 	r.AgentVersion = a.cfg.Version
+	r.UpdaterVersion = a.cfg.UpdaterVersion
 	r.IntervalSeconds = int(a.interval / time.Second)
 	r.Outages = a.outages.done
 	dropped, corrupt := a.spool.TakeCounters()

@@ -40,9 +40,10 @@ type fakeServer struct {
 
 	down       bool // answer 503
 	retryAfter string
-	loseAck    bool // commit, then fail the answer (a lost ack)
-	unauth     bool // answer 401
-	enrollIntv int  // report_interval_seconds in the enrollment answer
+	loseAck    bool      // commit, then fail the answer (a lost ack)
+	unauth     bool      // answer 401
+	enrollIntv int       // report_interval_seconds in the enrollment answer
+	versions   [2]string // agent and updater version of the newest committed report
 	config     *wire.AgentConfig
 }
 
@@ -124,6 +125,7 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, rep := range batch.Reports {
 			f.committed[rep.Seq]++
 			if f.committed[rep.Seq] == 1 {
+				f.versions = [2]string{rep.AgentVersion, rep.UpdaterVersion}
 				f.outages = append(f.outages, rep.Outages...)
 				f.dropped += rep.SpoolDropped
 			}
@@ -312,6 +314,19 @@ func TestEnrollStoresCredential(t *testing.T) {
 	if _, err := New(Config{Server: "https://x", StateDir: t.TempDir()}); err != ErrNoCredential {
 		t.Fatalf("New without credential or token = %v, want ErrNoCredential", err)
 	}
+}
+
+// TestReportsCarryVersions: reports name the agent's version and, under a supervisor, the updater's.
+func TestReportsCarryVersions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newFakeServer()
+		cfg := testConfig(t, srv)
+		cfg.UpdaterVersion = "2.1.0"
+		runFor(t, newAgent(t, cfg), 3*time.Second)
+		if srv.versions != [2]string{"1.0.0", "2.1.0"} {
+			t.Fatalf("server saw versions %q", srv.versions)
+		}
+	})
 }
 
 // TestEnrollmentInterval: the server's interval for new hosts applies only when the agent has

@@ -163,8 +163,10 @@ func buildConfig(o *options, log *slog.Logger) (*agent.Config, error) {
 		EnrollToken: o.enrollToken,
 		StateDir:    pick(o.stateDir, fc.StateDir),
 		Version:     version,
-		Logger:      log,
-		SpoolBytes:  fc.SpoolBytes,
+		// Set by a supervising vigil-updater; a version string is data, never a command.
+		UpdaterVersion: os.Getenv("VIGIL_UPDATER_VERSION"),
+		Logger:         log,
+		SpoolBytes:     fc.SpoolBytes,
 		Collect: collect.Config{
 			ProcRoot:       pick(o.procfs, fc.Procfs),
 			SysRoot:        pick(o.sysfs, fc.Sysfs),
