@@ -48,7 +48,7 @@ var (
 	keyGen = map[string]*signing.Key{}
 )
 
-func testKey(t *testing.T, name string) *signing.Key {
+func testKey(t testing.TB, name string) *signing.Key {
 	t.Helper()
 	keyMu.Lock()
 	defer keyMu.Unlock()

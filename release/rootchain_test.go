@@ -2,6 +2,7 @@ package release
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -13,7 +14,7 @@ import (
 
 // chainRoot builds root metadata version v with the given root keys and threshold, signed
 // by signers.
-func chainRoot(t *testing.T, v int64, expires time.Time, rootKeys []*signing.Key, thr int, signers ...*signing.Key) []byte {
+func chainRoot(t testing.TB, v int64, expires time.Time, rootKeys []*signing.Key, thr int, signers ...*signing.Key) []byte {
 	t.Helper()
 	spec := RootSpec{
 		Version:   v,
@@ -153,4 +154,37 @@ func TestVerifyRootChainTooLong(t *testing.T) {
 	if _, err := VerifyRootChain(root1, make([][]byte, MaxRootChain+1)); !errors.Is(err, ErrInvalidRoot) {
 		t.Fatalf("chain of %d: %v", MaxRootChain+1, err)
 	}
+}
+
+// FuzzVerifyRootChain feeds arbitrary bytes as the next root after a trusted root. Nothing the
+// fuzzer makes can carry a valid signature of its own, so whatever is accepted must be the genuine
+// root version 2: the same signed content, whatever was changed around it.
+func FuzzVerifyRootChain(f *testing.F) {
+	a := testKey(f, "chain-a")
+	year := time.Now().Add(365 * 24 * time.Hour)
+	ks := []*signing.Key{a}
+	root1 := chainRoot(f, 1, year, ks, 1, a)
+	root2 := chainRoot(f, 2, year, ks, 1, a)
+	want, err := metadata.Root().FromBytes(root2)
+	if err != nil {
+		f.Fatal(err)
+	}
+	wantSigned, _ := json.Marshal(want.Signed)
+	f.Add(root2)
+	f.Add(root1)
+	f.Add([]byte(`{"signed":{"_type":"root","version":2},"signatures":[]}`))
+	f.Fuzz(func(t *testing.T, next []byte) {
+		latest, err := VerifyRootChain(root1, [][]byte{next})
+		if err != nil {
+			return
+		}
+		got, err := metadata.Root().FromBytes(latest)
+		if err != nil {
+			t.Fatalf("accepted root does not parse: %v", err)
+		}
+		gotSigned, _ := json.Marshal(got.Signed)
+		if string(gotSigned) != string(wantSigned) {
+			t.Fatalf("accepted a root whose signed content differs from the genuine version 2:\n%s", gotSigned)
+		}
+	})
 }
