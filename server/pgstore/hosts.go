@@ -136,16 +136,7 @@ func (s *Store) ListHosts(ctx context.Context, group string) ([]server.Host, err
 
 // RevokeHost marks a host's credential revoked.
 func (s *Store) RevokeHost(ctx context.Context, id string, audit server.AuditEntry) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE hosts SET revoked = true WHERE id = $1`, id)
-		if err != nil {
-			return fmt.Errorf("revoke host %s: %w", id, err)
-		}
-		if err := mustAffect(tag, "revoke host "+id); err != nil {
-			return err
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return s.revoke(ctx, "hosts", "host", id, audit)
 }
 
 // MoveHost puts a host into another existing group.

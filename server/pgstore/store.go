@@ -232,3 +232,18 @@ func limitOrAll(limit int) any {
 	}
 	return limit
 }
+
+// revoke marks the row id of table revoked (idempotent; ErrNotFound if there is no such row) and
+// records audit in the same transaction. what names the object in errors.
+func (s *Store) revoke(ctx context.Context, table, what, id string, audit server.AuditEntry) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE `+table+` SET revoked = true WHERE id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("revoke %s %s: %w", what, id, err)
+		}
+		if err := mustAffect(tag, "revoke "+what+" "+id); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}

@@ -143,16 +143,7 @@ func (s *Store) ListHosts(ctx context.Context, group string) ([]server.Host, err
 
 // RevokeHost marks a host's credential revoked.
 func (s *Store) RevokeHost(ctx context.Context, id string, audit server.AuditEntry) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE hosts SET revoked = 1 WHERE id = ?`, id)
-		if err != nil {
-			return fmt.Errorf("revoke host %s: %w", id, err)
-		}
-		if err := mustAffect(res, "revoke host "+id); err != nil {
-			return err
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return s.revoke(ctx, "hosts", "host", id, audit)
 }
 
 // MoveHost puts a host into another existing group.

@@ -294,3 +294,18 @@ func limitOrAll(limit int) int {
 	}
 	return limit
 }
+
+// revoke marks the row id of table revoked (idempotent; ErrNotFound if there is no such row) and
+// records audit in the same transaction. what names the object in errors.
+func (s *Store) revoke(ctx context.Context, table, what, id string, audit server.AuditEntry) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET revoked = 1 WHERE id = ?`, id)
+		if err != nil {
+			return fmt.Errorf("revoke %s %s: %w", what, id, err)
+		}
+		if err := mustAffect(res, "revoke "+what+" "+id); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}

@@ -58,16 +58,7 @@ func (s *Store) ListEnrollmentTokens(ctx context.Context) ([]server.EnrollmentTo
 
 // RevokeEnrollmentToken marks a token revoked.
 func (s *Store) RevokeEnrollmentToken(ctx context.Context, id string, audit server.AuditEntry) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE enrollment_tokens SET revoked = 1 WHERE id = ?`, id)
-		if err != nil {
-			return fmt.Errorf("revoke enrollment token %s: %w", id, err)
-		}
-		if err := mustAffect(res, "revoke enrollment token "+id); err != nil {
-			return err
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return s.revoke(ctx, "enrollment_tokens", "enrollment token", id, audit)
 }
 
 // CreateAPIToken stores an API token by hash.
@@ -134,14 +125,5 @@ func (s *Store) ListAPITokens(ctx context.Context) ([]server.APIToken, error) {
 
 // RevokeAPIToken revokes a token.
 func (s *Store) RevokeAPIToken(ctx context.Context, id string, audit server.AuditEntry) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked = 1 WHERE id = ?`, id)
-		if err != nil {
-			return fmt.Errorf("revoke api token %s: %w", id, err)
-		}
-		if err := mustAffect(res, "revoke api token "+id); err != nil {
-			return err
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return s.revoke(ctx, "api_tokens", "api token", id, audit)
 }
