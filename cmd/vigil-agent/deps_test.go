@@ -1,22 +1,15 @@
 package main
 
 import (
-	"os/exec"
-	"strings"
 	"testing"
+
+	"github.com/vigilhq/vigil/depstest"
 )
 
 // TestDeps fails if vigil-agent links a package it must never link. Run with -count=1: the test
 // cache can hide a newly added import.
 func TestDeps(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
-	}
-	bad := map[string]string{
+	depstest.Forbid(t, "vigil-agent", map[string]string{
 		"database/sql":                            "no database in the agent",
 		"modernc.org/sqlite":                      "no database in the agent",
 		"github.com/jackc/pgx/v5":                 "no database in the agent",
@@ -34,12 +27,5 @@ func TestDeps(t *testing.T) {
 			"the agent's two POSTs go through agent/httpclient.go",
 		"gopkg.in/yaml.v3": "binary size: ~300 KB; the agent reads its configuration with yaml.go " +
 			"(the tests compare it with yaml.v3)",
-	}
-	for _, pkg := range strings.Fields(string(out)) {
-		for prefix, reason := range bad {
-			if pkg == prefix || strings.HasPrefix(pkg, prefix+"/") {
-				t.Errorf("vigil-agent links %s: %s", pkg, reason)
-			}
-		}
-	}
+	})
 }

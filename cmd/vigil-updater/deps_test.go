@@ -1,9 +1,9 @@
 package main
 
 import (
-	"os/exec"
-	"strings"
 	"testing"
+
+	"github.com/vigilhq/vigil/depstest"
 )
 
 // TestDeps fails if vigil-updater links a package it must never link. Run with -count=1: the test
@@ -15,14 +15,7 @@ import (
 // metadata, version order) are mirrored in updater and checked against release by
 // updater.TestAgreesWithRelease.
 func TestDeps(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
-	}
-	bad := map[string]string{
+	depstest.Forbid(t, "vigil-updater", map[string]string{
 		"github.com/vigilhq/vigil/signing":               "the updater verifies, never signs",
 		"github.com/vigilhq/vigil/release":               "links signing; the updater only verifies",
 		"github.com/vigilhq/vigil/server":                "the updater never links server code",
@@ -34,12 +27,5 @@ func TestDeps(t *testing.T) {
 		"github.com/gorilla/mux":              "no server in the updater",
 		"github.com/spf13/cobra":              "binary size: the standard flag package is enough",
 		"github.com/prometheus/client_golang": "the updater serves nothing",
-	}
-	for _, pkg := range strings.Fields(string(out)) {
-		for prefix, reason := range bad {
-			if pkg == prefix || strings.HasPrefix(pkg, prefix+"/") {
-				t.Errorf("vigil-updater links %s: %s", pkg, reason)
-			}
-		}
-	}
+	})
 }

@@ -1,22 +1,15 @@
 package main
 
 import (
-	"os/exec"
-	"strings"
 	"testing"
+
+	"github.com/vigilhq/vigil/depstest"
 )
 
 // TestDeps fails if vigilctl links a package it must never link. Run with -count=1: the test cache
 // can hide a newly added import.
 func TestDeps(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
-	}
-	bad := map[string]string{
+	depstest.Forbid(t, "vigilctl", map[string]string{
 		"database/sql":                             "vigilctl talks to the API, never to a database",
 		"modernc.org/sqlite":                       "vigilctl talks to the API, never to a database",
 		"github.com/jackc/pgx/v5":                  "vigilctl talks to the API, never to a database",
@@ -26,12 +19,5 @@ func TestDeps(t *testing.T) {
 		"github.com/hashicorp/vault/api":           "KMS providers stay out of vigilctl's default build (see signing/doc.go)",
 		"cloud.google.com/go/kms":                  "KMS providers stay out of vigilctl's default build (see signing/doc.go)",
 		"github.com/aws/aws-sdk-go-v2/service/kms": "KMS providers stay out of vigilctl's default build (see signing/doc.go)",
-	}
-	for _, pkg := range strings.Fields(string(out)) {
-		for prefix, reason := range bad {
-			if pkg == prefix || strings.HasPrefix(pkg, prefix+"/") {
-				t.Errorf("vigilctl links %s: %s", pkg, reason)
-			}
-		}
-	}
+	})
 }
