@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/internal/storesql"
 )
 
 // groupExists returns a wrapped ErrNotFound unless the group exists. It takes a KEY SHARE lock on
@@ -26,28 +26,15 @@ func groupExists(ctx context.Context, tx pgx.Tx, name string) error {
 	return nil
 }
 
-func encodeEmails(emails []string) ([]byte, error) {
-	if len(emails) == 0 {
-		return []byte("[]"), nil
-	}
-	return json.Marshal(emails)
-}
-
 // CreateGroup creates a group.
 func (s *Store) CreateGroup(ctx context.Context, g server.Group, audit server.AuditEntry) error {
-	if g.Name == "" {
-		return fmt.Errorf("create group: %w: name is required", server.ErrInvalid)
-	}
-	if g.CreatedAt.IsZero() {
-		g.CreatedAt = time.Now()
-	}
-	emails, err := encodeEmails(g.AlertEmails)
+	g, emails, err := storesql.NewGroup(g, time.Now())
 	if err != nil {
-		return fmt.Errorf("create group %s: %w", g.Name, err)
+		return err
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO groups (name, grace_ns, alert_emails, pin_version, pin_channel, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`, g.Name, int64(g.Grace), emails, g.Pin.Version, g.Pin.Channel, ts(g.CreatedAt))
+			VALUES ($1, $2, $3, $4, $5, $6)`, g.Name, int64(g.Grace), emails, g.Pin.Version, g.Pin.Channel, g.CreatedAt)
 		if isUnique(err) {
 			return fmt.Errorf("create group %s: %w", g.Name, server.ErrConflict)
 		}
@@ -58,32 +45,9 @@ func (s *Store) CreateGroup(ctx context.Context, g server.Group, audit server.Au
 	})
 }
 
-const groupQuery = `SELECT g.name, g.grace_ns, g.alert_emails, g.pin_version, g.pin_channel, g.created_at,
-	(SELECT count(*) FROM hosts h WHERE h.group_name = g.name) FROM groups g`
-
-func scanGroup(row pgx.Row) (server.Group, error) {
-	var (
-		g       server.Group
-		grace   int64
-		emails  []byte
-		created time.Time
-	)
-	if err := row.Scan(&g.Name, &grace, &emails, &g.Pin.Version, &g.Pin.Channel, &created, &g.Hosts); err != nil {
-		return server.Group{}, err
-	}
-	g.Grace, g.CreatedAt = time.Duration(grace), created.UTC()
-	if err := json.Unmarshal(emails, &g.AlertEmails); err != nil {
-		return server.Group{}, fmt.Errorf("decode alert emails of group %s: %w", g.Name, err)
-	}
-	if len(g.AlertEmails) == 0 {
-		g.AlertEmails = nil
-	}
-	return g, nil
-}
-
 // GetGroup returns one group with its host count.
 func (s *Store) GetGroup(ctx context.Context, name string) (server.Group, error) {
-	g, err := scanGroup(s.pool.QueryRow(ctx, groupQuery+` WHERE g.name = $1`, name))
+	g, err := storesql.ScanGroup(s.pool.QueryRow(ctx, storesql.GroupQuery+` WHERE g.name = $1`, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return server.Group{}, fmt.Errorf("get group %s: %w", name, server.ErrNotFound)
 	}
@@ -93,13 +57,10 @@ func (s *Store) GetGroup(ctx context.Context, name string) (server.Group, error)
 	return g, nil
 }
 
-// ListGroups returns all groups ordered by name, with host counts.
+// ListGroups returns all groups ordered by name (by bytes), with host counts.
 func (s *Store) ListGroups(ctx context.Context) ([]server.Group, error) {
-	rows, err := s.pool.Query(ctx, groupQuery+` ORDER BY g.name`)
-	if err != nil {
-		return nil, fmt.Errorf("list groups: %w", err)
-	}
-	gs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (server.Group, error) { return scanGroup(row) })
+	rows, _ := s.pool.Query(ctx, storesql.GroupQuery+` ORDER BY g.name COLLATE "C"`)
+	gs, err := collect(rows, storesql.ScanGroup)
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", err)
 	}
@@ -108,7 +69,7 @@ func (s *Store) ListGroups(ctx context.Context) ([]server.Group, error) {
 
 // UpdateGroup sets a group's Grace and AlertEmails.
 func (s *Store) UpdateGroup(ctx context.Context, g server.Group, audit server.AuditEntry) error {
-	emails, err := encodeEmails(g.AlertEmails)
+	emails, err := storesql.EncodeEmails(g.AlertEmails)
 	if err != nil {
 		return fmt.Errorf("update group %s: %w", g.Name, err)
 	}
@@ -142,8 +103,8 @@ func (s *Store) SetPin(ctx context.Context, name string, p server.Pin, audit ser
 // group row is locked first, so a concurrent enrollment or move into it either finishes before
 // the count (and the delete is refused) or fails to find the group.
 func (s *Store) DeleteGroup(ctx context.Context, name string, audit server.AuditEntry) error {
-	if name == server.DefaultGroup {
-		return fmt.Errorf("delete group %s: %w: the default group cannot be deleted", name, server.ErrInvalid)
+	if err := storesql.CheckDeleteGroup(name); err != nil {
+		return err
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		var one int

@@ -2,30 +2,25 @@ package pgstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/vigilhq/vigil/server"
-	"github.com/vigilhq/vigil/wire"
+	"github.com/vigilhq/vigil/server/internal/storesql"
 )
 
 // Enroll consumes one use of the token and inserts the host in one transaction. The UPDATE takes
 // the token's row lock; a concurrent enrollment waits for it and then re-evaluates the WHERE
 // clause on the updated row, so a token with N uses admits exactly N hosts.
 func (s *Store) Enroll(ctx context.Context, tokenHash string, now time.Time, h server.Host, credentialHash string) (server.Host, error) {
-	if h.ID == "" || credentialHash == "" {
-		return server.Host{}, fmt.Errorf("enroll: %w: host id and credential are required", server.ErrInvalid)
+	h, err := storesql.EnrollingHost(h, now, credentialHash)
+	if err != nil {
+		return server.Host{}, err
 	}
-	if h.EnrolledAt.IsZero() {
-		h.EnrolledAt = now
-	}
-	h.EnrolledAt = ts(h.EnrolledAt)
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err = s.tx(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `UPDATE enrollment_tokens SET uses = uses + 1
 			WHERE hash = $1 AND NOT revoked AND (expires_at IS NULL OR expires_at > $2) AND (max_uses <= 0 OR uses < max_uses)
 			RETURNING group_name`, tokenHash, ts(now)).Scan(&h.Group)
@@ -51,54 +46,12 @@ func (s *Store) Enroll(ctx context.Context, tokenHash string, now time.Time, h s
 	if err != nil {
 		return server.Host{}, err
 	}
-	return server.Host{
-		ID: h.ID, Hostname: h.Hostname, MachineID: h.MachineID, OS: h.OS, Arch: h.Arch, Group: h.Group,
-		EnrolledAt: h.EnrolledAt, AgentVersion: h.AgentVersion, UpdaterVersion: h.UpdaterVersion,
-		IntervalSeconds: h.IntervalSeconds,
-	}, nil
-}
-
-const hostColumns = `id, hostname, machine_id, os, arch, group_name, enrolled_at, revoked, agent_version,
-	updater_version, interval_seconds, last_seen, acked_seq, boot_time`
-
-// scanHost scans hostColumns, followed by latest and last_update when full.
-func scanHost(row pgx.Row, full bool) (server.Host, error) {
-	var (
-		h                  server.Host
-		enrolled           time.Time
-		acked              int64
-		lastSeen, bootTime pgtype.Timestamptz
-		latest, lastUpdate []byte
-	)
-	dest := []any{&h.ID, &h.Hostname, &h.MachineID, &h.OS, &h.Arch, &h.Group, &enrolled, &h.Revoked,
-		&h.AgentVersion, &h.UpdaterVersion, &h.IntervalSeconds, &lastSeen, &acked, &bootTime}
-	if full {
-		dest = append(dest, &latest, &lastUpdate)
-	}
-	if err := row.Scan(dest...); err != nil {
-		return server.Host{}, err
-	}
-	h.EnrolledAt = enrolled.UTC()
-	h.AckedSeq = uint64(acked)
-	h.LastSeen, h.BootTime = fromTS(lastSeen), fromTS(bootTime)
-	if latest != nil {
-		h.Latest = new(wire.Report)
-		if err := json.Unmarshal(latest, h.Latest); err != nil {
-			return server.Host{}, fmt.Errorf("decode latest report of host %s: %w", h.ID, err)
-		}
-	}
-	if lastUpdate != nil {
-		h.LastUpdate = new(server.UpdateEvent)
-		if err := json.Unmarshal(lastUpdate, h.LastUpdate); err != nil {
-			return server.Host{}, fmt.Errorf("decode last update of host %s: %w", h.ID, err)
-		}
-	}
 	return h, nil
 }
 
 // HostByCredential finds a host by the hash of its credential, without Latest or LastUpdate.
 func (s *Store) HostByCredential(ctx context.Context, credentialHash string) (server.Host, error) {
-	h, err := scanHost(s.pool.QueryRow(ctx, `SELECT `+hostColumns+` FROM hosts WHERE credential_hash = $1`, credentialHash), false)
+	h, err := storesql.ScanHost(s.pool.QueryRow(ctx, `SELECT `+storesql.HostColumns+` FROM hosts WHERE credential_hash = $1`, credentialHash))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return server.Host{}, fmt.Errorf("host by credential: %w", server.ErrNotFound)
 	}
@@ -110,7 +63,7 @@ func (s *Store) HostByCredential(ctx context.Context, credentialHash string) (se
 
 // GetHost returns one host with Latest and LastUpdate.
 func (s *Store) GetHost(ctx context.Context, id string) (server.Host, error) {
-	h, err := scanHost(s.pool.QueryRow(ctx, `SELECT `+hostColumns+`, latest, last_update FROM hosts WHERE id = $1`, id), true)
+	h, err := storesql.ScanHostFull(s.pool.QueryRow(ctx, `SELECT `+storesql.HostFullColumns+` FROM hosts WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return server.Host{}, fmt.Errorf("get host %s: %w", id, server.ErrNotFound)
 	}
@@ -120,14 +73,11 @@ func (s *Store) GetHost(ctx context.Context, id string) (server.Host, error) {
 	return h, nil
 }
 
-// ListHosts returns the hosts of group (all when empty) ordered by hostname.
+// ListHosts returns the hosts of group (all when empty) ordered by hostname, then id, by bytes.
 func (s *Store) ListHosts(ctx context.Context, group string) ([]server.Host, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+hostColumns+`, latest, last_update FROM hosts
-		WHERE $1 = '' OR group_name = $1 ORDER BY hostname, id`, group)
-	if err != nil {
-		return nil, fmt.Errorf("list hosts: %w", err)
-	}
-	hs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (server.Host, error) { return scanHost(row, true) })
+	rows, _ := s.pool.Query(ctx, `SELECT `+storesql.HostFullColumns+` FROM hosts
+		WHERE $1 = '' OR group_name = $1 ORDER BY hostname COLLATE "C", id COLLATE "C"`, group)
+	hs, err := collect(rows, storesql.ScanHostFull)
 	if err != nil {
 		return nil, fmt.Errorf("list hosts: %w", err)
 	}

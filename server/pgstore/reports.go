@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -11,37 +10,9 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/internal/storesql"
 	"github.com/vigilhq/vigil/wire"
 )
-
-// hostState is what CommitReports reads and writes of a host row.
-type hostState struct {
-	acked          int64
-	lastSeen       pgtype.Timestamptz
-	agentVersion   string
-	updaterVersion string
-	interval       int32
-	bootTime       pgtype.Timestamptz
-	latest         []byte // new latest report, nil (SQL NULL: keep) if unchanged
-}
-
-// apply makes r, a newly stored report newer than any before it, the host's latest.
-func (st *hostState) apply(r *wire.Report, encoded []byte) {
-	st.acked = int64(r.Seq)
-	st.latest = encoded
-	if r.AgentVersion != "" {
-		st.agentVersion = r.AgentVersion
-	}
-	if r.UpdaterVersion != "" {
-		st.updaterVersion = r.UpdaterVersion
-	}
-	if r.IntervalSeconds > 0 {
-		st.interval = int32(r.IntervalSeconds)
-	}
-	if !r.BootTime.IsZero() {
-		st.bootTime = pgtype.Timestamptz{Time: ts(r.BootTime), Valid: true}
-	}
-}
 
 var sampleColumns = []string{"host_id", "seq", "time", "cpu_busy_pct", "mem_used_pct", "load1", "disk_max_used_pct", "report"}
 
@@ -61,35 +32,27 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 	if len(batches) == 0 {
 		return acks, nil
 	}
-	encoded := make([][][]byte, len(batches))
+	encoded, err := storesql.EncodeReports(batches)
+	if err != nil {
+		return nil, fmt.Errorf("commit reports: %w", err)
+	}
 	ids := make([]string, 0, len(batches))
-	for i, b := range batches {
+	for _, b := range batches {
 		ids = append(ids, b.HostID)
-		encoded[i] = make([][]byte, len(b.Reports))
-		for j := range b.Reports {
-			data, err := json.Marshal(&b.Reports[j])
-			if err != nil {
-				return nil, fmt.Errorf("commit reports: encode report %d of host %s: %w", b.Reports[j].Seq, b.HostID, err)
-			}
-			encoded[i][j] = data
-		}
 	}
 	// Lock in id order: two committers locking overlapping hosts then queue instead of deadlocking.
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT id, acked_seq, last_seen, agent_version, updater_version, interval_seconds, boot_time
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `SELECT id, `+storesql.HostIngestColumns+`
 			FROM hosts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
-		states := make(map[string]*hostState, len(ids))
-		var (
-			id string
-			st hostState
-		)
-		_, err := pgx.ForEachRow(rows, []any{&id, &st.acked, &st.lastSeen, &st.agentVersion, &st.updaterVersion, &st.interval, &st.bootTime}, func() error {
-			c := st
-			states[id] = &c
-			return nil
+		states := make(map[string]*storesql.HostIngest, len(ids))
+		_, err := collect(rows, func(row storesql.Scanner) (struct{}, error) {
+			var id string
+			st, err := storesql.ScanHostIngest(row, &id)
+			states[id] = st
+			return struct{}{}, err
 		})
 		if err != nil {
 			return fmt.Errorf("lock hosts: %w", err)
@@ -115,25 +78,24 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 			st := states[b.HostID]
 			for j := range b.Reports {
 				r := &b.Reports[j]
-				if int64(r.Seq) <= st.acked {
-					continue // a duplicate: stored before, or the agent dropped it and we acked across
+				if st.Duplicate(r) {
+					continue
 				}
-				cpu, mem, load1, disk := keyFigures(r)
+				cpu, mem, load1, disk := storesql.KeyFigures(r)
 				samples = append(samples, []any{b.HostID, int64(r.Seq), ts(r.Time), cpu, mem, load1, disk, encoded[i][j]})
 				for _, o := range r.Outages {
-					k := outageKey{b.HostID, ts(o.Start), ts(o.End), o.Class, o.Detail}
+					o = storesql.NewOutage(o)
+					k := outageKey{b.HostID, o.Start, o.End, o.Class, o.Detail}
 					if outages[k] {
 						continue
 					}
 					outages[k] = true
 					oHost, oStart, oEnd, oClass, oDetail = append(oHost, k.host), append(oStart, k.start), append(oEnd, k.end), append(oClass, k.class), append(oDetail, k.detail)
 				}
-				st.apply(r, encoded[i][j])
+				st.Apply(r, encoded[i][j])
 			}
-			if !b.Received.IsZero() && (!st.lastSeen.Valid || b.Received.After(st.lastSeen.Time)) {
-				st.lastSeen = pgtype.Timestamptz{Time: ts(b.Received), Valid: true}
-			}
-			acks[i] = uint64(st.acked)
+			st.Seen(b.Received)
+			acks[i] = st.AckedSeq
 		}
 
 		if len(samples) > 0 {
@@ -155,7 +117,8 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 		)
 		for k, id := range ids {
 			st := states[id]
-			hAck[k], hSeen[k], hAV[k], hUV[k], hIv[k], hBoot[k], hLast[k] = st.acked, st.lastSeen, st.agentVersion, st.updaterVersion, st.interval, st.bootTime, st.latest
+			hAck[k], hSeen[k], hAV[k], hUV[k], hIv[k], hBoot[k], hLast[k] = int64(st.AckedSeq), nullTS(st.LastSeen), st.AgentVersion,
+				st.UpdaterVersion, int32(st.IntervalSeconds), nullTS(st.BootTime), st.Latest
 		}
 		if len(oHost) > 0 {
 			batch.Queue(`INSERT INTO outages (host_id, start_time, end_time, class, detail)
@@ -179,51 +142,13 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 	return acks, nil
 }
 
-// keyFigures returns the columns charts and alert rules read, NULL where the report lacks them.
-func keyFigures(r *wire.Report) (cpuBusy, memUsed, load1, diskMax any) {
-	if r.CPU != nil {
-		cpuBusy = float32(r.CPU.BusyPct)
-	}
-	if r.Memory != nil {
-		memUsed = float32(r.Memory.UsedPct)
-	}
-	if r.Load != nil {
-		load1 = float32(r.Load.Load1)
-	}
-	if len(r.Mounts) > 0 {
-		m := r.Mounts[0].UsedPct
-		for _, mt := range r.Mounts[1:] {
-			m = max(m, mt.UsedPct)
-		}
-		diskMax = float32(m)
-	}
-	return
-}
-
 // ListSamples returns a host's samples with from <= time < to, oldest first, at most limit
 // (no limit when limit <= 0).
 func (s *Store) ListSamples(ctx context.Context, hostID string, from, to time.Time, limit int) ([]server.Sample, error) {
-	rows, err := s.pool.Query(ctx, `SELECT seq, time, report FROM samples
+	rows, _ := s.pool.Query(ctx, `SELECT `+storesql.SampleColumns+` FROM samples
 		WHERE host_id = $1 AND time >= $2 AND time < $3 ORDER BY time, seq LIMIT $4`,
 		hostID, ts(from), ts(to), limitOrAll(limit))
-	if err != nil {
-		return nil, fmt.Errorf("list samples of host %s: %w", hostID, err)
-	}
-	ss, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (server.Sample, error) {
-		var (
-			smp    = server.Sample{HostID: hostID}
-			seq    int64
-			report []byte
-		)
-		if err := row.Scan(&seq, &smp.Time, &report); err != nil {
-			return smp, err
-		}
-		smp.Seq, smp.Time = uint64(seq), smp.Time.UTC()
-		if err := json.Unmarshal(report, &smp.Report); err != nil {
-			return smp, fmt.Errorf("decode sample %d: %w", seq, err)
-		}
-		return smp, nil
-	})
+	ss, err := collect(rows, storesql.ScanSample(hostID))
 	if err != nil {
 		return nil, fmt.Errorf("list samples of host %s: %w", hostID, err)
 	}
@@ -250,17 +175,9 @@ func (s *Store) DeleteSamplesBefore(ctx context.Context, t time.Time) (int64, er
 
 // ListOutages returns a host's outages that end at or after since, oldest first.
 func (s *Store) ListOutages(ctx context.Context, hostID string, since time.Time) ([]wire.Outage, error) {
-	rows, err := s.pool.Query(ctx, `SELECT start_time, end_time, class, detail FROM outages
-		WHERE host_id = $1 AND end_time >= $2 ORDER BY start_time, end_time, class, detail`, hostID, ts(since))
-	if err != nil {
-		return nil, fmt.Errorf("list outages of host %s: %w", hostID, err)
-	}
-	os, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (wire.Outage, error) {
-		var o wire.Outage
-		err := row.Scan(&o.Start, &o.End, &o.Class, &o.Detail)
-		o.Start, o.End = o.Start.UTC(), o.End.UTC()
-		return o, err
-	})
+	rows, _ := s.pool.Query(ctx, `SELECT `+storesql.OutageColumns+` FROM outages
+		WHERE host_id = $1 AND end_time >= $2 ORDER BY start_time, end_time, class COLLATE "C", detail COLLATE "C"`, hostID, ts(since))
+	os, err := collect(rows, storesql.ScanOutage)
 	if err != nil {
 		return nil, fmt.Errorf("list outages of host %s: %w", hostID, err)
 	}

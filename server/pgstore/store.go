@@ -12,8 +12,10 @@
 // advisory lock, so replicas starting together apply them once. Options.Schema puts every table
 // in a schema of its own (created if missing), which lets tests run in parallel on one database.
 //
-// Times are timestamptz, written truncated to microseconds and read back in UTC. Store is safe
-// for concurrent use.
+// What does not depend on the dialect (validation, defaults, time normalisation, row decoding) is
+// shared with sqlitestore in server/internal/storesql. Times are timestamptz, written truncated to
+// microseconds and read back in UTC. Text sort keys are ordered with COLLATE "C" (by bytes), as
+// SQLite orders them, whatever the database's collation. Store is safe for concurrent use.
 package pgstore
 
 import (
@@ -35,6 +37,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/internal/storesql"
 )
 
 var _ server.Store = (*Store)(nil)
@@ -181,11 +184,9 @@ func (s *Store) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 }
 
 func insertAudit(ctx context.Context, tx pgx.Tx, a server.AuditEntry) error {
-	if a.Time.IsZero() {
-		a.Time = time.Now()
-	}
+	a = storesql.NewAudit(a, time.Now())
 	_, err := tx.Exec(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)`,
-		ts(a.Time), a.Actor, a.Action, a.Target, a.Detail)
+		a.Time, a.Actor, a.Action, a.Target, a.Detail)
 	if err != nil {
 		return fmt.Errorf("write audit entry: %w", err)
 	}
@@ -206,31 +207,27 @@ func mustAffect(tag pgconn.CommandTag, what string) error {
 	return nil
 }
 
-// ts is how times are written: UTC, truncated to microseconds (what timestamptz keeps; pgx
-// truncates too, this makes it explicit).
-func ts(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+// ts is how times are written: storesql.Normal, UTC truncated to microseconds (what timestamptz
+// keeps; pgx truncates too, this makes it explicit).
+func ts(t time.Time) time.Time { return storesql.Normal(t) }
 
 // nullTS writes the zero time as NULL.
-func nullTS(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return ts(t)
+func nullTS(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: storesql.Normal(t), Valid: !t.IsZero()}
 }
 
-func fromTS(t pgtype.Timestamptz) time.Time {
-	if !t.Valid {
-		return time.Time{}
-	}
-	return t.Time.UTC()
-}
-
-// limitOrAll maps "no limit" (limit <= 0) to SQL NULL, which LIMIT takes as no limit.
+// limitOrAll maps "no limit" to SQL NULL, which LIMIT takes as no limit.
 func limitOrAll(limit int) any {
-	if limit <= 0 {
+	if storesql.LimitAll(limit) {
 		return nil
 	}
 	return limit
+}
+
+// collect scans every row of rows with scan and closes rows. A query error surfaces here.
+func collect[T any](rows pgx.Rows, scan func(storesql.Scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	return storesql.Collect(rows, scan)
 }
 
 // revoke marks the row id of table revoked (idempotent; ErrNotFound if there is no such row) and

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/internal/storesql"
 )
 
 // CreateEnrollmentToken stores a token by hash. A zero ExpiresAt never expires; a MaxUses of zero
@@ -19,7 +18,7 @@ func (s *Store) CreateEnrollmentToken(ctx context.Context, t server.EnrollmentTo
 		if err := groupExists(ctx, tx, t.Group); err != nil {
 			return fmt.Errorf("create enrollment token: %w", err)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO enrollment_tokens (id, hash, group_name, expires_at, max_uses, uses, created_at, created_by, revoked)
+		_, err := tx.Exec(ctx, `INSERT INTO enrollment_tokens (`+storesql.EnrollmentTokenColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			t.ID, t.Hash, t.Group, nullTS(t.ExpiresAt), t.MaxUses, t.Uses, ts(t.CreatedAt), t.CreatedBy, t.Revoked)
 		if isUnique(err) {
@@ -32,23 +31,11 @@ func (s *Store) CreateEnrollmentToken(ctx context.Context, t server.EnrollmentTo
 	})
 }
 
-// ListEnrollmentTokens lists tokens, newest first.
+// ListEnrollmentTokens lists tokens, newest first; tokens created at the same time, last inserted
+// first.
 func (s *Store) ListEnrollmentTokens(ctx context.Context) ([]server.EnrollmentToken, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, hash, group_name, expires_at, max_uses, uses, created_at, created_by, revoked
-		FROM enrollment_tokens ORDER BY created_at DESC, seq DESC`)
-	if err != nil {
-		return nil, fmt.Errorf("list enrollment tokens: %w", err)
-	}
-	ts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (server.EnrollmentToken, error) {
-		var (
-			t       server.EnrollmentToken
-			expires pgtype.Timestamptz
-			created time.Time
-		)
-		err := row.Scan(&t.ID, &t.Hash, &t.Group, &expires, &t.MaxUses, &t.Uses, &created, &t.CreatedBy, &t.Revoked)
-		t.ExpiresAt, t.CreatedAt = fromTS(expires), created.UTC()
-		return t, err
-	})
+	rows, _ := s.pool.Query(ctx, `SELECT `+storesql.EnrollmentTokenColumns+` FROM enrollment_tokens ORDER BY created_at DESC, seq DESC`)
+	ts, err := collect(rows, storesql.ScanEnrollmentToken)
 	if err != nil {
 		return nil, fmt.Errorf("list enrollment tokens: %w", err)
 	}
@@ -63,7 +50,7 @@ func (s *Store) RevokeEnrollmentToken(ctx context.Context, id string, audit serv
 // CreateAPIToken stores an API token by hash.
 func (s *Store) CreateAPIToken(ctx context.Context, t server.APIToken, audit server.AuditEntry) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO api_tokens (id, name, role, hash, created_at, revoked) VALUES ($1, $2, $3, $4, $5, $6)`,
+		_, err := tx.Exec(ctx, `INSERT INTO api_tokens (`+storesql.APITokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
 			t.ID, t.Name, t.Role, t.Hash, ts(t.CreatedAt), t.Revoked)
 		if isUnique(err) {
 			return fmt.Errorf("create api token %s: %w", t.ID, server.ErrConflict)
@@ -75,21 +62,9 @@ func (s *Store) CreateAPIToken(ctx context.Context, t server.APIToken, audit ser
 	})
 }
 
-const apiTokenColumns = `id, name, role, hash, created_at, revoked`
-
-func scanAPIToken(row pgx.Row) (server.APIToken, error) {
-	var (
-		t       server.APIToken
-		created time.Time
-	)
-	err := row.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &created, &t.Revoked)
-	t.CreatedAt = created.UTC()
-	return t, err
-}
-
 // APITokenByHash finds a token, revoked or not, by the hash of its secret.
 func (s *Store) APITokenByHash(ctx context.Context, hash string) (server.APIToken, error) {
-	t, err := scanAPIToken(s.pool.QueryRow(ctx, `SELECT `+apiTokenColumns+` FROM api_tokens WHERE hash = $1`, hash))
+	t, err := storesql.ScanAPIToken(s.pool.QueryRow(ctx, `SELECT `+storesql.APITokenColumns+` FROM api_tokens WHERE hash = $1`, hash))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return server.APIToken{}, fmt.Errorf("api token by hash: %w", server.ErrNotFound)
 	}
@@ -99,13 +74,10 @@ func (s *Store) APITokenByHash(ctx context.Context, hash string) (server.APIToke
 	return t, nil
 }
 
-// ListAPITokens lists tokens, oldest first.
+// ListAPITokens lists tokens, oldest first; tokens created at the same time, first inserted first.
 func (s *Store) ListAPITokens(ctx context.Context) ([]server.APIToken, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+apiTokenColumns+` FROM api_tokens ORDER BY created_at, seq`)
-	if err != nil {
-		return nil, fmt.Errorf("list api tokens: %w", err)
-	}
-	ts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (server.APIToken, error) { return scanAPIToken(row) })
+	rows, _ := s.pool.Query(ctx, `SELECT `+storesql.APITokenColumns+` FROM api_tokens ORDER BY created_at, seq`)
+	ts, err := collect(rows, storesql.ScanAPIToken)
 	if err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)
 	}

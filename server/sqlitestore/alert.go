@@ -1,17 +1,15 @@
 package sqlitestore
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/alert"
+	"github.com/vigilhq/vigil/server/internal/storesql"
 )
 
 var _ alert.Store = (*Store)(nil)
@@ -35,31 +33,10 @@ func inChunks(ids []string, fn func(marks string, args []any) error) error {
 	return nil
 }
 
-const hostStateColumns = `id, hostname, group_name, revoked, interval_seconds, last_seen, boot_time, acked_seq`
-
-func scanHostStates(rows *sql.Rows, out []alert.HostState) ([]alert.HostState, error) {
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			h                  alert.HostState
-			lastSeen, bootTime sql.NullInt64
-		)
-		if err := rows.Scan(&h.ID, &h.Hostname, &h.Group, &h.Revoked, &h.IntervalSeconds, &lastSeen, &bootTime, &h.AckedSeq); err != nil {
-			return nil, err
-		}
-		h.LastSeen, h.BootTime = fromNullMicros(lastSeen), fromNullMicros(bootTime)
-		out = append(out, h)
-	}
-	return out, rows.Err()
-}
-
 // ListHostStates returns the hosts that are not revoked and have reported.
 func (s *Store) ListHostStates(ctx context.Context) ([]alert.HostState, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+hostStateColumns+` FROM hosts WHERE revoked = 0 AND last_seen IS NOT NULL`)
-	if err != nil {
-		return nil, fmt.Errorf("list host states: %w", err)
-	}
-	hs, err := scanHostStates(rows, nil)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.HostStateColumns+` FROM hosts WHERE revoked = 0 AND last_seen IS NOT NULL`)
+	hs, err := collect(rows, err, storesql.ScanHostState)
 	if err != nil {
 		return nil, fmt.Errorf("list host states: %w", err)
 	}
@@ -70,11 +47,9 @@ func (s *Store) ListHostStates(ctx context.Context) ([]alert.HostState, error) {
 func (s *Store) HostStates(ctx context.Context, ids []string) ([]alert.HostState, error) {
 	var out []alert.HostState
 	err := inChunks(ids, func(marks string, args []any) error {
-		rows, err := s.r.QueryContext(ctx, `SELECT `+hostStateColumns+` FROM hosts WHERE id IN (`+marks+`)`, args...)
-		if err != nil {
-			return err
-		}
-		out, err = scanHostStates(rows, out)
+		rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.HostStateColumns+` FROM hosts WHERE id IN (`+marks+`)`, args...)
+		hs, err := collect(rows, err, storesql.ScanHostState)
+		out = append(out, hs...)
 		return err
 	})
 	if err != nil {
@@ -113,15 +88,9 @@ func (s *Store) LatestReports(ctx context.Context, ids []string, fn func(hostID 
 
 // CreateRule stores a rule.
 func (s *Store) CreateRule(ctx context.Context, r alert.Rule, audit server.AuditEntry) error {
-	if r.ID == "" {
-		return fmt.Errorf("create rule: %w: id is required", server.ErrInvalid)
-	}
-	if r.CreatedAt.IsZero() {
-		r.CreatedAt = time.Now()
-	}
-	data, err := json.Marshal(r)
+	r, data, err := storesql.NewRule(r, time.Now())
 	if err != nil {
-		return fmt.Errorf("create rule %s: %w", r.ID, err)
+		return err
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO alert_rules (id, created_at, data) VALUES (?, ?, ?)`, r.ID, micros(r.CreatedAt), string(data))
@@ -137,28 +106,9 @@ func (s *Store) CreateRule(ctx context.Context, r alert.Rule, audit server.Audit
 
 // ListRules returns all rules ordered by ID.
 func (s *Store) ListRules(ctx context.Context) ([]alert.Rule, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT created_at, data FROM alert_rules ORDER BY id`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.RuleColumns+` FROM alert_rules ORDER BY id`)
+	rs, err := collect(rows, err, storesql.ScanRule)
 	if err != nil {
-		return nil, fmt.Errorf("list rules: %w", err)
-	}
-	defer rows.Close()
-	var rs []alert.Rule
-	for rows.Next() {
-		var (
-			created int64
-			data    []byte
-			r       alert.Rule
-		)
-		if err := rows.Scan(&created, &data); err != nil {
-			return nil, fmt.Errorf("list rules: %w", err)
-		}
-		if err := json.Unmarshal(data, &r); err != nil {
-			return nil, fmt.Errorf("decode rule: %w", err)
-		}
-		r.CreatedAt = fromMicros(created)
-		rs = append(rs, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list rules: %w", err)
 	}
 	return rs, nil
@@ -180,12 +130,9 @@ func (s *Store) DeleteRule(ctx context.Context, id string, audit server.AuditEnt
 
 // CreateSilence stores a maintenance silence.
 func (s *Store) CreateSilence(ctx context.Context, sl alert.Silence, audit server.AuditEntry) error {
-	if sl.ID == "" {
-		return fmt.Errorf("create silence: %w: id is required", server.ErrInvalid)
-	}
-	data, err := json.Marshal(sl)
+	sl, data, err := storesql.NewSilence(sl)
 	if err != nil {
-		return fmt.Errorf("create silence %s: %w", sl.ID, err)
+		return err
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO silences (id, starts_at, ends_at, data) VALUES (?, ?, ?, ?)`,
@@ -202,32 +149,13 @@ func (s *Store) CreateSilence(ctx context.Context, sl alert.Silence, audit serve
 
 // ListSilences returns the silences that end after since, ordered by start.
 func (s *Store) ListSilences(ctx context.Context, since time.Time) ([]alert.Silence, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT starts_at, ends_at, data FROM silences WHERE ends_at > ? ORDER BY starts_at, id`, micros(since))
+	rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.SilenceColumns+` FROM silences WHERE ends_at > ?
+		ORDER BY starts_at, id`, micros(since))
+	sls, err := collect(rows, err, storesql.ScanSilence)
 	if err != nil {
 		return nil, fmt.Errorf("list silences: %w", err)
 	}
-	defer rows.Close()
-	var out []alert.Silence
-	for rows.Next() {
-		var (
-			start, end int64
-			data       []byte
-			sl         alert.Silence
-		)
-		if err := rows.Scan(&start, &end, &data); err != nil {
-			return nil, fmt.Errorf("list silences: %w", err)
-		}
-		if err := json.Unmarshal(data, &sl); err != nil {
-			return nil, fmt.Errorf("decode silence: %w", err)
-		}
-		sl.StartsAt, sl.EndsAt = fromMicros(start), fromMicros(end)
-		sl.CreatedAt = sl.CreatedAt.UTC().Truncate(time.Microsecond)
-		out = append(out, sl)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list silences: %w", err)
-	}
-	return out, nil
+	return sls, nil
 }
 
 // DeleteSilence deletes a silence.
@@ -246,32 +174,16 @@ func (s *Store) DeleteSilence(ctx context.Context, id string, audit server.Audit
 
 // SaveAlert stores a's change, its event and its notifications in one write transaction.
 func (s *Store) SaveAlert(ctx context.Context, a *alert.Alert, ev alert.AlertEvent, notes []alert.Notification) error {
-	if a.Key == "" || a.State == "" {
-		return fmt.Errorf("save alert: %w: key and state are required", server.ErrInvalid)
-	}
-	if ev.Time.IsZero() {
-		ev.Time = time.Now()
-	}
-	a.NormalizeTimes()
-	saved := *a
-	saved.History = nil
-	saved.Version = a.Version + 1
-	saved.UpdatedAt = ev.Time.UTC().Truncate(time.Microsecond)
-	data, err := json.Marshal(&saved)
+	save, err := storesql.NewAlertSave(a, ev, notes, time.Now())
 	if err != nil {
-		return fmt.Errorf("save alert %s: %w", a.Key, err)
+		return err
 	}
-	noteData := make([][]byte, len(notes))
-	for i := range notes {
-		if noteData[i], err = json.Marshal(&notes[i]); err != nil {
-			return fmt.Errorf("save alert %s: encode notification: %w", a.Key, err)
-		}
-	}
+	saved, ev := &save.Saved, save.Event
 	id := a.ID
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if id == 0 {
 			err := tx.QueryRowContext(ctx, `INSERT INTO alerts (key, state, host_id, version, updated_at, data)
-				VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, a.Key, a.State, a.HostID, saved.Version, micros(saved.UpdatedAt), string(data)).Scan(&id)
+				VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, saved.Key, saved.State, saved.HostID, saved.Version, micros(saved.UpdatedAt), string(save.Data)).Scan(&id)
 			if isUnique(err) {
 				return fmt.Errorf("save alert %s: another is open: %w", a.Key, server.ErrConflict)
 			}
@@ -280,7 +192,7 @@ func (s *Store) SaveAlert(ctx context.Context, a *alert.Alert, ev alert.AlertEve
 			}
 		} else {
 			res, err := tx.ExecContext(ctx, `UPDATE alerts SET state = ?, version = ?, updated_at = ?, data = ?
-				WHERE id = ? AND version = ?`, a.State, saved.Version, micros(saved.UpdatedAt), string(data), id, a.Version)
+				WHERE id = ? AND version = ?`, saved.State, saved.Version, micros(saved.UpdatedAt), string(save.Data), id, a.Version)
 			if isUnique(err) {
 				return fmt.Errorf("save alert %s: another is open: %w", a.Key, server.ErrConflict)
 			}
@@ -292,22 +204,12 @@ func (s *Store) SaveAlert(ctx context.Context, a *alert.Alert, ev alert.AlertEve
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO alert_events (alert_id, time, state, message) VALUES (?, ?, ?, ?)`,
-			id, micros(ev.Time), a.State, ev.Message); err != nil {
+			id, micros(ev.Time), ev.State, ev.Message); err != nil {
 			return fmt.Errorf("save alert %d: event: %w", id, err)
 		}
-		for i, n := range notes {
-			if n.Key == "" {
-				return fmt.Errorf("save alert %d: %w: notification without key", id, server.ErrInvalid)
-			}
-			created, next := n.CreatedAt, n.NextAttempt
-			if created.IsZero() {
-				created = ev.Time
-			}
-			if next.IsZero() {
-				next = created
-			}
+		for _, n := range save.Notes {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO notifications (key, created_at, next_attempt, data)
-				VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`, n.Key, micros(created), micros(next), string(noteData[i])); err != nil {
+				VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`, n.Key, micros(n.CreatedAt), micros(n.NextAttempt), string(n.Data)); err != nil {
 				return fmt.Errorf("save alert %d: queue notification %s: %w", id, n.Key, err)
 			}
 		}
@@ -316,43 +218,14 @@ func (s *Store) SaveAlert(ctx context.Context, a *alert.Alert, ev alert.AlertEve
 	if err != nil {
 		return err
 	}
-	a.ID, a.Version, a.UpdatedAt = id, saved.Version, saved.UpdatedAt
+	save.SavedAs(a, id)
 	return nil
 }
 
-func scanAlerts(rows *sql.Rows) ([]alert.Alert, error) {
-	defer rows.Close()
-	var out []alert.Alert
-	for rows.Next() {
-		var (
-			a       alert.Alert
-			id      int64
-			version int64
-			state   string
-			updated int64
-			data    []byte
-		)
-		if err := rows.Scan(&id, &state, &version, &updated, &data); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal(data, &a); err != nil {
-			return nil, fmt.Errorf("decode alert %d: %w", id, err)
-		}
-		a.ID, a.State, a.Version, a.UpdatedAt = id, state, version, fromMicros(updated)
-		out = append(out, a)
-	}
-	return out, rows.Err()
-}
-
-const alertColumns = `id, state, version, updated_at, data`
-
 // OpenAlerts returns the pending and firing alerts.
 func (s *Store) OpenAlerts(ctx context.Context) ([]alert.Alert, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE state <> 'resolved' ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("open alerts: %w", err)
-	}
-	as, err := scanAlerts(rows)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.AlertColumns+` FROM alerts WHERE state <> 'resolved' ORDER BY id`)
+	as, err := collect(rows, err, storesql.ScanAlert)
 	if err != nil {
 		return nil, fmt.Errorf("open alerts: %w", err)
 	}
@@ -361,7 +234,7 @@ func (s *Store) OpenAlerts(ctx context.Context) ([]alert.Alert, error) {
 
 // ListAlerts returns alerts newest first.
 func (s *Store) ListAlerts(ctx context.Context, f alert.AlertFilter) ([]alert.Alert, error) {
-	q := `SELECT ` + alertColumns + ` FROM alerts WHERE 1 = 1`
+	q := `SELECT ` + storesql.AlertColumns + ` FROM alerts WHERE 1 = 1`
 	var args []any
 	if f.OpenOnly {
 		q += ` AND state <> 'resolved'`
@@ -377,10 +250,7 @@ func (s *Store) ListAlerts(ctx context.Context, f alert.AlertFilter) ([]alert.Al
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limitOrAll(f.Limit))
 	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list alerts: %w", err)
-	}
-	as, err := scanAlerts(rows)
+	as, err := collect(rows, err, storesql.ScanAlert)
 	if err != nil {
 		return nil, fmt.Errorf("list alerts: %w", err)
 	}
@@ -389,11 +259,8 @@ func (s *Store) ListAlerts(ctx context.Context, f alert.AlertFilter) ([]alert.Al
 
 // GetAlert returns one alert with its history.
 func (s *Store) GetAlert(ctx context.Context, id int64) (alert.Alert, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id)
-	if err != nil {
-		return alert.Alert{}, fmt.Errorf("get alert %d: %w", id, err)
-	}
-	as, err := scanAlerts(rows)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.AlertColumns+` FROM alerts WHERE id = ?`, id)
+	as, err := collect(rows, err, storesql.ScanAlert)
 	if err != nil {
 		return alert.Alert{}, fmt.Errorf("get alert %d: %w", id, err)
 	}
@@ -401,53 +268,11 @@ func (s *Store) GetAlert(ctx context.Context, id int64) (alert.Alert, error) {
 		return alert.Alert{}, fmt.Errorf("get alert %d: %w", id, server.ErrNotFound)
 	}
 	a := as[0]
-	evRows, err := s.r.QueryContext(ctx, `SELECT time, state, message FROM alert_events WHERE alert_id = ? ORDER BY id`, id)
-	if err != nil {
-		return alert.Alert{}, fmt.Errorf("get alert %d history: %w", id, err)
-	}
-	defer evRows.Close()
-	for evRows.Next() {
-		ev := alert.AlertEvent{AlertID: id}
-		var at int64
-		if err := evRows.Scan(&at, &ev.State, &ev.Message); err != nil {
-			return alert.Alert{}, fmt.Errorf("get alert %d history: %w", id, err)
-		}
-		ev.Time = fromMicros(at)
-		a.History = append(a.History, ev)
-	}
-	if err := evRows.Err(); err != nil {
+	evRows, err := s.r.QueryContext(ctx, `SELECT `+storesql.AlertEventColumns+` FROM alert_events WHERE alert_id = ? ORDER BY id`, id)
+	if a.History, err = collect(evRows, err, storesql.ScanAlertEvent(id)); err != nil {
 		return alert.Alert{}, fmt.Errorf("get alert %d history: %w", id, err)
 	}
 	return a, nil
-}
-
-const notificationColumns = `id, key, created_at, next_attempt, attempts, sent_at, outcome, last_error, data`
-
-func scanNotifications(rows *sql.Rows) ([]alert.Notification, error) {
-	defer rows.Close()
-	var out []alert.Notification
-	for rows.Next() {
-		var (
-			n                     alert.Notification
-			id                    int64
-			key, outcome, lastErr string
-			created, next         int64
-			attempts              int
-			sent                  sql.NullInt64
-			data                  []byte
-		)
-		if err := rows.Scan(&id, &key, &created, &next, &attempts, &sent, &outcome, &lastErr, &data); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal(data, &n); err != nil {
-			return nil, fmt.Errorf("decode notification %d: %w", id, err)
-		}
-		n.ID, n.Key, n.CreatedAt, n.NextAttempt, n.Attempts = id, key, fromMicros(created), fromMicros(next), attempts
-		n.SentAt, n.Outcome, n.LastError = fromNullMicros(sent), outcome, lastErr
-		n.SetStatus()
-		out = append(out, n)
-	}
-	return out, rows.Err()
 }
 
 // ClaimNotifications claims due notifications for owner. The single writer connection makes the
@@ -458,28 +283,21 @@ func (s *Store) ClaimNotifications(ctx context.Context, owner string, now time.T
 		rows, err := tx.QueryContext(ctx, `UPDATE notifications SET claimed_until = ?, claimed_by = ?, attempts = attempts + 1
 			WHERE id IN (SELECT id FROM notifications WHERE sent_at IS NULL AND next_attempt <= ? AND claimed_until < ? ORDER BY id LIMIT ?)
 			  AND sent_at IS NULL AND claimed_until < ?
-			RETURNING `+notificationColumns, micros(now.Add(lease)), owner, micros(now), micros(now), limitOrAll(limit), micros(now))
-		if err != nil {
-			return err
-		}
-		out, err = scanNotifications(rows)
+			RETURNING `+storesql.NotificationColumns, micros(now.Add(lease)), owner, micros(now), micros(now), limitOrAll(limit), micros(now))
+		out, err = collect(rows, err, storesql.ScanNotification)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", err)
 	}
-	sortNotifications(out)
+	storesql.SortNotifications(out)
 	return out, nil
-}
-
-func sortNotifications(ns []alert.Notification) {
-	slices.SortFunc(ns, func(a, b alert.Notification) int { return cmp.Compare(a.ID, b.ID) })
 }
 
 // FinishNotification records the outcome of a claimed notification.
 func (s *Store) FinishNotification(ctx context.Context, id int64, owner, outcome string, at time.Time, note string) error {
-	if outcome != alert.NotifySent && outcome != alert.NotifySkipped {
-		return fmt.Errorf("finish notification %d: %w: outcome %q", id, server.ErrInvalid, outcome)
+	if err := storesql.CheckOutcome(id, outcome); err != nil {
+		return err
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE notifications SET sent_at = ?, outcome = ?, last_error = ?, claimed_until = 0
@@ -511,7 +329,7 @@ func (s *Store) RetryNotification(ctx context.Context, id int64, owner string, n
 
 // ListNotifications returns notifications newest first.
 func (s *Store) ListNotifications(ctx context.Context, limit int, before int64) ([]alert.Notification, error) {
-	q := `SELECT ` + notificationColumns + ` FROM notifications`
+	q := `SELECT ` + storesql.NotificationColumns + ` FROM notifications`
 	var args []any
 	if before > 0 {
 		q += ` WHERE id < ?`
@@ -520,10 +338,7 @@ func (s *Store) ListNotifications(ctx context.Context, limit int, before int64) 
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limitOrAll(limit))
 	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list notifications: %w", err)
-	}
-	ns, err := scanNotifications(rows)
+	ns, err := collect(rows, err, storesql.ScanNotification)
 	if err != nil {
 		return nil, fmt.Errorf("list notifications: %w", err)
 	}

@@ -3,12 +3,12 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/internal/storesql"
 )
 
 // groupExists returns a wrapped ErrNotFound unless the group exists.
@@ -24,29 +24,15 @@ func groupExists(ctx context.Context, tx *sql.Tx, name string) error {
 	return nil
 }
 
-func encodeEmails(emails []string) (string, error) {
-	if len(emails) == 0 {
-		return "[]", nil
-	}
-	b, err := json.Marshal(emails)
-	return string(b), err
-}
-
 // CreateGroup creates a group.
 func (s *Store) CreateGroup(ctx context.Context, g server.Group, audit server.AuditEntry) error {
-	if g.Name == "" {
-		return fmt.Errorf("create group: %w: name is required", server.ErrInvalid)
-	}
-	if g.CreatedAt.IsZero() {
-		g.CreatedAt = time.Now()
-	}
-	emails, err := encodeEmails(g.AlertEmails)
+	g, emails, err := storesql.NewGroup(g, time.Now())
 	if err != nil {
-		return fmt.Errorf("create group %s: %w", g.Name, err)
+		return err
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO groups (name, grace_ns, alert_emails, pin_version, pin_channel, created_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, g.Name, int64(g.Grace), emails, g.Pin.Version, g.Pin.Channel, micros(g.CreatedAt))
+			VALUES (?, ?, ?, ?, ?, ?)`, g.Name, int64(g.Grace), string(emails), g.Pin.Version, g.Pin.Channel, micros(g.CreatedAt))
 		if isUnique(err) {
 			return fmt.Errorf("create group %s: %w", g.Name, server.ErrConflict)
 		}
@@ -57,32 +43,9 @@ func (s *Store) CreateGroup(ctx context.Context, g server.Group, audit server.Au
 	})
 }
 
-const groupQuery = `SELECT g.name, g.grace_ns, g.alert_emails, g.pin_version, g.pin_channel, g.created_at,
-	(SELECT count(*) FROM hosts h WHERE h.group_name = g.name) FROM groups g`
-
-func scanGroup(row rowScanner) (server.Group, error) {
-	var (
-		g       server.Group
-		grace   int64
-		emails  string
-		created int64
-	)
-	if err := row.Scan(&g.Name, &grace, &emails, &g.Pin.Version, &g.Pin.Channel, &created, &g.Hosts); err != nil {
-		return server.Group{}, err
-	}
-	g.Grace, g.CreatedAt = time.Duration(grace), fromMicros(created)
-	if err := json.Unmarshal([]byte(emails), &g.AlertEmails); err != nil {
-		return server.Group{}, fmt.Errorf("decode alert emails of group %s: %w", g.Name, err)
-	}
-	if len(g.AlertEmails) == 0 {
-		g.AlertEmails = nil
-	}
-	return g, nil
-}
-
 // GetGroup returns one group with its host count.
 func (s *Store) GetGroup(ctx context.Context, name string) (server.Group, error) {
-	g, err := scanGroup(s.r.QueryRowContext(ctx, groupQuery+` WHERE g.name = ?`, name))
+	g, err := storesql.ScanGroup(s.r.QueryRowContext(ctx, storesql.GroupQuery+` WHERE g.name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return server.Group{}, fmt.Errorf("get group %s: %w", name, server.ErrNotFound)
 	}
@@ -92,22 +55,11 @@ func (s *Store) GetGroup(ctx context.Context, name string) (server.Group, error)
 	return g, nil
 }
 
-// ListGroups returns all groups ordered by name, with host counts.
+// ListGroups returns all groups ordered by name (by bytes), with host counts.
 func (s *Store) ListGroups(ctx context.Context) ([]server.Group, error) {
-	rows, err := s.r.QueryContext(ctx, groupQuery+` ORDER BY g.name`)
+	rows, err := s.r.QueryContext(ctx, storesql.GroupQuery+` ORDER BY g.name`)
+	gs, err := collect(rows, err, storesql.ScanGroup)
 	if err != nil {
-		return nil, fmt.Errorf("list groups: %w", err)
-	}
-	defer rows.Close()
-	var gs []server.Group
-	for rows.Next() {
-		g, err := scanGroup(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list groups: %w", err)
-		}
-		gs = append(gs, g)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list groups: %w", err)
 	}
 	return gs, nil
@@ -115,12 +67,12 @@ func (s *Store) ListGroups(ctx context.Context) ([]server.Group, error) {
 
 // UpdateGroup sets a group's Grace and AlertEmails.
 func (s *Store) UpdateGroup(ctx context.Context, g server.Group, audit server.AuditEntry) error {
-	emails, err := encodeEmails(g.AlertEmails)
+	emails, err := storesql.EncodeEmails(g.AlertEmails)
 	if err != nil {
 		return fmt.Errorf("update group %s: %w", g.Name, err)
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE groups SET grace_ns = ?, alert_emails = ? WHERE name = ?`, int64(g.Grace), emails, g.Name)
+		res, err := tx.ExecContext(ctx, `UPDATE groups SET grace_ns = ?, alert_emails = ? WHERE name = ?`, int64(g.Grace), string(emails), g.Name)
 		if err != nil {
 			return fmt.Errorf("update group %s: %w", g.Name, err)
 		}
@@ -147,8 +99,8 @@ func (s *Store) SetPin(ctx context.Context, name string, p server.Pin, audit ser
 
 // DeleteGroup deletes an empty group other than the default one, and its enrollment tokens.
 func (s *Store) DeleteGroup(ctx context.Context, name string, audit server.AuditEntry) error {
-	if name == server.DefaultGroup {
-		return fmt.Errorf("delete group %s: %w: the default group cannot be deleted", name, server.ErrInvalid)
+	if err := storesql.CheckDeleteGroup(name); err != nil {
+		return err
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if err := groupExists(ctx, tx, name); err != nil {

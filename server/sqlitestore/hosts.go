@@ -3,27 +3,23 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/vigilhq/vigil/server"
-	"github.com/vigilhq/vigil/wire"
+	"github.com/vigilhq/vigil/server/internal/storesql"
 )
 
 // Enroll consumes one use of the token and inserts the host in one write transaction; the single
 // writer connection serializes concurrent enrollments, and the UPDATE's WHERE clause re-checks the
 // token's state inside the transaction.
 func (s *Store) Enroll(ctx context.Context, tokenHash string, now time.Time, h server.Host, credentialHash string) (server.Host, error) {
-	if h.ID == "" || credentialHash == "" {
-		return server.Host{}, fmt.Errorf("enroll: %w: host id and credential are required", server.ErrInvalid)
+	h, err := storesql.EnrollingHost(h, now, credentialHash)
+	if err != nil {
+		return server.Host{}, err
 	}
-	if h.EnrolledAt.IsZero() {
-		h.EnrolledAt = now
-	}
-	h.EnrolledAt = h.EnrolledAt.UTC().Truncate(time.Microsecond)
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `UPDATE enrollment_tokens SET uses = uses + 1
 			WHERE hash = ? AND revoked = 0 AND (expires_at IS NULL OR expires_at > ?) AND (max_uses <= 0 OR uses < max_uses)
 			RETURNING group_name`, tokenHash, micros(now)).Scan(&h.Group)
@@ -49,55 +45,12 @@ func (s *Store) Enroll(ctx context.Context, tokenHash string, now time.Time, h s
 	if err != nil {
 		return server.Host{}, err
 	}
-	return server.Host{
-		ID: h.ID, Hostname: h.Hostname, MachineID: h.MachineID, OS: h.OS, Arch: h.Arch, Group: h.Group,
-		EnrolledAt: h.EnrolledAt, AgentVersion: h.AgentVersion, UpdaterVersion: h.UpdaterVersion,
-		IntervalSeconds: h.IntervalSeconds,
-	}, nil
-}
-
-const hostColumns = `id, hostname, machine_id, os, arch, group_name, enrolled_at, revoked, agent_version,
-	updater_version, interval_seconds, last_seen, acked_seq, boot_time`
-
-type rowScanner interface{ Scan(dest ...any) error }
-
-// scanHost scans hostColumns, followed by latest and last_update when full.
-func scanHost(row rowScanner, full bool) (server.Host, error) {
-	var (
-		h                  server.Host
-		enrolled           int64
-		lastSeen, bootTime sql.NullInt64
-		latest, lastUpdate sql.NullString
-	)
-	dest := []any{&h.ID, &h.Hostname, &h.MachineID, &h.OS, &h.Arch, &h.Group, &enrolled, &h.Revoked,
-		&h.AgentVersion, &h.UpdaterVersion, &h.IntervalSeconds, &lastSeen, &h.AckedSeq, &bootTime}
-	if full {
-		dest = append(dest, &latest, &lastUpdate)
-	}
-	if err := row.Scan(dest...); err != nil {
-		return server.Host{}, err
-	}
-	h.EnrolledAt = fromMicros(enrolled)
-	h.LastSeen = fromNullMicros(lastSeen)
-	h.BootTime = fromNullMicros(bootTime)
-	if latest.Valid {
-		h.Latest = new(wire.Report)
-		if err := json.Unmarshal([]byte(latest.String), h.Latest); err != nil {
-			return server.Host{}, fmt.Errorf("decode latest report of host %s: %w", h.ID, err)
-		}
-	}
-	if lastUpdate.Valid {
-		h.LastUpdate = new(server.UpdateEvent)
-		if err := json.Unmarshal([]byte(lastUpdate.String), h.LastUpdate); err != nil {
-			return server.Host{}, fmt.Errorf("decode last update of host %s: %w", h.ID, err)
-		}
-	}
 	return h, nil
 }
 
 // HostByCredential finds a host by the hash of its credential, without Latest or LastUpdate.
 func (s *Store) HostByCredential(ctx context.Context, credentialHash string) (server.Host, error) {
-	h, err := scanHost(s.r.QueryRowContext(ctx, `SELECT `+hostColumns+` FROM hosts WHERE credential_hash = ?`, credentialHash), false)
+	h, err := storesql.ScanHost(s.r.QueryRowContext(ctx, `SELECT `+storesql.HostColumns+` FROM hosts WHERE credential_hash = ?`, credentialHash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return server.Host{}, fmt.Errorf("host by credential: %w", server.ErrNotFound)
 	}
@@ -109,7 +62,7 @@ func (s *Store) HostByCredential(ctx context.Context, credentialHash string) (se
 
 // GetHost returns one host with Latest and LastUpdate.
 func (s *Store) GetHost(ctx context.Context, id string) (server.Host, error) {
-	h, err := scanHost(s.r.QueryRowContext(ctx, `SELECT `+hostColumns+`, latest, last_update FROM hosts WHERE id = ?`, id), true)
+	h, err := storesql.ScanHostFull(s.r.QueryRowContext(ctx, `SELECT `+storesql.HostFullColumns+` FROM hosts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return server.Host{}, fmt.Errorf("get host %s: %w", id, server.ErrNotFound)
 	}
@@ -119,23 +72,12 @@ func (s *Store) GetHost(ctx context.Context, id string) (server.Host, error) {
 	return h, nil
 }
 
-// ListHosts returns the hosts of group (all when empty) ordered by hostname.
+// ListHosts returns the hosts of group (all when empty) ordered by hostname, then id, by bytes.
 func (s *Store) ListHosts(ctx context.Context, group string) ([]server.Host, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+hostColumns+`, latest, last_update FROM hosts
+	rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.HostFullColumns+` FROM hosts
 		WHERE ? = '' OR group_name = ? ORDER BY hostname, id`, group, group)
+	hs, err := collect(rows, err, storesql.ScanHostFull)
 	if err != nil {
-		return nil, fmt.Errorf("list hosts: %w", err)
-	}
-	defer rows.Close()
-	var hs []server.Host
-	for rows.Next() {
-		h, err := scanHost(rows, true)
-		if err != nil {
-			return nil, fmt.Errorf("list hosts: %w", err)
-		}
-		hs = append(hs, h)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list hosts: %w", err)
 	}
 	return hs, nil

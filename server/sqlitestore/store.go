@@ -8,7 +8,9 @@
 // failing an upgrade from a read lock). Reads use a separate pool of read-only connections, which
 // WAL lets run beside the writer on the last committed snapshot.
 //
-// Times are stored as INTEGER microseconds since the Unix epoch and come back in UTC. Migrations
+// What does not depend on the dialect (validation, defaults, time normalisation, row decoding) is
+// shared with pgstore in server/internal/storesql. Times are stored as INTEGER microseconds since
+// the Unix epoch and come back in UTC; text sorts by bytes (SQLite's BINARY collation). Migrations
 // are embedded and applied by Open, each in its own transaction, recorded in schema_migrations.
 //
 // Store is safe for concurrent use.
@@ -33,6 +35,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/internal/storesql"
 )
 
 var _ server.Store = (*Store)(nil)
@@ -236,9 +239,7 @@ func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 func insertAudit(ctx context.Context, tx *sql.Tx, a server.AuditEntry) error {
-	if a.Time.IsZero() {
-		a.Time = time.Now()
-	}
+	a = storesql.NewAudit(a, time.Now())
 	_, err := tx.ExecContext(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
 		micros(a.Time), a.Actor, a.Action, a.Target, a.Detail)
 	if err != nil {
@@ -268,7 +269,8 @@ func mustAffect(res sql.Result, what string) error {
 	return nil
 }
 
-// micros is how times are stored: microseconds since the Unix epoch.
+// micros is how times are stored: microseconds since the Unix epoch, finer parts truncated
+// (storesql.Precision). storesql.TimeInto reads them back.
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
 // nullMicros stores the zero time as NULL.
@@ -279,20 +281,21 @@ func nullMicros(t time.Time) any {
 	return t.UnixMicro()
 }
 
-func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
-
-func fromNullMicros(v sql.NullInt64) time.Time {
-	if !v.Valid {
-		return time.Time{}
-	}
-	return fromMicros(v.Int64)
-}
-
+// limitOrAll maps "no limit" to -1, which SQLite's LIMIT takes as no limit.
 func limitOrAll(limit int) int {
-	if limit <= 0 {
-		return -1 // SQLite: no limit
+	if storesql.LimitAll(limit) {
+		return -1
 	}
 	return limit
+}
+
+// collect scans every row of rows with scan and closes rows; err is the query's.
+func collect[T any](rows *sql.Rows, err error, scan func(storesql.Scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return storesql.Collect(rows, scan)
 }
 
 // revoke marks the row id of table revoked (idempotent; ErrNotFound if there is no such row) and

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/internal/storesql"
 )
 
 // CreateEnrollmentToken stores a token by hash. A zero ExpiresAt never expires; a MaxUses of zero
@@ -16,7 +17,7 @@ func (s *Store) CreateEnrollmentToken(ctx context.Context, t server.EnrollmentTo
 		if err := groupExists(ctx, tx, t.Group); err != nil {
 			return fmt.Errorf("create enrollment token: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO enrollment_tokens (id, hash, group_name, expires_at, max_uses, uses, created_at, created_by, revoked)
+		_, err := tx.ExecContext(ctx, `INSERT INTO enrollment_tokens (`+storesql.EnrollmentTokenColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			t.ID, t.Hash, t.Group, nullMicros(t.ExpiresAt), t.MaxUses, t.Uses, micros(t.CreatedAt), t.CreatedBy, t.Revoked)
 		if isUnique(err) {
@@ -29,28 +30,12 @@ func (s *Store) CreateEnrollmentToken(ctx context.Context, t server.EnrollmentTo
 	})
 }
 
-// ListEnrollmentTokens lists tokens, newest first.
+// ListEnrollmentTokens lists tokens, newest first; tokens created at the same time, last inserted
+// first.
 func (s *Store) ListEnrollmentTokens(ctx context.Context) ([]server.EnrollmentToken, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, hash, group_name, expires_at, max_uses, uses, created_at, created_by, revoked
-		FROM enrollment_tokens ORDER BY created_at DESC, rowid DESC`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.EnrollmentTokenColumns+` FROM enrollment_tokens ORDER BY created_at DESC, rowid DESC`)
+	ts, err := collect(rows, err, storesql.ScanEnrollmentToken)
 	if err != nil {
-		return nil, fmt.Errorf("list enrollment tokens: %w", err)
-	}
-	defer rows.Close()
-	var ts []server.EnrollmentToken
-	for rows.Next() {
-		var (
-			t       server.EnrollmentToken
-			expires sql.NullInt64
-			created int64
-		)
-		if err := rows.Scan(&t.ID, &t.Hash, &t.Group, &expires, &t.MaxUses, &t.Uses, &created, &t.CreatedBy, &t.Revoked); err != nil {
-			return nil, fmt.Errorf("list enrollment tokens: %w", err)
-		}
-		t.ExpiresAt, t.CreatedAt = fromNullMicros(expires), fromMicros(created)
-		ts = append(ts, t)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list enrollment tokens: %w", err)
 	}
 	return ts, nil
@@ -64,7 +49,7 @@ func (s *Store) RevokeEnrollmentToken(ctx context.Context, id string, audit serv
 // CreateAPIToken stores an API token by hash.
 func (s *Store) CreateAPIToken(ctx context.Context, t server.APIToken, audit server.AuditEntry) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (id, name, role, hash, created_at, revoked) VALUES (?, ?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (`+storesql.APITokenColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
 			t.ID, t.Name, t.Role, t.Hash, micros(t.CreatedAt), t.Revoked)
 		if isUnique(err) {
 			return fmt.Errorf("create api token %s: %w", t.ID, server.ErrConflict)
@@ -76,23 +61,9 @@ func (s *Store) CreateAPIToken(ctx context.Context, t server.APIToken, audit ser
 	})
 }
 
-const apiTokenColumns = `id, name, role, hash, created_at, revoked`
-
-func scanAPIToken(row rowScanner) (server.APIToken, error) {
-	var (
-		t       server.APIToken
-		created int64
-	)
-	if err := row.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &created, &t.Revoked); err != nil {
-		return server.APIToken{}, err
-	}
-	t.CreatedAt = fromMicros(created)
-	return t, nil
-}
-
 // APITokenByHash finds a token, revoked or not, by the hash of its secret.
 func (s *Store) APITokenByHash(ctx context.Context, hash string) (server.APIToken, error) {
-	t, err := scanAPIToken(s.r.QueryRowContext(ctx, `SELECT `+apiTokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
+	t, err := storesql.ScanAPIToken(s.r.QueryRowContext(ctx, `SELECT `+storesql.APITokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return server.APIToken{}, fmt.Errorf("api token by hash: %w", server.ErrNotFound)
 	}
@@ -102,22 +73,11 @@ func (s *Store) APITokenByHash(ctx context.Context, hash string) (server.APIToke
 	return t, nil
 }
 
-// ListAPITokens lists tokens, oldest first.
+// ListAPITokens lists tokens, oldest first; tokens created at the same time, first inserted first.
 func (s *Store) ListAPITokens(ctx context.Context) ([]server.APIToken, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+apiTokenColumns+` FROM api_tokens ORDER BY created_at, rowid`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.APITokenColumns+` FROM api_tokens ORDER BY created_at, rowid`)
+	ts, err := collect(rows, err, storesql.ScanAPIToken)
 	if err != nil {
-		return nil, fmt.Errorf("list api tokens: %w", err)
-	}
-	defer rows.Close()
-	var ts []server.APIToken
-	for rows.Next() {
-		t, err := scanAPIToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list api tokens: %w", err)
-		}
-		ts = append(ts, t)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list api tokens: %w", err)
 	}
 	return ts, nil

@@ -1,0 +1,115 @@
+// Package storesql holds what the two SQL stores (sqlitestore and pgstore) do the same way
+// whatever the dialect: validating and defaulting what callers store, normalising times, deriving
+// the columns of a row (key figures, a host's state after ingest, a notification's schedule), and
+// turning scanned rows back into domain values. Each store keeps only what its dialect or driver
+// forces: SQL text and placeholders, transactions and locking, error classification, and the Go
+// types its driver wants as arguments. server/storetest is the judge that the two agree.
+//
+// Times. Both stores keep times in UTC at microsecond precision; finer parts are truncated, never
+// rounded (Precision, Normal). Zero times are stored as NULL where a column is optional and come
+// back as the zero time. Time columns are scanned through TimeInto, which accepts what either
+// driver returns: a time.Time (PostgreSQL timestamptz through pgx) or integer microseconds since
+// the Unix epoch (SQLite INTEGER).
+//
+// Key figures. The per-sample figures charts and alert rules read are single precision (float32)
+// in both stores; see KeyFigures. Reports themselves are stored as JSON at full precision.
+//
+// Row scanners read the columns named by the matching …Columns constant, in that order, from a
+// Scanner: *sql.Row, *sql.Rows, pgx.Row and pgx.Rows all are one.
+//
+// Everything here is pure and safe for concurrent use.
+package storesql
+
+import (
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Scanner is one row: *sql.Row, *sql.Rows, pgx.Row and pgx.Rows all implement it.
+type Scanner interface {
+	Scan(dest ...any) error
+}
+
+// Rows is a result set: *sql.Rows and pgx.Rows implement it. The caller closes it.
+type Rows interface {
+	Scanner
+	Next() bool
+	Err() error
+}
+
+// Collect scans every row of rows with scan. A nil result means no rows.
+func Collect[T any](rows Rows, scan func(Scanner) (T, error)) ([]T, error) {
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Precision is the resolution both stores keep times at.
+const Precision = time.Microsecond
+
+// Normal returns t as the stores keep it: in UTC, truncated to Precision. The zero time stays
+// zero.
+func Normal(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(Precision)
+}
+
+// NormalOr returns Normal(t), or Normal(def) when t is zero: how stores default a time the caller
+// left unset (usually to now).
+func NormalOr(t, def time.Time) time.Time {
+	if t.IsZero() {
+		return Normal(def)
+	}
+	return Normal(t)
+}
+
+// TimeInto returns a destination for Scan that stores a time column into *t, normalised: NULL is
+// the zero time, a time.Time is converted to UTC, an int64 is microseconds since the Unix epoch.
+func TimeInto(t *time.Time) sql.Scanner { return timeDest{t} }
+
+type timeDest struct{ t *time.Time }
+
+func (d timeDest) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*d.t = time.Time{}
+	case time.Time:
+		*d.t = Normal(v)
+	case int64:
+		*d.t = time.UnixMicro(v).UTC()
+	default:
+		return fmt.Errorf("scan time column: unsupported value of type %T", src)
+	}
+	return nil
+}
+
+// LimitAll reports whether a limit means "no limit" (zero or less), as every listing with a limit
+// takes it. Each dialect spells "no limit" its own way.
+func LimitAll(limit int) bool { return limit <= 0 }
+
+// uint64Into returns a destination for Scan that stores a non-negative integer column into *u.
+// Both drivers return integers as int64; seqs are never negative.
+func uint64Into(u *uint64) sql.Scanner { return uint64Dest{u} }
+
+type uint64Dest struct{ u *uint64 }
+
+func (d uint64Dest) Scan(src any) error {
+	v, ok := src.(int64)
+	if !ok || v < 0 {
+		return fmt.Errorf("scan unsigned column: unsupported value %v of type %T", src, src)
+	}
+	*d.u = uint64(v)
+	return nil
+}
