@@ -63,16 +63,8 @@ func (s *Store) CreateRule(ctx context.Context, r alert.Rule, audit server.Audit
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO alert_rules (id, created_at, data) VALUES ($1, $2, $3)`, r.ID, r.CreatedAt, string(data))
-		if isUnique(err) {
-			return fmt.Errorf("create rule %s: %w", r.ID, server.ErrConflict)
-		}
-		if err != nil {
-			return fmt.Errorf("create rule %s: %w", r.ID, err)
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return s.create(ctx, "create rule "+r.ID, audit,
+		`INSERT INTO alert_rules (id, created_at, data) VALUES ($1, $2, $3)`, r.ID, r.CreatedAt, string(data))
 }
 
 // ListRules returns all rules ordered by ID.
@@ -87,16 +79,7 @@ func (s *Store) ListRules(ctx context.Context) ([]alert.Rule, error) {
 
 // DeleteRule deletes a rule.
 func (s *Store) DeleteRule(ctx context.Context, id string, audit server.AuditEntry) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM alert_rules WHERE id = $1`, id)
-		if err != nil {
-			return fmt.Errorf("delete rule %s: %w", id, err)
-		}
-		if err := mustAffect(tag, "delete rule "+id); err != nil {
-			return err
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return s.change(ctx, "delete rule "+id, audit, `DELETE FROM alert_rules WHERE id = $1`, id)
 }
 
 // CreateSilence stores a maintenance silence.
@@ -105,17 +88,8 @@ func (s *Store) CreateSilence(ctx context.Context, sl alert.Silence, audit serve
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO silences (id, starts_at, ends_at, data) VALUES ($1, $2, $3, $4)`,
-			sl.ID, sl.StartsAt, sl.EndsAt, string(data))
-		if isUnique(err) {
-			return fmt.Errorf("create silence %s: %w", sl.ID, server.ErrConflict)
-		}
-		if err != nil {
-			return fmt.Errorf("create silence %s: %w", sl.ID, err)
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return s.create(ctx, "create silence "+sl.ID, audit,
+		`INSERT INTO silences (id, starts_at, ends_at, data) VALUES ($1, $2, $3, $4)`, sl.ID, sl.StartsAt, sl.EndsAt, string(data))
 }
 
 // ListSilences returns the silences that end after since, ordered by start.
@@ -131,16 +105,7 @@ func (s *Store) ListSilences(ctx context.Context, since time.Time) ([]alert.Sile
 
 // DeleteSilence deletes a silence.
 func (s *Store) DeleteSilence(ctx context.Context, id string, audit server.AuditEntry) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM silences WHERE id = $1`, id)
-		if err != nil {
-			return fmt.Errorf("delete silence %s: %w", id, err)
-		}
-		if err := mustAffect(tag, "delete silence "+id); err != nil {
-			return err
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return s.change(ctx, "delete silence "+id, audit, `DELETE FROM silences WHERE id = $1`, id)
 }
 
 // SaveAlert stores a's change, its event and its notifications in one transaction.

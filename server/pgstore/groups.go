@@ -32,29 +32,14 @@ func (s *Store) CreateGroup(ctx context.Context, g server.Group, audit server.Au
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO groups (name, grace_ns, alert_emails, pin_version, pin_channel, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`, g.Name, int64(g.Grace), emails, g.Pin.Version, g.Pin.Channel, g.CreatedAt)
-		if isUnique(err) {
-			return fmt.Errorf("create group %s: %w", g.Name, server.ErrConflict)
-		}
-		if err != nil {
-			return fmt.Errorf("create group %s: %w", g.Name, err)
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return s.create(ctx, "create group "+g.Name, audit, `INSERT INTO groups (name, grace_ns, alert_emails, pin_version, pin_channel, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, g.Name, int64(g.Grace), emails, g.Pin.Version, g.Pin.Channel, g.CreatedAt)
 }
 
 // GetGroup returns one group with its host count.
 func (s *Store) GetGroup(ctx context.Context, name string) (server.Group, error) {
-	g, err := storesql.ScanGroup(s.pool.QueryRow(ctx, storesql.GroupQuery+` WHERE g.name = $1`, name))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return server.Group{}, fmt.Errorf("get group %s: %w", name, server.ErrNotFound)
-	}
-	if err != nil {
-		return server.Group{}, fmt.Errorf("get group %s: %w", name, err)
-	}
-	return g, nil
+	return storesql.One(s.pool.QueryRow(ctx, storesql.GroupQuery+` WHERE g.name = $1`, name), pgx.ErrNoRows,
+		"get group "+name, storesql.ScanGroup)
 }
 
 // ListGroups returns all groups ordered by name (by bytes), with host counts.
@@ -73,30 +58,14 @@ func (s *Store) UpdateGroup(ctx context.Context, g server.Group, audit server.Au
 	if err != nil {
 		return fmt.Errorf("update group %s: %w", g.Name, err)
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE groups SET grace_ns = $1, alert_emails = $2 WHERE name = $3`, int64(g.Grace), emails, g.Name)
-		if err != nil {
-			return fmt.Errorf("update group %s: %w", g.Name, err)
-		}
-		if err := mustAffect(tag, "update group "+g.Name); err != nil {
-			return err
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return s.change(ctx, "update group "+g.Name, audit,
+		`UPDATE groups SET grace_ns = $1, alert_emails = $2 WHERE name = $3`, int64(g.Grace), emails, g.Name)
 }
 
 // SetPin sets a group's pin.
 func (s *Store) SetPin(ctx context.Context, name string, p server.Pin, audit server.AuditEntry) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE groups SET pin_version = $1, pin_channel = $2 WHERE name = $3`, p.Version, p.Channel, name)
-		if err != nil {
-			return fmt.Errorf("pin group %s: %w", name, err)
-		}
-		if err := mustAffect(tag, "pin group "+name); err != nil {
-			return err
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return s.change(ctx, "pin group "+name, audit,
+		`UPDATE groups SET pin_version = $1, pin_channel = $2 WHERE name = $3`, p.Version, p.Channel, name)
 }
 
 // DeleteGroup deletes an empty group other than the default one, and its enrollment tokens. The

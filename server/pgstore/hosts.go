@@ -35,11 +35,8 @@ func (s *Store) Enroll(ctx context.Context, tokenHash string, now time.Time, h s
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			h.ID, h.Hostname, h.MachineID, h.OS, h.Arch, h.Group, h.EnrolledAt,
 			credentialHash, h.AgentVersion, h.UpdaterVersion, h.IntervalSeconds)
-		if isUnique(err) {
-			return fmt.Errorf("enroll host %s: %w", h.ID, server.ErrConflict)
-		}
 		if err != nil {
-			return fmt.Errorf("enroll host %s: %w", h.ID, err)
+			return writeErr("enroll host "+h.ID, err)
 		}
 		return nil
 	})
@@ -51,26 +48,14 @@ func (s *Store) Enroll(ctx context.Context, tokenHash string, now time.Time, h s
 
 // HostByCredential finds a host by the hash of its credential, without Latest or LastUpdate.
 func (s *Store) HostByCredential(ctx context.Context, credentialHash string) (server.Host, error) {
-	h, err := storesql.ScanHost(s.pool.QueryRow(ctx, `SELECT `+storesql.HostColumns+` FROM hosts WHERE credential_hash = $1`, credentialHash))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return server.Host{}, fmt.Errorf("host by credential: %w", server.ErrNotFound)
-	}
-	if err != nil {
-		return server.Host{}, fmt.Errorf("host by credential: %w", err)
-	}
-	return h, nil
+	return storesql.One(s.pool.QueryRow(ctx, `SELECT `+storesql.HostColumns+` FROM hosts WHERE credential_hash = $1`, credentialHash),
+		pgx.ErrNoRows, "host by credential", storesql.ScanHost)
 }
 
 // GetHost returns one host with Latest and LastUpdate.
 func (s *Store) GetHost(ctx context.Context, id string) (server.Host, error) {
-	h, err := storesql.ScanHostFull(s.pool.QueryRow(ctx, `SELECT `+storesql.HostFullColumns+` FROM hosts WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return server.Host{}, fmt.Errorf("get host %s: %w", id, server.ErrNotFound)
-	}
-	if err != nil {
-		return server.Host{}, fmt.Errorf("get host %s: %w", id, err)
-	}
-	return h, nil
+	return storesql.One(s.pool.QueryRow(ctx, `SELECT `+storesql.HostFullColumns+` FROM hosts WHERE id = $1`, id),
+		pgx.ErrNoRows, "get host "+id, storesql.ScanHostFull)
 }
 
 // ListHosts returns the hosts of group (all when empty) ordered by hostname, then id, by bytes.

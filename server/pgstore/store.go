@@ -199,6 +199,15 @@ func isUnique(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
+// writeErr wraps err, from a statement that writes what: a unique violation becomes a wrapped
+// server.ErrConflict.
+func writeErr(what string, err error) error {
+	if isUnique(err) {
+		return fmt.Errorf("%s: %w", what, server.ErrConflict)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
 // mustAffect turns "no row changed" into ErrNotFound.
 func mustAffect(tag pgconn.CommandTag, what string) error {
 	if tag.RowsAffected() == 0 {
@@ -230,17 +239,34 @@ func collect[T any](rows pgx.Rows, scan func(storesql.Scanner) (T, error)) ([]T,
 	return storesql.Collect(rows, scan)
 }
 
-// revoke marks the row id of table revoked (idempotent; ErrNotFound if there is no such row) and
-// records audit in the same transaction. what names the object in errors.
-func (s *Store) revoke(ctx context.Context, table, what, id string, audit server.AuditEntry) error {
+// create runs query, an INSERT, and records audit in the same transaction. A unique violation is
+// a wrapped server.ErrConflict; what names the change in errors.
+func (s *Store) create(ctx context.Context, what string, audit server.AuditEntry, query string, args ...any) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE `+table+` SET revoked = true WHERE id = $1`, id)
-		if err != nil {
-			return fmt.Errorf("revoke %s %s: %w", what, id, err)
+		if _, err := tx.Exec(ctx, query, args...); err != nil {
+			return writeErr(what, err)
 		}
-		if err := mustAffect(tag, "revoke "+what+" "+id); err != nil {
+		return insertAudit(ctx, tx, audit)
+	})
+}
+
+// change runs query, an UPDATE or DELETE that must change a row (else a wrapped
+// server.ErrNotFound), and records audit in the same transaction.
+func (s *Store) change(ctx context.Context, what string, audit server.AuditEntry, query string, args ...any) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err := mustAffect(tag, what); err != nil {
 			return err
 		}
 		return insertAudit(ctx, tx, audit)
 	})
+}
+
+// revoke marks the row id of table revoked (idempotent; ErrNotFound if there is no such row) and
+// records audit in the same transaction. what names the object in errors.
+func (s *Store) revoke(ctx context.Context, table, what, id string, audit server.AuditEntry) error {
+	return s.change(ctx, "revoke "+what+" "+id, audit, `UPDATE `+table+` SET revoked = true WHERE id = $1`, id)
 }

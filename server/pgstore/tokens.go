@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -21,11 +20,8 @@ func (s *Store) CreateEnrollmentToken(ctx context.Context, t server.EnrollmentTo
 		_, err := tx.Exec(ctx, `INSERT INTO enrollment_tokens (`+storesql.EnrollmentTokenColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			t.ID, t.Hash, t.Group, nullTS(t.ExpiresAt), t.MaxUses, t.Uses, ts(t.CreatedAt), t.CreatedBy, t.Revoked)
-		if isUnique(err) {
-			return fmt.Errorf("create enrollment token %s: %w", t.ID, server.ErrConflict)
-		}
 		if err != nil {
-			return fmt.Errorf("create enrollment token %s: %w", t.ID, err)
+			return writeErr("create enrollment token "+t.ID, err)
 		}
 		return insertAudit(ctx, tx, audit)
 	})
@@ -49,29 +45,14 @@ func (s *Store) RevokeEnrollmentToken(ctx context.Context, id string, audit serv
 
 // CreateAPIToken stores an API token by hash.
 func (s *Store) CreateAPIToken(ctx context.Context, t server.APIToken, audit server.AuditEntry) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO api_tokens (`+storesql.APITokenColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-			t.ID, t.Name, t.Role, t.Hash, ts(t.CreatedAt), t.Revoked)
-		if isUnique(err) {
-			return fmt.Errorf("create api token %s: %w", t.ID, server.ErrConflict)
-		}
-		if err != nil {
-			return fmt.Errorf("create api token %s: %w", t.ID, err)
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return s.create(ctx, "create api token "+t.ID, audit, `INSERT INTO api_tokens (`+storesql.APITokenColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6)`, t.ID, t.Name, t.Role, t.Hash, ts(t.CreatedAt), t.Revoked)
 }
 
 // APITokenByHash finds a token, revoked or not, by the hash of its secret.
 func (s *Store) APITokenByHash(ctx context.Context, hash string) (server.APIToken, error) {
-	t, err := storesql.ScanAPIToken(s.pool.QueryRow(ctx, `SELECT `+storesql.APITokenColumns+` FROM api_tokens WHERE hash = $1`, hash))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return server.APIToken{}, fmt.Errorf("api token by hash: %w", server.ErrNotFound)
-	}
-	if err != nil {
-		return server.APIToken{}, fmt.Errorf("api token by hash: %w", err)
-	}
-	return t, nil
+	return storesql.One(s.pool.QueryRow(ctx, `SELECT `+storesql.APITokenColumns+` FROM api_tokens WHERE hash = $1`, hash),
+		pgx.ErrNoRows, "api token by hash", storesql.ScanAPIToken)
 }
 
 // ListAPITokens lists tokens, oldest first; tokens created at the same time, first inserted first.

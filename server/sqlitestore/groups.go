@@ -30,29 +30,14 @@ func (s *Store) CreateGroup(ctx context.Context, g server.Group, audit server.Au
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO groups (name, grace_ns, alert_emails, pin_version, pin_channel, created_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, g.Name, int64(g.Grace), string(emails), g.Pin.Version, g.Pin.Channel, micros(g.CreatedAt))
-		if isUnique(err) {
-			return fmt.Errorf("create group %s: %w", g.Name, server.ErrConflict)
-		}
-		if err != nil {
-			return fmt.Errorf("create group %s: %w", g.Name, err)
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return s.create(ctx, "create group "+g.Name, audit, `INSERT INTO groups (name, grace_ns, alert_emails, pin_version, pin_channel, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, g.Name, int64(g.Grace), string(emails), g.Pin.Version, g.Pin.Channel, micros(g.CreatedAt))
 }
 
 // GetGroup returns one group with its host count.
 func (s *Store) GetGroup(ctx context.Context, name string) (server.Group, error) {
-	g, err := storesql.ScanGroup(s.r.QueryRowContext(ctx, storesql.GroupQuery+` WHERE g.name = ?`, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return server.Group{}, fmt.Errorf("get group %s: %w", name, server.ErrNotFound)
-	}
-	if err != nil {
-		return server.Group{}, fmt.Errorf("get group %s: %w", name, err)
-	}
-	return g, nil
+	return storesql.One(s.r.QueryRowContext(ctx, storesql.GroupQuery+` WHERE g.name = ?`, name), sql.ErrNoRows,
+		"get group "+name, storesql.ScanGroup)
 }
 
 // ListGroups returns all groups ordered by name (by bytes), with host counts.
@@ -71,30 +56,14 @@ func (s *Store) UpdateGroup(ctx context.Context, g server.Group, audit server.Au
 	if err != nil {
 		return fmt.Errorf("update group %s: %w", g.Name, err)
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE groups SET grace_ns = ?, alert_emails = ? WHERE name = ?`, int64(g.Grace), string(emails), g.Name)
-		if err != nil {
-			return fmt.Errorf("update group %s: %w", g.Name, err)
-		}
-		if err := mustAffect(res, "update group "+g.Name); err != nil {
-			return err
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return s.change(ctx, "update group "+g.Name, audit,
+		`UPDATE groups SET grace_ns = ?, alert_emails = ? WHERE name = ?`, int64(g.Grace), string(emails), g.Name)
 }
 
 // SetPin sets a group's pin.
 func (s *Store) SetPin(ctx context.Context, name string, p server.Pin, audit server.AuditEntry) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE groups SET pin_version = ?, pin_channel = ? WHERE name = ?`, p.Version, p.Channel, name)
-		if err != nil {
-			return fmt.Errorf("pin group %s: %w", name, err)
-		}
-		if err := mustAffect(res, "pin group "+name); err != nil {
-			return err
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return s.change(ctx, "pin group "+name, audit,
+		`UPDATE groups SET pin_version = ?, pin_channel = ? WHERE name = ?`, p.Version, p.Channel, name)
 }
 
 // DeleteGroup deletes an empty group other than the default one, and its enrollment tokens.

@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/vigilhq/vigil/server"
@@ -20,11 +19,8 @@ func (s *Store) CreateEnrollmentToken(ctx context.Context, t server.EnrollmentTo
 		_, err := tx.ExecContext(ctx, `INSERT INTO enrollment_tokens (`+storesql.EnrollmentTokenColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			t.ID, t.Hash, t.Group, nullMicros(t.ExpiresAt), t.MaxUses, t.Uses, micros(t.CreatedAt), t.CreatedBy, t.Revoked)
-		if isUnique(err) {
-			return fmt.Errorf("create enrollment token %s: %w", t.ID, server.ErrConflict)
-		}
 		if err != nil {
-			return fmt.Errorf("create enrollment token %s: %w", t.ID, err)
+			return writeErr("create enrollment token "+t.ID, err)
 		}
 		return insertAudit(ctx, tx, audit)
 	})
@@ -48,29 +44,14 @@ func (s *Store) RevokeEnrollmentToken(ctx context.Context, id string, audit serv
 
 // CreateAPIToken stores an API token by hash.
 func (s *Store) CreateAPIToken(ctx context.Context, t server.APIToken, audit server.AuditEntry) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (`+storesql.APITokenColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
-			t.ID, t.Name, t.Role, t.Hash, micros(t.CreatedAt), t.Revoked)
-		if isUnique(err) {
-			return fmt.Errorf("create api token %s: %w", t.ID, server.ErrConflict)
-		}
-		if err != nil {
-			return fmt.Errorf("create api token %s: %w", t.ID, err)
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return s.create(ctx, "create api token "+t.ID, audit, `INSERT INTO api_tokens (`+storesql.APITokenColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?)`, t.ID, t.Name, t.Role, t.Hash, micros(t.CreatedAt), t.Revoked)
 }
 
 // APITokenByHash finds a token, revoked or not, by the hash of its secret.
 func (s *Store) APITokenByHash(ctx context.Context, hash string) (server.APIToken, error) {
-	t, err := storesql.ScanAPIToken(s.r.QueryRowContext(ctx, `SELECT `+storesql.APITokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
-	if errors.Is(err, sql.ErrNoRows) {
-		return server.APIToken{}, fmt.Errorf("api token by hash: %w", server.ErrNotFound)
-	}
-	if err != nil {
-		return server.APIToken{}, fmt.Errorf("api token by hash: %w", err)
-	}
-	return t, nil
+	return storesql.One(s.r.QueryRowContext(ctx, `SELECT `+storesql.APITokenColumns+` FROM api_tokens WHERE hash = ?`, hash),
+		sql.ErrNoRows, "api token by hash", storesql.ScanAPIToken)
 }
 
 // ListAPITokens lists tokens, oldest first; tokens created at the same time, first inserted first.

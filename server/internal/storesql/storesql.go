@@ -22,8 +22,11 @@ package storesql
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/vigilhq/vigil/server"
 )
 
 // Scanner is one row: *sql.Row, *sql.Rows, pgx.Row and pgx.Rows all implement it.
@@ -112,4 +115,18 @@ func (d uint64Dest) Scan(src any) error {
 	}
 	*d.u = uint64(v)
 	return nil
+}
+
+// One scans the single row of a lookup with scan. noRows is the driver's "no row" error
+// (sql.ErrNoRows, pgx.ErrNoRows), which becomes a wrapped server.ErrNotFound; what names the
+// lookup in errors.
+func One[T any](row Scanner, noRows error, what string, scan func(Scanner) (T, error)) (T, error) {
+	v, err := scan(row)
+	if errors.Is(err, noRows) {
+		return v, fmt.Errorf("%s: %w", what, server.ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("%s: %w", what, err)
+	}
+	return v, nil
 }
