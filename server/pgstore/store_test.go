@@ -75,6 +75,16 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) server.Store { return openTemp(t) })
 }
 
+// TestKeyFigures reads the key figure columns, which no Store method returns.
+func TestKeyFigures(t *testing.T) {
+	s := openTemp(t)
+	storetest.KeyFigures(t, s, func(ctx context.Context, hostID string, seq uint64) (f [4]*float64, err error) {
+		err = s.pool.QueryRow(ctx, `SELECT cpu_busy_pct, mem_used_pct, load1, disk_max_used_pct FROM samples
+			WHERE host_id = $1 AND seq = $2`, hostID, int64(seq)).Scan(&f[0], &f[1], &f[2], &f[3])
+		return f, err
+	})
+}
+
 // TestMigrateConcurrently starts several Stores on one schema at once, as replicas starting
 // together would: the advisory lock makes the migrations apply once and every Open succeed.
 func TestMigrateConcurrently(t *testing.T) {

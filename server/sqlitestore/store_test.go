@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -26,6 +27,16 @@ func openTemp(t testing.TB) *Store {
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) server.Store { return openTemp(t) })
+}
+
+// TestKeyFigures reads the key figure columns, which no Store method returns.
+func TestKeyFigures(t *testing.T) {
+	s := openTemp(t)
+	storetest.KeyFigures(t, s, func(ctx context.Context, hostID string, seq uint64) (f [4]*float64, err error) {
+		err = s.r.QueryRowContext(ctx, `SELECT cpu_busy_pct, mem_used_pct, load1, disk_max_used_pct FROM samples
+			WHERE host_id = ? AND seq = ?`, hostID, int64(seq)).Scan(&f[0], &f[1], &f[2], &f[3])
+		return f, err
+	})
 }
 
 // TestOpenTwice opens one file from several Stores at once, as a restart racing an old process

@@ -6,10 +6,16 @@
 //	}
 //
 // The suite checks every promise of the Store doc comments, plus the conventions the stores share
-// beyond them: times come back in UTC truncated to microseconds; a zero EnrollmentToken.ExpiresAt
-// never expires and a MaxUses of zero or less is unlimited; empty version strings, a zero interval
-// and a zero boot time in a report keep the host's previous values; limits of zero or less mean
-// "no limit".
+// beyond them: times are instants, whatever zone they are written in, and come back in UTC,
+// truncated (never rounded) to microseconds; a zero EnrollmentToken.ExpiresAt never expires and a
+// MaxUses of zero or less is unlimited; empty version strings, a zero interval and a zero boot
+// time in a report keep the host's previous values; unset optional fields come back empty, zero or
+// nil, never as a stand-in value; reports (and rule thresholds) keep every float64 bit for bit;
+// listings order text by bytes, not by the database's collation, and break ties deterministically
+// (hosts by id, samples by seq, tokens by insertion); limits of zero or less mean "no limit".
+//
+// KeyFigures checks the per-sample key figures, which no Store method reads, through a function
+// each store's own test supplies.
 //
 // BenchCommitReports is the shared ingest benchmark, so the stores can be compared side by side.
 package storetest
@@ -57,6 +63,11 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"Audit", testAudit},
 		{"AppendAudit", testAppendAudit},
 		{"ContextCanceled", testContextCanceled},
+		{"TimePrecision", testTimePrecision},
+		{"TimeZones", testTimeZones},
+		{"NullsAndEmpties", testNullsAndEmpties},
+		{"FloatPrecision", testFloatPrecision},
+		{"Ordering", testOrdering},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package storesql
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/vigilhq/vigil/server"
@@ -98,23 +99,33 @@ func NewOutage(o wire.Outage) wire.Outage {
 // used percentage over mounts for the disk. They are float32 values: PostgreSQL keeps them as real,
 // and SQLite, whose REAL is double precision, gets the same float32 value widened exactly, so both
 // stores hold identical figures. Seven significant digits are plenty for percentages and loads;
-// the stored report keeps full precision.
+// the stored report keeps full precision. A value float32 cannot hold (a load beyond 3.4e38) is
+// NULL rather than infinity.
 func KeyFigures(r *wire.Report) (cpuBusy, memUsed, load1, diskMax any) {
 	if r.CPU != nil {
-		cpuBusy = float32(r.CPU.BusyPct)
+		cpuBusy = figure(r.CPU.BusyPct)
 	}
 	if r.Memory != nil {
-		memUsed = float32(r.Memory.UsedPct)
+		memUsed = figure(r.Memory.UsedPct)
 	}
 	if r.Load != nil {
-		load1 = float32(r.Load.Load1)
+		load1 = figure(r.Load.Load1)
 	}
 	if len(r.Mounts) > 0 {
 		m := r.Mounts[0].UsedPct
 		for _, mt := range r.Mounts[1:] {
 			m = max(m, mt.UsedPct)
 		}
-		diskMax = float32(m)
+		diskMax = figure(m)
 	}
 	return
+}
+
+// figure is v as a key figure: float32, or nil if it is not a finite float32.
+func figure(v float64) any {
+	f := float32(v)
+	if math.IsInf(float64(f), 0) || math.IsNaN(float64(f)) {
+		return nil
+	}
+	return f
 }
