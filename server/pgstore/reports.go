@@ -48,11 +48,13 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 		rows, _ := tx.Query(ctx, `SELECT id, `+storesql.HostIngestColumns+`
 			FROM hosts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
 		states := make(map[string]*storesql.HostIngest, len(ids))
-		_, err := collect(rows, func(row storesql.Scanner) (struct{}, error) {
+		_, err := collect(rows, func(row storesql.Scanner) (*storesql.HostIngest, error) {
 			var id string
 			st, err := storesql.ScanHostIngest(row, &id)
-			states[id] = st
-			return struct{}{}, err
+			if err == nil {
+				states[id] = st
+			}
+			return st, err
 		})
 		if err != nil {
 			return fmt.Errorf("lock hosts: %w", err)
