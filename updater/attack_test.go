@@ -14,6 +14,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/vigilhq/vigil/releasespec"
 	"github.com/vigilhq/vigil/updater"
 	"github.com/vigilhq/vigil/updater/internal/tuftest"
 )
@@ -66,6 +67,17 @@ func TestAttackHashSwappedWithMetadata(t *testing.T) {
 	h.repo.ForgeTargets(func(*metadata.TargetsType) {})
 	err := h.u.CheckOnce(h.ctx)
 	mustIs(t, err, updater.ErrSecurity)
+	h.assertUntouched()
+}
+
+// TestSignedEntryBreakingTheRulesRefused: an entry that carries the targets signature but whose
+// custom metadata names another version than its path (a mistake or a compromised signer) is a
+// security failure, not an install.
+func TestSignedEntryBreakingTheRulesRefused(t *testing.T) {
+	h := attackHarness(t)
+	h.repo.AddTarget(agentPath("2.0.0"), readBin(t, "good-2.0.0"), tuftest.Custom{Version: "2.0.1"})
+	h.repo.Publish()
+	mustIs(t, h.u.CheckOnce(h.ctx), updater.ErrSecurity, releasespec.ErrInvalidCustom)
 	h.assertUntouched()
 }
 

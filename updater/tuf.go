@@ -30,6 +30,7 @@ import (
 	tufupdater "github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"github.com/vigilhq/vigil/atomicfile"
+	"github.com/vigilhq/vigil/releasespec"
 )
 
 // Limits on what the repository may send. go-tuf applies its own per-role limits (the defaults
@@ -279,6 +280,7 @@ type Repository struct {
 	c          *TUFClient
 	up         *tufupdater.Updater
 	targets    map[string]*metadata.TargetFiles
+	listing    releasespec.Listing
 	consistent bool
 	// TargetsVersion and RootVersion are the versions of the trusted metadata.
 	TargetsVersion, RootVersion int64
@@ -323,6 +325,7 @@ func (c *TUFClient) Refresh(ctx context.Context) (*Repository, error) {
 		c:              c,
 		up:             up,
 		targets:        up.GetTopLevelTargets(),
+		listing:        listing(up.GetTopLevelTargets()),
 		consistent:     tm.Root.Signed.ConsistentSnapshot,
 		TargetsVersion: tm.Targets[metadata.TARGETS].Signed.Version,
 		RootVersion:    tm.Root.Signed.Version,
@@ -332,6 +335,9 @@ func (c *TUFClient) Refresh(ctx context.Context) (*Repository, error) {
 
 // Targets returns the verified top-level targets (delegations are not used by Vigil).
 func (r *Repository) Targets() map[string]*metadata.TargetFiles { return r.targets }
+
+// Listing is the verified top-level targets as releasespec's rules read them.
+func (r *Repository) Listing() releasespec.Listing { return r.listing }
 
 // Target returns the verified entry of one target path, following delegations if any.
 func (r *Repository) Target(targetPath string) (*metadata.TargetFiles, error) {
