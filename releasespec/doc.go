@@ -5,12 +5,13 @@
 // It defines
 //   - versions: MAJOR.MINOR.PATCH[-PRE], one spelling per version, semver precedence (Version);
 //   - target paths: "<binary>/<version>/linux-<arch>" (Target);
-//   - the custom metadata every target carries in signed targets.json (Custom):
-//
-//     {"version": "1.2.3", "channels": ["stable"], "min_version": "1.1.0", "allow_downgrade": false}
-//
+//   - the custom metadata every target carries in signed targets.json (Custom);
 //   - which builds an updater may install: the version a channel points to (ChannelVersion), the
 //     version floor of a binary (Floor) and the floor and downgrade rules (CheckInstall).
+//
+// Custom metadata looks like this:
+//
+//	{"version": "1.2.3", "channels": ["stable"], "min_version": "1.1.0", "allow_downgrade": false}
 //
 // # Trust model
 //

@@ -34,11 +34,11 @@ func fleetListing(t *testing.T) Listing {
 		"vigil-updater/3.0.0/linux-amd64":    {Version: "3.0.0", Channels: []string{"stable"}, MinVersion: "2.0.0"},
 		"vigil-updater/2.0.0/linux-arm64":    {Version: "2.0.0", Channels: []string{"stable"}},
 		// Malformed entries: ignored by every rule, whatever they claim.
-		"vigil-agent/9.0.0/linux-amd64":      {Version: "9.9.9", Channels: []string{"stable", "beta"}, MinVersion: "9.0.0"},
-		"vigil-agent/8.0.0/linux-sparc":      {Version: "8.0.0", Channels: []string{"stable"}, MinVersion: "8.0.0"},
-		"vigil-agent/7.0.0/linux-amd64/x":    {Version: "7.0.0", Channels: []string{"stable"}},
-		"vigil-agent/6.0.0/linux-amd64":      {}, // no custom metadata
-		"dir/artifact.txt":                   {Version: "5.0.0", Channels: []string{"stable"}, MinVersion: "5.0.0"},
+		"vigil-agent/9.0.0/linux-amd64":   {Version: "9.9.9", Channels: []string{"stable", "beta"}, MinVersion: "9.0.0"},
+		"vigil-agent/8.0.0/linux-sparc":   {Version: "8.0.0", Channels: []string{"stable"}, MinVersion: "8.0.0"},
+		"vigil-agent/7.0.0/linux-amd64/x": {Version: "7.0.0", Channels: []string{"stable"}},
+		"vigil-agent/6.0.0/linux-amd64":   {}, // no custom metadata
+		"dir/artifact.txt":                {Version: "5.0.0", Channels: []string{"stable"}, MinVersion: "5.0.0"},
 	})
 	l["vigil-agent/4.0.0/linux-amd64"] = json.RawMessage(`{"version":"4.0.0","channels":["stable"],"min_version":"4.0.0"`)
 	return l
