@@ -129,6 +129,7 @@ func (endless) Read(p []byte) (int, error) {
 }
 
 func TestAttackEndlessData(t *testing.T) {
+	buildAll(t) // skips under -short here, before any subtest starts
 	for _, target := range []string{"/tuf/metadata/timestamp.json", "target"} {
 		t.Run(strings.TrimPrefix(target, "/tuf/metadata/"), func(t *testing.T) {
 			h := attackHarness(t)
@@ -166,6 +167,7 @@ func TestAttackSignedDowngrade(t *testing.T) {
 }
 
 func TestAttackStalledServer(t *testing.T) {
+	buildAll(t) // skips under -short here, before any subtest starts
 	for _, target := range []string{"/tuf/metadata/timestamp.json", "target-body"} {
 		t.Run(strings.TrimPrefix(target, "/tuf/metadata/"), func(t *testing.T) {
 			h := attackHarness(t)
@@ -245,6 +247,7 @@ func TestRootRotationFollowed(t *testing.T) {
 }
 
 func TestDownloadFaults(t *testing.T) {
+	buildAll(t) // skips under -short here, before any subtest starts
 	t.Run("truncated then resumed", func(t *testing.T) {
 		h := attackHarness(t)
 		full, _ := os.ReadFile(h.repo.TargetBlob(agentPath("2.0.0")))
