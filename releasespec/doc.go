@@ -24,6 +24,6 @@
 // not well-formed Vigil builds are ignored when resolving channels and floors, and a build whose
 // own entry is malformed is refused (ParseBuild).
 //
-// Standard library only: vigil-updater links this package, and must not link signing code,
-// sigstore's signers or go-tuf's repository side through it.
+// Standard library only (TestStandardLibraryOnly): both sides link it, and it must add no
+// dependency to vigil-updater, which never links signing code.
 package releasespec
