@@ -43,6 +43,11 @@
 // C adds C to every target of V and removes it from the other versions of the
 // same binaries. Clients find a channel's version with ChannelVersion.
 //
+// What these names and fields mean (version syntax and order, target paths,
+// custom metadata, channel resolution, the floor, allow_downgrade) is defined
+// once in package releasespec, which vigil-updater imports too: the rules this
+// package writes under and the rules updaters install under are the same code.
+//
 // # Release flow
 //
 // Server side (Repo): UploadArtifact stores each build content-addressed after

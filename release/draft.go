@@ -15,6 +15,8 @@ import (
 
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/vigilhq/vigil/releasespec"
 )
 
 // RenewDraft is the name of the draft Renew makes.
@@ -99,7 +101,7 @@ func (r *Repo) UploadArtifact(ctx context.Context, version string, a ArtifactInf
 		return err
 	}
 	vr := &verifyingReader{r: body, h: sha256.New(), max: a.Length, sum: sum}
-	if err := r.cfg.Storage.PutBlob(ctx, t.BlobPath(a.SHA256), vr); err != nil {
+	if err := r.cfg.Storage.PutBlob(ctx, blobPath(t, a.SHA256), vr); err != nil {
 		return fmt.Errorf("store %s: %w", a.Name, err)
 	}
 	return nil
@@ -158,7 +160,7 @@ func (r *Repo) Stage(ctx context.Context, version string, artifacts []ArtifactIn
 		return DraftInfo{}, fmt.Errorf("stage %s: no artifacts: %w", version, ErrInvalidName)
 	}
 	for _, c := range opts.Channels {
-		if err := ValidateChannel(c); err != nil {
+		if err := validateChannel(c); err != nil {
 			return DraftInfo{}, err
 		}
 	}
@@ -192,7 +194,7 @@ func (r *Repo) Stage(ctx context.Context, version string, artifacts []ArtifactIn
 		}
 		seen[a.Name] = true
 		binaries[t.Binary] = true
-		if err := r.verifyBlob(ctx, t.BlobPath(a.SHA256), a.Length, sum); err != nil {
+		if err := r.verifyBlob(ctx, blobPath(t, a.SHA256), a.Length, sum); err != nil {
 			return DraftInfo{}, err
 		}
 		floor := opts.MinVersion
@@ -226,7 +228,7 @@ func (r *Repo) Promote(ctx context.Context, version, channel string) (DraftInfo,
 	if _, err := ParseVersion(version); err != nil {
 		return DraftInfo{}, err
 	}
-	if err := ValidateChannel(channel); err != nil {
+	if err := validateChannel(channel); err != nil {
 		return DraftInfo{}, err
 	}
 	st, err := r.load(ctx)
@@ -239,7 +241,7 @@ func (r *Repo) Promote(ctx context.Context, version, channel string) (DraftInfo,
 	md := r.nextTargets(st)
 	binaries := map[string]bool{}
 	for p := range md.Signed.Targets {
-		if t, err := ParseTargetPath(p); err == nil && t.Version == version {
+		if t, err := parseTargetPath(p); err == nil && t.Version == version {
 			binaries[t.Binary] = true
 		}
 	}
@@ -262,7 +264,7 @@ func (r *Repo) Promote(ctx context.Context, version, channel string) (DraftInfo,
 // off the other versions of binary.
 func moveChannel(t *metadata.TargetsType, binary, channel, version string) error {
 	for p, tf := range t.Targets {
-		tt, err := ParseTargetPath(p)
+		tt, err := parseTargetPath(p)
 		if err != nil || tt.Binary != binary {
 			continue
 		}
@@ -621,7 +623,7 @@ func (r *Repo) Releases(ctx context.Context) ([]Release, error) {
 		rel := get(n)
 		if !rel.Published {
 			for p, tf := range md.Signed.Targets {
-				if tt, err := ParseTargetPath(p); err == nil && tt.Version == n {
+				if tt, err := parseTargetPath(p); err == nil && tt.Version == n {
 					collect(&metadata.TargetsType{Targets: map[string]*metadata.TargetFiles{p: tf}}, false)
 				}
 			}
@@ -639,7 +641,7 @@ func (r *Repo) Releases(ctx context.Context) ([]Release, error) {
 		out = append(out, *rel)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		c, _ := CompareVersions(out[i].Version, out[j].Version)
+		c, _ := releasespec.CompareVersions(out[i].Version, out[j].Version)
 		return c > 0
 	})
 	return out, nil

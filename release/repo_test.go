@@ -73,7 +73,7 @@ func TestTamperedBlobRejectedByClient(t *testing.T) {
 	f.release("1.0.0", builds100, StageOptions{})
 	body := builds100["vigil-agent-linux-amd64"]
 	arts := f.upload("1.0.0", map[string]string{"vigil-agent-linux-amd64": body})
-	blob := filepath.Join(f.storage.TargetsPath(), filepath.FromSlash(Target{BinaryAgent, "1.0.0", "amd64"}.BlobPath(arts[0].SHA256)))
+	blob := filepath.Join(f.storage.TargetsPath(), filepath.FromSlash(blobPath(Target{Binary: BinaryAgent, Version: "1.0.0", Arch: "amd64"}, arts[0].SHA256)))
 	if err := os.WriteFile(blob, []byte(strings.ToUpper(body)), 0o644); err != nil { // same length
 		t.Fatal(err)
 	}

@@ -3,25 +3,26 @@ package release
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"slices"
 	"strings"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/vigilhq/vigil/releasespec"
 )
+
+// What a release is (versions, target paths, custom metadata, channels, floors) is defined once,
+// in package releasespec, which the updater imports too. This file adapts it to go-tuf's types
+// and to release's sentinels (ErrInvalidName, ErrInvalidMetadata).
 
 // Binaries that can be released.
 const (
-	BinaryAgent   = "vigil-agent"
-	BinaryUpdater = "vigil-updater"
+	BinaryAgent   = releasespec.BinaryAgent
+	BinaryUpdater = releasespec.BinaryUpdater
 )
-
-// Binaries lists the releasable binaries.
-var Binaries = []string{BinaryAgent, BinaryUpdater}
-
-// Arches lists the Linux architectures (GOARCH names) a build may target.
-var Arches = []string{"amd64", "arm64", "arm", "386", "riscv64", "ppc64le", "s390x", "loong64"}
 
 // HashAlgorithm is the only hash the repository records.
 const HashAlgorithm = "sha256"
@@ -29,22 +30,58 @@ const HashAlgorithm = "sha256"
 // MaxArtifactSize bounds an uploaded build.
 const MaxArtifactSize = 512 << 20
 
-// Target identifies one build in the repository.
-type Target struct {
-	Binary  string // BinaryAgent or BinaryUpdater
-	Version string
-	Arch    string // GOARCH
+// Version is a release version (releasespec.Version).
+type Version = releasespec.Version
+
+// Target identifies one build in the repository (releasespec.Target).
+type Target = releasespec.Target
+
+// TargetCustom is the custom metadata of every target (releasespec.Custom). It is signed with
+// the rest of targets.json.
+type TargetCustom = releasespec.Custom
+
+// specError keeps a releasespec error's message and sentinels and adds release's own sentinel,
+// so callers of release branch on ErrInvalidName or ErrInvalidMetadata as before.
+type specError struct{ err, kind error }
+
+func (e *specError) Error() string   { return e.err.Error() }
+func (e *specError) Unwrap() []error { return []error{e.err, e.kind} }
+
+func invalidName(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &specError{err: err, kind: ErrInvalidName}
 }
 
-// Path is the TUF target path: "<binary>/<version>/linux-<arch>".
-func (t Target) Path() string { return t.Binary + "/" + t.Version + "/linux-" + t.Arch }
+func invalidMetadata(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &specError{err: err, kind: ErrInvalidMetadata}
+}
 
-// ArtifactName is the file name release tooling gives the build: "<binary>-linux-<arch>".
-func (t Target) ArtifactName() string { return t.Binary + "-linux-" + t.Arch }
+// ParseVersion parses a version string (releasespec.ParseVersion). Errors match ErrInvalidName.
+func ParseVersion(s string) (Version, error) {
+	v, err := releasespec.ParseVersion(s)
+	return v, invalidName(err)
+}
 
-// BlobPath is where the build is stored and served with consistent
-// snapshots: "<binary>/<version>/<sha256hex>.linux-<arch>".
-func (t Target) BlobPath(sha256hex string) string {
+// parseTargetPath is releasespec.ParseTargetPath with errors matching ErrInvalidName.
+func parseTargetPath(p string) (Target, error) {
+	t, err := releasespec.ParseTargetPath(p)
+	return t, invalidName(err)
+}
+
+// validateChannel is releasespec.ValidateChannel with errors matching ErrInvalidName.
+func validateChannel(c string) error { return invalidName(releasespec.ValidateChannel(c)) }
+
+// artifactName is the file name release tooling gives a build: "<binary>-linux-<arch>".
+func artifactName(t Target) string { return t.Binary + "-linux-" + t.Arch }
+
+// blobPath is where a build is stored and served with consistent snapshots:
+// "<binary>/<version>/<sha256hex>.linux-<arch>".
+func blobPath(t Target, sha256hex string) string {
 	return ConsistentTargetPath(t.Path(), sha256hex)
 }
 
@@ -55,56 +92,32 @@ func ConsistentTargetPath(targetPath, sha256hex string) string {
 	return dir + sha256hex + "." + base
 }
 
-func validBinary(b string) bool { return slices.Contains(Binaries, b) }
-func validArch(a string) bool   { return slices.Contains(Arches, a) }
-
 // ParseArtifactName splits "<binary>-linux-<arch>" (as make release-artifacts
 // names files) into binary and arch.
 func ParseArtifactName(name string) (binary, arch string, err error) {
-	for _, b := range Binaries {
-		if a, ok := strings.CutPrefix(name, b+"-linux-"); ok && validArch(a) {
+	for _, b := range releasespec.Binaries() {
+		if a, ok := strings.CutPrefix(name, b+"-linux-"); ok && slices.Contains(releasespec.Arches(), a) {
 			return b, a, nil
 		}
 	}
 	return "", "", fmt.Errorf("artifact %q: want <binary>-linux-<arch> with binary in %v and arch in %v: %w",
-		name, Binaries, Arches, ErrInvalidName)
+		name, releasespec.Binaries(), releasespec.Arches(), ErrInvalidName)
 }
 
-// ParseTargetPath parses "<binary>/<version>/linux-<arch>".
-func ParseTargetPath(p string) (Target, error) {
-	parts := strings.Split(p, "/")
-	if len(parts) == 3 && validBinary(parts[0]) {
-		if a, ok := strings.CutPrefix(parts[2], "linux-"); ok && validArch(a) {
-			if _, err := ParseVersion(parts[1]); err == nil {
-				return Target{Binary: parts[0], Version: parts[1], Arch: a}, nil
-			}
-		}
+// customBytes returns a target's raw custom metadata (nil if none).
+func customBytes(tf *metadata.TargetFiles) []byte {
+	if tf == nil || tf.Custom == nil {
+		return nil
 	}
-	return Target{}, fmt.Errorf("target path %q: want <binary>/<version>/linux-<arch>: %w", p, ErrInvalidName)
+	return *tf.Custom
 }
 
-// TargetCustom is the custom metadata of every target. It is signed with the
-// rest of targets.json.
-type TargetCustom struct {
-	// Version of the build; equal to the version in the target path.
-	Version string `json:"version"`
-	// Channels currently pointing at this version (e.g. "stable", "beta").
-	Channels []string `json:"channels"`
-	// MinVersion is the floor: updaters refuse to install a version of this
-	// binary below the highest MinVersion of its published targets.
-	MinVersion string `json:"min_version"`
-	// AllowDowngrade lets an updater install this version over a higher one.
-	AllowDowngrade bool `json:"allow_downgrade,omitempty"`
-}
-
-// ParseCustom decodes and checks a target's custom metadata.
+// ParseCustom decodes and checks a target's custom metadata (releasespec.ParseCustom). Errors
+// match ErrInvalidMetadata.
 func ParseCustom(tf *metadata.TargetFiles) (TargetCustom, error) {
-	var c TargetCustom
-	if tf.Custom == nil {
-		return c, fmt.Errorf("target %s: no custom metadata: %w", tf.Path, ErrInvalidMetadata)
-	}
-	if err := json.Unmarshal(*tf.Custom, &c); err != nil {
-		return c, fmt.Errorf("target %s: custom metadata: %v: %w", tf.Path, err, ErrInvalidMetadata)
+	c, err := releasespec.ParseCustom(customBytes(tf))
+	if err != nil {
+		return c, invalidMetadata(fmt.Errorf("target %s: %w", tf.Path, err))
 	}
 	return c, nil
 }
@@ -123,22 +136,6 @@ func setCustom(tf *metadata.TargetFiles, c TargetCustom) error {
 	return nil
 }
 
-// maxChannelLen bounds a channel name.
-const maxChannelLen = 32
-
-// ValidateChannel checks a channel name: lower-case letters, digits and '-',
-// starting with a letter, at most 32 characters.
-func ValidateChannel(c string) error {
-	ok := len(c) > 0 && len(c) <= maxChannelLen && c[0] >= 'a' && c[0] <= 'z'
-	for _, r := range c {
-		ok = ok && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
-	}
-	if !ok {
-		return fmt.Errorf("channel %q: want [a-z][a-z0-9-]{0,31}: %w", c, ErrInvalidName)
-	}
-	return nil
-}
-
 // sha256Of returns the hex sha256 of a target file ("" if none).
 func sha256Of(tf *metadata.TargetFiles) string {
 	return hex.EncodeToString(tf.Hashes[HashAlgorithm])
@@ -146,88 +143,41 @@ func sha256Of(tf *metadata.TargetFiles) string {
 
 // validateTarget checks one entry of targets metadata as Repo writes it.
 func validateTarget(p string, tf *metadata.TargetFiles) (Target, TargetCustom, error) {
-	t, err := ParseTargetPath(p)
-	if err != nil {
-		return t, TargetCustom{}, err
+	b, err := releasespec.ParseBuild(p, customBytes(tf))
+	switch {
+	case err == nil:
+	case errors.Is(err, releasespec.ErrInvalidTarget):
+		return Target{}, TargetCustom{}, invalidName(err)
+	default:
+		return b.Target, TargetCustom{}, invalidMetadata(err)
 	}
 	if len(tf.Hashes) != 1 || len(tf.Hashes[HashAlgorithm]) != 32 {
-		return t, TargetCustom{}, fmt.Errorf("target %s: want exactly one sha256 hash: %w", p, ErrInvalidMetadata)
+		return b.Target, b.Custom, fmt.Errorf("target %s: want exactly one sha256 hash: %w", p, ErrInvalidMetadata)
 	}
 	if tf.Length <= 0 || tf.Length > MaxArtifactSize {
-		return t, TargetCustom{}, fmt.Errorf("target %s: length %d: %w", p, tf.Length, ErrInvalidMetadata)
+		return b.Target, b.Custom, fmt.Errorf("target %s: length %d: %w", p, tf.Length, ErrInvalidMetadata)
 	}
-	c, err := ParseCustom(tf)
-	if err != nil {
-		return t, c, err
+	return b.Target, b.Custom, nil
+}
+
+// listing is the view releasespec's rules read of targets metadata.
+func listing(targets *metadata.TargetsType) releasespec.Listing {
+	l := make(releasespec.Listing, len(targets.Targets))
+	for p, tf := range targets.Targets {
+		l[p] = customBytes(tf)
 	}
-	if c.Version != t.Version {
-		return t, c, fmt.Errorf("target %s: custom version %q differs from path: %w", p, c.Version, ErrInvalidMetadata)
-	}
-	if c.MinVersion != "" {
-		if _, err := ParseVersion(c.MinVersion); err != nil {
-			return t, c, fmt.Errorf("target %s: min_version: %w", p, err)
-		}
-	}
-	for _, ch := range c.Channels {
-		if err := ValidateChannel(ch); err != nil {
-			return t, c, fmt.Errorf("target %s: %w", p, err)
-		}
-	}
-	return t, c, nil
+	return l
 }
 
 // ChannelVersion returns the version that channel points to for binary in
-// targets (verified targets metadata): the version of the targets of binary
-// whose custom channels list channel; if several do, the highest. ok is false
-// when no target of binary is on the channel.
+// targets (verified targets metadata), of any architecture (releasespec.ChannelVersion).
+// ok is false when no target of binary is on the channel.
 func ChannelVersion(targets *metadata.TargetsType, binary, channel string) (version string, ok bool) {
-	var best Version
-	for p, tf := range targets.Targets {
-		t, err := ParseTargetPath(p)
-		if err != nil || t.Binary != binary {
-			continue
-		}
-		c, err := ParseCustom(tf)
-		if err != nil || !slices.Contains(c.Channels, channel) {
-			continue
-		}
-		v, err := ParseVersion(t.Version)
-		if err != nil {
-			continue
-		}
-		if !ok || v.Compare(best) > 0 {
-			best, ok = v, true
-		}
-	}
-	if !ok {
-		return "", false
-	}
-	return best.String(), true
+	return releasespec.ChannelVersion(listing(targets), binary, "", channel)
 }
 
-// Floor returns the highest min_version among the targets of binary ("" if none).
+// Floor returns the highest min_version among the targets of binary ("" if none)
+// (releasespec.Floor).
 func Floor(targets *metadata.TargetsType, binary string) string {
-	var best Version
-	found := false
-	for p, tf := range targets.Targets {
-		t, err := ParseTargetPath(p)
-		if err != nil || t.Binary != binary {
-			continue
-		}
-		c, err := ParseCustom(tf)
-		if err != nil || c.MinVersion == "" {
-			continue
-		}
-		v, err := ParseVersion(c.MinVersion)
-		if err != nil {
-			continue
-		}
-		if !found || v.Compare(best) > 0 {
-			best, found = v, true
-		}
-	}
-	if !found {
-		return ""
-	}
-	return best.String()
+	return releasespec.Floor(listing(targets), binary)
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigilhq/vigil/releasespec"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -114,7 +115,7 @@ func (a *apiClient) desired(ctx context.Context) (wire.UpdateDesired, error) {
 	if err != nil {
 		return d, fmt.Errorf("get desired version: %w", err)
 	}
-	if len(d.Version) > maxVersionLen || len(d.Channel) > maxVersionLen {
+	if len(d.Version) > releasespec.MaxVersionLen || len(d.Channel) > releasespec.MaxChannelLen {
 		return wire.UpdateDesired{}, fmt.Errorf("desired version or channel too long")
 	}
 	return d, nil

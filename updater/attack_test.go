@@ -14,6 +14,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/vigilhq/vigil/releasespec"
 	"github.com/vigilhq/vigil/updater"
 	"github.com/vigilhq/vigil/updater/internal/tuftest"
 )
@@ -69,6 +70,17 @@ func TestAttackHashSwappedWithMetadata(t *testing.T) {
 	h.assertUntouched()
 }
 
+// TestSignedEntryBreakingTheRulesRefused: an entry that carries the targets signature but whose
+// custom metadata names another version than its path (a mistake or a compromised signer) is a
+// security failure, not an install.
+func TestSignedEntryBreakingTheRulesRefused(t *testing.T) {
+	h := attackHarness(t)
+	h.repo.AddTarget(agentPath("2.0.0"), readBin(t, "good-2.0.0"), tuftest.Custom{Version: "2.0.1"})
+	h.repo.Publish()
+	mustIs(t, h.u.CheckOnce(h.ctx), updater.ErrSecurity, releasespec.ErrInvalidCustom)
+	h.assertUntouched()
+}
+
 func TestAttackReplayedTimestamp(t *testing.T) {
 	h := attackHarness(t)
 	old := h.repo.ReadMetadata("timestamp.json") // version the client has already seen
@@ -117,6 +129,7 @@ func (endless) Read(p []byte) (int, error) {
 }
 
 func TestAttackEndlessData(t *testing.T) {
+	buildAll(t) // skips under -short here, before any subtest starts
 	for _, target := range []string{"/tuf/metadata/timestamp.json", "target"} {
 		t.Run(strings.TrimPrefix(target, "/tuf/metadata/"), func(t *testing.T) {
 			h := attackHarness(t)
@@ -154,6 +167,7 @@ func TestAttackSignedDowngrade(t *testing.T) {
 }
 
 func TestAttackStalledServer(t *testing.T) {
+	buildAll(t) // skips under -short here, before any subtest starts
 	for _, target := range []string{"/tuf/metadata/timestamp.json", "target-body"} {
 		t.Run(strings.TrimPrefix(target, "/tuf/metadata/"), func(t *testing.T) {
 			h := attackHarness(t)
@@ -233,6 +247,7 @@ func TestRootRotationFollowed(t *testing.T) {
 }
 
 func TestDownloadFaults(t *testing.T) {
+	buildAll(t) // skips under -short here, before any subtest starts
 	t.Run("truncated then resumed", func(t *testing.T) {
 		h := attackHarness(t)
 		full, _ := os.ReadFile(h.repo.TargetBlob(agentPath("2.0.0")))

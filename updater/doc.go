@@ -12,7 +12,8 @@
 // "stay"). Signed metadata decides what: a channel is resolved to a version from the verified
 // targets.json, never from the server's answer; the build must be listed there, its length and
 // SHA-256 must match before anything is staged, and the floor, the downgrade rule and the local
-// quarantine are enforced on the signed values. The trust anchor is the newest root cached in
+// quarantine are enforced on the signed values, by package releasespec: the same code package
+// release writes the metadata by. The trust anchor is the newest root cached in
 // <state>/tuf (written only by go-tuf after verifying the chain of roots); the embedded or
 // --trusted-root root is used only when no cached root exists and never replaces one.
 //

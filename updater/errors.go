@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/vigilhq/vigil/releasespec"
 )
 
 // Outcomes callers branch on. A refusal leaves the installed version running.
@@ -11,10 +13,10 @@ var (
 	// ErrQuarantined: the version failed here before and is not tried again.
 	ErrQuarantined = errors.New("version is quarantined on this host")
 	// ErrDowngrade: the version is below the installed one and its signed metadata does not
-	// allow a downgrade.
-	ErrDowngrade = errors.New("downgrade not allowed by signed metadata")
-	// ErrBelowFloor: the version is below the signed floor (min_version).
-	ErrBelowFloor = errors.New("version below the signed floor")
+	// allow a downgrade (releasespec.CheckInstall).
+	ErrDowngrade = releasespec.ErrDowngrade
+	// ErrBelowFloor: the version is below the signed floor (min_version; releasespec.CheckInstall).
+	ErrBelowFloor = releasespec.ErrBelowFloor
 	// ErrNotExecutable: the build is not an executable for this OS and architecture, or does not
 	// report the expected version.
 	ErrNotExecutable = errors.New("not an executable for this host")

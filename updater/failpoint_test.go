@@ -74,6 +74,7 @@ func (h *harness) installV1() {
 // restarts it, and checks that exactly one complete, linked version runs: the new one only if the
 // commit was journaled, and a trial is never committed silently.
 func TestKillAtEveryJournalStep(t *testing.T) {
+	buildAll(t) // skips under -short here, before any subtest starts
 	for _, tt := range []struct {
 		step, build, version string
 		want                 string // version running after the restart

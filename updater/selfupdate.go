@@ -13,6 +13,7 @@ import (
 	"github.com/minio/selfupdate"
 
 	"github.com/vigilhq/vigil/atomicfile"
+	"github.com/vigilhq/vigil/releasespec"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -104,7 +105,7 @@ func (u *Updater) updateSelf(ctx context.Context, repo *Repository, d wire.Updat
 	if u.cfg.Executable == "" {
 		return nil
 	}
-	if _, err := parseVersion(u.cfg.Version); err != nil {
+	if _, err := releasespec.ParseVersion(u.cfg.Version); err != nil {
 		return nil // a development build does not update itself
 	}
 	want, err := u.resolve(repo, BinaryUpdater, d)

@@ -30,6 +30,7 @@ import (
 	tufupdater "github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"github.com/vigilhq/vigil/atomicfile"
+	"github.com/vigilhq/vigil/releasespec"
 )
 
 // Limits on what the repository may send. go-tuf applies its own per-role limits (the defaults
@@ -123,7 +124,9 @@ type TUFConfig struct {
 	HTTP HTTPConfig
 	// Client overrides the HTTP client built from HTTP (its timeouts still apply per request).
 	Client *http.Client
-	// Now is the reference time for expiry checks. Defaults to time.Now. Only test tools set it.
+	// Now, when set, replaces the system clock as the reference time for expiry checks. Only
+	// test tools set it (vigil-tuf-client under a faked clock, tests); vigil-updater leaves it
+	// nil, and go-tuf then reads the system clock itself (see Refresh).
 	Now func() time.Time
 	// Logger defaults to slog.Default() if nil. go-tuf's own log is bridged to the first
 	// TUFClient's logger, once per process, at debug level.
@@ -161,9 +164,6 @@ func NewTUFClient(cfg TUFConfig) (*TUFClient, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	c := &TUFClient{cfg: cfg, http: cfg.HTTP.withDefaults(), log: cfg.Logger}
 	c.client = cfg.Client
@@ -279,6 +279,7 @@ type Repository struct {
 	c          *TUFClient
 	up         *tufupdater.Updater
 	targets    map[string]*metadata.TargetFiles
+	listing    releasespec.Listing
 	consistent bool
 	// TargetsVersion and RootVersion are the versions of the trusted metadata.
 	TargetsVersion, RootVersion int64
@@ -311,7 +312,19 @@ func (c *TUFClient) Refresh(ctx context.Context) (*Repository, error) {
 	if err != nil {
 		return nil, classifyTUF("load trusted root", err)
 	}
-	up.UnsafeSetRefTime(c.cfg.Now().UTC())
+	// The reference time. go-tuf v2.4.2 has no supported way to set it: config.UpdaterConfig has
+	// no clock, trustedmetadata.New stamps RefTime with time.Now().UTC() while tufupdater.New
+	// loads the root, GetTrustedMetadataSet returns a copy, and the one setter,
+	// UnsafeSetRefTime, is documented as for tests only. So the production path (Now nil) does
+	// not touch it: expiry is judged by the system clock, read by tufupdater.New, as go-tuf intends. The
+	// setter is used only when a test tool supplies its own clock. Either way the clock decides
+	// expiry only: a clock ahead refuses metadata that has not expired yet (the installed version
+	// keeps running until the clock is right), a clock behind accepts metadata that has (it
+	// widens a freeze attack by the skew), and neither weakens signatures or the version
+	// numbers that refuse replays (TestRefTimeAhead, TestRefTimeBehind).
+	if c.cfg.Now != nil {
+		up.UnsafeSetRefTime(c.cfg.Now().UTC())
+	}
 	if err := up.Refresh(); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("refresh metadata: %w: %w", ErrUnavailable, ctx.Err())
@@ -323,6 +336,7 @@ func (c *TUFClient) Refresh(ctx context.Context) (*Repository, error) {
 		c:              c,
 		up:             up,
 		targets:        up.GetTopLevelTargets(),
+		listing:        listing(up.GetTopLevelTargets()),
 		consistent:     tm.Root.Signed.ConsistentSnapshot,
 		TargetsVersion: tm.Targets[metadata.TARGETS].Signed.Version,
 		RootVersion:    tm.Root.Signed.Version,
@@ -332,6 +346,9 @@ func (c *TUFClient) Refresh(ctx context.Context) (*Repository, error) {
 
 // Targets returns the verified top-level targets (delegations are not used by Vigil).
 func (r *Repository) Targets() map[string]*metadata.TargetFiles { return r.targets }
+
+// Listing is the verified top-level targets as releasespec's rules read them.
+func (r *Repository) Listing() releasespec.Listing { return r.listing }
 
 // Target returns the verified entry of one target path, following delegations if any.
 func (r *Repository) Target(targetPath string) (*metadata.TargetFiles, error) {

@@ -68,6 +68,7 @@ func TestChannelResolvedFromSignedMetadata(t *testing.T) {
 }
 
 func TestBadBuildsRolledBack(t *testing.T) {
+	buildAll(t) // skips under -short here, before any subtest starts
 	for _, tt := range []struct {
 		build, version string
 		want           error

@@ -19,6 +19,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/vigilhq/vigil/releasespec"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -345,48 +346,35 @@ func (u *Updater) refuse(ctx context.Context, binary, from, to, phase, result st
 // for channels.
 func (u *Updater) resolve(repo *Repository, binary string, d wire.UpdateDesired) (string, error) {
 	if d.Version != "" {
-		if _, err := parseVersion(d.Version); err != nil {
+		if _, err := releasespec.ParseVersion(d.Version); err != nil {
 			return "", fmt.Errorf("desired %w", err)
 		}
 		return d.Version, nil
 	}
-	v, ok := ChannelVersion(repo.Targets(), binary, u.cfg.Arch, d.Channel)
+	v, ok := releasespec.ChannelVersion(repo.Listing(), binary, u.cfg.Arch, d.Channel)
 	if !ok {
 		return "", fmt.Errorf("channel %q has no %s build for linux-%s: %w", d.Channel, binary, u.cfg.Arch, ErrUnknownVersion)
 	}
 	return v, nil
 }
 
-// policy returns the signed target for binary at want after checking quarantine, floor and
-// downgrade rules against cur.
+// policy returns the signed target for binary at want after checking its signed entry, the local
+// quarantine and the signed floor and downgrade rules (releasespec.CheckInstall) against cur.
 func (u *Updater) policy(repo *Repository, binary, want, cur string) (*metadata.TargetFiles, error) {
-	tf, err := repo.Target(TargetPath(binary, want, u.cfg.Arch))
+	path := TargetPath(binary, want, u.cfg.Arch)
+	tf, err := repo.Target(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s for linux-%s: %w", binary, want, u.cfg.Arch, err)
 	}
-	c, err := ParseCustom(tf)
+	b, err := parseBuild(path, tf)
 	if err != nil {
-		return nil, &SecurityError{Op: "target " + tf.Path, Err: err}
-	}
-	if c.Version != want {
-		return nil, &SecurityError{Op: "target " + tf.Path, Err: fmt.Errorf("signed version %q differs from the path", c.Version)}
+		return nil, err
 	}
 	if e, ok := u.state.quarantined(binary, want); ok {
 		return nil, fmt.Errorf("%s %s (%s): %w", binary, want, e.Reason, ErrQuarantined)
 	}
-	if floor := Floor(repo.Targets(), binary); floor != "" {
-		if c, err := CompareVersions(want, floor); err != nil || c < 0 {
-			return nil, fmt.Errorf("%s %s is below the signed floor %s: %w", binary, want, floor, ErrBelowFloor)
-		}
-	}
-	if cur != "" {
-		cmp, err := CompareVersions(want, cur)
-		if err != nil {
-			return nil, fmt.Errorf("compare %s with installed %s: %w", want, cur, err)
-		}
-		if cmp < 0 && !c.AllowDowngrade {
-			return nil, fmt.Errorf("%s %s is below the installed %s: %w", binary, want, cur, ErrDowngrade)
-		}
+	if err := releasespec.CheckInstall(repo.Listing(), b, cur); err != nil {
+		return nil, err
 	}
 	return tf, nil
 }
@@ -661,7 +649,7 @@ func (u *Updater) bestInstalled() string {
 			best = v
 			continue
 		}
-		if c, err := CompareVersions(v, best); err == nil && c > 0 {
+		if c, err := releasespec.CompareVersions(v, best); err == nil && c > 0 {
 			best = v
 		}
 	}

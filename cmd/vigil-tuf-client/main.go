@@ -85,9 +85,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if len(rest) == 0 || metadataDir == "" {
 		return fail("usage: --metadata-dir DIR (init TRUSTED_ROOT | refresh | download)")
 	}
-	now, err := fakeNow(getenv("FAKETIME"), time.Now())
-	if err != nil {
-		return fail("%v", err)
+	// Without FAKETIME the client keeps go-tuf's own clock, as vigil-updater does.
+	var clock func() time.Time
+	if ft := getenv("FAKETIME"); strings.TrimSpace(ft) != "" {
+		now, err := fakeNow(ft, time.Now())
+		if err != nil {
+			return fail("%v", err)
+		}
+		clock = func() time.Time { return now }
 	}
 	switch rest[0] {
 	case "init":
@@ -113,7 +118,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		MetadataURL: metadataURL,
 		TargetsURL:  targetBaseURL,
 		MetadataDir: metadataDir,
-		Now:         func() time.Time { return now },
+		Now:         clock,
 		Logger:      log,
 	})
 	if err != nil {

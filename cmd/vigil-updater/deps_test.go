@@ -11,9 +11,9 @@ import (
 //
 // The updater links go-tuf (and, through it, sigstore's signature verifiers): it verifies. It does
 // not link package release: release authors repositories and links package signing (key
-// generation, private-key loading, KMS signers). The few rules both need (target names, custom
-// metadata, version order) are mirrored in updater and checked against release by
-// updater.TestAgreesWithRelease.
+// generation, private-key loading, KMS signers). The rules both need (target names, custom
+// metadata, version order, channels, floor) are package releasespec, standard library only,
+// which both import.
 func TestDeps(t *testing.T) {
 	depstest.Forbid(t, "vigil-updater", map[string]string{
 		"github.com/vigilhq/vigil/signing":               "the updater verifies, never signs",

@@ -21,15 +21,12 @@ import (
 
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/vigilhq/vigil/releasespec"
 )
 
-// Custom is a target's custom metadata (release.TargetCustom).
-type Custom struct {
-	Version        string   `json:"version"`
-	Channels       []string `json:"channels"`
-	MinVersion     string   `json:"min_version"`
-	AllowDowngrade bool     `json:"allow_downgrade,omitempty"`
-}
+// Custom is a target's custom metadata.
+type Custom = releasespec.Custom
 
 type key struct {
 	signer signature.Signer

@@ -1,4 +1,4 @@
-package release
+package releasespec
 
 import (
 	"fmt"
@@ -6,24 +6,28 @@ import (
 	"strings"
 )
 
-// Version is a semver-like release version: MAJOR.MINOR.PATCH with an
-// optional pre-release ("1.2.3-rc.1"). Build metadata ("+...") and a leading
-// "v" are not accepted, so a version string has exactly one spelling.
+// MaxVersionLen bounds a version string.
+const MaxVersionLen = 64
+
+// Version is a release version: MAJOR.MINOR.PATCH with an optional pre-release ("1.2.3-rc.1").
+// Build metadata ("+...") and a leading "v" are not accepted, and numbers have no leading
+// zeros, so a version has exactly one spelling: two version strings are equal exactly when
+// their versions compare equal.
 type Version struct {
 	Major, Minor, Patch uint64
 	Pre                 string // without the "-"; "" for a release
 }
 
-// maxVersionLen bounds a version string.
-const maxVersionLen = 64
-
-// ParseVersion parses a version string.
+// ParseVersion parses a version string. Errors match ErrInvalidVersion.
 func ParseVersion(s string) (Version, error) {
 	bad := func(why string) (Version, error) {
-		return Version{}, fmt.Errorf("version %q: %s: %w", s, why, ErrInvalidName)
+		if len(s) > MaxVersionLen {
+			s = s[:MaxVersionLen] + "…"
+		}
+		return Version{}, fmt.Errorf("version %q: %s: %w", s, why, ErrInvalidVersion)
 	}
-	if len(s) == 0 || len(s) > maxVersionLen {
-		return bad("empty or too long")
+	if len(s) == 0 || len(s) > MaxVersionLen {
+		return bad(fmt.Sprintf("want 1 to %d bytes", MaxVersionLen))
 	}
 	core, pre, hasPre := strings.Cut(s, "-")
 	parts := strings.Split(core, ".")
@@ -42,7 +46,7 @@ func ParseVersion(s string) (Version, error) {
 		if pre == "" {
 			return bad("empty pre-release")
 		}
-		for _, id := range strings.Split(pre, ".") {
+		for id := range strings.SplitSeq(pre, ".") {
 			if id == "" {
 				return bad("empty pre-release identifier")
 			}
@@ -77,29 +81,31 @@ func parseNumeric(s string) (uint64, error) {
 	if len(s) > 1 && s[0] == '0' {
 		return 0, fmt.Errorf("%q has a leading zero", s)
 	}
-	return strconv.ParseUint(s, 10, 64)
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q does not fit 64 bits", s)
+	}
+	return n, nil
 }
 
-// String formats v.
+// String formats v; for a parsed version it is the string it was parsed from.
 func (v Version) String() string {
-	s := fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch)
+	s := strconv.FormatUint(v.Major, 10) + "." + strconv.FormatUint(v.Minor, 10) + "." + strconv.FormatUint(v.Patch, 10)
 	if v.Pre != "" {
 		s += "-" + v.Pre
 	}
 	return s
 }
 
-// Compare returns -1, 0 or +1 as v is lower than, equal to or higher than w,
-// with semver precedence: a pre-release is lower than its release, and
-// pre-release identifiers compare numerically when both are numbers,
-// lexically otherwise, numbers lower than words.
+// Compare returns -1, 0 or +1 as v is lower than, equal to or higher than w, with semver
+// precedence: MAJOR, MINOR, PATCH numerically; a pre-release is lower than its release;
+// pre-release identifiers compare numerically when both are numbers, in ASCII order when both
+// are not, and a number is lower than a word; when one list of identifiers is a prefix of the
+// other, the shorter is lower ("1.0.0-alpha" < "1.0.0-alpha.1").
 func (v Version) Compare(w Version) int {
 	for _, d := range [][2]uint64{{v.Major, w.Major}, {v.Minor, w.Minor}, {v.Patch, w.Patch}} {
-		if d[0] != d[1] {
-			if d[0] < d[1] {
-				return -1
-			}
-			return 1
+		if c := cmpUint(d[0], d[1]); c != 0 {
+			return c
 		}
 	}
 	switch {
@@ -116,10 +122,14 @@ func (v Version) Compare(w Version) int {
 			return c
 		}
 	}
+	return cmpUint(uint64(len(a)), uint64(len(b)))
+}
+
+func cmpUint(a, b uint64) int {
 	switch {
-	case len(a) < len(b):
+	case a < b:
 		return -1
-	case len(a) > len(b):
+	case a > b:
 		return 1
 	}
 	return 0
@@ -129,15 +139,9 @@ func compareIdent(a, b string) int {
 	an, bn := isDigits(a), isDigits(b)
 	switch {
 	case an && bn:
-		x, _ := strconv.ParseUint(a, 10, 64)
+		x, _ := strconv.ParseUint(a, 10, 64) // ParseVersion checked that both fit
 		y, _ := strconv.ParseUint(b, 10, 64)
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
+		return cmpUint(x, y)
 	case an:
 		return -1
 	case bn:
