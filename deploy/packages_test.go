@@ -28,8 +28,8 @@ import (
 // installed) says about them, installs both for real into a throwaway root with
 // `dpkg --root --force-script-chrootless`, runs the installed vigil-server and the installed
 // vigil-updater by hand (the updater chrooted into that root, so it starts the agent as the
-// "vigil" user the package made) until the agent enrolls and reports, then removes and purges
-// them and checks what is left.
+// "vigil" user the package made) until the agent enrolls and reports, having installed the
+// packaged agent as its first version, then removes and purges them and checks what is left.
 //
 // PID 1 is not systemd here, so nothing is started through units: the test reads the command lines
 // from the installed unit files and the settings from the installed env files, as systemd would.
@@ -72,6 +72,7 @@ func TestPackages(t *testing.T) {
 			[]string{"/etc/vigil/updater.env", "/etc/vigil/agent.yaml"},
 			map[string]string{
 				"/opt/vigil/bin/vigil-updater":              "-rwxr-xr-x root/root",
+				"/opt/vigil/lib/vigil-agent":                "-rwxr-xr-x root/root",
 				"/lib/systemd/system/vigil-updater.service": "-rw-r--r-- root/root",
 				"/etc/vigil/":            "drwxr-xr-x root/root",
 				"/etc/vigil/updater.env": "-rw------- root/root",
@@ -95,6 +96,7 @@ func TestPackages(t *testing.T) {
 		rpmArch := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[arch]
 		checkRPM(t, filepath.Join(out, "vigil-host-"+version+"-1."+rpmArch+".rpm"), map[string]string{
 			"/opt/vigil/bin/vigil-updater":                  "0100755 root root",
+			"/opt/vigil/lib/vigil-agent":                    "0100755 root root",
 			"/usr/lib/systemd/system/vigil-updater.service": "0100644 root root",
 			"/etc/vigil/updater.env":                        "0100600 root root config",
 			"/etc/vigil/agent.yaml":                         "0100644 root root config",
@@ -380,6 +382,7 @@ func (r *dpkgRoot) checkInstalled(t *testing.T) {
 	vigil, server := r.id(t, "group", "vigil"), r.id(t, "passwd", "vigil-server")
 	for p, w := range map[string]want{
 		"/opt/vigil/bin/vigil-updater": {0o755, 0, 0},
+		"/opt/vigil/lib/vigil-agent":   {0o755, 0, 0},
 		"/usr/bin/vigil-server":        {0o755, 0, 0},
 		"/etc/vigil/updater.env":       {0o600, 0, 0},
 		"/etc/vigil/server.env":        {0o600, 0, 0},
@@ -578,6 +581,7 @@ func (r *dpkgRoot) runFleet(t *testing.T, dist, version, arch string) {
 		&syscall.SysProcAttr{Chroot: r.dir})
 
 	var host struct {
+		ID             string    `json:"id"`
 		Hostname       string    `json:"hostname"`
 		AgentVersion   string    `json:"agent_version"`
 		UpdaterVersion string    `json:"updater_version"`
@@ -617,6 +621,25 @@ func (r *dpkgRoot) runFleet(t *testing.T, dist, version, arch string) {
 		t.Errorf("/var/lib/vigil/current -> %q (%v), want versions/%s", target, err, version)
 	}
 	t.Logf("host %s enrolled and reported: agent %s, updater %s", host.Hostname, host.AgentVersion, host.UpdaterVersion)
+	// The first install used the packaged agent (it is the signed build) instead of downloading it.
+	// The event was queued before the agent enrolled and is delivered at the next poll.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var events []struct {
+			Phase, Result, Reason string
+		}
+		if err := json.Unmarshal(get(t, client, "https://"+addr+"/api/v1/hosts/"+host.ID+"/updates", token), &events); err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(events, func(e struct{ Phase, Result, Reason string }) bool {
+			return e.Phase == "download" && e.Result == "ok" && e.Reason == "bundled build matches the signed target"
+		}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no update event says the bundled agent was used: %+v", events)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 	upd.stop(t)
 	srv.stop(t)
 }
@@ -776,5 +799,22 @@ func writeFile(t *testing.T, p string, b []byte, mode fs.FileMode) {
 	}
 	if err := os.Chmod(p, mode); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPackageScripts checks the maintainer scripts and build.sh with shellcheck as POSIX sh
+// (dpkg and rpm run them with /bin/sh, which is dash on Debian).
+func TestPackageScripts(t *testing.T) {
+	sc, err := exec.LookPath("shellcheck")
+	if err != nil {
+		t.Skip("shellcheck not installed")
+	}
+	scripts, _ := filepath.Glob("packages/scripts/*.sh")
+	if len(scripts) != 6 {
+		t.Fatalf("want postinst, prerm and postrm for both packages, have %v", scripts)
+	}
+	out, err := exec.Command(sc, append([]string{"--shell=sh", "--severity=style", "packages/build.sh"}, scripts...)...).CombinedOutput()
+	if err != nil {
+		t.Errorf("shellcheck: %v\n%s", err, out)
 	}
 }

@@ -4,7 +4,8 @@
 # what to build:
 #
 #   VERSION   package version (required; must start with a digit, as dpkg and rpm require)
-#   DIST      directory holding <binary>-linux-<arch> (vigil-updater, vigil-server)   [dist]
+#   DIST      directory holding vigil-{updater,agent}-linux-<arch> (release-artifacts) [dist]
+#   SERVER_DIST  directory holding vigil-server-linux-<arch>                          [$DIST]
 #   OUT       where the packages go                                                   [$DIST]
 #   ARCHES    GOARCH values                                                           [amd64 arm64]
 #   PACKAGERS nfpm packagers                                                          [deb rpm]
@@ -17,6 +18,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 : "${VERSION:?set VERSION}"
 DIST="${DIST:-dist}"
+SERVER_DIST="${SERVER_DIST:-$DIST}"
 OUT="${OUT:-$DIST}"
 ARCHES="${ARCHES:-amd64 arm64}"
 PACKAGERS="${PACKAGERS:-deb rpm}"
@@ -36,16 +38,16 @@ mkdir -p "$OUT"
 cfg="$(mktemp)"
 trap 'rm -f "$cfg"' EXIT
 for arch in $ARCHES; do
-	for bin in vigil-updater vigil-server; do
-		if [ ! -f "$DIST/$bin-linux-$arch" ]; then
-			echo "build.sh: $DIST/$bin-linux-$arch is missing (make release-artifacts builds it)" >&2
+	for f in "$DIST/vigil-updater-linux-$arch" "$DIST/vigil-agent-linux-$arch" "$SERVER_DIST/vigil-server-linux-$arch"; do
+		if [ ! -f "$f" ]; then
+			echo "build.sh: $f is missing (make packages builds it)" >&2
 			exit 1
 		fi
 	done
 	for pkg in vigil-host vigil-server; do
 		for packager in $PACKAGERS; do
 			# nfpm does not expand the environment in contents, so fill the variables in here.
-			sed -e "s|\${VERSION}|$VERSION|g; s|\${ARCH}|$arch|g; s|\${DIST}|$DIST|g" \
+			sed -e "s|\${VERSION}|$VERSION|g; s|\${ARCH}|$arch|g; s|\${DIST}|$DIST|g; s|\${SERVER_DIST}|$SERVER_DIST|g" \
 				"deploy/packages/$pkg.yaml" >"$cfg"
 			# shellcheck disable=SC2086 # NFPM is a command line
 			$NFPM pkg --config "$cfg" --packager "$packager" --target "$OUT/"

@@ -12,7 +12,7 @@ case "$1" in
 remove | purge | 0)
 	# Files the updater made beside its binary while updating itself (minio/selfupdate).
 	rm -f "$root/opt/vigil/bin/.vigil-updater.old" "$root/opt/vigil/bin/.vigil-updater.new"
-	rmdir "$root/opt/vigil/bin" "$root/opt/vigil" 2>/dev/null || true
+	rmdir "$root/opt/vigil/bin" "$root/opt/vigil/lib" "$root/opt/vigil" 2>/dev/null || true
 	;;
 esac
 
