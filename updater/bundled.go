@@ -27,7 +27,7 @@ func (u *Updater) fetchFirst(ctx context.Context, repo *Repository, tf *metadata
 	path := u.state.path(downloadDir, BinaryAgent+"-"+want)
 	err := copyVerified(tf, u.cfg.BundledAgent, path)
 	if err != nil {
-		u.log.Info("The bundled agent is not the signed build of this version; downloading it.",
+		u.log.Info("Not using the bundled agent (missing, or not the signed build of this version); downloading it.",
 			keyVersion, want, "bundled", u.cfg.BundledAgent, keyError, err)
 		return u.fetch(ctx, repo, tf, BinaryAgent, "", want)
 	}
