@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -117,7 +118,7 @@ func TestPackages(t *testing.T) {
 	root := newDpkgRoot(t)
 	root.dpkg(t, "--install", hostDeb, serverDeb)
 	root.checkInstalled(t)
-	root.runFleet(t, dist, version, arch)
+	notRun := root.runFleet(t, dist, version, arch)
 
 	// remove: programs and units go; configuration and state stay.
 	root.dpkg(t, "--remove", "vigil-host", "vigil-server")
@@ -128,7 +129,7 @@ func TestPackages(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"/etc/vigil/updater.env", "/etc/vigil/server.env", "/var/lib/vigil/agent/credential", "/var/lib/vigil-server/admin-token"} {
-		if _, err := os.Stat(root.path(p)); err != nil {
+		if _, err := os.Stat(root.path(p)); err != nil && (notRun == "" || !strings.HasPrefix(p, "/var/lib/vigil/")) {
 			t.Errorf("dpkg --remove deleted configuration or state it must keep: %v", err)
 		}
 	}
@@ -150,6 +151,9 @@ func TestPackages(t *testing.T) {
 		if root.id(t, "passwd", user) < 0 {
 			t.Errorf("purge removed the system user %s; it is kept on purge", user)
 		}
+	}
+	if notRun != "" {
+		t.Skipf("packages built, inspected, installed, removed and purged, but the installed updater was not run: %s", notRun)
 	}
 }
 
@@ -510,7 +514,9 @@ func (r *dpkgRoot) leftovers(t *testing.T) []string {
 // vigil-updater (as root, chrooted into the root, like its unit on a real host), signs and
 // publishes agent 1.0.0 as the stable channel, and waits until the updater has installed it and
 // the agent, running as the "vigil" user, has enrolled and reported.
-func (r *dpkgRoot) runFleet(t *testing.T, dist, version, arch string) {
+//
+// It returns why the updater could not be run here ("" when it ran).
+func (r *dpkgRoot) runFleet(t *testing.T, dist, version, arch string) (notRun string) {
 	addr := freeAddr(t)
 	r.appendEnv(t, "/etc/vigil/server.env", "VIGIL_LISTEN="+addr)
 	argv, env := r.unitExec(t, "vigil-server.service")
@@ -571,7 +577,8 @@ func (r *dpkgRoot) runFleet(t *testing.T, dist, version, arch string) {
 	// The updater as its unit runs it, chrooted into the root: it finds the "vigil" user in the
 	// root's /etc/passwd and starts the agent as that user. /dev/null is all it needs of /dev.
 	if err := syscall.Mknod(r.path("/dev/null"), syscall.S_IFCHR|0o666, int(unixMkdev(1, 3))); err != nil {
-		t.Skipf("cannot make /dev/null in the root (%v); the updater cannot run chrooted here", err)
+		srv.stop(t)
+		return fmt.Sprintf("cannot make /dev/null in the root (%v), so the updater cannot run chrooted", err)
 	}
 	argv, env = r.unitExec(t, "vigil-updater.service")
 	if argv[0] != "/opt/vigil/bin/vigil-updater" || argv[1] != "run" {
@@ -642,6 +649,7 @@ func (r *dpkgRoot) runFleet(t *testing.T, dist, version, arch string) {
 	}
 	upd.stop(t)
 	srv.stop(t)
+	return ""
 }
 
 func unixMkdev(major, minor uint32) uint64 {
