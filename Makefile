@@ -33,6 +33,16 @@ release-artifacts: ## Cross-build release files named <binary>-linux-<arch> into
 	done; done
 	@ls -l dist
 
+NFPM ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+
+.PHONY: packages
+packages: release-artifacts ## Build vigil-host and vigil-server .deb and .rpm for ARCHES into dist/packages/ (nfpm).
+	@for a in $(ARCHES); do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$a $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o dist/server/vigil-server-linux-$$a ./cmd/vigil-server || exit 1; \
+	done
+	VERSION='$(VERSION)' DIST=dist SERVER_DIST=dist/server OUT=dist/packages ARCHES='$(ARCHES)' NFPM='$(NFPM)' deploy/packages/build.sh
+	@ls -l dist/packages
+
 .PHONY: demo
 demo: build ## Build, then run a local server with a local agent (Ctrl-C stops everything).
 	@deploy/demo.sh

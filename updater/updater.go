@@ -54,6 +54,11 @@ type Config struct {
 	VersionTimeout time.Duration
 	// InitialChannel is installed when no version is installed yet. Default "stable".
 	InitialChannel string
+	// BundledAgent is an agent build shipped beside the updater (the host package puts one at
+	// /opt/vigil/lib/vigil-agent). The first install uses it instead of downloading only when it
+	// is exactly the signed target of the version chosen (length and hashes); otherwise it is
+	// ignored. Empty: always download.
+	BundledAgent string
 	// Version is this updater's version ("dev" disables self-update).
 	Version string
 	// Executable is this updater's binary, resolved once at start (for self-update). Empty
@@ -657,7 +662,8 @@ func (u *Updater) bestInstalled() string {
 }
 
 // Install installs an agent version (or the version a channel points to) from the signed
-// repository when none is installed: the first install. It returns the installed version.
+// repository when none is installed: the first install. The build comes from Config.BundledAgent
+// when that is exactly the signed target, else it is downloaded. It returns the installed version.
 func (u *Updater) Install(ctx context.Context, version, channel string) (string, error) {
 	if cur := u.state.linked(); cur != "" && u.state.complete(cur) {
 		if version == "" || version == cur {
@@ -677,7 +683,7 @@ func (u *Updater) Install(ctx context.Context, version, channel string) (string,
 	if err != nil {
 		return "", err
 	}
-	path, err := u.fetch(ctx, repo, tf, BinaryAgent, "", want)
+	path, err := u.fetchFirst(ctx, repo, tf, want)
 	if err != nil {
 		return "", err
 	}

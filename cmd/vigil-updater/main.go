@@ -3,8 +3,9 @@
 //
 //	vigil-updater run --server URL (--ca FILE | --ca-fingerprint SHA256) [--state-dir /var/lib/vigil]
 //	                  [--enroll-token T] [--trusted-root FILE] [--poll 5m] [--grace 60s] [--agent-user vigil]
+//	                  [--bundled-agent FILE]
 //	vigil-updater install --server URL (--ca FILE | --ca-fingerprint SHA256) [--state-dir DIR]
-//	                  [--trusted-root FILE] [--channel stable | --pin VERSION]
+//	                  [--trusted-root FILE] [--channel stable | --pin VERSION] [--bundled-agent FILE]
 //	vigil-updater status [--state-dir DIR]
 //	vigil-updater self-check [--trusted-root FILE]
 //	vigil-updater --version
@@ -58,8 +59,9 @@ func main() {
 const usage = `Usage:
   vigil-updater run --server URL (--ca FILE | --ca-fingerprint SHA256) [--state-dir /var/lib/vigil]
                     [--enroll-token T] [--trusted-root FILE] [--poll 5m] [--grace 60s] [--agent-user vigil]
+                    [--bundled-agent FILE]
   vigil-updater install --server URL (--ca FILE | --ca-fingerprint SHA256) [--state-dir DIR]
-                    [--trusted-root FILE] [--channel stable | --pin VERSION]
+                    [--trusted-root FILE] [--channel stable | --pin VERSION] [--bundled-agent FILE]
   vigil-updater status [--state-dir DIR] [--json]
   vigil-updater self-check [--trusted-root FILE]
   vigil-updater --version
@@ -69,6 +71,7 @@ Every flag also reads VIGIL_<NAME>, such as VIGIL_SERVER or VIGIL_CA_FINGERPRINT
 
 type options struct {
 	server, ca, caFingerprint, stateDir, enrollToken, trustedRoot, agentUser string
+	bundledAgent                                                             string
 	channel, pin                                                             string
 	poll, grace                                                              time.Duration
 	json                                                                     bool
@@ -88,6 +91,7 @@ func newFlagSet(cmd string, o *options, stderr io.Writer) *flag.FlagSet {
 		fs.StringVar(&o.caFingerprint, "ca-fingerprint", "", "trust only the CA certificate with this `SHA256` fingerprint")
 		fs.StringVar(&o.stateDir, "state-dir", updater.DefaultStateDir, "state `directory`")
 		fs.StringVar(&o.trustedRoot, "trusted-root", "", "initial TUF root `FILE`, used only when no root is cached (release builds embed one)")
+		fs.StringVar(&o.bundledAgent, "bundled-agent", "", "agent build `FILE` shipped with the updater; the first install uses it only if it is exactly the signed build, else downloads")
 	case "status":
 		fs.StringVar(&o.stateDir, "state-dir", updater.DefaultStateDir, "state `directory`")
 		fs.BoolVar(&o.json, "json", false, "print JSON")
@@ -237,6 +241,7 @@ func buildConfig(o *options, log *slog.Logger) (*updater.Config, error) {
 		Logger:         log,
 		AgentArgs:      []string{"--server", o.server},
 		InitialChannel: o.channel,
+		BundledAgent:   o.bundledAgent,
 	}
 	if o.poll < 0 || o.grace < 0 {
 		return nil, errors.New("--poll and --grace must be positive")
