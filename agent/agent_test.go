@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -566,5 +567,18 @@ func TestOpenNotifyFD(t *testing.T) {
 	}
 	if f, err := OpenNotifyFD(""); f != nil || err != nil {
 		t.Errorf("empty VIGIL_NOTIFY_FD: %v %v", f, err)
+	}
+}
+
+// TestPlainHTTPRefused: the credential never travels in clear text.
+func TestPlainHTTPRefused(t *testing.T) {
+	cfg := testConfig(t, newFakeServer())
+	cfg.Server = "http://vigil.test"
+	if _, err := New(cfg); !errors.Is(err, ErrPlainHTTP) {
+		t.Fatalf("New with %s: %v, want ErrPlainHTTP", cfg.Server, err)
+	}
+	cfg.Server = "ftp://vigil.test"
+	if _, err := New(cfg); err == nil {
+		t.Fatalf("New with %s succeeded", cfg.Server)
 	}
 }

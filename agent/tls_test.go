@@ -163,21 +163,3 @@ func TestTLSPinning(t *testing.T) {
 }
 
 var errTLS = errors.New("any TLS failure")
-
-func TestClassify(t *testing.T) {
-	tests := []struct {
-		err  error
-		want string
-	}{
-		{&net.DNSError{Err: "no such host", Name: "x"}, wire.OutageDNS},
-		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, wire.OutageConnect},
-		{context.DeadlineExceeded, wire.OutageTimeout},
-		{tlspin.ErrFingerprintMismatch, wire.OutageTLS},
-		{errors.New("weird"), wire.OutageOther},
-	}
-	for _, tt := range tests {
-		if got := classify(tt.err).class; got != tt.want {
-			t.Errorf("classify(%v) = %s, want %s", tt.err, got, tt.want)
-		}
-	}
-}
