@@ -30,11 +30,6 @@ import (
 	"github.com/vigilhq/vigil/tlspin"
 )
 
-const (
-	// startupPhase is when start-up is taken to be over, for releaseStartupPages.
-	startupPhase = 30 * time.Second
-)
-
 // version is set at build time with -ldflags "-X main.version=1.2.3".
 var version = "dev"
 
@@ -130,10 +125,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Error("Cannot start.", "error", err)
 		return 1
 	}
-	// Start-up (enrollment, first TLS handshake, first reports) is over after a few cycles: give
-	// back the mappings of code and data only it used (see releaseStartupPages).
-	trim := time.AfterFunc(startupPhase, releaseStartupPages)
-	defer trim.Stop()
 	if err := a.Run(ctx); err != nil {
 		log.Error("Agent failed.", "error", err)
 		return 1
