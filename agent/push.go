@@ -21,6 +21,9 @@ import (
 	"github.com/vigilhq/vigil/wire"
 )
 
+// This file speaks the wire protocol to vigil-server (enrollment, gzip-compressed report batches,
+// acks, Retry-After and backoff) over the transport in transport.go.
+
 const (
 	pathEnroll  = "/api/v1/enroll"
 	pathReports = "/api/v1/reports"
