@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigilhq/vigil/wire"
@@ -29,6 +30,8 @@ const (
 	dialTimeout = 10 * time.Second
 	// tlsHandshakeTimeout bounds the TLS handshake.
 	tlsHandshakeTimeout = 10 * time.Second
+	// responseHeaderTimeout bounds the wait for the answer once the request is written.
+	responseHeaderTimeout = 20 * time.Second
 	// idleConnTimeout closes the kept-alive connection after this long unused.
 	idleConnTimeout = 5 * time.Minute
 	// tcpKeepAlive is the TCP keep-alive period of the connection.
@@ -133,7 +136,7 @@ func newTransport(cfg transportConfig) *transport {
 		},
 		TLSClientConfig:        tc,
 		TLSHandshakeTimeout:    min(tlsHandshakeTimeout, cfg.timeout),
-		ResponseHeaderTimeout:  cfg.timeout,
+		ResponseHeaderTimeout:  min(responseHeaderTimeout, cfg.timeout),
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 		DisableCompression:     true, // answers are small; never decompress what the server sends
 		MaxIdleConns:           1,
@@ -170,21 +173,24 @@ func (t *transport) post(ctx context.Context, path string, hdr http.Header, body
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
-		resp, reused, err := t.roundTrip(ctx, path, hdr, body)
-		if err != nil && retryStale && reused && attempt == 0 && ctx.Err() == nil {
+		var reused atomic.Bool
+		resp, err := t.roundTrip(ctx, path, hdr, body, &reused)
+		if err != nil && retryStale && reused.Load() && attempt == 0 && ctx.Err() == nil {
 			continue
 		}
 		return resp, err
 	}
 }
 
-func (t *transport) roundTrip(ctx context.Context, path string, hdr http.Header, body []byte) (_ *response, reused bool, _ error) {
-	var handshakeErr error
+// roundTrip sends one request; reused is set if it went on a kept-alive connection.
+func (t *transport) roundTrip(ctx context.Context, path string, hdr http.Header, body []byte, reused *atomic.Bool) (*response, error) {
+	// The hooks may run on net/http's dialling goroutine, which can outlive a cancelled request.
+	var handshakeFailed atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused },
+		GotConn: func(info httptrace.GotConnInfo) { reused.Store(info.Reused) },
 		TLSHandshakeDone: func(_ tls.ConnectionState, err error) {
 			if err != nil {
-				handshakeErr = err
+				handshakeFailed.Store(true)
 			}
 		},
 	})
@@ -192,31 +198,33 @@ func (t *transport) roundTrip(ctx context.Context, path string, hdr http.Header,
 	u.Path += path
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	req.Header = hdr
+	if hdr != nil {
+		req.Header = hdr
+	}
 	resp, err := t.client.Do(req)
 	if err != nil {
-		if handshakeErr != nil {
+		if handshakeFailed.Load() {
 			err = &tlsHandshakeError{err}
 		}
-		return nil, reused, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.ContentLength > maxResponseBodyBytes {
-		return nil, reused, fmt.Errorf("%w: %d bytes announced, the limit is %d", errResponseTooLarge, resp.ContentLength, maxResponseBodyBytes)
+		return nil, fmt.Errorf("%w: %d bytes announced, the limit is %d", errResponseTooLarge, resp.ContentLength, maxResponseBodyBytes)
 	}
 	t.body.Reset()
 	if _, err := t.body.ReadFrom(io.LimitReader(resp.Body, maxResponseBodyBytes+1)); err != nil {
-		return nil, reused, fmt.Errorf("read response: %w", err)
+		return nil, fmt.Errorf("read response: %w", err)
 	}
 	if t.body.Len() > maxResponseBodyBytes {
-		return nil, reused, fmt.Errorf("%w: more than %d bytes", errResponseTooLarge, maxResponseBodyBytes)
+		return nil, fmt.Errorf("%w: more than %d bytes", errResponseTooLarge, maxResponseBodyBytes)
 	}
 	return &response{
 		status:     resp.StatusCode,
 		statusLine: resp.Status,
 		retryAfter: resp.Header.Get("Retry-After"),
 		body:       t.body.Bytes(),
-	}, reused, nil
+	}, nil
 }
