@@ -99,13 +99,19 @@ func TestClassifyRealFailures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := newClient(tt.url, tt.tls, 500*time.Millisecond, "test", nil)
+			// Short for the servers that never answer; long enough for the others (loading the
+			// system roots takes a while under the race detector).
+			timeout := 5 * time.Second
+			if tt.want == wire.OutageTimeout {
+				timeout = 300 * time.Millisecond
+			}
+			c := newClient(tt.url, tt.tls, timeout, "test", nil)
 			proxy := func(*http.Request) (*url.URL, error) { return nil, nil }
 			if tt.proxy != "" {
 				p, _ := url.Parse(tt.proxy)
 				proxy = http.ProxyURL(p)
 			}
-			c.http = newTransport(transportConfig{server: u, tls: tt.tls, timeout: 500 * time.Millisecond, proxy: proxy})
+			c.http = newTransport(transportConfig{server: u, tls: tt.tls, timeout: timeout, proxy: proxy})
 			defer c.Close()
 			_, err = c.enroll(context.Background(), &wire.EnrollRequest{EnrollmentToken: "enroll-token-1", Hostname: "h"})
 			var se *sendError
