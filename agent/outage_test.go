@@ -43,7 +43,9 @@ func TestClassifyRealFailures(t *testing.T) {
 	goodCA, _ := tlspin.PinnedCA(good.caPEM())
 	otherCA, _ := tlspin.PinnedCA(other.caPEM())
 	otherFP, _ := tlspin.PinnedCAFingerprint(other.fingerprint(false))
-	plain := httptest.NewServer(http.NotFoundHandler())
+	plain := httptest.NewUnstartedServer(http.NotFoundHandler())
+	plain.Config.ErrorLog = quietLog
+	plain.Start()
 	t.Cleanup(plain.Close)
 	block := make(chan struct{}) // closed by the first cleanup, before the servers close
 	hanging := startTLSHandler(t, good, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -132,6 +134,7 @@ func TestClassifyRealFailures(t *testing.T) {
 func startTLSHandler(t *testing.T, pki testPKI, h http.Handler) *httptest.Server {
 	srv := httptest.NewUnstartedServer(h)
 	srv.TLS = pki.serverConfig()
+	srv.Config.ErrorLog = quietLog
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv

@@ -12,6 +12,8 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http/httptest"
@@ -106,6 +108,7 @@ func (p testPKI) fingerprint(colons bool) string {
 func startTLS(t *testing.T, p testPKI) *httptest.Server {
 	srv := httptest.NewUnstartedServer(newFakeServer())
 	srv.TLS = p.serverConfig()
+	srv.Config.ErrorLog = quietLog // failed handshakes are what some tests are about
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv
@@ -163,3 +166,6 @@ func TestTLSPinning(t *testing.T) {
 }
 
 var errTLS = errors.New("any TLS failure")
+
+// quietLog discards the test servers' logs of the failures the tests provoke.
+var quietLog = log.New(io.Discard, "", 0)
