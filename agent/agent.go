@@ -10,9 +10,10 @@
 // transport in transport.go; spool.go is the on-disk queue, outage.go records and classifies
 // connectivity outages, notify.go talks to the supervisor.
 //
-// Trust model: the agent trusts the server it was pointed at over https only (system roots, a
-// pinned CA file or a pinned CA fingerprint) with its observations and for data-only configuration: the interval and
-// the watch lists in wire.AgentConfig, validated and bounded before use. Nothing the server sends
+// Trust model: the agent trusts the server it was pointed at, over https only (system roots, a
+// pinned CA file or a pinned CA fingerprint), with its observations and for data-only
+// configuration: the interval and the watch lists in wire.AgentConfig, validated and bounded
+// before use. Nothing the server sends
 // can make the agent run code — the agent binary does not even link os/exec (see
 // cmd/vigil-agent TestDeps) — and the agent listens on no socket. The supervisor, not the agent,
 // installs updates.
