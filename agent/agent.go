@@ -6,9 +6,14 @@
 // Reports leave the spool only when the server acknowledges them, so a server outage, a restart
 // or a kill -9 loses nothing but what the spool's size bound drops (and says it dropped).
 //
-// Trust model: the agent trusts the server it was pointed at (system roots, a pinned CA file or a
-// pinned CA fingerprint) with its observations and for data-only configuration: the interval and
-// the watch lists in wire.AgentConfig, validated and bounded before use. Nothing the server sends
+// The loop is in this file; push.go speaks the wire protocol to the server over the net/http
+// transport in transport.go; spool.go is the on-disk queue, outage.go records and classifies
+// connectivity outages, notify.go talks to the supervisor.
+//
+// Trust model: the agent trusts the server it was pointed at, over https only (system roots, a
+// pinned CA file or a pinned CA fingerprint), with its observations and for data-only
+// configuration: the interval and the watch lists in wire.AgentConfig, validated and bounded
+// before use. Nothing the server sends
 // can make the agent run code — the agent binary does not even link os/exec (see
 // cmd/vigil-agent TestDeps) — and the agent listens on no socket. The supervisor, not the agent,
 // installs updates.
@@ -24,6 +29,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -62,6 +68,10 @@ const (
 
 // ErrNoCredential is returned by New when the agent is not enrolled and has no enrollment token.
 var ErrNoCredential = errors.New("not enrolled and no enrollment token given")
+
+// ErrPlainHTTP is returned (wrapped) by New for an http:// server URL: the agent sends its
+// credential with every report and only ever talks to its server over TLS.
+var ErrPlainHTTP = errors.New("server URL must be https://")
 
 // Config configures an Agent. Server and StateDir are required.
 type Config struct {
@@ -102,8 +112,8 @@ type Config struct {
 	// Idle, if set, is called after each collection or delivery, before the loop sleeps until
 	// the next one (cmd/vigil-agent returns freed memory to the OS there).
 	Idle func()
-	// Dial replaces dialling the server (tests); TLS is still done on the connection it returns
-	// for https URLs. Nil uses a net.Dialer with RequestTimeout.
+	// Dial replaces dialling the server or the proxy (tests); TLS is still done on the connection
+	// it returns. Nil uses a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
@@ -112,8 +122,11 @@ func (c *Config) validate() error {
 		return errors.New("no server URL")
 	}
 	u, err := url.Parse(c.Server)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("server URL %q is not an http(s) URL", c.Server)
+	if err == nil && u.Scheme == "http" {
+		return fmt.Errorf("%w: %q would send the credential in clear text", ErrPlainHTTP, c.Server)
+	}
+	if err != nil || u.Host == "" || u.Scheme != "https" {
+		return fmt.Errorf("server URL %q is not an https URL", c.Server)
 	}
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir
@@ -330,7 +343,7 @@ func (a *Agent) deliver(ctx context.Context, deadline time.Time) {
 		if err != nil {
 			var se *sendError
 			if errors.As(err, &se) && se.class == wire.OutageHTTP &&
-				(se.status == statusBadRequest || se.status == statusRequestTooLarge) {
+				(se.status == http.StatusBadRequest || se.status == http.StatusRequestEntityTooLarge) {
 				a.refused(se, first)
 				continue
 			}
@@ -414,7 +427,7 @@ func (a *Agent) failed(err error) {
 	}
 	a.attempt++
 	a.retryAt = now.Add(delay)
-	if se.status == statusUnauthorized {
+	if se.status == http.StatusUnauthorized {
 		a.log.Error("The server rejected the agent's credential (401); reports stay in the spool. "+
 			"Re-enroll the host: remove the credential file and start with a new --enroll-token.",
 			"credential_file", a.credPath, keyRetry, delay)

@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/agent/collect"
+	"github.com/vigilhq/vigil/tlspin"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -143,15 +146,16 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// pipeDialer serves every connection the agent dials in-process with h, over net.Pipe, so agent
-// tests exercise the agent's own HTTP client and still run inside a synctest bubble.
-func pipeDialer(h http.Handler) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// pipeDialer serves every connection the agent dials in-process with h, over TLS on a net.Pipe
+// with the certificate of pki, so agent tests exercise the agent's own HTTP transport, TLS
+// included, and still run inside a synctest bubble.
+func pipeDialer(h http.Handler, pki testPKI) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, _, _ string) (net.Conn, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		client, srv := net.Pipe()
-		go servePipe(srv, h)
+		go servePipe(tls.Server(srv, pki.serverConfig()), h)
 		return client, nil
 	}
 }
@@ -179,9 +183,15 @@ func servePipe(c net.Conn, h http.Handler) {
 const fixtureProc = "collect/testdata/host/proc"
 
 func testConfig(t *testing.T, srv http.Handler) Config {
+	pki := sharedPKI()
+	pinned, err := tlspin.PinnedCA(pki.caPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
 	return Config{
-		Server:      "http://vigil.test",
-		Dial:        pipeDialer(srv),
+		Server:      "https://vigil.test",
+		TLS:         pinned,
+		Dial:        pipeDialer(srv, pki),
 		EnrollToken: "enroll-token-1",
 		StateDir:    t.TempDir(),
 		Interval:    time.Second,
@@ -557,5 +567,18 @@ func TestOpenNotifyFD(t *testing.T) {
 	}
 	if f, err := OpenNotifyFD(""); f != nil || err != nil {
 		t.Errorf("empty VIGIL_NOTIFY_FD: %v %v", f, err)
+	}
+}
+
+// TestPlainHTTPRefused: the credential never travels in clear text.
+func TestPlainHTTPRefused(t *testing.T) {
+	cfg := testConfig(t, newFakeServer())
+	cfg.Server = "http://vigil.test"
+	if _, err := New(cfg); !errors.Is(err, ErrPlainHTTP) {
+		t.Fatalf("New with %s: %v, want ErrPlainHTTP", cfg.Server, err)
+	}
+	cfg.Server = "ftp://vigil.test"
+	if _, err := New(cfg); err == nil {
+		t.Fatalf("New with %s succeeded", cfg.Server)
 	}
 }

@@ -5,22 +5,24 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/vigilhq/vigil/tlspin"
 	"github.com/vigilhq/vigil/wire"
 )
+
+// This file speaks the wire protocol to vigil-server (enrollment, gzip-compressed report batches,
+// acks, Retry-After and backoff) over the transport in transport.go.
 
 const (
 	pathEnroll  = "/api/v1/enroll"
@@ -37,60 +39,6 @@ const (
 	maxCredentialLen = 1024
 )
 
-// sendError is a failed delivery: the outage class and detail to record, and how long the
-// server asked us to wait, if it did.
-type sendError struct {
-	class      string
-	detail     string
-	status     int
-	retryAfter time.Duration
-	err        error
-}
-
-func (e *sendError) Error() string {
-	if e.err != nil {
-		return e.class + ": " + e.err.Error()
-	}
-	return e.class + ": " + e.detail
-}
-
-func (e *sendError) Unwrap() error { return e.err }
-
-// classify maps a transport error to an outage class.
-func classify(err error) *sendError {
-	se := &sendError{class: wire.OutageOther, err: err}
-	var dnsErr *net.DNSError
-	var opErr *net.OpError
-	var certErr *tls.CertificateVerificationError
-	var unknownAuth x509.UnknownAuthorityError
-	var hostErr x509.HostnameError
-	var invalidErr x509.CertificateInvalidError
-	var recErr tls.RecordHeaderError
-	var alertErr tls.AlertError
-	var netErr net.Error
-	var pinErr *tlspin.VerifyError
-	var hsErr *tlsHandshakeError
-	var proxyErr *proxyError
-	switch {
-	case errors.As(err, &dnsErr):
-		se.class = wire.OutageDNS
-	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr),
-		errors.As(err, &invalidErr), errors.As(err, &recErr), errors.As(err, &alertErr),
-		errors.As(err, &pinErr), errors.Is(err, tlspin.ErrFingerprintMismatch), errors.As(err, &hsErr),
-		strings.Contains(err.Error(), "tls: "):
-		se.class = wire.OutageTLS
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		se.class = wire.OutageTimeout
-	case errors.As(err, &opErr) && opErr.Op == "dial", errors.As(err, &proxyErr):
-		se.class = wire.OutageConnect
-	}
-	se.detail = err.Error()
-	if len(se.detail) > 200 {
-		se.detail = se.detail[:200]
-	}
-	return se
-}
-
 // backoff returns the delay before retry number attempt (0 for the first retry): a uniformly
 // random duration in [0, min(max, base·2^attempt)] ("full jitter"), floored at 100 ms.
 func backoff(attempt int, maxDelay time.Duration, rnd func(int64) int64) time.Duration {
@@ -104,24 +52,6 @@ func backoff(attempt int, maxDelay time.Duration, rnd func(int64) int64) time.Du
 
 func randInt64N(n int64) int64 { return rand.Int64N(n) }
 
-// HTTP statuses the agent acts on.
-const (
-	statusOK                 = 200
-	statusCreated            = 201
-	statusBadRequest         = 400
-	statusUnauthorized       = 401
-	statusRequestTooLarge    = 413
-	statusTooManyRequests    = 429
-	statusServiceUnavailable = 503
-)
-
-// httpDateLayouts are the date formats RFC 9110 §5.6.7 requires a recipient to accept.
-var httpDateLayouts = [...]string{
-	"Mon, 02 Jan 2006 15:04:05 GMT",  // IMF-fixdate
-	"Monday, 02-Jan-06 15:04:05 GMT", // RFC 850
-	"Mon Jan _2 15:04:05 2006",       // asctime
-}
-
 // parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
@@ -131,22 +61,17 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	var d time.Duration
 	if n, err := strconv.Atoi(v); err == nil {
 		d = time.Duration(max(n, 0)) * time.Second
-	} else {
-		for _, layout := range httpDateLayouts {
-			if t, err := time.Parse(layout, v); err == nil {
-				d = t.Sub(now)
-				break
-			}
-		}
+	} else if t, err := http.ParseTime(v); err == nil { // the three date formats of RFC 9110 §5.6.7
+		d = t.Sub(now)
 	}
 	return min(max(d, 0), maxRetryAfter)
 }
 
-// client talks to vigil-server. It is NOT safe for concurrent use.
+// client speaks the wire protocol to vigil-server over a transport. It is NOT safe for concurrent
+// use.
 type client struct {
-	http    *httpClient
-	timeout time.Duration
-	hdr     []header // fixed request headers: Content-Type, User-Agent, protocol version
+	http *transport
+	hdr  http.Header // fixed request headers: Content-Type, User-Agent, protocol version
 
 	body bytes.Buffer
 	gz   *gzip.Writer
@@ -159,36 +84,40 @@ func newClient(base string, tlsConfig *tls.Config, timeout time.Duration, versio
 	if err != nil {
 		u = &url.URL{Scheme: "https", Host: "invalid."}
 	}
+	hdr := http.Header{}
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("User-Agent", "vigil-agent/"+version)
+	hdr.Set(wire.ProtocolHeader, strconv.Itoa(wire.ProtocolVersion))
 	return &client{
-		http:    newHTTPClient(u, tlsConfig, timeout, dial, os.Getenv),
-		timeout: timeout,
-		hdr: []header{
-			{"Content-Type", "application/json"},
-			{"User-Agent", "vigil-agent/" + version},
-			{wire.ProtocolHeader, strconv.Itoa(wire.ProtocolVersion)},
-		},
+		http: newTransport(transportConfig{server: u, tls: tlsConfig, timeout: timeout, dial: dial}),
+		hdr:  hdr,
 	}
 }
 
 // Close closes the connection to the server.
-func (c *client) Close() error { return c.http.Close() }
+func (c *client) Close() error {
+	c.http.closeIdle()
+	return nil
+}
 
-func (c *client) do(ctx context.Context, path, credential string, body []byte, gzipped bool) (*httpResponse, error) {
-	hdr := c.hdr
+// do posts body to path. Reports may be resent on a new connection when a kept-alive one turns out
+// to be closed (the server deduplicates them by seq); enrollment, which is not idempotent, never is.
+func (c *client) do(ctx context.Context, path, credential string, body []byte, gzipped bool) (*response, error) {
+	hdr := c.hdr.Clone()
 	if gzipped {
-		hdr = append(hdr[:len(hdr):len(hdr)], header{"Content-Encoding", "gzip"})
+		hdr.Set("Content-Encoding", "gzip")
 	}
 	if credential != "" {
-		hdr = append(hdr[:len(hdr):len(hdr)], header{"Authorization", "Bearer " + credential})
+		hdr.Set("Authorization", "Bearer "+credential)
 	}
-	resp, err := c.http.do(ctx, time.Now().Add(c.timeout), "POST", path, hdr, body)
+	resp, err := c.http.post(ctx, path, hdr, body, path == pathReports)
 	if err != nil {
 		return nil, classify(err)
 	}
 	return resp, nil
 }
 
-func httpError(resp *httpResponse, now time.Time) *sendError {
+func httpError(resp *response, now time.Time) *sendError {
 	se := &sendError{class: wire.OutageHTTP, status: resp.status, detail: resp.statusLine}
 	var er wire.ErrorResponse
 	if json.Unmarshal(resp.body, &er) == nil && er.Error.Code != "" {
@@ -197,7 +126,7 @@ func httpError(resp *httpResponse, now time.Time) *sendError {
 	if len(se.detail) > 200 {
 		se.detail = se.detail[:200]
 	}
-	if resp.status == statusTooManyRequests || resp.status == statusServiceUnavailable {
+	if resp.status == http.StatusTooManyRequests || resp.status == http.StatusServiceUnavailable {
 		se.retryAfter = parseRetryAfter(resp.retryAfter, now)
 	}
 	return se
@@ -209,12 +138,12 @@ func (c *client) enroll(ctx context.Context, req *wire.EnrollRequest) (*wire.Enr
 	if err != nil {
 		return nil, err
 	}
-	c.http.Close() // a new connection: enrollment is not idempotent, so it must never be retried
+	c.http.closeIdle() // a new connection: enrollment is not idempotent, so it must never be retried
 	resp, err := c.do(ctx, pathEnroll, "", b, false)
 	if err != nil {
 		return nil, err
 	}
-	if resp.status != statusCreated && resp.status != statusOK {
+	if resp.status != http.StatusCreated && resp.status != http.StatusOK {
 		return nil, httpError(resp, time.Now())
 	}
 	var er wire.EnrollResponse
@@ -258,7 +187,7 @@ func (c *client) sendBatch(ctx context.Context, credential string) (*wire.Ack, e
 	if err != nil {
 		return nil, err
 	}
-	if resp.status != statusOK {
+	if resp.status != http.StatusOK {
 		return nil, httpError(resp, time.Now())
 	}
 	var ack wire.Ack

@@ -12,10 +12,13 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,31 +31,60 @@ type testPKI struct {
 	leafKey        *ecdsa.PrivateKey
 }
 
+// Certificates are valid from 1970 to 2100, so they verify inside synctest bubbles (whose clock
+// starts in 2000) as well as outside.
+var (
+	certNotBefore = time.Unix(0, 0)
+	certNotAfter  = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// sharedPKI is one PKI for the tests that need any (the pipe-served fake server).
+var sharedPKI = sync.OnceValue(func() testPKI {
+	p, err := makeTestPKI("shared")
+	if err != nil {
+		panic(err)
+	}
+	return p
+})
+
 func newTestPKI(t *testing.T, name string) testPKI {
 	t.Helper()
+	p, err := makeTestPKI(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func makeTestPKI(name string) (testPKI, error) {
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ca := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		NotBefore: certNotBefore, NotAfter: certNotAfter,
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
 	if err != nil {
-		t.Fatal(err)
+		return testPKI{}, err
 	}
 	caCert, _ := x509.ParseCertificate(caDER)
 	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	leaf := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "vigil-server"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore: certNotBefore, NotAfter: certNotAfter,
+		DNSNames: []string{"localhost", "vigil.test"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &leafKey.PublicKey, caKey)
 	if err != nil {
-		t.Fatal(err)
+		return testPKI{}, err
 	}
-	return testPKI{caDER: caDER, leafDER: leafDER, leafKey: leafKey}
+	return testPKI{caDER: caDER, leafDER: leafDER, leafKey: leafKey}, nil
+}
+
+// serverConfig presents the chain [leaf, CA], as vigil-server does.
+func (p testPKI) serverConfig() *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{p.leafDER, p.caDER}, PrivateKey: p.leafKey}}}
 }
 
 func (p testPKI) caPEM() []byte {
@@ -75,7 +107,8 @@ func (p testPKI) fingerprint(colons bool) string {
 // startTLS starts a fake server presenting the chain [leaf, CA], as vigil-server does.
 func startTLS(t *testing.T, p testPKI) *httptest.Server {
 	srv := httptest.NewUnstartedServer(newFakeServer())
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{p.leafDER, p.caDER}, PrivateKey: p.leafKey}}}
+	srv.TLS = p.serverConfig()
+	srv.Config.ErrorLog = quietLog // failed handshakes are what some tests are about
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv
@@ -134,20 +167,5 @@ func TestTLSPinning(t *testing.T) {
 
 var errTLS = errors.New("any TLS failure")
 
-func TestClassify(t *testing.T) {
-	tests := []struct {
-		err  error
-		want string
-	}{
-		{&net.DNSError{Err: "no such host", Name: "x"}, wire.OutageDNS},
-		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, wire.OutageConnect},
-		{context.DeadlineExceeded, wire.OutageTimeout},
-		{tlspin.ErrFingerprintMismatch, wire.OutageTLS},
-		{errors.New("weird"), wire.OutageOther},
-	}
-	for _, tt := range tests {
-		if got := classify(tt.err).class; got != tt.want {
-			t.Errorf("classify(%v) = %s, want %s", tt.err, got, tt.want)
-		}
-	}
-}
+// quietLog discards the test servers' logs of the failures the tests provoke.
+var quietLog = log.New(io.Discard, "", 0)

@@ -1,11 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"reflect"
 	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/vigilhq/vigil/agent/collect"
 	"github.com/vigilhq/vigil/wire"
@@ -14,9 +21,17 @@ import (
 // maxConfigFile bounds the configuration file read.
 const maxConfigFile = 1 << 20
 
-// fileConfig is the YAML configuration file (read by parseYAML, see yaml.go; the yaml tags say
-// how yaml.v3 would read it, which the tests compare against). Unknown fields are an error, so a
-// typo cannot silently switch something off.
+// Errors of the configuration file, for callers and tests to branch on. Syntax and type errors
+// are the parser's own (a *yaml.TypeError for a value of the wrong type or a duplicate key).
+var (
+	errUnknownKey   = errors.New("unknown key")
+	errInvalidValue = errors.New("invalid value")
+	errConfigSize   = errors.New("configuration file too large")
+)
+
+// fileConfig is the YAML configuration file, read strictly with go.yaml.in/yaml/v3: unknown keys,
+// duplicate keys, values of the wrong type and several documents are errors, so a typo cannot
+// silently switch something off.
 //
 //	interval: 10s
 //	spool_bytes: 33554432
@@ -46,97 +61,155 @@ func loadFile(path string) (*fileConfig, error) {
 		return nil, fmt.Errorf("open config: %w", err)
 	}
 	defer f.Close()
-	return parseFile(io.LimitReader(f, maxConfigFile))
+	fc, err := parseFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return fc, nil
 }
 
+// positionError is an error at a place in the configuration file.
+type positionError struct {
+	line, column int
+	err          error
+}
+
+func (e *positionError) Error() string {
+	return fmt.Sprintf("line %d, column %d: %v", e.line, e.column, e.err)
+}
+
+func (e *positionError) Unwrap() error { return e.err }
+
 func parseFile(r io.Reader) (*fileConfig, error) {
-	src, err := io.ReadAll(r)
+	src, err := io.ReadAll(io.LimitReader(r, maxConfigFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	if len(src) > maxConfigFile {
+		return nil, fmt.Errorf("config: %w: more than %d bytes", errConfigSize, maxConfigFile)
 	}
 	var fc fileConfig
-	root, err := parseYAML(src)
-	if err == nil {
-		err = fc.decode(root)
-	}
-	if err != nil {
+	if err := decodeStrict(src, &fc); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
-	}
-	for name := range fc.Collectors {
-		if !slices.Contains(collect.Names, name) {
-			return nil, fmt.Errorf("config: unknown collector %q (known: %v)", name, collect.Names)
-		}
-	}
-	if fc.SpoolBytes < 0 {
-		return nil, errors.New("config: spool_bytes is negative")
 	}
 	return &fc, nil
 }
 
-// decode fills fc from a parsed document, refusing unknown fields and wrong types as yaml.v3
-// with KnownFields would.
-func (fc *fileConfig) decode(root *ynode) error {
-	strs := map[string]*string{
-		"server": &fc.Server, "ca": &fc.CA, "ca_fingerprint": &fc.CAFingerprint, "state_dir": &fc.StateDir,
-		"interval": &fc.Interval, "procfs": &fc.Procfs, "sysfs": &fc.Sysfs,
+// decodeStrict decodes the one YAML document in src into fc: first as a node tree, to report
+// unknown keys with their line and column, then into fc with the decoder's own KnownFields check
+// (type errors and duplicate keys, reported by line), then the values are validated.
+func decodeStrict(src []byte, fc *fileConfig) error {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil // an empty file
+	} else if err != nil {
+		return err
 	}
-	return yMapping(root, "the configuration", func(key string, v *ynode) (err error) {
-		if p, ok := strs[key]; ok {
-			*p, err = yString(v, key)
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		if err != nil {
 			return err
 		}
-		switch key {
-		case "spool_bytes":
-			fc.SpoolBytes, err = yInt(v, key)
-			return err
-		case "collectors":
-			if v.kind == yMap {
-				fc.Collectors = map[string]bool{} // as yaml.v3: {} is an empty map, null is nil
+		return &positionError{next.Line, next.Column, errors.New("a second YAML document; the configuration is one")}
+	}
+	if err := checkKeys(&doc, reflect.TypeFor[fileConfig](), "the configuration"); err != nil {
+		return err
+	}
+	dec = yaml.NewDecoder(bytes.NewReader(src))
+	dec.KnownFields(true)
+	if err := dec.Decode(fc); err != nil {
+		return err
+	}
+	return fc.validate()
+}
+
+// checkKeys reports the first mapping key in n that t has no field for (or, in collectors, that
+// names no collector), or a fraction for an integer, with its line and column.
+func checkKeys(n *yaml.Node, t reflect.Type, where string) error {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind == yaml.DocumentNode {
+		for _, c := range n.Content {
+			if err := checkKeys(c, t, where); err != nil {
+				return err
 			}
-			return yMapping(v, key, func(name string, v *ynode) error {
-				on, err := yBool(v, "collectors."+name)
-				if err != nil {
+		}
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		// The decoder would truncate 1.5 to 1.
+		if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" {
+			return &positionError{n.Line, n.Column, fmt.Errorf("%w: %s: %q is not an integer", errInvalidValue, where, n.Value)}
+		}
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return nil // a type error: the decoder reports it
+		}
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			ft, ok := fields[k.Value]
+			if !ok {
+				return &positionError{k.Line, k.Column, fmt.Errorf("%w %q in %s (known: %s)",
+					errUnknownKey, k.Value, where, strings.Join(slices.Sorted(maps.Keys(fields)), ", "))}
+			}
+			if err := checkKeys(v, ft, k.Value); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if n.Kind == yaml.SequenceNode {
+			for _, c := range n.Content {
+				if err := checkKeys(c, t.Elem(), "an item of "+where); err != nil {
 					return err
 				}
-				fc.Collectors[name] = on
-				return nil
-			})
-		case "watch":
-			return yMapping(v, key, func(key string, v *ynode) error {
-				switch key {
-				case "processes":
-					if v.kind == ySeq {
-						fc.Watch.Processes = []wire.ProcessWatch{}
-					}
-					return ySequence(v, "watch.processes", func(v *ynode) error {
-						var pw wire.ProcessWatch
-						err := yMapping(v, "a watched process", func(key string, v *ynode) (err error) {
-							switch key {
-							case "name":
-								pw.Name, err = yString(v, "name")
-							case "exe":
-								pw.Exe, err = yString(v, "exe")
-							default:
-								err = unknownField(v, key, "a watched process")
-							}
-							return err
-						})
-						fc.Watch.Processes = append(fc.Watch.Processes, pw)
-						return err
-					})
-				case "units":
-					if v.kind == ySeq {
-						fc.Watch.Units = []string{}
-					}
-					return ySequence(v, "watch.units", func(v *ynode) error {
-						u, err := yString(v, "a unit")
-						fc.Watch.Units = append(fc.Watch.Units, u)
-						return err
-					})
-				}
-				return unknownField(v, key, "watch")
-			})
+			}
 		}
-		return unknownField(v, key, "the configuration")
-	})
+	case reflect.Map:
+		if where == "collectors" && n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if k := n.Content[i]; !slices.Contains(collect.Names, k.Value) {
+					return &positionError{k.Line, k.Column, fmt.Errorf("%w: unknown collector %q (known: %s)",
+						errUnknownKey, k.Value, strings.Join(collect.Names, ", "))}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// yamlFields maps the YAML keys of struct type t to the field types, as the decoder names them.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+	}
+	return fields
+}
+
+// validate checks the values the types alone do not.
+func (fc *fileConfig) validate() error {
+	if fc.SpoolBytes < 0 {
+		return fmt.Errorf("%w: spool_bytes is negative", errInvalidValue)
+	}
+	if fc.Interval != "" {
+		if _, err := time.ParseDuration(fc.Interval); err != nil {
+			return fmt.Errorf("%w: interval: %w", errInvalidValue, err)
+		}
+	}
+	cc := collect.Config{WatchProcesses: fc.Watch.Processes, WatchUnits: fc.Watch.Units}
+	if err := cc.Validate(); err != nil {
+		return fmt.Errorf("%w: watch: %w", errInvalidValue, err)
+	}
+	return nil
 }

@@ -23,9 +23,9 @@ func TestDeps(t *testing.T) {
 		"github.com/godbus/dbus/v5":               "links os/exec; the agent has its own read-only D-Bus client",
 		"github.com/spf13/cobra":                  "binary size: the agent uses the standard flag package",
 		"github.com/prometheus/client_golang":     "binary size: the agent pushes wire reports, it serves no metrics",
-		"net/http": "binary size: net/http alone adds more than 1 MB (HTTP/2, server, cookies…); " +
-			"the agent's two POSTs go through agent/httpclient.go",
-		"gopkg.in/yaml.v3": "binary size: ~300 KB; the agent reads its configuration with yaml.go " +
-			"(the tests compare it with yaml.v3)",
+		"net/http/pprof":                          "the agent listens on no socket and serves no debug endpoints",
+		"expvar":                                  "the agent listens on no socket and serves no debug endpoints",
+		"text/template":                           "binary size: the agent renders nothing",
+		"gopkg.in/yaml.v3":                        "one YAML library: the agent reads its configuration with go.yaml.in/yaml/v3",
 	})
 }

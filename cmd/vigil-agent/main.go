@@ -5,7 +5,8 @@
 //
 // Every flag also reads VIGIL_<NAME> (VIGIL_SERVER, VIGIL_CA_FINGERPRINT, …); a flag on the command
 // line wins over the environment, which wins over the --config file. VIGIL_LOG_LEVEL=debug turns
-// on debug logs. The supervisor's notify pipe is VIGIL_NOTIFY_FD. See package agent for the
+// on debug logs. The supervisor's notify pipe is VIGIL_NOTIFY_FD. HTTPS_PROXY and NO_PROXY choose
+// an HTTP proxy for the connection to the server, as for any net/http client. See package agent for the
 // behaviour and the trust model.
 package main
 
@@ -28,11 +29,6 @@ import (
 	"github.com/vigilhq/vigil/agent/collect"
 	"github.com/vigilhq/vigil/envflag"
 	"github.com/vigilhq/vigil/tlspin"
-)
-
-const (
-	// startupPhase is when start-up is taken to be over, for releaseStartupPages.
-	startupPhase = 30 * time.Second
 )
 
 // version is set at build time with -ldflags "-X main.version=1.2.3".
@@ -126,14 +122,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// the runtime collect several times a cycle instead.) Measured in docs/BENCHMARKS.md.
 	cfg.Idle = debug.FreeOSMemory
 	a, err := agent.New(*cfg)
+	if errors.Is(err, agent.ErrPlainHTTP) {
+		fmt.Fprintf(stderr, "vigil-agent: --server: %v\n", err)
+		return 2 // a usage error, like the other flag errors
+	}
 	if err != nil {
 		log.Error("Cannot start.", "error", err)
 		return 1
 	}
-	// Start-up (enrollment, first TLS handshake, first reports) is over after a few cycles: give
-	// back the mappings of code and data only it used (see releaseStartupPages).
-	trim := time.AfterFunc(startupPhase, releaseStartupPages)
-	defer trim.Stop()
 	if err := a.Run(ctx); err != nil {
 		log.Error("Agent failed.", "error", err)
 		return 1

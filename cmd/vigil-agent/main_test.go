@@ -86,6 +86,7 @@ func TestBadConfigs(t *testing.T) {
 		{"both pins", []string{"--server", "https://x", "--ca", "/etc/hostname", "--ca-fingerprint", strings.Repeat("ab", 32)}},
 		{"bad fingerprint", []string{"--server", "https://x", "--ca-fingerprint", "abc"}},
 		{"bad interval", []string{"--server", "https://x", "--interval", "soon"}},
+		{"plain http", []string{"--server", "http://x", "--ca-fingerprint", strings.Repeat("ab", 32), "--enroll-token", "t"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

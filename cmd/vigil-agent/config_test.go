@@ -1,0 +1,133 @@
+package main
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vigilhq/vigil/wire"
+)
+
+func TestConfigFileYAML(t *testing.T) {
+	full := &fileConfig{
+		Server: "https://vigil.example.com:8443", CA: "/etc/vigil/ca.pem", StateDir: "/var/lib/vigil/agent",
+		Interval: "10s", SpoolBytes: 33554432, Collectors: map[string]bool{"disks": false, "units": true},
+	}
+	full.Watch.Processes = []wire.ProcessWatch{{Name: "nginx"}, {Exe: "/usr/sbin/sshd"}}
+	full.Watch.Units = []string{"ssh.service", "nginx.service"}
+	emptyUnits := &fileConfig{}
+	emptyUnits.Watch.Units = []string{} // [] is an empty list
+	tests := []struct {
+		name string
+		yaml string
+		want *fileConfig // nil: refused
+	}{
+		{"block style", `---
+# Vigil agent
+server: https://vigil.example.com:8443   # the server
+ca: "/etc/vigil/ca.pem"
+state_dir: '/var/lib/vigil/agent'
+interval: 10s
+spool_bytes: 33554432
+collectors:
+  disks: false
+  units: yes
+watch:
+  processes:
+  - name: nginx
+  - exe: /usr/sbin/sshd
+  units:
+    - ssh.service
+    - "nginx.service"
+`, full},
+		{"flow style", "server: https://vigil.example.com:8443\nca: /etc/vigil/ca.pem\nstate_dir: /var/lib/vigil/agent\n" +
+			"interval: 10s\nspool_bytes: 33554432\ncollectors: {disks: false, units: true}\n" +
+			"watch: {processes: [{name: nginx}, {exe: /usr/sbin/sshd}], units: [ssh.service, 'nginx.service',]}\n", full},
+		{"CRLF and nulls", "server: ~\r\nca:\r\nwatch:\r\n  units: []\r\n", emptyUnits},
+		{"quotes and hashes", `server: "https://h/#x"` + "\nca: 'it''s # here'\n", &fileConfig{Server: "https://h/#x", CA: "it's # here"}},
+		{"escapes", `server: "a\tb\u00e9\"\\"`, &fileConfig{Server: "a\tbé\"\\"}},
+		{"anchor and alias", "server: &a x\nca: *a\n", &fileConfig{Server: "x", CA: "x"}},
+		{"block scalar", "server: |-\n  x\n", &fileConfig{Server: "x"}},
+		{"empty", "", &fileConfig{}},
+
+		{"two documents", "server: a\n---\nserver: b\n", nil},
+		{"tab indentation", "watch:\n\tunits: [a]\n", nil},
+		{"duplicate key", "server: a\nserver: b\n", nil},
+		{"duplicate flow key", "collectors: {cpu: true, cpu: false}\n", nil},
+		{"mapping on the key's line", "watch: units: [a]\n", nil},
+		{"bad indentation", "watch:\n    units: [a]\n  processes: []\n", nil},
+		{"unterminated quote", "server: \"abc\n", nil},
+		{"unknown escape", `server: "\q"`, nil},
+		{"quoted true is not a bool", "collectors: {cpu: \"true\"}\n", nil},
+		{"number as bool", "collectors: {cpu: 1}\n", nil},
+		{"float as size", "spool_bytes: 1.5\n", nil},
+		{"negative size", "spool_bytes: -1\n", nil},
+		{"bad interval", "interval: soon\n", nil},
+		{"empty process watch", "watch: {processes: [{}]}\n", nil},
+		{"process watch by name and exe", "watch: {processes: [{name: sshd, exe: /usr/sbin/sshd}]}\n", nil},
+		{"list at the top", "- server: a\n", nil},
+		{"scalar at the top", "just text\n", nil},
+		{"map for a string", "server: {a: b}\n", nil},
+		{"list for a string", "interval: [1]\n", nil},
+		{"unknown field", "servr: a\n", nil},
+		{"unknown process field", "watch: {processes: [{nme: x}]}\n", nil},
+		{"unknown collector", "collectors: {gpu: false}\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseFile(strings.NewReader(tt.yaml))
+			if tt.want == nil {
+				if err == nil {
+					t.Fatalf("accepted: %+v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestConfigFileErrors: each kind of mistake is told apart and says where it is.
+func TestConfigFileErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		is         error  // errors.Is, if set
+		typeErr    bool   // a *yaml.TypeError
+		says       string // in the message
+	}{
+		{"unknown key", "server: https://x\n  # indented comment\nintervall: 10s\n", errUnknownKey, false, `line 3, column 1: unknown key "intervall"`},
+		{"unknown nested key", "watch:\n  processes:\n    - name: x\n      nmae: y\n", errUnknownKey, false, `line 4, column 7: unknown key "nmae"`},
+		{"unknown collector", "collectors:\n  cpu: true\n  gpu: false\n", errUnknownKey, false, `line 3, column 3: unknown key: unknown collector "gpu"`},
+		{"type error", "server: https://x\nspool_bytes: lots\n", nil, true, "line 2: cannot unmarshal"},
+		{"duplicate key", "server: a\nca: b\nserver: c\n", nil, true, `line 3: mapping key "server" already defined at line 1`},
+		{"invalid value", "spool_bytes: -5\n", errInvalidValue, false, "spool_bytes is negative"},
+		{"fraction for an integer", "\nspool_bytes: 1.5\n", errInvalidValue, false, `line 2, column 14: invalid value: spool_bytes: "1.5" is not an integer`},
+		{"too large", "server: x\n" + strings.Repeat("# padding\n", maxConfigFile/10+1), errConfigSize, false, "too large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseFile(strings.NewReader(tt.yaml))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("err = %v, want %v", err, tt.is)
+			}
+			var te *yaml.TypeError
+			if errors.As(err, &te) != tt.typeErr {
+				t.Errorf("err = %v (%T), *yaml.TypeError: want %v", err, errors.Unwrap(err), tt.typeErr)
+			}
+			if !strings.Contains(err.Error(), tt.says) {
+				t.Errorf("err = %q, want it to say %q", err, tt.says)
+			}
+		})
+	}
+}
