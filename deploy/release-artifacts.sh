@@ -39,7 +39,7 @@ case $VERSION in
 *[!A-Za-z0-9.+-]*) die "VERSION=$VERSION: use MAJOR.MINOR.PATCH[-pre] (letters, digits, . + - only)." ;;
 esac
 
-export CGO_ENABLED=0 GOOS=linux GOFLAGS= GOAMD64=v1 GOARM64=v8.0 GOTOOLCHAIN=local
+export CGO_ENABLED=0 GOOS=linux GOFLAGS='' GOAMD64=v1 GOARM64=v8.0 GOTOOLCHAIN=local
 LDFLAGS="-s -w -buildid= -X main.version=$VERSION"
 BUILDFLAGS=(-trimpath -buildvcs=false)
 
