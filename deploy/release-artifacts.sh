@@ -20,12 +20,15 @@
 # directory trust/ (go:embed), and a `go build -overlay` adds trust/root.json to it for this build
 # only, so a release root can never be committed, or picked up by a later `make build`, by accident.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
 OUT=${OUT:-dist}
 ARCHES=${ARCHES:-amd64 arm64}
 ROOT=${ROOT:-}
+# ROOT and OUT are relative to where we were called from; the build runs at the module root.
+case $ROOT in '' | /*) ;; *) ROOT=$PWD/$ROOT ;; esac
+case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
+cd "$(dirname "$0")/.."
 ALLOW_NO_ROOT=${ALLOW_NO_ROOT:-}
 BINARIES=(vigil-agent vigil-updater)
 
@@ -54,7 +57,7 @@ fi
 
 if [ -n "$ROOT" ]; then
 	[ -f "$ROOT" ] || die "ROOT=$ROOT: no such file."
-	case $PWD/$ROOT in *'"'* | *\\*) die "ROOT and the checkout path must not contain quotes or backslashes." ;; esac
+	case $PWD in *'"'* | *\\*) die "the checkout path must not contain quotes or backslashes (it goes into the overlay's JSON)." ;; esac
 	cp "$ROOT" "$tmp/root.json"
 	printf '{"Replace": {"%s/%s": "%s/root.json"}}\n' "$PWD" "$embedded" "$tmp" >"$tmp/overlay.json"
 	BUILDFLAGS+=(-overlay "$tmp/overlay.json")
