@@ -69,9 +69,9 @@ if [ ! -f "$DATA/released-$DEMO_VERSION" ]; then
 			--targets-key "$KEYS/targets.key" --targets-threshold 1 >/dev/null
 	fi
 	arch=$(go env GOARCH)
-	for b in vigil-agent vigil-updater; do
-		CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$DEMO_VERSION" -o "$DATA/dist/$b-linux-$arch" "./cmd/$b"
-	done
+	# A release build, as a release engineer makes one: vigil-updater embeds this repository's root.
+	VERSION=$DEMO_VERSION ROOT="$SERVER_DIR/tuf/metadata/1.root.json" ARCHES=$arch OUT="$DATA/dist" \
+		deploy/release-artifacts.sh >/dev/null
 	bin/vigilctl release stage "$DEMO_VERSION" "$DATA/dist/vigil-agent-linux-$arch" "$DATA/dist/vigil-updater-linux-$arch" --channel stable >/dev/null
 	bin/vigilctl release sign "$DEMO_VERSION" --key "$KEYS/targets.key" --yes >/dev/null
 	bin/vigilctl release publish "$DEMO_VERSION" >/dev/null 2>&1
@@ -79,16 +79,16 @@ if [ ! -f "$DATA/released-$DEMO_VERSION" ]; then
 	touch "$DATA/released-$DEMO_VERSION"
 fi
 
-# The supervisor: installs the stable agent from the signed repository (trusting root version 1),
-# then runs it. The agent runs as this user here; on a real host as the unprivileged "vigil".
+# The supervisor: installs the stable agent from the signed repository (trusting root version 1,
+# embedded in its release build), then runs it. The agent runs as this user here; on a real host as the unprivileged "vigil".
 UPDATER_DIR="$DATA/updater"
 mkdir -p "$UPDATER_DIR"
 enroll=()
 if [ ! -f "$UPDATER_DIR/agent/credential" ]; then
 	enroll=(--enroll-token "$(bin/vigilctl enroll create-token --group default --ttl 1h --max-uses 1 2>/dev/null)")
 fi
-VIGIL_TOKEN='' VIGIL_CA='' VIGIL_SERVER='' "$DATA/dist/vigil-updater-linux-$(go env GOARCH)" run --server "$URL" --ca "$CA" \
-	--state-dir "$UPDATER_DIR" --trusted-root "$SERVER_DIR/tuf/metadata/1.root.json" --agent-user "" --poll 1m \
+VIGIL_TOKEN='' VIGIL_CA='' VIGIL_SERVER='' VIGIL_TRUSTED_ROOT='' "$DATA/dist/vigil-updater-linux-$(go env GOARCH)" run --server "$URL" --ca "$CA" \
+	--state-dir "$UPDATER_DIR" --agent-user "" --poll 1m \
 	"${enroll[@]}" >>"$DATA/updater.log" 2>&1 &
 pids+=($!)
 

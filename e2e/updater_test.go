@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/tlspin"
 )
 
 // TestUpdaterEndToEnd runs the update path with real processes only: vigil-server, vigilctl (two
@@ -123,6 +126,36 @@ func TestUpdaterEndToEnd(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "installed vigil-agent 1.0.0") {
 		t.Fatalf("vigil-updater install: %v\n%s", err, out)
 	}
+	// The same first install pinning the server's CA by fingerprint, with the server URL an IP
+	// address (crypto/tls sends no SNI then; the pin must still check the certificate's IP), and
+	// with a wrong fingerprint, which must be refused as a TLS failure that says so.
+	caPEM, err := os.ReadFile(srv.ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caBlock, _ := pem.Decode(caPEM)
+	if caBlock == nil {
+		t.Fatalf("%s: no PEM certificate", srv.ca)
+	}
+	for _, tt := range []struct {
+		fp   string
+		want []string
+	}{
+		{tlspin.Fingerprint(caBlock.Bytes), []string{"installed vigil-agent 1.0.0"}},
+		{strings.Repeat("ab", 32), []string{"TLS verification of the server failed", "pinned CA fingerprint"}},
+	} {
+		out, err := exec.Command(b("vigil-updater"), "install", "--server", srv.url, "--ca-fingerprint", tt.fp,
+			"--state-dir", filepath.Join(t.TempDir(), "state"), "--trusted-root", rootFile, "--pin", "1.0.0").CombinedOutput()
+		if ok := tt.want[0] == "installed vigil-agent 1.0.0"; (err == nil) != ok {
+			t.Errorf("vigil-updater install --ca-fingerprint %s: err %v\n%s", tt.fp, err, out)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("vigil-updater install --ca-fingerprint %s: output lacks %q:\n%s", tt.fp, w, out)
+			}
+		}
+	}
+
 	upd := updStart(t, "vigil-updater", logs, nil, b("vigil-updater"), append([]string{"run"}, append(common,
 		"--enroll-token", tok.Token, "--poll", "1s", "--grace", grace.String(), "--agent-user", "")...)...)
 

@@ -3,8 +3,13 @@
 // the updater both use it, so both verify the server the same way.
 //
 // Trust model: only the pinned CA is trusted (never the system roots alongside it), and the server's
-// leaf certificate must chain to it and match the host name, exactly as with a CA file. This package
-// imports only the standard library.
+// leaf certificate must chain to it and match the host name — or the IP address, when the server URL
+// names one — exactly as with a CA file. This package imports only the standard library.
+//
+// A configuration from PinnedCAFingerprint needs to know which host was dialled. crypto/tls sends no
+// SNI for an IP address and then leaves ConnectionState.ServerName empty, so hand every connection a
+// configuration from ForHost (or set ServerName yourself): the handshake then verifies against the
+// URL's host, name or IP, and fails with ErrNoServerName rather than skip the check.
 package tlspin
 
 import (
@@ -21,6 +26,11 @@ import (
 // ErrFingerprintMismatch is returned (wrapped) by a TLS handshake when no certificate the server
 // presented has the pinned SHA-256 fingerprint.
 var ErrFingerprintMismatch = errors.New("no server certificate matches the pinned CA fingerprint")
+
+// ErrNoServerName is returned (wrapped in a *VerifyError) by a handshake with a PinnedCAFingerprint
+// configuration that does not know the dialled host: the server is an IP address and the
+// configuration did not come from ForHost nor have ServerName set.
+var ErrNoServerName = errors.New("no server name to verify the certificate against (configure the connection with tlspin.ForHost)")
 
 // PinnedCA returns a TLS configuration that trusts only the CA certificates in pemData.
 func PinnedCA(pemData []byte) (*tls.Config, error) {
@@ -42,6 +52,13 @@ func ParseFingerprint(s string) ([sha256.Size]byte, error) {
 	}
 	copy(fp[:], b)
 	return fp, nil
+}
+
+// Fingerprint returns the SHA-256 fingerprint of a DER certificate in lowercase hex, the form
+// ParseFingerprint reads and vigil-server prints.
+func Fingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
 }
 
 // PinnedCAFingerprint returns a TLS configuration that trusts only the CA certificate whose DER
@@ -66,6 +83,37 @@ func PinnedCAFingerprint(fp string) (*tls.Config, error) {
 	}, nil
 }
 
+// ForHost returns a copy of cfg for connections to host, the host part of the server URL (a DNS
+// name or an IP address, without port or brackets). The copy's ServerName is host unless cfg
+// already names one, and a VerifyConnection hook (such as PinnedCAFingerprint's) sees that name
+// even when crypto/tls sent no SNI because it is an IP address, so the certificate is checked
+// against the IP address the client dialled. A nil cfg gives a TLS 1.2+ configuration that uses
+// the system roots. Configurations from PinnedCA need no ForHost (crypto/tls verifies IP
+// addresses itself) but are not harmed by it.
+//
+// A configuration from ForHost must only be used for connections to that host: net/http, for one,
+// takes a set ServerName as is, whatever host a request goes to.
+func ForHost(cfg *tls.Config, host string) *tls.Config {
+	if cfg == nil {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	cfg = cfg.Clone()
+	if cfg.ServerName == "" {
+		cfg.ServerName = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	}
+	if inner := cfg.VerifyConnection; inner != nil {
+		name := cfg.ServerName
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if cs.ServerName == "" {
+				// No SNI was sent, which crypto/tls does exactly when the name is an IP address.
+				cs.ServerName = name
+			}
+			return inner(cs)
+		}
+	}
+	return cfg
+}
+
 // VerifyError is a failed verification against a pinned CA fingerprint, so callers can tell it
 // from other handshake failures with errors.As.
 type VerifyError struct{ Err error }
@@ -86,7 +134,7 @@ func verifyPinnedChain(cs tls.ConnectionState, want [sha256.Size]byte) error {
 		return errors.New("server presented no certificate")
 	}
 	if cs.ServerName == "" {
-		return errors.New("no server name to verify the certificate against")
+		return ErrNoServerName
 	}
 	var ca *x509.Certificate
 	for _, c := range certs {
@@ -97,7 +145,12 @@ func verifyPinnedChain(cs tls.ConnectionState, want [sha256.Size]byte) error {
 		}
 	}
 	if ca == nil {
-		return ErrFingerprintMismatch
+		presented := make([]string, len(certs))
+		for i, c := range certs {
+			presented[i] = Fingerprint(c.Raw)
+		}
+		return fmt.Errorf("%w: pinned %s, the server presented %s", ErrFingerprintMismatch,
+			hex.EncodeToString(want[:]), strings.Join(presented, ", "))
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)

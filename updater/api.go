@@ -80,7 +80,7 @@ func (a *apiClient) do(ctx context.Context, method, path string, body any, out a
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return requestError(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -88,7 +88,7 @@ func (a *apiClient) do(ctx context.Context, method, path string, body any, out a
 		_ = wire.Decode(resp.Body, maxErrorBody, false, &e)
 		err := &apiError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 		if resp.StatusCode >= 500 || resp.StatusCode == 429 {
-			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+			return statusError(err)
 		}
 		return err
 	}
@@ -96,7 +96,10 @@ func (a *apiClient) do(ctx context.Context, method, path string, body any, out a
 		io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		return nil
 	}
-	return wire.Decode(resp.Body, limit, false, out)
+	if err := wire.Decode(resp.Body, limit, false, out); err != nil {
+		return fmt.Errorf("read the server's answer: %w", err)
+	}
+	return nil
 }
 
 type apiError struct {
@@ -107,6 +110,9 @@ type apiError struct {
 func (e *apiError) Error() string {
 	return fmt.Sprintf("server answered %d %s: %s", e.Status, e.Code, e.Message)
 }
+
+// Is makes every error status match ErrHTTPStatus.
+func (e *apiError) Is(target error) bool { return target == ErrHTTPStatus }
 
 // desired asks the server which version this host should run.
 func (a *apiClient) desired(ctx context.Context) (wire.UpdateDesired, error) {

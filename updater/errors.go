@@ -34,7 +34,9 @@ var (
 	// ErrInsecureCache: the TUF metadata directory or a file in it is not owned by us or is
 	// group/world writable.
 	ErrInsecureCache = errors.New("TUF metadata cache has unsafe ownership or permissions")
-	// ErrUnavailable: the server or repository could not be reached (network, timeout, 5xx).
+	// ErrUnavailable: the server or repository could not be reached (network, timeout, 5xx); try
+	// again later. A *RequestError says what failed (ErrDNS, ErrConnect, …). A TLS verification
+	// failure (ErrTLS) is not "unavailable".
 	ErrUnavailable = errors.New("server unavailable")
 )
 
@@ -66,7 +68,8 @@ func classifyTUF(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, ErrSecurity) || errors.Is(err, ErrUnavailable) {
+	var re *RequestError
+	if errors.Is(err, ErrSecurity) || errors.Is(err, ErrUnavailable) || errors.As(err, &re) {
 		return err
 	}
 	switch {

@@ -168,7 +168,9 @@ func NewTUFClient(cfg TUFConfig) (*TUFClient, error) {
 	c := &TUFClient{cfg: cfg, http: cfg.HTTP.withDefaults(), log: cfg.Logger}
 	c.client = cfg.Client
 	if c.client == nil {
-		c.client = NewHTTPClient(c.http)
+		hc := c.http
+		hc.TLS = tlsForServer(hc.TLS, cfg.MetadataURL, cfg.TargetsURL)
+		c.client = NewHTTPClient(hc)
 	}
 	bridgeOnce.Do(func() { metadata.SetLogger(slogTUF{cfg.Logger.With("component", "go-tuf")}) })
 	if err := os.MkdirAll(cfg.MetadataDir, 0o700); err != nil {
@@ -433,9 +435,10 @@ func (r *Repository) Download(ctx context.Context, tf *metadata.TargetFiles, dst
 		os.Remove(part)
 		return &SecurityError{Op: "download " + tf.Path, Err: fmt.Errorf("partial file longer than signed length: %w", ErrTargetMismatch)}
 	}
+	var lastErr error = ErrUnavailable
 	for attempt := 0; have < tf.Length; attempt++ {
 		if attempt >= 3 {
-			return fmt.Errorf("download %s: gave up after %d attempts at %d of %d bytes: %w", tf.Path, attempt, have, tf.Length, ErrUnavailable)
+			return fmt.Errorf("download %s: gave up after %d attempts at %d of %d bytes: %w", tf.Path, attempt, have, tf.Length, requestError(lastErr))
 		}
 		n, restart, err := r.fetchRange(ctx, u, f, hashes.w, have, tf.Length)
 		if restart {
@@ -460,8 +463,9 @@ func (r *Repository) Download(ctx context.Context, tf *metadata.TargetFiles, dst
 				return err
 			}
 			if ctx.Err() != nil {
-				return fmt.Errorf("download %s: %w: %w", tf.Path, ErrUnavailable, err)
+				return fmt.Errorf("download %s: %w", tf.Path, requestError(err))
 			}
+			lastErr = err
 			r.c.log.Warn("Download interrupted; resuming.", keyTarget, tf.Path, "have", have, keyError, err)
 			continue
 		}
@@ -500,7 +504,7 @@ func (r *Repository) fetchRange(ctx context.Context, url string, w io.Writer, h 
 	r.c.requests.Add(1)
 	resp, err := r.c.client.Do(req)
 	if err != nil {
-		return 0, false, err
+		return 0, false, requestError(err)
 	}
 	defer resp.Body.Close()
 	switch {
@@ -518,7 +522,7 @@ func (r *Repository) fetchRange(ctx context.Context, url string, w io.Writer, h 
 		io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		err := &metadata.ErrDownloadHTTP{StatusCode: resp.StatusCode, URL: url}
 		if resp.StatusCode >= 500 || resp.StatusCode == 429 {
-			return 0, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+			return 0, false, statusError(err)
 		}
 		return 0, false, fmt.Errorf("download: %w", err)
 	}
@@ -636,7 +640,7 @@ func (f *tufFetcher) DownloadFile(url string, maxLength int64, _ time.Duration) 
 	f.c.requests.Add(1)
 	resp, err := f.c.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, requestError(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -644,7 +648,7 @@ func (f *tufFetcher) DownloadFile(url string, maxLength int64, _ time.Duration) 
 		f.c.bytes.Add(n)
 		herr := &metadata.ErrDownloadHTTP{StatusCode: resp.StatusCode, URL: url}
 		if resp.StatusCode >= 500 || resp.StatusCode == 429 {
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, herr)
+			return nil, statusError(herr)
 		}
 		return nil, herr
 	}
@@ -657,7 +661,7 @@ func (f *tufFetcher) DownloadFile(url string, maxLength int64, _ time.Duration) 
 		return nil, &metadata.ErrDownloadLengthMismatch{Msg: fmt.Sprintf("%s: more than %d bytes", url, maxLength)}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %w", ErrUnavailable, url, err)
+		return nil, requestError(fmt.Errorf("read %s: %w", url, err))
 	}
 	return data, nil
 }

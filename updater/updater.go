@@ -137,14 +137,18 @@ func New(cfg Config) (*Updater, error) {
 		return nil, fmt.Errorf("prepare state dir: %w", err)
 	}
 	base := strings.TrimSuffix(cfg.Server, "/")
-	client := NewHTTPClient(cfg.HTTP)
+	// One server serves the API and the repository; the TLS configuration names its host, so a
+	// CA pinned by fingerprint also verifies a server addressed by IP address.
+	httpCfg := cfg.HTTP
+	httpCfg.TLS = tlsForServer(httpCfg.TLS, base)
+	client := NewHTTPClient(httpCfg)
 	var err error
 	u.tuf, err = NewTUFClient(TUFConfig{
 		MetadataURL: base + "/tuf/metadata/",
 		TargetsURL:  base + "/tuf/targets/",
 		MetadataDir: u.state.path(tufDir),
 		TrustedRoot: cfg.TrustedRoot,
-		HTTP:        cfg.HTTP,
+		HTTP:        httpCfg,
 		Client:      client,
 		Logger:      cfg.Logger,
 	})
