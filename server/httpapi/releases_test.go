@@ -30,6 +30,7 @@ import (
 // with a client per role.
 type releaseEnv struct {
 	svc                *server.Service
+	api                *API
 	repo               *tufrepo.Repository
 	admin, rel, viewer *apiclient.Client
 	// base, hc and the tokens are for raw requests the client does not make.
@@ -68,11 +69,10 @@ func newReleaseEnvWith(t testing.TB, withRepo bool, tune func(*httptest.Server))
 		}
 		cfg.Releases = e.repo
 	}
-	api, err := New(cfg)
-	if err != nil {
+	if e.api, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewUnstartedServer(api)
+	hs := httptest.NewUnstartedServer(e.api)
 	if tune != nil {
 		tune(hs)
 	}
