@@ -109,6 +109,37 @@ func TestDocumented(t *testing.T) {
 	}
 }
 
+// TestCodesDocumented fails when an error code of the contract is missing from docs/api.md.
+func TestCodesDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "api.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parser.ParseFile(token.NewFileSet(), "errors.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	ast.Inspect(f, func(node ast.Node) bool {
+		vs, ok := node.(*ast.ValueSpec)
+		if !ok || !strings.HasPrefix(vs.Names[0].Name, "Code") {
+			return true
+		}
+		lit, ok := vs.Values[0].(*ast.BasicLit)
+		if !ok {
+			return true
+		}
+		n++
+		if code := strings.Trim(lit.Value, `"`); !strings.Contains(string(doc), "`"+code+"`") {
+			t.Errorf("docs/api.md does not name error code `%s` (api.%s)", code, vs.Names[0].Name)
+		}
+		return true
+	})
+	if n < 30 {
+		t.Fatalf("found only %d error codes in errors.go", n)
+	}
+}
+
 func TestDuration(t *testing.T) {
 	for _, tt := range []struct {
 		in   string
