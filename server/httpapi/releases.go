@@ -27,7 +27,7 @@ import (
 // Limits of release requests.
 const (
 	// maxArtifactUpload bounds an uploaded build (release.MaxArtifactSize, the contract's
-	// api.maxArtifactUpload: 512 MiB).
+	// api.MaxArtifactUpload: 512 MiB).
 	maxArtifactUpload = release.MaxArtifactSize
 	// maxMetadataBody bounds a body carrying root and targets metadata.
 	maxMetadataBody = release.MaxRootSize + release.MaxTargetsSize + 64<<10
