@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/server/sqlitestore"
 	"github.com/vigilhq/vigil/wire"
 )
@@ -31,7 +31,7 @@ func TestAgentExactlyOnce(t *testing.T) {
 		"--state-dir", stateDir, "--interval", "1s")
 
 	ctx := context.Background()
-	var host server.Host
+	var host api.Host
 	acked := func() uint64 {
 		hosts, err := srv.Client().ListHosts(ctx, "")
 		if err != nil || len(hosts) != 1 {

@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilhq/vigil/server/alert"
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/server/alert/alerttest"
-	"github.com/vigilhq/vigil/server/httpapi"
 	"github.com/vigilhq/vigil/server/storetest"
 	"github.com/vigilhq/vigil/wire"
 )
@@ -82,7 +81,7 @@ func TestAlertLeaderKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range rules {
-		if r.Kind != alert.KindSilence {
+		if r.Kind != api.KindSilence {
 			if err := admin.DeleteRule(ctx, r.ID); err != nil {
 				t.Fatal(err)
 			}
@@ -95,10 +94,10 @@ func TestAlertLeaderKill(t *testing.T) {
 	var hs []host
 	for g := range hosts / perGroup {
 		group := fmt.Sprintf("grp-%02d", g)
-		if _, err := admin.CreateGroup(ctx, httpapi.CreateGroupRequest{Name: group, Grace: "1s"}); err != nil {
+		if _, err := admin.CreateGroup(ctx, api.CreateGroupRequest{Name: group, Grace: "1s"}); err != nil {
 			t.Fatalf("create group %s: %v", group, err)
 		}
-		et, err := admin.CreateEnrollmentToken(ctx, httpapi.CreateEnrollmentTokenRequest{Group: group, TTL: "1h", MaxUses: perGroup})
+		et, err := admin.CreateEnrollmentToken(ctx, api.CreateEnrollmentTokenRequest{Group: group, TTL: "1h", MaxUses: perGroup})
 		if err != nil {
 			t.Fatalf("create enrollment token: %v", err)
 		}
@@ -160,7 +159,7 @@ func TestAlertLeaderKill(t *testing.T) {
 
 	// Done when the outbox (read through the survivor) holds exactly one notification per host,
 	// all sent. Claims the killed leader held are only released when their lease ends.
-	var ns []alert.Notification
+	var ns []api.Notification
 	waitFor(t, 170*time.Second, "every notification to be sent", func() (bool, error) {
 		var err error
 		ns, err = admin.ListNotifications(ctx, 1000)
@@ -168,7 +167,7 @@ func TestAlertLeaderKill(t *testing.T) {
 			return false, err
 		}
 		for _, n := range ns {
-			if n.Status != alert.NotifySent {
+			if n.Status != api.NotifySent {
 				return false, fmt.Errorf("notification %d (%s) is %s", n.ID, n.Subject, n.Status)
 			}
 		}

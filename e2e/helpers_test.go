@@ -18,7 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilhq/vigil/server/httpapi"
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/apiclient"
 )
 
 // Helpers for tests that run Vigil's real binaries as processes:
@@ -288,8 +289,8 @@ func (s *serverProcess) waitReady(t testing.TB) {
 }
 
 // Client returns an API client authenticated with the admin token.
-func (s *serverProcess) Client() *httpapi.Client {
-	return httpapi.NewClient(s.URL, s.AdminToken, s.HTTP)
+func (s *serverProcess) Client() *apiclient.Client {
+	return apiclient.New(s.URL, s.AdminToken, s.HTTP)
 }
 
 // EnrollToken creates a single-use enrollment token.
@@ -297,7 +298,7 @@ func (s *serverProcess) EnrollToken(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	et, err := s.Client().CreateEnrollmentToken(ctx, httpapi.CreateEnrollmentTokenRequest{TTL: "1h", MaxUses: 1})
+	et, err := s.Client().CreateEnrollmentToken(ctx, api.CreateEnrollmentTokenRequest{TTL: "1h", MaxUses: 1})
 	if err != nil {
 		t.Fatalf("create enrollment token: %v", err)
 	}

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/spf13/cobra"
 
-	"github.com/vigilhq/vigil/server"
-	"github.com/vigilhq/vigil/server/httpapi"
+	"github.com/vigilhq/vigil/api"
 )
 
 func (c *cli) tokensCommand() *cobra.Command {
@@ -22,8 +18,8 @@ func (c *cli) tokensCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var ts []server.APIToken
-			if err := cl.Do(cmd.Context(), http.MethodGet, "/api/v1/tokens", nil, &ts); err != nil {
+			ts, err := cl.ListTokens(cmd.Context())
+			if err != nil {
 				return err
 			}
 			return c.print(ts, []string{"ID", "NAME", "ROLE", "CREATED", "REVOKED"}, func() [][]string {
@@ -43,8 +39,8 @@ func (c *cli) tokensCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var resp httpapi.CreateTokenResponse
-			if err := cl.Do(cmd.Context(), http.MethodPost, "/api/v1/tokens", httpapi.CreateTokenRequest{Name: args[0], Role: role}, &resp); err != nil {
+			resp, err := cl.CreateToken(cmd.Context(), api.CreateTokenRequest{Name: args[0], Role: role})
+			if err != nil {
 				return err
 			}
 			if c.output == "json" {
@@ -55,27 +51,23 @@ func (c *cli) tokensCommand() *cobra.Command {
 			return nil
 		},
 	}
-	create.Flags().StringVar(&role, "role", server.RoleViewer, "admin, operator, release or viewer")
+	create.Flags().StringVar(&role, "role", api.RoleViewer, "admin, operator, release or viewer")
 	rm := &cobra.Command{
 		Use: "rm ID", Aliases: []string{"revoke"}, Short: "Revoke an API token", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.simpleDelete(cmd.Context(), "/api/v1/tokens/"+url.PathEscape(args[0]), "API token "+args[0]+" revoked.")
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			if err := cl.RevokeToken(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.stderr, "API token "+args[0]+" revoked.")
+			return nil
 		},
 	}
 	cmd.AddCommand(ls, create, rm)
 	return cmd
-}
-
-func (c *cli) simpleDelete(ctx context.Context, path, done string) error {
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	if err := cl.Do(ctx, http.MethodDelete, path, nil, nil); err != nil {
-		return err
-	}
-	fmt.Fprintln(c.stderr, done)
-	return nil
 }
 
 func (c *cli) auditCommand() *cobra.Command {

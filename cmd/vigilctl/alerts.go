@@ -8,8 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vigilhq/vigil/server/alert"
-	"github.com/vigilhq/vigil/server/httpapi"
+	"github.com/vigilhq/vigil/api"
 )
 
 // alertCommands are rules, alerts, silences and notifications.
@@ -43,7 +42,7 @@ func (c *cli) rulesCommand() *cobra.Command {
 			})
 		},
 	}
-	var r alert.Rule
+	var r api.Rule
 	var forDur time.Duration
 	create := &cobra.Command{
 		Use:   "create --kind KIND [--threshold N] [--for D] [--group G | --host ID] [--match NAME]",
@@ -58,7 +57,7 @@ func (c *cli) rulesCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r.For = alert.Duration(forDur)
+			r.For = api.Duration(forDur)
 			out, err := cl.CreateRule(cmd.Context(), r)
 			if err != nil {
 				return err
@@ -180,13 +179,13 @@ func (c *cli) alertsCommand() *cobra.Command {
 	return cmd
 }
 
-func alertState(a alert.Alert) string {
+func alertState(a api.Alert) string {
 	switch {
-	case a.State == alert.StateFiring && !a.RecoveringSince.IsZero():
+	case a.State == api.StateFiring && !a.RecoveringSince.IsZero():
 		return "firing (recovering)"
-	case a.State == alert.StateFiring && a.Suppressed:
+	case a.State == api.StateFiring && a.Suppressed:
 		return "firing (maintenance)"
-	case a.State == alert.StatePending && a.Kind == alert.KindSilence:
+	case a.State == api.StatePending && a.Kind == api.KindSilence:
 		return "pending (late)"
 	}
 	return a.State
@@ -216,7 +215,7 @@ func (c *cli) silencesCommand() *cobra.Command {
 		},
 	}
 	ls.Flags().BoolVar(&all, "all", false, "include silences that are over")
-	var req httpapi.CreateSilenceRequest
+	var req api.CreateSilenceRequest
 	var start, end string
 	var dur time.Duration
 	create := &cobra.Command{

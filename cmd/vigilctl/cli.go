@@ -17,7 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/vigilhq/vigil/server/httpapi"
+	"github.com/vigilhq/vigil/apiclient"
 )
 
 // maxCAFileBytes bounds the --ca file.
@@ -122,7 +122,7 @@ func applyEnv(fs *pflag.FlagSet) error {
 }
 
 // client returns an API client for the configured server.
-func (c *cli) client() (*httpapi.Client, error) {
+func (c *cli) client() (*apiclient.Client, error) {
 	if c.token == "" {
 		return nil, usageError{errors.New("no API token: set VIGIL_TOKEN or --token (the first admin token is in <data-dir>/admin-token)")}
 	}
@@ -130,7 +130,7 @@ func (c *cli) client() (*httpapi.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return httpapi.NewClient(c.server, c.token, hc), nil
+	return apiclient.New(c.server, c.token, hc), nil
 }
 
 // httpClient returns an HTTP client that trusts --ca, for the API and the /tuf/ repository.

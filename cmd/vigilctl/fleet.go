@@ -8,8 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vigilhq/vigil/server"
-	"github.com/vigilhq/vigil/server/httpapi"
+	"github.com/vigilhq/vigil/api"
 )
 
 func (c *cli) enrollCommand() *cobra.Command {
@@ -26,7 +25,7 @@ func (c *cli) enrollCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := cl.CreateEnrollmentToken(cmd.Context(), httpapi.CreateEnrollmentTokenRequest{
+			resp, err := cl.CreateEnrollmentToken(cmd.Context(), api.CreateEnrollmentTokenRequest{
 				Group: group, TTL: ttl.String(), MaxUses: maxUses})
 			if err != nil {
 				return err
@@ -40,7 +39,7 @@ func (c *cli) enrollCommand() *cobra.Command {
 			return nil
 		},
 	}
-	create.Flags().StringVar(&group, "group", server.DefaultGroup, "group the hosts join")
+	create.Flags().StringVar(&group, "group", api.DefaultGroup, "group the hosts join")
 	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token is valid")
 	create.Flags().IntVar(&maxUses, "max-uses", 1, "how many hosts may enroll with it")
 	cmd.AddCommand(create)
@@ -105,7 +104,7 @@ func (c *cli) hostsCommand() *cobra.Command {
 	return cmd
 }
 
-func hostRows(h server.Host) [][]string {
+func hostRows(h api.Host) [][]string {
 	rows := [][]string{
 		{"id", h.ID}, {"hostname", h.Hostname}, {"group", h.Group},
 		{"os/arch", h.OS + "/" + h.Arch}, {"agent", orDash(h.AgentVersion)}, {"updater", orDash(h.UpdaterVersion)},
@@ -144,7 +143,7 @@ func hostRows(h server.Host) [][]string {
 
 func (c *cli) groupsCommand() *cobra.Command {
 	cmd := parentCommand("groups", "Manage groups, their alert settings and version pins")
-	printGroups := func(gs []server.Group) error {
+	printGroups := func(gs []api.Group) error {
 		return c.print(gs, []string{"NAME", "HOSTS", "PIN", "GRACE", "ALERT EMAILS"}, func() [][]string {
 			rows := make([][]string, 0, len(gs))
 			for _, g := range gs {
@@ -180,7 +179,7 @@ func (c *cli) groupsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req := httpapi.CreateGroupRequest{Name: args[0], AlertEmails: emails}
+			req := api.CreateGroupRequest{Name: args[0], AlertEmails: emails}
 			if grace != 0 {
 				req.Grace = grace.String()
 			}
@@ -188,7 +187,7 @@ func (c *cli) groupsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printGroups([]server.Group{g})
+			return printGroups([]api.Group{g})
 		},
 	}
 	create.Flags().DurationVar(&grace, "grace", 0, "silence grace (default: three report intervals)")
@@ -198,7 +197,7 @@ func (c *cli) groupsCommand() *cobra.Command {
 	set := &cobra.Command{
 		Use: "set GROUP [--grace D] [--alert-email ADDR…]", Short: "Change a group's settings", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var req httpapi.GroupSettings
+			var req api.GroupSettings
 			if cmd.Flags().Changed("grace") {
 				s := setGrace.String()
 				req.Grace = &s
@@ -221,7 +220,7 @@ func (c *cli) groupsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printGroups([]server.Group{g})
+			return printGroups([]api.Group{g})
 		},
 	}
 	set.Flags().DurationVar(&setGrace, "grace", 0, "silence grace (0 = default)")
@@ -232,7 +231,7 @@ func (c *cli) groupsCommand() *cobra.Command {
 		Use: "pin GROUP (VERSION | --channel C | --none)", Short: "Pin a group to an agent version or a release channel",
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var p server.Pin
+			var p api.Pin
 			switch {
 			case unpin && (len(args) == 2 || channel != ""):
 				return usageError{fmt.Errorf("--none takes no version or channel")}
@@ -287,7 +286,7 @@ func (c *cli) groupsCommand() *cobra.Command {
 	return cmd
 }
 
-func pinString(p server.Pin) string {
+func pinString(p api.Pin) string {
 	switch {
 	case p.Version != "":
 		return "version " + p.Version

@@ -16,8 +16,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/apiclient"
 	"github.com/vigilhq/vigil/release"
-	"github.com/vigilhq/vigil/server/httpapi"
 	"github.com/vigilhq/vigil/signing"
 )
 
@@ -35,7 +36,7 @@ func (c *cli) releaseCommand() *cobra.Command {
 // artifactFile is a build to upload.
 type artifactFile struct {
 	path string
-	info release.ArtifactInfo
+	info api.ArtifactInfo
 }
 
 func hashFile(path string) (artifactFile, error) {
@@ -53,10 +54,10 @@ func hashFile(path string) (artifactFile, error) {
 	if err != nil {
 		return artifactFile{}, fmt.Errorf("read %s: %w", path, err)
 	}
-	if n > httpapi.MaxArtifactUpload {
-		return artifactFile{}, fmt.Errorf("%s: %d bytes is more than the %d a build may have", path, n, httpapi.MaxArtifactUpload)
+	if n > api.MaxArtifactUpload {
+		return artifactFile{}, fmt.Errorf("%s: %d bytes is more than the %d a build may have", path, n, api.MaxArtifactUpload)
 	}
-	return artifactFile{path: path, info: release.ArtifactInfo{Name: name, Length: n, SHA256: hex.EncodeToString(h.Sum(nil))}}, nil
+	return artifactFile{path: path, info: api.ArtifactInfo{Name: name, Length: n, SHA256: hex.EncodeToString(h.Sum(nil))}}, nil
 }
 
 // stderrTerminal reports whether stderr is a terminal (progress bars only go there).
@@ -65,7 +66,7 @@ func (c *cli) stderrTerminal() bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func (c *cli) upload(ctx context.Context, cl *httpapi.Client, version string, a artifactFile) error {
+func (c *cli) upload(ctx context.Context, cl *apiclient.Client, version string, a artifactFile) error {
 	f, err := os.Open(a.path)
 	if err != nil {
 		return err
@@ -125,14 +126,14 @@ func (c *cli) releaseStageCommand() *cobra.Command {
 			}
 			ctx := cmd.Context()
 			up := cl.WithoutTimeout()
-			infos := make([]release.ArtifactInfo, 0, len(files))
+			infos := make([]api.ArtifactInfo, 0, len(files))
 			for _, a := range files {
 				if err := c.upload(ctx, up, version, a); err != nil {
 					return err
 				}
 				infos = append(infos, a.info)
 			}
-			di, err := cl.Stage(ctx, version, httpapi.StageRequest{Artifacts: infos, Channels: channels, MinVersion: minVersion, AllowDowngrade: allowDowngrade})
+			di, err := cl.Stage(ctx, version, api.StageRequest{Artifacts: infos, Channels: channels, MinVersion: minVersion, AllowDowngrade: allowDowngrade})
 			if err != nil {
 				return err
 			}
@@ -147,17 +148,17 @@ func (c *cli) releaseStageCommand() *cobra.Command {
 }
 
 // printDraft shows a draft and what to do next.
-func (c *cli) printDraft(di release.DraftInfo, what string) error {
+func (c *cli) printDraft(di api.DraftInfo, what string) error {
 	if c.output == "json" {
 		return c.print(di, nil, nil)
 	}
 	fmt.Fprintf(c.stdout, "Draft %s %s: targets version %d, expires %s.\n", di.Name, what, di.TargetsVersion, fmtExpiry(di.Expires))
-	fmt.Fprint(c.stdout, di.Diff.String())
+	fmt.Fprint(c.stdout, releaseDiff(di.Diff).String())
 	c.printSignatures(di)
 	return nil
 }
 
-func (c *cli) printSignatures(di release.DraftInfo) {
+func (c *cli) printSignatures(di api.DraftInfo) {
 	rep := di.Signatures
 	fmt.Fprintf(c.stdout, "Signatures: %d of %d", len(rep.Valid), rep.Threshold)
 	if len(rep.Missing) > 0 {
@@ -167,7 +168,7 @@ func (c *cli) printSignatures(di release.DraftInfo) {
 	switch {
 	case di.Stale:
 		fmt.Fprintf(c.stdout, "The draft is stale (another change was published since): discard it with `vigilctl release discard %s` and draft it again.\n", di.Name)
-	case rep.ThresholdMet():
+	case len(rep.Valid) >= rep.Threshold:
 		fmt.Fprintf(c.stdout, "Threshold met: publish with `vigilctl release publish %s`.\n", di.Name)
 	default:
 		fmt.Fprintf(c.stdout, "Next: each release engineer runs `vigilctl release sign %s --key KEY`.\n", di.Name)
@@ -312,9 +313,9 @@ func (c *cli) releasePublishCommand() *cobra.Command {
 			}
 			st, err := cl.Publish(ctx, name)
 			if err != nil {
-				if httpapi.IsCode(err, httpapi.CodeThresholdNotMet) {
+				if apiclient.IsCode(err, api.CodeThresholdNotMet) {
 					if di, derr := cl.DraftStatus(ctx, name); derr == nil {
-						return fmt.Errorf("publish %s refused: %w", name, explain(di.Signatures))
+						return fmt.Errorf("publish %s refused: %w", name, explain(releaseReport(di.Signatures)))
 					}
 				}
 				return fmt.Errorf("publish %s refused: %w", name, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/release"
 	"github.com/vigilhq/vigil/signing"
 )
@@ -168,8 +169,8 @@ func (c *cli) repoInitCommand() *cobra.Command {
 			spec := release.RootSpec{
 				Root:      release.RoleKeys{Keys: pubKeys(rks), Threshold: rootThr},
 				Targets:   release.RoleKeys{Keys: pubKeys(tks), Threshold: targetsThr},
-				Snapshot:  release.RoleKeys{Keys: online.Snapshot, Threshold: 1},
-				Timestamp: release.RoleKeys{Keys: online.Timestamp, Threshold: 1},
+				Snapshot:  release.RoleKeys{Keys: tufKeys(online.Snapshot), Threshold: 1},
+				Timestamp: release.RoleKeys{Keys: tufKeys(online.Timestamp), Threshold: 1},
 			}
 			if rootExpires > 0 {
 				spec.Expires = time.Now().Add(rootExpires)
@@ -234,7 +235,7 @@ func (c *cli) saveInitRoot(path string, root []byte) error {
 	return nil
 }
 
-func (c *cli) printStatus(st release.Status) error {
+func (c *cli) printStatus(st api.RepoStatus) error {
 	if c.output == "json" {
 		return c.print(st, nil, nil)
 	}
@@ -367,8 +368,8 @@ func (c *cli) repoRotateRootCommand() *cobra.Command {
 			if err := c.editRole(ctx, &spec.Targets, addTargets, rmTargets, targetsThr, "targets"); err != nil {
 				return err
 			}
-			spec.Snapshot = release.RoleKeys{Keys: online.Snapshot, Threshold: 1}
-			spec.Timestamp = release.RoleKeys{Keys: online.Timestamp, Threshold: 1}
+			spec.Snapshot = release.RoleKeys{Keys: tufKeys(online.Snapshot), Threshold: 1}
+			spec.Timestamp = release.RoleKeys{Keys: tufKeys(online.Timestamp), Threshold: 1}
 			newRoot, err := release.BuildRoot(spec)
 			if err != nil {
 				return err

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigilhq/vigil/apiclient"
 	"github.com/vigilhq/vigil/atomicfile"
 	"github.com/vigilhq/vigil/release"
-	"github.com/vigilhq/vigil/server/httpapi"
 )
 
 // The trusted root file is this workstation's trust anchor for the release repository: root
@@ -74,7 +74,7 @@ func writeTrustedRoot(path string, root []byte) error {
 // verifiedRoot returns the server's latest root, verified from the trusted root file, and
 // moves the file forward to it. path is the trusted root file to update after a rotation, ""
 // when --insecure-trust-server-root took the server's root unverified.
-func (c *cli) verifiedRoot(ctx context.Context, cl *httpapi.Client) (root []byte, path string, err error) {
+func (c *cli) verifiedRoot(ctx context.Context, cl *apiclient.Client) (root []byte, path string, err error) {
 	path, err = c.trustedRootPath()
 	if err != nil {
 		return nil, "", err

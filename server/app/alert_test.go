@@ -18,10 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/apiclient"
 	"github.com/vigilhq/vigil/server/alert"
 	"github.com/vigilhq/vigil/server/alert/alerttest"
 	"github.com/vigilhq/vigil/server/app"
-	"github.com/vigilhq/vigil/server/httpapi"
 	"github.com/vigilhq/vigil/server/storetest"
 	"github.com/vigilhq/vigil/wire"
 )
@@ -70,12 +71,12 @@ func startWith(t *testing.T, cfg app.Config, token string) (*testServer, string)
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	return &testServer{Server: srv, client: hc, admin: httpapi.NewClient(srv.URL, token, hc)}, token
+	return &testServer{Server: srv, client: hc, admin: apiclient.New(srv.URL, token, hc)}, token
 }
 
 // onlySilenceRules deletes the default rules other than the silence one, so a real host's disk
 // or load cannot add emails to what a test counts.
-func onlySilenceRules(t *testing.T, c *httpapi.Client) {
+func onlySilenceRules(t *testing.T, c *apiclient.Client) {
 	t.Helper()
 	rs, err := c.ListRules(t.Context())
 	if err != nil {
@@ -212,7 +213,7 @@ func TestAlertEmailsEndToEnd(t *testing.T) {
 	}, "")
 	ctx := t.Context()
 	onlySilenceRules(t, s.admin)
-	tok, err := s.admin.CreateEnrollmentToken(ctx, httpapi.CreateEnrollmentTokenRequest{MaxUses: 1})
+	tok, err := s.admin.CreateEnrollmentToken(ctx, api.CreateEnrollmentTokenRequest{MaxUses: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +378,7 @@ func TestAlertLeaderFailover(t *testing.T) {
 // enrollQuiet enrolls a host and returns its credential.
 func (s *testServer) enrollQuiet(t *testing.T, hostname string) string {
 	t.Helper()
-	tok, err := s.admin.CreateEnrollmentToken(t.Context(), httpapi.CreateEnrollmentTokenRequest{MaxUses: 1})
+	tok, err := s.admin.CreateEnrollmentToken(t.Context(), api.CreateEnrollmentTokenRequest{MaxUses: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,29 +402,29 @@ func TestAlertAPI(t *testing.T) {
 	if err != nil || len(rs) != 7 {
 		t.Fatalf("default rules %d, %v", len(rs), err)
 	}
-	r, err := s.admin.CreateRule(ctx, alert.Rule{Kind: alert.KindDisk, Threshold: 80, Match: "/var", Group: "default", For: alert.Duration(2 * time.Minute)})
+	r, err := s.admin.CreateRule(ctx, api.Rule{Kind: alert.KindDisk, Threshold: 80, Match: "/var", Group: "default", For: api.Duration(2 * time.Minute)})
 	if err != nil || r.ID == "" || r.Name != "Disk used above 80% (/var) for 2m" {
 		t.Fatalf("CreateRule = %+v, %v", r, err)
 	}
-	for _, bad := range []alert.Rule{
-		{Kind: "nope"}, {Kind: alert.KindCPU, Threshold: 150}, {Kind: alert.KindSilence, For: alert.Duration(time.Minute)},
+	for _, bad := range []api.Rule{
+		{Kind: "nope"}, {Kind: alert.KindCPU, Threshold: 150}, {Kind: alert.KindSilence, For: api.Duration(time.Minute)},
 		{Kind: alert.KindCPU, Threshold: 90, Match: "x"}, {Kind: alert.KindProcess, Threshold: 1},
 	} {
-		if _, err := s.admin.CreateRule(ctx, bad); !httpapi.IsCode(err, httpapi.CodeInvalid) {
+		if _, err := s.admin.CreateRule(ctx, bad); !apiclient.IsCode(err, api.CodeInvalid) {
 			t.Errorf("CreateRule(%+v) = %v, want invalid", bad, err)
 		}
 	}
 	if err := s.admin.DeleteRule(ctx, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.admin.DeleteRule(ctx, r.ID); !httpapi.IsCode(err, httpapi.CodeNotFound) {
+	if err := s.admin.DeleteRule(ctx, r.ID); !apiclient.IsCode(err, api.CodeNotFound) {
 		t.Errorf("second DeleteRule = %v", err)
 	}
-	sil, err := s.admin.CreateSilence(ctx, httpapi.CreateSilenceRequest{Group: "default", Duration: "2h", Comment: "kernel updates"})
+	sil, err := s.admin.CreateSilence(ctx, api.CreateSilenceRequest{Group: "default", Duration: "2h", Comment: "kernel updates"})
 	if err != nil || sil.EndsAt.Sub(sil.StartsAt) != 2*time.Hour {
 		t.Fatalf("CreateSilence = %+v, %v", sil, err)
 	}
-	if _, err := s.admin.CreateSilence(ctx, httpapi.CreateSilenceRequest{Duration: "1h"}); !httpapi.IsCode(err, httpapi.CodeInvalid) {
+	if _, err := s.admin.CreateSilence(ctx, api.CreateSilenceRequest{Duration: "1h"}); !apiclient.IsCode(err, api.CodeInvalid) {
 		t.Errorf("silence without scope: %v", err)
 	}
 	if ss, err := s.admin.ListSilences(ctx, false); err != nil || len(ss) != 1 || ss[0].Comment != "kernel updates" {
@@ -442,19 +443,19 @@ func TestAlertAPI(t *testing.T) {
 	if ns, err := s.admin.ListNotifications(ctx, 0); err != nil || len(ns) != 0 {
 		t.Errorf("ListNotifications = %+v, %v", ns, err)
 	}
-	if _, err := s.admin.GetAlert(ctx, 12345); !httpapi.IsCode(err, httpapi.CodeNotFound) {
+	if _, err := s.admin.GetAlert(ctx, 12345); !apiclient.IsCode(err, api.CodeNotFound) {
 		t.Errorf("GetAlert missing = %v", err)
 	}
 	// A viewer may read but not write.
-	var tok httpapi.CreateTokenResponse
-	if err := s.admin.Do(ctx, http.MethodPost, "/api/v1/tokens", httpapi.CreateTokenRequest{Name: "v", Role: "viewer"}, &tok); err != nil {
+	var tok api.CreateTokenResponse
+	if err := s.admin.Do(ctx, http.MethodPost, "/api/v1/tokens", api.CreateTokenRequest{Name: "v", Role: "viewer"}, &tok); err != nil {
 		t.Fatal(err)
 	}
-	viewer := httpapi.NewClient(s.URL, tok.Token, s.client)
+	viewer := apiclient.New(s.URL, tok.Token, s.client)
 	if _, err := viewer.ListRules(ctx); err != nil {
 		t.Errorf("viewer ListRules: %v", err)
 	}
-	if _, err := viewer.CreateRule(ctx, alert.Rule{Kind: alert.KindCPU, Threshold: 95}); !httpapi.IsCode(err, httpapi.CodeForbidden) {
+	if _, err := viewer.CreateRule(ctx, api.Rule{Kind: alert.KindCPU, Threshold: 95}); !apiclient.IsCode(err, api.CodeForbidden) {
 		t.Errorf("viewer CreateRule = %v, want forbidden", err)
 	}
 }

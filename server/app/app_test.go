@@ -19,9 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/apiclient"
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/app"
-	"github.com/vigilhq/vigil/server/httpapi"
 	"github.com/vigilhq/vigil/server/storetest"
 	"github.com/vigilhq/vigil/wire"
 )
@@ -29,7 +30,7 @@ import (
 type testServer struct {
 	*app.Server
 	client *http.Client
-	admin  *httpapi.Client
+	admin  *apiclient.Client
 }
 
 func startServer(t *testing.T, databaseURL string) *testServer {
@@ -57,13 +58,13 @@ func startServer(t *testing.T, databaseURL string) *testServer {
 	if fi, _ := os.Stat(filepath.Join(dir, app.AdminTokenFile)); fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin token mode %v, want 0600", fi.Mode().Perm())
 	}
-	return &testServer{Server: srv, client: hc, admin: httpapi.NewClient(srv.URL, strings.TrimSpace(string(tok)), hc)}
+	return &testServer{Server: srv, client: hc, admin: apiclient.New(srv.URL, strings.TrimSpace(string(tok)), hc)}
 }
 
 func (s *testServer) enroll(t *testing.T, hostname string) wire.EnrollResponse {
 	t.Helper()
 	ctx := context.Background()
-	tok, err := s.admin.CreateEnrollmentToken(ctx, httpapi.CreateEnrollmentTokenRequest{MaxUses: 1})
+	tok, err := s.admin.CreateEnrollmentToken(ctx, api.CreateEnrollmentTokenRequest{MaxUses: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func (s *testServer) enroll(t *testing.T, hostname string) wire.EnrollResponse {
 	}
 	// The token admitted one host; a second use is refused.
 	status, body = s.post(t, "/api/v1/enroll", "", wire.EnrollRequest{EnrollmentToken: tok.Token, Hostname: "again"}, false)
-	if status != http.StatusUnauthorized || !strings.Contains(string(body), httpapi.CodeTokenInvalid) {
+	if status != http.StatusUnauthorized || !strings.Contains(string(body), api.CodeTokenInvalid) {
 		t.Fatalf("reused enrollment token: %d %s", status, body)
 	}
 	return resp
@@ -191,14 +192,14 @@ func TestServerEndToEnd(t *testing.T) {
 			for _, cred := range []string{"vgh_wrong", "", "garbage"} {
 				status, body = s.post(t, "/api/v1/reports", cred, wire.ReportBatch{Reports: []wire.Report{report(5, 1)}}, false)
 				var e wire.ErrorResponse
-				if status != http.StatusUnauthorized || json.Unmarshal(body, &e) != nil || e.Error.Code != httpapi.CodeUnauthorized {
+				if status != http.StatusUnauthorized || json.Unmarshal(body, &e) != nil || e.Error.Code != api.CodeUnauthorized {
 					t.Fatalf("credential %q: %d %s", cred, status, body)
 				}
 			}
 
 			// Malformed JSON and invalid reports get 400; nothing is stored.
 			status, body = s.postRaw(t, "/api/v1/reports", host.Credential, []byte(`{"reports":[{"seq":5,`), false)
-			if status != http.StatusBadRequest || !strings.Contains(string(body), httpapi.CodeInvalid) {
+			if status != http.StatusBadRequest || !strings.Contains(string(body), api.CodeInvalid) {
 				t.Fatalf("malformed: %d %s", status, body)
 			}
 			bad := report(5, 150)
@@ -252,7 +253,7 @@ func TestGzipBomb(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	runtime.ReadMemStats(&after)
-	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), httpapi.CodeTooLarge) {
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), api.CodeTooLarge) {
 		t.Fatalf("gzip bomb: %d %s", resp.StatusCode, body)
 	}
 	// The server runs in this process, so TotalAlloc also counts its background jobs (alerting,
@@ -304,7 +305,7 @@ func TestHostRateLimit(t *testing.T) {
 	pool.AppendCertsFromPEM(caPEM)
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	tok, _ := os.ReadFile(filepath.Join(dir, app.AdminTokenFile))
-	s := &testServer{Server: srv, client: hc, admin: httpapi.NewClient(srv.URL, strings.TrimSpace(string(tok)), hc)}
+	s := &testServer{Server: srv, client: hc, admin: apiclient.New(srv.URL, strings.TrimSpace(string(tok)), hc)}
 	host := s.enroll(t, "chatty")
 	var limited int
 	for i := range 6 {

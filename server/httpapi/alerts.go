@@ -1,31 +1,16 @@
 package httpapi
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/gorilla/mux"
 
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/alert"
 )
-
-// CreateSilenceRequest is the body of POST /api/v1/silences. EndsAt or Duration says when it
-// ends; StartsAt defaults to now.
-type CreateSilenceRequest struct {
-	HostID   string    `json:"host_id,omitempty"`
-	Group    string    `json:"group,omitempty"`
-	RuleID   string    `json:"rule_id,omitempty"`
-	StartsAt time.Time `json:"starts_at,omitzero"`
-	EndsAt   time.Time `json:"ends_at,omitzero"`
-	// Duration is a duration string such as "2h", from StartsAt.
-	Duration string `json:"duration,omitempty"`
-	Comment  string `json:"comment,omitempty"`
-}
 
 // alertRoutes registers the alerting endpoints: rules, alerts, maintenance silences and the
 // notification listing. They exist only when the store implements alert.Store (both real ones do).
@@ -66,21 +51,21 @@ func (h *alertHandlers) listRules(w http.ResponseWriter, r *http.Request, p serv
 		h.api.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, orEmpty(rs))
+	writeJSON(w, http.StatusOK, orEmpty(mapSlice(rs, ruleOut)))
 }
 
 func (h *alertHandlers) createRule(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	var req alert.Rule
+	var req api.Rule
 	if err := decodeSmall(r, &req); err != nil {
 		h.api.writeError(w, r, err)
 		return
 	}
-	rule, err := h.m.CreateRule(r.Context(), p, req)
+	rule, err := h.m.CreateRule(r.Context(), p, ruleIn(req))
 	if err != nil {
 		h.api.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, rule)
+	writeJSON(w, http.StatusCreated, ruleOut(rule))
 }
 
 func (h *alertHandlers) deleteRule(w http.ResponseWriter, r *http.Request, p server.Principal) {
@@ -109,7 +94,7 @@ func (h *alertHandlers) listAlerts(w http.ResponseWriter, r *http.Request, p ser
 		h.api.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, orEmpty(as))
+	writeJSON(w, http.StatusOK, orEmpty(mapSlice(as, alertOut)))
 }
 
 func (h *alertHandlers) getAlert(w http.ResponseWriter, r *http.Request, p server.Principal) {
@@ -123,7 +108,7 @@ func (h *alertHandlers) getAlert(w http.ResponseWriter, r *http.Request, p serve
 		h.api.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, alertOut(a))
 }
 
 func (h *alertHandlers) listSilences(w http.ResponseWriter, r *http.Request, p server.Principal) {
@@ -133,11 +118,11 @@ func (h *alertHandlers) listSilences(w http.ResponseWriter, r *http.Request, p s
 		h.api.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, orEmpty(ss))
+	writeJSON(w, http.StatusOK, orEmpty(mapSlice(ss, silenceOut)))
 }
 
 func (h *alertHandlers) createSilence(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	var req CreateSilenceRequest
+	var req api.CreateSilenceRequest
 	if err := decodeSmall(r, &req); err != nil {
 		h.api.writeError(w, r, err)
 		return
@@ -164,7 +149,7 @@ func (h *alertHandlers) createSilence(w http.ResponseWriter, r *http.Request, p 
 		h.api.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, s)
+	writeJSON(w, http.StatusCreated, silenceOut(s))
 }
 
 func (h *alertHandlers) deleteSilence(w http.ResponseWriter, r *http.Request, p server.Principal) {
@@ -184,74 +169,5 @@ func (h *alertHandlers) listNotifications(w http.ResponseWriter, r *http.Request
 		h.api.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, orEmpty(ns))
-}
-
-// ListRules lists alert rules.
-func (c *Client) ListRules(ctx context.Context) ([]alert.Rule, error) {
-	var out []alert.Rule
-	err := c.Do(ctx, http.MethodGet, "/api/v1/rules", nil, &out)
-	return out, err
-}
-
-// CreateRule creates an alert rule; the server assigns its ID.
-func (c *Client) CreateRule(ctx context.Context, r alert.Rule) (alert.Rule, error) {
-	var out alert.Rule
-	err := c.Do(ctx, http.MethodPost, "/api/v1/rules", r, &out)
-	return out, err
-}
-
-// DeleteRule deletes an alert rule.
-func (c *Client) DeleteRule(ctx context.Context, id string) error {
-	return c.Do(ctx, http.MethodDelete, "/api/v1/rules/"+url.PathEscape(id), nil, nil)
-}
-
-// ListAlerts lists alerts newest first: only open ones when open, only of host when set.
-func (c *Client) ListAlerts(ctx context.Context, open bool, host string, limit int) ([]alert.Alert, error) {
-	q := url.Values{}
-	if open {
-		q.Set("state", "open")
-	}
-	if host != "" {
-		q.Set("host", host)
-	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
-	var out []alert.Alert
-	err := c.Do(ctx, http.MethodGet, "/api/v1/alerts?"+q.Encode(), nil, &out)
-	return out, err
-}
-
-// GetAlert returns one alert with its history.
-func (c *Client) GetAlert(ctx context.Context, id int64) (alert.Alert, error) {
-	var out alert.Alert
-	err := c.Do(ctx, http.MethodGet, "/api/v1/alerts/"+strconv.FormatInt(id, 10), nil, &out)
-	return out, err
-}
-
-// ListSilences lists maintenance silences; all includes those already over.
-func (c *Client) ListSilences(ctx context.Context, all bool) ([]alert.Silence, error) {
-	var out []alert.Silence
-	err := c.Do(ctx, http.MethodGet, "/api/v1/silences?all="+strconv.FormatBool(all), nil, &out)
-	return out, err
-}
-
-// CreateSilence creates a maintenance silence.
-func (c *Client) CreateSilence(ctx context.Context, req CreateSilenceRequest) (alert.Silence, error) {
-	var out alert.Silence
-	err := c.Do(ctx, http.MethodPost, "/api/v1/silences", req, &out)
-	return out, err
-}
-
-// DeleteSilence deletes (ends) a maintenance silence.
-func (c *Client) DeleteSilence(ctx context.Context, id string) error {
-	return c.Do(ctx, http.MethodDelete, "/api/v1/silences/"+url.PathEscape(id), nil, nil)
-}
-
-// ListNotifications lists queued and sent alert emails, newest first.
-func (c *Client) ListNotifications(ctx context.Context, limit int) ([]alert.Notification, error) {
-	var out []alert.Notification
-	err := c.Do(ctx, http.MethodGet, "/api/v1/notifications?limit="+strconv.Itoa(limit), nil, &out)
-	return out, err
+	writeJSON(w, http.StatusOK, orEmpty(mapSlice(ns, notificationOut)))
 }

@@ -1,5 +1,7 @@
-// Package httpapi serves Vigil's JSON API under /api/v1, maps domain errors to statuses and the
-// JSON error shape, and provides the Go client vigilctl and the tests use.
+// Package httpapi serves Vigil's JSON API under /api/v1 and maps domain errors to statuses and the
+// JSON error shape. Operator routes speak the contract of package api, converting between it and
+// the server's domain types at this edge (convert.go); host routes speak package wire. The Go
+// client is package apiclient.
 //
 // Trust model: host endpoints (reports, enroll, updates) take untrusted input from the network;
 // every body is bounded before and after decompression (wire's named limits) and validated before
@@ -23,6 +25,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/tufrepo"
 	"github.com/vigilhq/vigil/wire"
@@ -117,11 +120,11 @@ func (a *API) routes() {
 	r := a.router
 	r.Use(a.instrument)
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, wire.ErrorResponse{Error: wire.ErrorBody{Code: CodeMethod, Message: "method not allowed"}})
+		writeJSON(w, http.StatusMethodNotAllowed, wire.ErrorResponse{Error: wire.ErrorBody{Code: api.CodeMethod, Message: "method not allowed"}})
 	})
 	v1 := r.PathPrefix("/api/v1").Subrouter()
 	v1.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, wire.ErrorResponse{Error: wire.ErrorBody{Code: CodeNotFound, Message: "no such endpoint"}})
+		writeJSON(w, http.StatusNotFound, wire.ErrorResponse{Error: wire.ErrorBody{Code: api.CodeNotFound, Message: "no such endpoint"}})
 	})
 	v1.MethodNotAllowedHandler = r.MethodNotAllowedHandler
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/wire"
 )
@@ -21,20 +22,20 @@ func TestStatusOf(t *testing.T) {
 		status int
 		code   string
 	}{
-		{fmt.Errorf("x: %w", wire.ErrTooLarge), http.StatusRequestEntityTooLarge, CodeTooLarge},
-		{fmt.Errorf("x: %w", wire.ErrInvalid), http.StatusBadRequest, CodeInvalid},
-		{fmt.Errorf("x: %w", server.ErrInvalid), http.StatusBadRequest, CodeInvalid},
-		{server.ErrUnauthorized, http.StatusUnauthorized, CodeUnauthorized},
-		{fmt.Errorf("%w: %w", server.ErrUnauthorized, server.ErrHostRevoked), http.StatusUnauthorized, CodeUnauthorized},
-		{server.ErrTokenInvalid, http.StatusUnauthorized, CodeTokenInvalid},
-		{server.ErrForbidden, http.StatusForbidden, CodeForbidden},
-		{fmt.Errorf("get host: %w", server.ErrNotFound), http.StatusNotFound, CodeNotFound},
-		{server.ErrGroupNotEmpty, http.StatusConflict, CodeGroupNotEmpty},
-		{server.ErrConflict, http.StatusConflict, CodeConflict},
-		{errRateLimited, http.StatusTooManyRequests, CodeRateLimited},
-		{server.ErrOverloaded, http.StatusServiceUnavailable, CodeOverloaded},
-		{errUnsupportedEncoding, http.StatusUnsupportedMediaType, CodeUnsupportedType},
-		{errors.New("database exploded: password=hunter2"), http.StatusInternalServerError, CodeInternal},
+		{fmt.Errorf("x: %w", wire.ErrTooLarge), http.StatusRequestEntityTooLarge, api.CodeTooLarge},
+		{fmt.Errorf("x: %w", wire.ErrInvalid), http.StatusBadRequest, api.CodeInvalid},
+		{fmt.Errorf("x: %w", server.ErrInvalid), http.StatusBadRequest, api.CodeInvalid},
+		{server.ErrUnauthorized, http.StatusUnauthorized, api.CodeUnauthorized},
+		{fmt.Errorf("%w: %w", server.ErrUnauthorized, server.ErrHostRevoked), http.StatusUnauthorized, api.CodeUnauthorized},
+		{server.ErrTokenInvalid, http.StatusUnauthorized, api.CodeTokenInvalid},
+		{server.ErrForbidden, http.StatusForbidden, api.CodeForbidden},
+		{fmt.Errorf("get host: %w", server.ErrNotFound), http.StatusNotFound, api.CodeNotFound},
+		{server.ErrGroupNotEmpty, http.StatusConflict, api.CodeGroupNotEmpty},
+		{server.ErrConflict, http.StatusConflict, api.CodeConflict},
+		{errRateLimited, http.StatusTooManyRequests, api.CodeRateLimited},
+		{server.ErrOverloaded, http.StatusServiceUnavailable, api.CodeOverloaded},
+		{errUnsupportedEncoding, http.StatusUnsupportedMediaType, api.CodeUnsupportedType},
+		{errors.New("database exploded: password=hunter2"), http.StatusInternalServerError, api.CodeInternal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.code, func(t *testing.T) {
@@ -42,7 +43,7 @@ func TestStatusOf(t *testing.T) {
 			if status != tt.status || code != tt.code {
 				t.Fatalf("statusOf(%v) = %d %s, want %d %s", tt.err, status, code, tt.status, tt.code)
 			}
-			if code == CodeInternal && msg != "internal error" {
+			if code == api.CodeInternal && msg != "internal error" {
 				t.Fatalf("internal error leaks its text: %q", msg)
 			}
 		})

@@ -63,14 +63,14 @@ func TestReleaseAndAlertAuthorization(t *testing.T) {
 		{"GET", "/api/v1/notifications", server.RoleViewer},
 	}
 	do := func(method, path, token string) int {
-		req, err := http.NewRequest(method, e.admin.base+path, strings.NewReader("{}"))
+		req, err := http.NewRequest(method, e.base+path, strings.NewReader("{}"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		resp, err := e.admin.http.Do(req)
+		resp, err := e.hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +83,7 @@ func TestReleaseAndAlertAuthorization(t *testing.T) {
 				t.Errorf("%s %s with credential %.6q…: %d, want 401", r.method, r.path, tok, got)
 			}
 		}
-		for role, secret := range map[string]string{server.RoleViewer: e.viewer.token, server.RoleOperator: opSecret, server.RoleRelease: e.rel.token} {
+		for role, secret := range map[string]string{server.RoleViewer: e.viewerTok, server.RoleOperator: opSecret, server.RoleRelease: e.relTok} {
 			allowed := r.need == server.RoleViewer || r.need == role
 			got := do(r.method, r.path, secret)
 			if !allowed && got != http.StatusForbidden {
@@ -95,7 +95,7 @@ func TestReleaseAndAlertAuthorization(t *testing.T) {
 		}
 	}
 	// And the other way round: API tokens are not host credentials.
-	for _, tok := range []string{e.admin.token, e.viewer.token} {
+	for _, tok := range []string{e.adminTok, e.viewerTok} {
 		if got := do("GET", "/api/v1/updates/desired", tok); got != http.StatusUnauthorized {
 			t.Errorf("host endpoint with an API token: %d, want 401", got)
 		}

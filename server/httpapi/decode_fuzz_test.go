@@ -45,16 +45,16 @@ var decodeSeeds = []string{
 // JSON error shape: malformed input is the caller's error, never the server's.
 func checkDecodes(t *testing.T, e *releaseEnv, body []byte) {
 	for _, ep := range bodyEndpoints {
-		c := e.rel
+		tok := e.relTok
 		if ep.admin {
-			c = e.admin
+			tok = e.adminTok
 		}
-		req, err := http.NewRequestWithContext(context.Background(), ep.method, c.base+ep.path, bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(context.Background(), ep.method, e.base+ep.path, bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Authorization", "Bearer "+c.token)
-		resp, err := c.http.Do(req)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := e.hc.Do(req)
 		if err != nil {
 			t.Fatalf("%s %s: %v", ep.method, ep.path, err)
 		}

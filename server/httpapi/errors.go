@@ -8,25 +8,9 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/wire"
-)
-
-// Error codes of the JSON error shape. Clients branch on these, never on messages.
-const (
-	CodeInvalid         = "invalid"
-	CodeTooLarge        = "too_large"
-	CodeUnauthorized    = "unauthorized"
-	CodeForbidden       = "forbidden"
-	CodeNotFound        = "not_found"
-	CodeConflict        = "conflict"
-	CodeTokenInvalid    = "enrollment_token_invalid"
-	CodeGroupNotEmpty   = "group_not_empty"
-	CodeRateLimited     = "rate_limited"
-	CodeOverloaded      = "overloaded"
-	CodeInternal        = "internal"
-	CodeMethod          = "method_not_allowed"
-	CodeUnsupportedType = "unsupported_media_type"
 )
 
 // errRateLimited is returned when a host sends faster than its bucket allows.
@@ -43,31 +27,31 @@ const retryAfterSeconds = 5
 func statusOf(err error) (int, string, string) {
 	switch {
 	case errors.Is(err, wire.ErrTooLarge):
-		return http.StatusRequestEntityTooLarge, CodeTooLarge, err.Error()
+		return http.StatusRequestEntityTooLarge, api.CodeTooLarge, err.Error()
 	case errors.Is(err, errUnsupportedEncoding):
-		return http.StatusUnsupportedMediaType, CodeUnsupportedType, err.Error()
+		return http.StatusUnsupportedMediaType, api.CodeUnsupportedType, err.Error()
 	case errors.Is(err, server.ErrInvalid), errors.Is(err, wire.ErrInvalid):
-		return http.StatusBadRequest, CodeInvalid, err.Error()
+		return http.StatusBadRequest, api.CodeInvalid, err.Error()
 	case errors.Is(err, server.ErrTokenInvalid):
-		return http.StatusUnauthorized, CodeTokenInvalid, server.ErrTokenInvalid.Error()
+		return http.StatusUnauthorized, api.CodeTokenInvalid, server.ErrTokenInvalid.Error()
 	case errors.Is(err, server.ErrHostRevoked):
-		return http.StatusUnauthorized, CodeUnauthorized, "host credential revoked"
+		return http.StatusUnauthorized, api.CodeUnauthorized, "host credential revoked"
 	case errors.Is(err, server.ErrUnauthorized):
-		return http.StatusUnauthorized, CodeUnauthorized, "missing or invalid credentials"
+		return http.StatusUnauthorized, api.CodeUnauthorized, "missing or invalid credentials"
 	case errors.Is(err, server.ErrForbidden):
-		return http.StatusForbidden, CodeForbidden, err.Error()
+		return http.StatusForbidden, api.CodeForbidden, err.Error()
 	case errors.Is(err, server.ErrNotFound):
-		return http.StatusNotFound, CodeNotFound, err.Error()
+		return http.StatusNotFound, api.CodeNotFound, err.Error()
 	case errors.Is(err, server.ErrGroupNotEmpty):
-		return http.StatusConflict, CodeGroupNotEmpty, err.Error()
+		return http.StatusConflict, api.CodeGroupNotEmpty, err.Error()
 	case errors.Is(err, server.ErrConflict):
-		return http.StatusConflict, CodeConflict, err.Error()
+		return http.StatusConflict, api.CodeConflict, err.Error()
 	case errors.Is(err, errRateLimited):
-		return http.StatusTooManyRequests, CodeRateLimited, err.Error()
+		return http.StatusTooManyRequests, api.CodeRateLimited, err.Error()
 	case errors.Is(err, server.ErrOverloaded):
-		return http.StatusServiceUnavailable, CodeOverloaded, "server busy, retry later"
+		return http.StatusServiceUnavailable, api.CodeOverloaded, "server busy, retry later"
 	default:
-		return http.StatusInternalServerError, CodeInternal, "internal error"
+		return http.StatusInternalServerError, api.CodeInternal, "internal error"
 	}
 }
 

@@ -8,52 +8,9 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/server"
 )
-
-// CreateEnrollmentTokenRequest is the body of POST /api/v1/enrollment-tokens.
-type CreateEnrollmentTokenRequest struct {
-	Group string `json:"group,omitempty"`
-	// TTL is a duration string such as "24h"; default 24h.
-	TTL     string `json:"ttl,omitempty"`
-	MaxUses int    `json:"max_uses,omitempty"`
-}
-
-// CreateEnrollmentTokenResponse carries the token secret, shown once.
-type CreateEnrollmentTokenResponse struct {
-	Token string `json:"token"`
-	server.EnrollmentToken
-}
-
-// CreateTokenRequest is the body of POST /api/v1/tokens.
-type CreateTokenRequest struct {
-	Name string `json:"name"`
-	Role string `json:"role"`
-}
-
-// CreateTokenResponse carries the API token secret, shown once.
-type CreateTokenResponse struct {
-	Token string `json:"token"`
-	server.APIToken
-}
-
-// CreateGroupRequest is the body of POST /api/v1/groups.
-type CreateGroupRequest struct {
-	Name        string   `json:"name"`
-	Grace       string   `json:"grace,omitempty"`
-	AlertEmails []string `json:"alert_emails,omitempty"`
-}
-
-// GroupSettings is the body of PATCH /api/v1/groups/{name}; nil fields are left as they are.
-type GroupSettings struct {
-	Grace       *string   `json:"grace,omitempty"`
-	AlertEmails *[]string `json:"alert_emails,omitempty"`
-}
-
-// MoveHostRequest is the body of PUT /api/v1/hosts/{id}/group.
-type MoveHostRequest struct {
-	Group string `json:"group"`
-}
 
 func parseDuration(field, s string) (time.Duration, error) {
 	if s == "" {
@@ -72,10 +29,7 @@ func (a *API) listHosts(w http.ResponseWriter, r *http.Request, p server.Princip
 		a.writeError(w, r, err)
 		return
 	}
-	if hs == nil {
-		hs = []server.Host{}
-	}
-	writeJSON(w, http.StatusOK, hs)
+	writeJSON(w, http.StatusOK, orEmpty(mapSlice(hs, hostOut)))
 }
 
 func (a *API) getHost(w http.ResponseWriter, r *http.Request, p server.Principal) {
@@ -84,7 +38,7 @@ func (a *API) getHost(w http.ResponseWriter, r *http.Request, p server.Principal
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, h)
+	writeJSON(w, http.StatusOK, hostOut(h))
 }
 
 func (a *API) revokeHost(w http.ResponseWriter, r *http.Request, p server.Principal) {
@@ -96,7 +50,7 @@ func (a *API) revokeHost(w http.ResponseWriter, r *http.Request, p server.Princi
 }
 
 func (a *API) moveHost(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	var req MoveHostRequest
+	var req api.MoveHostRequest
 	if err := decodeSmall(r, &req); err != nil {
 		a.writeError(w, r, err)
 		return
@@ -114,10 +68,7 @@ func (a *API) hostUpdates(w http.ResponseWriter, r *http.Request, p server.Princ
 		a.writeError(w, r, err)
 		return
 	}
-	if evs == nil {
-		evs = []server.UpdateEvent{}
-	}
-	writeJSON(w, http.StatusOK, evs)
+	writeJSON(w, http.StatusOK, orEmpty(mapSlice(evs, updateEventOut)))
 }
 
 func (a *API) listGroups(w http.ResponseWriter, r *http.Request, p server.Principal) {
@@ -126,7 +77,7 @@ func (a *API) listGroups(w http.ResponseWriter, r *http.Request, p server.Princi
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, gs)
+	writeJSON(w, http.StatusOK, mapSlice(gs, groupOut))
 }
 
 func (a *API) getGroup(w http.ResponseWriter, r *http.Request, p server.Principal) {
@@ -135,11 +86,11 @@ func (a *API) getGroup(w http.ResponseWriter, r *http.Request, p server.Principa
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, g)
+	writeJSON(w, http.StatusOK, groupOut(g))
 }
 
 func (a *API) createGroup(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	var req CreateGroupRequest
+	var req api.CreateGroupRequest
 	if err := decodeSmall(r, &req); err != nil {
 		a.writeError(w, r, err)
 		return
@@ -154,11 +105,11 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, p server.Princ
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, g)
+	writeJSON(w, http.StatusCreated, groupOut(g))
 }
 
 func (a *API) updateGroup(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	var req GroupSettings
+	var req api.GroupSettings
 	if err := decodeSmall(r, &req); err != nil {
 		a.writeError(w, r, err)
 		return
@@ -182,7 +133,7 @@ func (a *API) updateGroup(w http.ResponseWriter, r *http.Request, p server.Princ
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, g)
+	writeJSON(w, http.StatusOK, groupOut(g))
 }
 
 func (a *API) deleteGroup(w http.ResponseWriter, r *http.Request, p server.Principal) {
@@ -199,11 +150,11 @@ func (a *API) getPin(w http.ResponseWriter, r *http.Request, p server.Principal)
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, g.Pin)
+	writeJSON(w, http.StatusOK, pinOut(g.Pin))
 }
 
 func (a *API) setPin(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	var pin server.Pin
+	var pin api.Pin
 	if err := decodeSmall(r, &pin); err != nil {
 		a.writeError(w, r, err)
 		return
@@ -212,12 +163,12 @@ func (a *API) setPin(w http.ResponseWriter, r *http.Request, p server.Principal)
 		a.writeError(w, r, fmt.Errorf("%w: a pin needs a version or a channel (DELETE the pin to unpin)", server.ErrInvalid))
 		return
 	}
-	g, err := a.svc.SetPin(r.Context(), p, mux.Vars(r)["name"], pin)
+	g, err := a.svc.SetPin(r.Context(), p, mux.Vars(r)["name"], pinIn(pin))
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, g.Pin)
+	writeJSON(w, http.StatusOK, pinOut(g.Pin))
 }
 
 func (a *API) deletePin(w http.ResponseWriter, r *http.Request, p server.Principal) {
@@ -234,14 +185,11 @@ func (a *API) listEnrollmentTokens(w http.ResponseWriter, r *http.Request, p ser
 		a.writeError(w, r, err)
 		return
 	}
-	if ts == nil {
-		ts = []server.EnrollmentToken{}
-	}
-	writeJSON(w, http.StatusOK, ts)
+	writeJSON(w, http.StatusOK, orEmpty(mapSlice(ts, enrollmentTokenOut)))
 }
 
 func (a *API) createEnrollmentToken(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	var req CreateEnrollmentTokenRequest
+	var req api.CreateEnrollmentTokenRequest
 	if err := decodeSmall(r, &req); err != nil {
 		a.writeError(w, r, err)
 		return
@@ -256,7 +204,7 @@ func (a *API) createEnrollmentToken(w http.ResponseWriter, r *http.Request, p se
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, CreateEnrollmentTokenResponse{Token: secret, EnrollmentToken: t})
+	writeJSON(w, http.StatusCreated, api.CreateEnrollmentTokenResponse{Token: secret, EnrollmentToken: enrollmentTokenOut(t)})
 }
 
 func (a *API) revokeEnrollmentToken(w http.ResponseWriter, r *http.Request, p server.Principal) {
@@ -273,11 +221,11 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request, p server.Princi
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ts)
+	writeJSON(w, http.StatusOK, mapSlice(ts, apiTokenOut))
 }
 
 func (a *API) createToken(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	var req CreateTokenRequest
+	var req api.CreateTokenRequest
 	if err := decodeSmall(r, &req); err != nil {
 		a.writeError(w, r, err)
 		return
@@ -287,7 +235,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, p server.Princ
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, CreateTokenResponse{Token: secret, APIToken: t})
+	writeJSON(w, http.StatusCreated, api.CreateTokenResponse{Token: secret, APIToken: apiTokenOut(t)})
 }
 
 func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, p server.Principal) {
@@ -307,8 +255,5 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, p server.Princip
 		a.writeError(w, r, err)
 		return
 	}
-	if es == nil {
-		es = []server.AuditEntry{}
-	}
-	writeJSON(w, http.StatusOK, es)
+	writeJSON(w, http.StatusOK, orEmpty(mapSlice(es, auditOut)))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/release"
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/wire"
@@ -23,13 +24,11 @@ import (
 // role; staging, signing, promoting and publishing the release role; creating the repository
 // and rotating root the admin role. Every change is written to the audit log once it succeeded.
 
-// HeaderSHA256 carries the hex SHA-256 of an uploaded artifact.
-const HeaderSHA256 = "X-Vigil-SHA256"
-
 // Limits of release requests.
 const (
-	// MaxArtifactUpload bounds an uploaded build (release.MaxArtifactSize, 512 MiB).
-	MaxArtifactUpload = release.MaxArtifactSize
+	// maxArtifactUpload bounds an uploaded build (release.MaxArtifactSize, the contract's
+	// api.MaxArtifactUpload: 512 MiB).
+	maxArtifactUpload = release.MaxArtifactSize
 	// maxMetadataBody bounds a body carrying root and targets metadata.
 	maxMetadataBody = release.MaxRootSize + release.MaxTargetsSize + 64<<10
 	// maxSignatureBody bounds a body carrying signed targets metadata or one signature.
@@ -38,55 +37,31 @@ const (
 	uploadTimeout = 30 * time.Minute
 )
 
-// Error codes of the release repository.
-const (
-	CodeThresholdNotMet    = "threshold_not_met"
-	CodeBadSignature       = "bad_signature"
-	CodeUnknownKey         = "unknown_key"
-	CodeInvalidRoot        = "invalid_root"
-	CodeInvalidMetadata    = "invalid_metadata"
-	CodeOnlineKeys         = "online_keys_mismatch"
-	CodeExpired            = "expired"
-	CodeBlobMismatch       = "blob_mismatch"
-	CodeNotInitialized     = "not_initialized"
-	CodeAlreadyInitialized = "already_initialized"
-	CodeReleaseExists      = "release_exists"
-	CodeUnknownRelease     = "unknown_release"
-	CodeNoDraft            = "no_draft"
-	CodeDraftPending       = "draft_pending"
-	CodeStaleDraft         = "stale_draft"
-	CodeBlobMissing        = "blob_missing"
-	CodeNoChange           = "no_change"
-	CodeRepoConflict       = "repo_conflict"
-	CodeNoTargets          = "no_targets"
-	CodeLengthRequired     = "length_required"
-)
-
 // releaseErrors maps release's sentinels to a status and code. The first matching entry wins.
 var releaseErrors = []struct {
 	err    error
 	status int
 	code   string
 }{
-	{release.ErrThresholdNotMet, http.StatusConflict, CodeThresholdNotMet},
-	{release.ErrUnknownKey, http.StatusUnprocessableEntity, CodeUnknownKey},
-	{release.ErrBadSignature, http.StatusUnprocessableEntity, CodeBadSignature},
-	{release.ErrOnlineKeys, http.StatusUnprocessableEntity, CodeOnlineKeys},
-	{release.ErrExpired, http.StatusUnprocessableEntity, CodeExpired},
-	{release.ErrBlobMismatch, http.StatusUnprocessableEntity, CodeBlobMismatch},
-	{release.ErrInvalidRoot, http.StatusBadRequest, CodeInvalidRoot},
-	{release.ErrInvalidMetadata, http.StatusBadRequest, CodeInvalidMetadata},
-	{release.ErrInvalidName, http.StatusBadRequest, CodeInvalid},
-	{release.ErrNotInitialized, http.StatusConflict, CodeNotInitialized},
-	{release.ErrAlreadyInitialized, http.StatusConflict, CodeAlreadyInitialized},
-	{release.ErrReleaseExists, http.StatusConflict, CodeReleaseExists},
-	{release.ErrDraftPending, http.StatusConflict, CodeDraftPending},
-	{release.ErrStaleDraft, http.StatusConflict, CodeStaleDraft},
-	{release.ErrBlobMissing, http.StatusConflict, CodeBlobMissing},
-	{release.ErrNoChange, http.StatusConflict, CodeNoChange},
-	{release.ErrConflict, http.StatusConflict, CodeRepoConflict},
-	{release.ErrUnknownRelease, http.StatusNotFound, CodeUnknownRelease},
-	{release.ErrNoDraft, http.StatusNotFound, CodeNoDraft},
+	{release.ErrThresholdNotMet, http.StatusConflict, api.CodeThresholdNotMet},
+	{release.ErrUnknownKey, http.StatusUnprocessableEntity, api.CodeUnknownKey},
+	{release.ErrBadSignature, http.StatusUnprocessableEntity, api.CodeBadSignature},
+	{release.ErrOnlineKeys, http.StatusUnprocessableEntity, api.CodeOnlineKeys},
+	{release.ErrExpired, http.StatusUnprocessableEntity, api.CodeExpired},
+	{release.ErrBlobMismatch, http.StatusUnprocessableEntity, api.CodeBlobMismatch},
+	{release.ErrInvalidRoot, http.StatusBadRequest, api.CodeInvalidRoot},
+	{release.ErrInvalidMetadata, http.StatusBadRequest, api.CodeInvalidMetadata},
+	{release.ErrInvalidName, http.StatusBadRequest, api.CodeInvalid},
+	{release.ErrNotInitialized, http.StatusConflict, api.CodeNotInitialized},
+	{release.ErrAlreadyInitialized, http.StatusConflict, api.CodeAlreadyInitialized},
+	{release.ErrReleaseExists, http.StatusConflict, api.CodeReleaseExists},
+	{release.ErrDraftPending, http.StatusConflict, api.CodeDraftPending},
+	{release.ErrStaleDraft, http.StatusConflict, api.CodeStaleDraft},
+	{release.ErrBlobMissing, http.StatusConflict, api.CodeBlobMissing},
+	{release.ErrNoChange, http.StatusConflict, api.CodeNoChange},
+	{release.ErrConflict, http.StatusConflict, api.CodeRepoConflict},
+	{release.ErrUnknownRelease, http.StatusNotFound, api.CodeUnknownRelease},
+	{release.ErrNoDraft, http.StatusNotFound, api.CodeNoDraft},
 }
 
 // errNoRepository: the server runs without a release repository.
@@ -94,26 +69,6 @@ var errNoRepository = fmt.Errorf("%w: this server has no release repository", se
 
 // errLengthRequired: an upload without Content-Length.
 var errLengthRequired = errors.New("Content-Length is required")
-
-// RepoMetadataRequest is the body of POST /api/v1/repo/init and /api/v1/repo/rotate-root:
-// root metadata signed offline and, optionally, targets metadata signed to the targets threshold.
-type RepoMetadataRequest struct {
-	Root    json.RawMessage `json:"root"`
-	Targets json.RawMessage `json:"targets,omitempty"`
-}
-
-// StageRequest is the body of POST /api/v1/releases/{version}/stage.
-type StageRequest struct {
-	Artifacts      []release.ArtifactInfo `json:"artifacts"`
-	Channels       []string               `json:"channels,omitempty"`
-	MinVersion     string                 `json:"min_version,omitempty"`
-	AllowDowngrade bool                   `json:"allow_downgrade,omitempty"`
-}
-
-// PromoteRequest is the body of POST /api/v1/releases/{version}/promote.
-type PromoteRequest struct {
-	Channel string `json:"channel"`
-}
 
 func (a *API) releaseRoutes(v1 *mux.Router) {
 	v1.HandleFunc("/repo/online-keys", a.relAuth(server.RoleViewer, a.repoOnlineKeys)).Methods(http.MethodGet)
@@ -166,7 +121,7 @@ func (a *API) writeReleaseError(w http.ResponseWriter, r *http.Request, err erro
 		}
 	}
 	if errors.Is(err, errLengthRequired) {
-		writeJSON(w, http.StatusLengthRequired, wire.ErrorResponse{Error: wire.ErrorBody{Code: CodeLengthRequired, Message: err.Error()}})
+		writeJSON(w, http.StatusLengthRequired, wire.ErrorResponse{Error: wire.ErrorBody{Code: api.CodeLengthRequired, Message: err.Error()}})
 		return
 	}
 	a.writeError(w, r, err)
@@ -193,11 +148,11 @@ func (a *API) repoOnlineKeys(w http.ResponseWriter, r *http.Request, p server.Pr
 		a.writeError(w, r, fmt.Errorf("release repository: %w", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, keys)
+	writeJSON(w, http.StatusOK, onlineKeysOut(keys))
 }
 
 func decodeMetadataRequest(r *http.Request) (root, targets []byte, err error) {
-	var req RepoMetadataRequest
+	var req api.RepoMetadataRequest
 	if err := wire.Decode(r.Body, maxMetadataBody, true, &req); err != nil {
 		return nil, nil, err
 	}
@@ -249,7 +204,7 @@ func (a *API) writeStatus(w http.ResponseWriter, r *http.Request, repo *release.
 		a.writeReleaseError(w, r, err)
 		return
 	}
-	writeJSON(w, status, st)
+	writeJSON(w, status, repoStatusOut(st))
 }
 
 func (a *API) repoStatus(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
@@ -272,7 +227,7 @@ func (a *API) repoTargets(w http.ResponseWriter, r *http.Request, p server.Princ
 		return
 	}
 	if b == nil {
-		writeJSON(w, http.StatusNotFound, wire.ErrorResponse{Error: wire.ErrorBody{Code: CodeNoTargets, Message: "no targets metadata published yet"}})
+		writeJSON(w, http.StatusNotFound, wire.ErrorResponse{Error: wire.ErrorBody{Code: api.CodeNoTargets, Message: "no targets metadata published yet"}})
 		return
 	}
 	writeRaw(w, b)
@@ -285,7 +240,7 @@ func (a *API) repoRenew(w http.ResponseWriter, r *http.Request, p server.Princip
 		return
 	}
 	a.audit(r, p, "repo.renew", "draft/"+di.Name, fmt.Sprintf("targets version %d expires %s", di.TargetsVersion, di.Expires.Format(time.RFC3339)))
-	writeJSON(w, http.StatusCreated, di)
+	writeJSON(w, http.StatusCreated, draftOut(di))
 }
 
 func (a *API) listReleases(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
@@ -297,21 +252,21 @@ func (a *API) listReleases(w http.ResponseWriter, r *http.Request, p server.Prin
 		a.writeReleaseError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rs)
+	writeJSON(w, http.StatusOK, mapSlice(rs, releaseOut))
 }
 
 func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
 	vars := mux.Vars(r)
-	info := release.ArtifactInfo{Name: vars["name"], Length: r.ContentLength, SHA256: strings.TrimSpace(r.Header.Get(HeaderSHA256))}
+	info := release.ArtifactInfo{Name: vars["name"], Length: r.ContentLength, SHA256: strings.TrimSpace(r.Header.Get(api.HeaderSHA256))}
 	switch {
 	case r.ContentLength < 0:
 		a.writeReleaseError(w, r, errLengthRequired)
 		return
-	case r.ContentLength > MaxArtifactUpload:
-		a.writeError(w, r, fmt.Errorf("%w: artifact of %d bytes exceeds %d", wire.ErrTooLarge, r.ContentLength, MaxArtifactUpload))
+	case r.ContentLength > maxArtifactUpload:
+		a.writeError(w, r, fmt.Errorf("%w: artifact of %d bytes exceeds %d", wire.ErrTooLarge, r.ContentLength, maxArtifactUpload))
 		return
 	case info.SHA256 == "":
-		a.writeError(w, r, fmt.Errorf("%w: header %s is required", server.ErrInvalid, HeaderSHA256))
+		a.writeError(w, r, fmt.Errorf("%w: header %s is required", server.ErrInvalid, api.HeaderSHA256))
 		return
 	}
 	// Both deadlines: the server's write timeout runs from the request's start, so a build that
@@ -321,23 +276,23 @@ func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request, p server.Pr
 	deadline := time.Now().Add(uploadTimeout)
 	_ = rc.SetReadDeadline(deadline)
 	_ = rc.SetWriteDeadline(deadline.Add(time.Minute))
-	body := http.MaxBytesReader(w, r.Body, MaxArtifactUpload)
+	body := http.MaxBytesReader(w, r.Body, maxArtifactUpload)
 	if err := repo.UploadArtifact(r.Context(), vars["version"], info, body); err != nil {
 		a.writeReleaseError(w, r, err)
 		return
 	}
 	a.audit(r, p, "release.upload", "release/"+vars["version"], fmt.Sprintf("artifact %s length %d sha256 %s", info.Name, info.Length, info.SHA256))
-	writeJSON(w, http.StatusCreated, info)
+	writeJSON(w, http.StatusCreated, artifactInfoOut(info))
 }
 
 func (a *API) stageRelease(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
-	var req StageRequest
+	var req api.StageRequest
 	if err := decodeSmall(r, &req); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	version := mux.Vars(r)["version"]
-	di, err := repo.Stage(r.Context(), version, req.Artifacts, release.StageOptions{
+	di, err := repo.Stage(r.Context(), version, mapSlice(req.Artifacts, artifactInfoIn), release.StageOptions{
 		Channels: req.Channels, MinVersion: req.MinVersion, AllowDowngrade: req.AllowDowngrade,
 	})
 	if err != nil {
@@ -350,11 +305,11 @@ func (a *API) stageRelease(w http.ResponseWriter, r *http.Request, p server.Prin
 	}
 	a.audit(r, p, "release.stage", "release/"+version, fmt.Sprintf("artifacts %s channels %v min_version %q allow_downgrade %v targets version %d",
 		strings.Join(names, ","), req.Channels, req.MinVersion, req.AllowDowngrade, di.TargetsVersion))
-	writeJSON(w, http.StatusCreated, di)
+	writeJSON(w, http.StatusCreated, draftOut(di))
 }
 
 func (a *API) promoteRelease(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
-	var req PromoteRequest
+	var req api.PromoteRequest
 	if err := decodeSmall(r, &req); err != nil {
 		a.writeError(w, r, err)
 		return
@@ -366,7 +321,7 @@ func (a *API) promoteRelease(w http.ResponseWriter, r *http.Request, p server.Pr
 		return
 	}
 	a.audit(r, p, "release.promote", "release/"+version, fmt.Sprintf("channel %s targets version %d", req.Channel, di.TargetsVersion))
-	writeJSON(w, http.StatusCreated, di)
+	writeJSON(w, http.StatusCreated, draftOut(di))
 }
 
 func (a *API) getDraft(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
@@ -384,7 +339,7 @@ func (a *API) draftStatus(w http.ResponseWriter, r *http.Request, p server.Princ
 		a.writeReleaseError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, di)
+	writeJSON(w, http.StatusOK, draftOut(di))
 }
 
 // signDraft takes either the draft as signed offline ({"signed": …, "signatures": […]}) or one
@@ -439,7 +394,7 @@ func (a *API) signDraft(w http.ResponseWriter, r *http.Request, p server.Princip
 		return
 	}
 	a.audit(r, p, "draft.sign", "draft/"+name, "keys "+strings.Join(keys, ","))
-	writeJSON(w, http.StatusOK, di)
+	writeJSON(w, http.StatusOK, draftOut(di))
 }
 
 func (a *API) unsignDraft(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
@@ -470,7 +425,7 @@ func (a *API) publishDraft(w http.ResponseWriter, r *http.Request, p server.Prin
 		}
 	}
 	a.audit(r, p, "draft.publish", "draft/"+name, detail)
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, repoStatusOut(st))
 }
 
 func (a *API) discardDraft(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {

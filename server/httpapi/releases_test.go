@@ -17,6 +17,8 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/apiclient"
 	"github.com/vigilhq/vigil/release"
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/sqlitestore"
@@ -27,10 +29,15 @@ import (
 // releaseEnv is an API over a SQLite store and a release repository in temporary directories,
 // with a client per role.
 type releaseEnv struct {
-	svc                     *server.Service
-	repo                    *tufrepo.Repository
-	admin, rel, viewer      *Client
-	rootKey, alice, bob, mk *signing.Key
+	svc                *server.Service
+	api                *API
+	repo               *tufrepo.Repository
+	admin, rel, viewer *apiclient.Client
+	// base, hc and the tokens are for raw requests the client does not make.
+	base                        string
+	hc                          *http.Client
+	adminTok, relTok, viewerTok string
+	rootKey, alice, bob, mk     *signing.Key
 }
 
 func newReleaseEnv(t testing.TB, withRepo bool) *releaseEnv {
@@ -62,11 +69,10 @@ func newReleaseEnvWith(t testing.TB, withRepo bool, tune func(*httptest.Server))
 		}
 		cfg.Releases = e.repo
 	}
-	api, err := New(cfg)
-	if err != nil {
+	if e.api, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewUnstartedServer(api)
+	hs := httptest.NewUnstartedServer(e.api)
 	if tune != nil {
 		tune(hs)
 	}
@@ -77,14 +83,16 @@ func newReleaseEnvWith(t testing.TB, withRepo bool, tune func(*httptest.Server))
 	}
 	t.Cleanup(hs.Close)
 	boot := server.Principal{Name: "test", Role: server.RoleAdmin}
-	client := func(role string) *Client {
+	e.base, e.hc = hs.URL, hs.Client()
+	client := func(role string, tok *string) *apiclient.Client {
 		secret, _, err := svc.CreateAPIToken(ctx, boot, role+"-token", role)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return NewClient(hs.URL, secret, hs.Client())
+		*tok = secret
+		return apiclient.New(hs.URL, secret, hs.Client())
 	}
-	e.admin, e.rel, e.viewer = client(server.RoleAdmin), client(server.RoleRelease), client(server.RoleViewer)
+	e.admin, e.rel, e.viewer = client(server.RoleAdmin, &e.adminTok), client(server.RoleRelease, &e.relTok), client(server.RoleViewer, &e.viewerTok)
 	for _, k := range []**signing.Key{&e.rootKey, &e.alice, &e.bob, &e.mk} {
 		if *k, err = signing.Generate(""); err != nil {
 			t.Fatal(err)
@@ -104,8 +112,8 @@ func (e *releaseEnv) initRepo(t testing.TB) {
 	root, err := release.BuildRoot(release.RootSpec{
 		Root:      release.RoleKeys{Keys: []*metadata.Key{e.rootKey.TUFKey()}, Threshold: 1},
 		Targets:   release.RoleKeys{Keys: []*metadata.Key{e.alice.TUFKey(), e.bob.TUFKey()}, Threshold: 2},
-		Snapshot:  release.RoleKeys{Keys: online.Snapshot},
-		Timestamp: release.RoleKeys{Keys: online.Timestamp},
+		Snapshot:  release.RoleKeys{Keys: tufKeys(online.Snapshot)},
+		Timestamp: release.RoleKeys{Keys: tufKeys(online.Timestamp)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +121,7 @@ func (e *releaseEnv) initRepo(t testing.TB) {
 	if root, _, err = release.SignMetadata(ctx, root, e.rootKey); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.rel.InitRepo(ctx, root, nil); !IsCode(err, CodeForbidden) {
+	if _, err := e.rel.InitRepo(ctx, root, nil); !apiclient.IsCode(err, api.CodeForbidden) {
 		t.Fatalf("init by a release token: %v, want forbidden", err)
 	}
 	st, err := e.admin.InitRepo(ctx, root, nil)
@@ -126,11 +134,11 @@ func (e *releaseEnv) stage(t testing.TB, version string, body []byte) {
 	t.Helper()
 	ctx := context.Background()
 	sum := sha256.Sum256(body)
-	a := release.ArtifactInfo{Name: "vigil-agent-linux-amd64", Length: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}
+	a := api.ArtifactInfo{Name: "vigil-agent-linux-amd64", Length: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}
 	if err := e.rel.UploadArtifact(ctx, version, a, bytes.NewReader(body)); err != nil {
 		t.Fatalf("upload: %v", err)
 	}
-	if _, err := e.rel.Stage(ctx, version, StageRequest{Artifacts: []release.ArtifactInfo{a}, Channels: []string{"beta"}}); err != nil {
+	if _, err := e.rel.Stage(ctx, version, api.StageRequest{Artifacts: []api.ArtifactInfo{a}, Channels: []string{"beta"}}); err != nil {
 		t.Fatalf("stage: %v", err)
 	}
 }
@@ -139,13 +147,13 @@ func TestReleaseRolesAndErrors(t *testing.T) {
 	e := newReleaseEnv(t, true)
 	ctx := context.Background()
 
-	if _, err := e.viewer.Stage(ctx, "1.0.0", StageRequest{}); !IsCode(err, CodeForbidden) {
+	if _, err := e.viewer.Stage(ctx, "1.0.0", api.StageRequest{}); !apiclient.IsCode(err, api.CodeForbidden) {
 		t.Fatalf("stage by a viewer: %v, want forbidden", err)
 	}
-	if _, err := e.rel.Stage(ctx, "1.0.0", StageRequest{Artifacts: []release.ArtifactInfo{{Name: "vigil-agent-linux-amd64", Length: 1, SHA256: strings.Repeat("0", 64)}}}); !IsCode(err, CodeNotInitialized) {
-		t.Fatalf("stage before init: %v, want %s", err, CodeNotInitialized)
+	if _, err := e.rel.Stage(ctx, "1.0.0", api.StageRequest{Artifacts: []api.ArtifactInfo{{Name: "vigil-agent-linux-amd64", Length: 1, SHA256: strings.Repeat("0", 64)}}}); !apiclient.IsCode(err, api.CodeNotInitialized) {
+		t.Fatalf("stage before init: %v, want %s", err, api.CodeNotInitialized)
 	}
-	if _, err := e.viewer.Root(ctx); !IsCode(err, CodeNotInitialized) {
+	if _, err := e.viewer.Root(ctx); !apiclient.IsCode(err, api.CodeNotInitialized) {
 		t.Fatalf("root before init: %v", err)
 	}
 	if st, err := e.viewer.RepoStatus(ctx); err != nil || st.Initialized {
@@ -158,18 +166,18 @@ func TestReleaseRolesAndErrors(t *testing.T) {
 
 	// Uploads: checked length and sha256, header required.
 	body := []byte("agent build")
-	bad := release.ArtifactInfo{Name: "vigil-agent-linux-amd64", Length: int64(len(body)), SHA256: strings.Repeat("ab", 32)}
-	if err := e.rel.UploadArtifact(ctx, "1.0.0", bad, bytes.NewReader(body)); !IsCode(err, CodeBlobMismatch) {
-		t.Fatalf("upload with a wrong sha256: %v, want %s", err, CodeBlobMismatch)
+	bad := api.ArtifactInfo{Name: "vigil-agent-linux-amd64", Length: int64(len(body)), SHA256: strings.Repeat("ab", 32)}
+	if err := e.rel.UploadArtifact(ctx, "1.0.0", bad, bytes.NewReader(body)); !apiclient.IsCode(err, api.CodeBlobMismatch) {
+		t.Fatalf("upload with a wrong sha256: %v, want %s", err, api.CodeBlobMismatch)
 	}
-	if err := e.rel.UploadArtifact(ctx, "1.0.0", release.ArtifactInfo{Name: "vigil-agent-linux-amd64", Length: int64(len(body))}, bytes.NewReader(body)); !IsCode(err, CodeInvalid) {
-		t.Fatalf("upload without %s: %v", HeaderSHA256, err)
+	if err := e.rel.UploadArtifact(ctx, "1.0.0", api.ArtifactInfo{Name: "vigil-agent-linux-amd64", Length: int64(len(body))}, bytes.NewReader(body)); !apiclient.IsCode(err, api.CodeInvalid) {
+		t.Fatalf("upload without %s: %v", api.HeaderSHA256, err)
 	}
-	if err := e.rel.UploadArtifact(ctx, "1.0.0", release.ArtifactInfo{Name: "agent.exe", Length: 1, SHA256: strings.Repeat("ab", 32)}, strings.NewReader("x")); !IsCode(err, CodeInvalid) {
+	if err := e.rel.UploadArtifact(ctx, "1.0.0", api.ArtifactInfo{Name: "agent.exe", Length: 1, SHA256: strings.Repeat("ab", 32)}, strings.NewReader("x")); !apiclient.IsCode(err, api.CodeInvalid) {
 		t.Fatalf("upload with a bad name: %v", err)
 	}
 	e.stage(t, "1.0.0", body)
-	if _, err := e.rel.Stage(ctx, "1.0.0", StageRequest{Artifacts: []release.ArtifactInfo{bad}}); !IsCode(err, CodeDraftPending) {
+	if _, err := e.rel.Stage(ctx, "1.0.0", api.StageRequest{Artifacts: []api.ArtifactInfo{bad}}); !apiclient.IsCode(err, api.CodeDraftPending) {
 		t.Fatalf("stage twice: %v", err)
 	}
 
@@ -182,32 +190,32 @@ func TestReleaseRolesAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.rel.AddSignatures(ctx, "1.0.0", signed); !IsCode(err, CodeUnknownKey) {
-		t.Fatalf("signature by a key not in root: %v, want %s", err, CodeUnknownKey)
+	if _, err := e.rel.AddSignatures(ctx, "1.0.0", signed); !apiclient.IsCode(err, api.CodeUnknownKey) {
+		t.Fatalf("signature by a key not in root: %v, want %s", err, api.CodeUnknownKey)
 	}
 	_, good, err := release.SignMetadata(ctx, draft, e.alice)
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged := metadata.Signature{KeyID: good.KeyID, Signature: sig.Signature}
-	if _, err := e.rel.AddSignature(ctx, "1.0.0", forged); !IsCode(err, CodeBadSignature) {
-		t.Fatalf("bad signature: %v, want %s", err, CodeBadSignature)
+	forged := api.Signature{KeyID: good.KeyID, Sig: sig.Signature.String()}
+	if _, err := e.rel.AddSignature(ctx, "1.0.0", forged); !apiclient.IsCode(err, api.CodeBadSignature) {
+		t.Fatalf("bad signature: %v, want %s", err, api.CodeBadSignature)
 	}
-	if _, err := e.viewer.AddSignature(ctx, "1.0.0", good); !IsCode(err, CodeForbidden) {
+	if _, err := e.viewer.AddSignature(ctx, "1.0.0", apiSig(good)); !apiclient.IsCode(err, api.CodeForbidden) {
 		t.Fatalf("signature upload by a viewer: %v", err)
 	}
-	di, err := e.rel.AddSignature(ctx, "1.0.0", good)
+	di, err := e.rel.AddSignature(ctx, "1.0.0", apiSig(good))
 	if err != nil || len(di.Signatures.Valid) != 1 {
 		t.Fatalf("alice's signature: %+v %v", di.Signatures, err)
 	}
-	if _, err := e.rel.Publish(ctx, "1.0.0"); !IsCode(err, CodeThresholdNotMet) {
-		t.Fatalf("publish with 1 of 2: %v, want %s", err, CodeThresholdNotMet)
+	if _, err := e.rel.Publish(ctx, "1.0.0"); !apiclient.IsCode(err, api.CodeThresholdNotMet) {
+		t.Fatalf("publish with 1 of 2: %v, want %s", err, api.CodeThresholdNotMet)
 	}
 	signed, _, err = release.SignMetadata(ctx, draft, e.bob)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if di, err = e.rel.AddSignatures(ctx, "1.0.0", signed); err != nil || !di.Signatures.ThresholdMet() {
+	if di, err = e.rel.AddSignatures(ctx, "1.0.0", signed); err != nil || len(di.Signatures.Valid) < di.Signatures.Threshold {
 		t.Fatalf("bob's signature: %+v %v", di.Signatures, err)
 	}
 	if _, err := e.rel.Publish(ctx, "1.0.0"); err != nil {
@@ -217,10 +225,10 @@ func TestReleaseRolesAndErrors(t *testing.T) {
 	if err != nil || len(rs) != 1 || !rs[0].Published || rs[0].Channels[0] != "beta" {
 		t.Fatalf("releases: %+v %v", rs, err)
 	}
-	if _, err := e.rel.Promote(ctx, "9.9.9", "stable"); !IsCode(err, CodeUnknownRelease) {
+	if _, err := e.rel.Promote(ctx, "9.9.9", "stable"); !apiclient.IsCode(err, api.CodeUnknownRelease) {
 		t.Fatalf("promote an unknown release: %v", err)
 	}
-	if _, err := e.rel.Publish(ctx, "1.0.0"); !IsCode(err, CodeNoDraft) {
+	if _, err := e.rel.Publish(ctx, "1.0.0"); !apiclient.IsCode(err, api.CodeNoDraft) {
 		t.Fatalf("publish again: %v", err)
 	}
 
@@ -244,14 +252,14 @@ func TestReleaseRolesAndErrors(t *testing.T) {
 func TestReleaseUploadNeedsLength(t *testing.T) {
 	e := newReleaseEnv(t, true)
 	e.initRepo(t)
-	req, err := http.NewRequest(http.MethodPut, e.rel.base+"/api/v1/releases/1.0.0/artifacts/vigil-agent-linux-amd64", io.NopCloser(strings.NewReader("x")))
+	req, err := http.NewRequest(http.MethodPut, e.base+"/api/v1/releases/1.0.0/artifacts/vigil-agent-linux-amd64", io.NopCloser(strings.NewReader("x")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.ContentLength = -1
-	req.Header.Set("Authorization", "Bearer "+e.rel.token)
-	req.Header.Set(HeaderSHA256, strings.Repeat("ab", 32))
-	resp, err := e.rel.http.Do(req)
+	req.Header.Set("Authorization", "Bearer "+e.relTok)
+	req.Header.Set(api.HeaderSHA256, strings.Repeat("ab", 32))
+	resp, err := e.hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +271,7 @@ func TestReleaseUploadNeedsLength(t *testing.T) {
 
 func TestReleaseWithoutRepository(t *testing.T) {
 	e := newReleaseEnv(t, false)
-	if _, err := e.viewer.RepoStatus(context.Background()); !IsCode(err, CodeNotFound) {
+	if _, err := e.viewer.RepoStatus(context.Background()); !apiclient.IsCode(err, api.CodeNotFound) {
 		t.Fatalf("status without a repository: %v, want not_found", err)
 	}
 }
@@ -277,7 +285,7 @@ func TestReleaseErrorMapping(t *testing.T) {
 	rec := httptest.NewRecorder()
 	a := &API{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	a.writeReleaseError(rec, httptest.NewRequest(http.MethodGet, "/", nil), release.ErrExpired)
-	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), CodeExpired) {
+	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), api.CodeExpired) {
 		t.Fatalf("ErrExpired: %d %s", rec.Code, rec.Body)
 	}
 }
@@ -316,14 +324,28 @@ func TestReleaseUploadOutlastsServerTimeouts(t *testing.T) {
 			e.initRepo(t)
 			body := bytes.Repeat([]byte("build "), 1000)
 			sum := sha256.Sum256(body)
-			a := release.ArtifactInfo{Name: "vigil-agent-linux-amd64", Length: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}
+			a := api.ArtifactInfo{Name: "vigil-agent-linux-amd64", Length: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}
 			slow := &slowReader{data: body, piece: len(body) / 8, pause: 100 * time.Millisecond}
 			if err := e.rel.UploadArtifact(t.Context(), "1.0.0", a, slow); err != nil {
 				t.Fatalf("slow upload: %v", err)
 			}
-			if _, err := e.rel.Stage(t.Context(), "1.0.0", StageRequest{Artifacts: []release.ArtifactInfo{a}}); err != nil {
+			if _, err := e.rel.Stage(t.Context(), "1.0.0", api.StageRequest{Artifacts: []api.ArtifactInfo{a}}); err != nil {
 				t.Fatalf("stage the slowly uploaded build: %v", err)
 			}
 		})
 	}
+}
+
+// tufKeys turns the contract's keys into go-tuf's, as vigilctl does.
+func tufKeys(ks []api.Key) []*metadata.Key {
+	out := make([]*metadata.Key, len(ks))
+	for i, k := range ks {
+		out[i] = &metadata.Key{Type: k.Type, Scheme: k.Scheme, Value: metadata.KeyVal{PublicKey: k.Value.Public}}
+	}
+	return out
+}
+
+// apiSig is a go-tuf signature as the contract sends it.
+func apiSig(s metadata.Signature) api.Signature {
+	return api.Signature{KeyID: s.KeyID, Sig: s.Signature.String()}
 }

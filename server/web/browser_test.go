@@ -16,8 +16,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/apiclient"
 	"github.com/vigilhq/vigil/server/app"
-	"github.com/vigilhq/vigil/server/httpapi"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -58,14 +59,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	admin := httpapi.NewClient(srv.URL, token, hc)
+	admin := apiclient.New(srv.URL, token, hc)
 	ctx := context.Background()
-	et, err := admin.CreateEnrollmentToken(ctx, httpapi.CreateEnrollmentTokenRequest{MaxUses: 2})
+	et, err := admin.CreateEnrollmentToken(ctx, api.CreateEnrollmentTokenRequest{MaxUses: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var web1, db1 wire.EnrollResponse
-	anon := httpapi.NewClient(srv.URL, "", hc)
+	anon := apiclient.New(srv.URL, "", hc)
 	if err := anon.Do(ctx, http.MethodPost, "/api/v1/enroll", wire.EnrollRequest{EnrollmentToken: et.Token, Hostname: "web-1", OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"}, &web1); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	batch := wire.ReportBatch{Reports: []wire.Report{{Seq: 1, Time: now, AgentVersion: "1.0.0", IntervalSeconds: 10,
 		CPU: &wire.CPU{Cores: 2, BusyPct: 42.5}, Memory: &wire.Memory{TotalBytes: 4 << 30, AvailableBytes: 2 << 30, UsedPct: 50},
 		Mounts: []wire.Mount{{Path: "/srv/data", TotalBytes: 100, FreeBytes: 10, UsedPct: 90}}}}}
-	if err := httpapi.NewClient(srv.URL, web1.Credential, hc).Do(ctx, http.MethodPost, "/api/v1/reports", batch, nil); err != nil {
+	if err := apiclient.New(srv.URL, web1.Credential, hc).Do(ctx, http.MethodPost, "/api/v1/reports", batch, nil); err != nil {
 		t.Fatal(err)
 	}
 

@@ -41,7 +41,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vigilhq/vigil/server/httpapi"
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/apiclient"
 )
 
 const nodeExporterBin = "/usr/bin/prometheus-node-exporter"
@@ -112,8 +113,8 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	api := httpapi.NewClient(srvURL, strings.TrimSpace(string(token)), hc)
-	et, err := api.CreateEnrollmentToken(ctx, httpapi.CreateEnrollmentTokenRequest{TTL: "1h", MaxUses: 1})
+	cl := apiclient.New(srvURL, strings.TrimSpace(string(token)), hc)
+	et, err := cl.CreateEnrollmentToken(ctx, api.CreateEnrollmentTokenRequest{TTL: "1h", MaxUses: 1})
 	if err != nil {
 		return fmt.Errorf("create enrollment token: %w", err)
 	}
@@ -173,7 +174,7 @@ func run(ctx context.Context, args []string) error {
 		return errors.Join(a.err, n.err)
 	}
 	agentSize, neSize := fileSize(agentBin), fileSize(nodeExporterBin)
-	reports := ackedSeq(ctx, api)
+	reports := ackedSeq(ctx, cl)
 
 	fmt.Printf("\nAfter %s (load %s): node_exporter scraped %d times (%d failed); the server acknowledged the agent's reports up to seq %s.\n\n",
 		o.duration, loadavg(), scrapes, scrapeErrs, reports)
@@ -334,8 +335,8 @@ func scrape(ctx context.Context, hc *http.Client, url string) error {
 }
 
 // ackedSeq returns the highest seq the server acknowledged to the (only) host.
-func ackedSeq(ctx context.Context, api *httpapi.Client) string {
-	hosts, err := api.ListHosts(ctx, "")
+func ackedSeq(ctx context.Context, cl *apiclient.Client) string {
+	hosts, err := cl.ListHosts(ctx, "")
 	if err != nil || len(hosts) != 1 {
 		return fmt.Sprintf("unknown (%d hosts, %v)", len(hosts), err)
 	}

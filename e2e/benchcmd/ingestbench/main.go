@@ -40,9 +40,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/apiclient"
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/app"
-	"github.com/vigilhq/vigil/server/httpapi"
 	"github.com/vigilhq/vigil/server/sqlitestore"
 	"github.com/vigilhq/vigil/wire"
 )
@@ -165,8 +166,8 @@ func loadMain(args []string) int {
 		return 1
 	}
 	ctx := context.Background()
-	admin := httpapi.NewClient(*url, *token, hc)
-	tok, err := admin.CreateEnrollmentToken(ctx, httpapi.CreateEnrollmentTokenRequest{MaxUses: *hosts, TTL: "1h"})
+	admin := apiclient.New(*url, *token, hc)
+	tok, err := admin.CreateEnrollmentToken(ctx, api.CreateEnrollmentTokenRequest{MaxUses: *hosts, TTL: "1h"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "create token:", err)
 		return 1
@@ -182,7 +183,7 @@ func loadMain(args []string) int {
 			defer wg.Done()
 			defer func() { <-sem }()
 			var resp wire.EnrollResponse
-			err := httpapi.NewClient(*url, "", hc).Do(ctx, http.MethodPost, "/api/v1/enroll",
+			err := apiclient.New(*url, "", hc).Do(ctx, http.MethodPost, "/api/v1/enroll",
 				wire.EnrollRequest{EnrollmentToken: tok.Token, Hostname: fmt.Sprintf("bench-%05d", i), OS: "linux", Arch: "amd64"}, &resp)
 			if err != nil {
 				enrollErr.Store(err)

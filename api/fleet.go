@@ -1,0 +1,149 @@
+package api
+
+import (
+	"time"
+
+	"github.com/vigilhq/vigil/wire"
+)
+
+// DefaultGroup is the group every server has; enrollment tokens without a group enroll into it.
+const DefaultGroup = "default"
+
+// Roles of API tokens, from most to least privileged.
+const (
+	RoleAdmin    = "admin"    // everything, including tokens and the repository's root
+	RoleOperator = "operator" // fleet: groups, pins, enrollment, rules, silences
+	RoleRelease  = "release"  // release repository: stage, sign, publish, promote
+	RoleViewer   = "viewer"   // read only
+)
+
+// Host is an enrolled machine: GET /api/v1/hosts and /api/v1/hosts/{id}.
+type Host struct {
+	ID         string    `json:"id"`
+	Hostname   string    `json:"hostname"`
+	MachineID  string    `json:"machine_id,omitempty"`
+	OS         string    `json:"os,omitempty"`
+	Arch       string    `json:"arch,omitempty"`
+	Group      string    `json:"group"`
+	EnrolledAt time.Time `json:"enrolled_at"`
+	Revoked    bool      `json:"revoked,omitempty"`
+
+	AgentVersion   string `json:"agent_version,omitempty"`
+	UpdaterVersion string `json:"updater_version,omitempty"`
+	// IntervalSeconds is the report interval the agent last said it uses.
+	IntervalSeconds int `json:"interval_seconds"`
+	// LastSeen is the server time of the last committed report (zero if none yet).
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	// AckedSeq is the highest seq acknowledged to the host.
+	AckedSeq uint64 `json:"acked_seq"`
+	// BootTime is the boot time the host last reported.
+	BootTime time.Time `json:"boot_time,omitzero"`
+	// Latest is the most recent report.
+	Latest *wire.Report `json:"latest,omitempty"`
+	// LastUpdate is the most recent update event the host's updater reported.
+	LastUpdate *UpdateEvent `json:"last_update,omitempty"`
+}
+
+// UpdateEvent is an update phase a host's updater reported: GET /api/v1/hosts/{id}/updates.
+type UpdateEvent struct {
+	HostID string `json:"host_id"`
+	wire.UpdateEvent
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// MoveHostRequest is the body of PUT /api/v1/hosts/{id}/group.
+type MoveHostRequest struct {
+	Group string `json:"group"`
+}
+
+// Group is a set of hosts sharing a version pin and alerting settings.
+type Group struct {
+	Name string `json:"name"`
+	// Grace is how long past its interval a host may be silent before it is late; zero (absent)
+	// means the default of three report intervals.
+	Grace Duration `json:"grace,omitempty"`
+	// AlertEmails are recipients added to the server's default ones for this group's alerts.
+	AlertEmails []string  `json:"alert_emails,omitempty"`
+	Pin         Pin       `json:"pin"`
+	CreatedAt   time.Time `json:"created_at,omitzero"`
+	// Hosts is the number of hosts in the group.
+	Hosts int `json:"hosts"`
+}
+
+// Pin is the agent version a group should run: an exact version, a release channel, or neither
+// (hosts stay where they are). It is the body and answer of /api/v1/groups/{name}/pin.
+type Pin struct {
+	Version string `json:"version,omitempty"`
+	Channel string `json:"channel,omitempty"`
+}
+
+// CreateGroupRequest is the body of POST /api/v1/groups.
+type CreateGroupRequest struct {
+	Name string `json:"name"`
+	// Grace is a duration string such as "90s".
+	Grace       string   `json:"grace,omitempty"`
+	AlertEmails []string `json:"alert_emails,omitempty"`
+}
+
+// GroupSettings is the body of PATCH /api/v1/groups/{name}; nil fields are left as they are.
+type GroupSettings struct {
+	Grace       *string   `json:"grace,omitempty"`
+	AlertEmails *[]string `json:"alert_emails,omitempty"`
+}
+
+// EnrollmentToken lets hosts enroll into a group. Listings never carry the secret.
+type EnrollmentToken struct {
+	ID        string    `json:"id"`
+	Group     string    `json:"group"`
+	ExpiresAt time.Time `json:"expires_at"`
+	MaxUses   int       `json:"max_uses"`
+	Uses      int       `json:"uses"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+	Revoked   bool      `json:"revoked,omitempty"`
+}
+
+// CreateEnrollmentTokenRequest is the body of POST /api/v1/enrollment-tokens.
+type CreateEnrollmentTokenRequest struct {
+	Group string `json:"group,omitempty"`
+	// TTL is a duration string such as "24h"; default 24h.
+	TTL     string `json:"ttl,omitempty"`
+	MaxUses int    `json:"max_uses,omitempty"`
+}
+
+// CreateEnrollmentTokenResponse carries the token secret, shown once, beside the token.
+type CreateEnrollmentTokenResponse struct {
+	Token string `json:"token"`
+	EnrollmentToken
+}
+
+// APIToken authenticates an operator or a script. Listings never carry the secret.
+type APIToken struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+	Revoked   bool      `json:"revoked,omitempty"`
+}
+
+// CreateTokenRequest is the body of POST /api/v1/tokens.
+type CreateTokenRequest struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// CreateTokenResponse carries the API token secret, shown once, beside the token.
+type CreateTokenResponse struct {
+	Token string `json:"token"`
+	APIToken
+}
+
+// AuditEntry records one change: who did what to which object, and when.
+type AuditEntry struct {
+	ID     int64     `json:"id"`
+	Time   time.Time `json:"time"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"`
+	Target string    `json:"target"`
+	Detail string    `json:"detail,omitempty"`
+}
