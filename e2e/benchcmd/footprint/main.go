@@ -61,12 +61,12 @@ const nodeExporterBin = "/usr/bin/prometheus-node-exporter"
 
 // Budgets of issue 10.
 const (
-	mib                = 1 << 20
-	budgetAgentBinary  = 8_000_000 // bytes, stripped
-	budgetAgentAnon    = 4 * mib   // RssAnon after 10 minutes at a 10 s interval
-	budgetAgentCPU     = 0.03      // % of one core
-	budgetHostAnon     = 8 * mib   // agent + updater RssAnon, idle and after updates
-	budgetDurationNote = 10 * time.Minute
+	mib               = 1 << 20
+	budgetAgentBinary = 8_000_000 // bytes, stripped
+	budgetAgentAnon   = 4 * mib   // RssAnon after 10 minutes at a 10 s interval
+	budgetAgentCPU    = 0.03      // % of one core
+	budgetHostAnon    = 8 * mib   // agent + updater RssAnon, idle and after updates
+	budgetDuration    = 10 * time.Minute
 )
 
 func main() {
@@ -138,6 +138,7 @@ func (h *harness) bin(name string) string { return filepath.Join(h.dir, "bin", n
 // host is one vigil-updater and the agent it supervises.
 type host struct {
 	name, group, state string
+	token              string // enrollment token of the host's group
 	updater            *process
 }
 
@@ -180,7 +181,7 @@ func (h *harness) run(ctx context.Context) error {
 			bin = h.bin("vigil-updater-baseline")
 		}
 		x.updater, err = h.start(filepath.Join(h.dir, x.group+"-updater.log"), bin, "run", "--server", h.url, "--ca", h.ca,
-			"--state-dir", x.state, "--trusted-root", h.root, "--enroll-token", x.token(),
+			"--state-dir", x.state, "--trusted-root", h.root, "--enroll-token", x.token,
 			"--poll", h.o.poll.String(), "--grace", h.o.grace.String(), "--agent-user", "")
 		if err != nil {
 			return err
@@ -303,7 +304,7 @@ func updaters(hosts []*host) []*process {
 // agentTable prints the agent beside node_exporter, with the agent's budgets.
 func (h *harness) agentTable(a, n sample, agentSize, neSize int64) {
 	short := ""
-	if h.o.duration < budgetDurationNote {
+	if h.o.duration < budgetDuration {
 		short = fmt.Sprintf(" (run of %s, budget is for 10m)", h.o.duration)
 	}
 	fmt.Printf("| %s | vigil-agent | prometheus-node-exporter | agent ÷ node_exporter | budget (agent) |\n", "after "+h.o.duration.String())
@@ -468,7 +469,7 @@ func (h *harness) startServer(ctx context.Context) (*process, error) {
 // keyPassphrase protects the release keys generated for this run only.
 const keyPassphrase = "footprint bench release key passphrase"
 
-// ctl runs vigilctl against the server and returns its stdout.
+// ctlOut runs vigilctl against the server and returns its stdout.
 func (h *harness) ctlOut(ctx context.Context, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
@@ -483,6 +484,7 @@ func (h *harness) ctlOut(ctx context.Context, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
+// ctl runs vigilctl against the server.
 func (h *harness) ctl(ctx context.Context, args ...string) error {
 	_, err := h.ctlOut(ctx, args...)
 	return err
@@ -556,9 +558,7 @@ func (h *harness) prepare(ctx context.Context, x *host) error {
 	if err := json.Unmarshal([]byte(out), &tok); err != nil || tok.Token == "" {
 		return fmt.Errorf("enrollment token: %v (%s)", err, out)
 	}
-	if err := os.WriteFile(x.state+".token", []byte(tok.Token), 0o600); err != nil {
-		return err
-	}
+	x.token = tok.Token
 	bin := h.bin("vigil-updater")
 	if x.group == "baseline" {
 		bin = h.bin("vigil-updater-baseline")
@@ -569,11 +569,6 @@ func (h *harness) prepare(ctx context.Context, x *host) error {
 		return fmt.Errorf("vigil-updater install: %v\n%s", err, out)
 	}
 	return nil
-}
-
-func (x *host) token() string {
-	b, _ := os.ReadFile(x.state + ".token")
-	return string(b)
 }
 
 func (h *harness) get(ctx context.Context, path string, auth bool) ([]byte, error) {
@@ -773,16 +768,10 @@ func scrape(ctx context.Context, hc *http.Client, url string) error {
 	return err
 }
 
-// agentOf returns the PID of the agent the host's updater runs (its only child), or 0.
+// agentOf returns the PID of the agent the host's updater runs (its only long-lived child), or 0.
+// It scans /proc: a Go program forks from any of its threads, so /proc/<pid>/task/<pid>/children
+// does not list them all.
 func agentOf(x *host) int {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", x.updater.pid(), x.updater.pid()))
-	if err == nil {
-		if f := strings.Fields(string(data)); len(f) == 1 {
-			pid, _ := strconv.Atoi(f[0])
-			return pid
-		}
-	}
-	// Children of other threads: scan /proc for our parent.
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
