@@ -16,8 +16,8 @@ import (
 // 4 MB minimum heap goal) for reuse and hands them back only slowly, so without this an updater
 // that checked or installed anything holds several MiB of anonymous memory it will not touch
 // until the next poll, minutes later. debug.FreeOSMemory collects and returns every free page
-// at once; the next cycle faults in what it needs. It costs one collection of a small heap
-// (about a millisecond) per poll.
+// at once; the next cycle faults in what it needs. It costs one collection of a small heap and
+// the page faults of the next cycle: a few milliseconds of CPU per poll (docs/BENCHMARKS.md).
 func releaseMemory(ctx context.Context, log *slog.Logger) {
 	var before, after runtime.MemStats
 	debugOn := log.Enabled(ctx, slog.LevelDebug)

@@ -112,13 +112,13 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	h := &harness{o: o, dir: dir}
-	defer h.stopAll()
 	if o.keep {
 		fmt.Printf("working directory: %s\n", dir)
 	} else {
 		defer os.RemoveAll(dir)
 	}
+	h := &harness{o: o, dir: dir}
+	defer h.stopAll() // before the directory goes
 	return h.run(ctx)
 }
 
