@@ -283,6 +283,7 @@ func (u *Updater) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		err := u.CheckOnce(ctx)
+		releaseMemory(ctx, u.log)
 		switch {
 		case errors.Is(err, ErrReexec):
 			stopCtx, c := context.WithTimeout(context.Background(), 30*time.Second)

@@ -1,22 +1,36 @@
-// Command footprint measures vigil-agent's footprint side by side with Debian's
-// prometheus-node-exporter, in one run on one machine, and prints a table:
+// Command footprint measures what Vigil costs a host, side by side with Debian's
+// prometheus-node-exporter, in one run on one machine, and prints Markdown tables for
+// docs/BENCHMARKS.md ("Host footprint").
 //
-//   - stripped binary size (the agent built as `make build` builds it, against
-//     /usr/bin/prometheus-node-exporter as Debian ships it);
-//   - RSS (VmRSS from /proc/<pid>/status) at the end of the run, and its peak (VmHWM);
-//   - CPU as a percentage of one core over the run: utime+stime from /proc/<pid>/stat, from the
-//     process's start to the end, divided by the time since its start.
+// A host runs two Vigil processes: vigil-updater (the systemd unit) and the vigil-agent it
+// supervises. This command runs them as a host does, against a local vigil-server whose release
+// repository it creates with vigilctl (keys generated at run time, one root key, two targets keys,
+// threshold 2) and releases agent builds 1.0.0 … (1+updates).0.0 into:
 //
-// Both run at the same time for -duration (default 10m): the agent reports every -interval
-// (default 10s) over HTTPS to a local vigil-server, and node_exporter is scraped every -interval
-// by a loop in this process on 127.0.0.1, as Prometheus would scrape it. The server and the
-// scrape loop are not measured. Run it from the module root (make bench does):
+//  1. vigil-updater is installed with `vigil-updater install --pin 1.0.0` and started with
+//     `vigil-updater run` (its group pinned to 1.0.0, so every poll refreshes TUF metadata); it
+//     starts the agent, which enrolls and reports every 10 s (its default) over HTTPS. At the same
+//     time prometheus-node-exporter starts (directly, default collectors) and a loop in this
+//     process scrapes it every -interval on 127.0.0.1, as Prometheus would.
+//  2. After -duration (default 10m) the three processes are measured: "idle".
+//  3. The group is pinned to 2.0.0, 3.0.0, … in turn, each a real update (TUF refresh, download,
+//     verify, --version check, install, switch, health gate, commit); -settle after the last
+//     commit the updater and the new agent are measured again: "after updates".
 //
-//	go run ./e2e/benchcmd/footprint [-duration 10m] [-interval 10s] [-install] [-v]
+// Memory is judged by what the host cannot reclaim: RssAnon (heap, stacks, runtime; the budget
+// line). VmRSS, RssFile (pages of the binary, reclaimable page cache), Pss (smaps_rollup: shared
+// pages split among the processes that map them) and the peak VmHWM are reported beside it. CPU is
+// utime+stime over the time since the process started, as a percentage of one core. Budgets are
+// checked against the measured numbers. With -baseline REV, a second updater built from that git
+// revision runs the same sequence beside the first (its own group, state and agent), so a change
+// to the updater is compared in the same run.
+//
+// Run it from the module root (make bench does):
+//
+//	go run ./e2e/benchcmd/footprint [-duration 10m] [-updates 3] [-settle 1m] [-install] [-baseline REV] [-v]
 //
 // node_exporter must be installed: apt-get update && apt-get install -y prometheus-node-exporter
-// (-install does that when it is missing and we are root). It is started directly, not through
-// systemd.
+// (-install does that when it is missing and we are root).
 package main
 
 import (
@@ -25,6 +39,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,12 +55,19 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/vigilhq/vigil/api"
-	"github.com/vigilhq/vigil/apiclient"
 )
 
 const nodeExporterBin = "/usr/bin/prometheus-node-exporter"
+
+// Budgets of issue 10.
+const (
+	mib               = 1 << 20
+	budgetAgentBinary = 8_000_000 // bytes, stripped
+	budgetAgentAnon   = 4 * mib   // RssAnon after 10 minutes at a 10 s interval
+	budgetAgentCPU    = 0.03      // % of one core
+	budgetHostAnon    = 8 * mib   // agent + updater RssAnon, idle and after updates
+	budgetDuration    = 10 * time.Minute
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -57,23 +79,33 @@ func main() {
 }
 
 type options struct {
-	duration, interval time.Duration
-	install, verbose   bool
-	keep               bool
+	duration, interval, settle time.Duration
+	poll, grace                time.Duration
+	updates                    int
+	baseline                   string
+	install, verbose, keep     bool
 }
 
 func run(ctx context.Context, args []string) error {
 	var o options
 	fs := flag.NewFlagSet("footprint", flag.ContinueOnError)
-	fs.DurationVar(&o.duration, "duration", 10*time.Minute, "how long both run side by side")
-	fs.DurationVar(&o.interval, "interval", 10*time.Second, "agent report interval and node_exporter scrape interval")
+	fs.DurationVar(&o.duration, "duration", 10*time.Minute, "how long the host's processes and node_exporter run side by side before the idle measurement")
+	fs.DurationVar(&o.interval, "interval", 10*time.Second, "node_exporter scrape interval (the agent reports at its default, 10s)")
+	fs.IntVar(&o.updates, "updates", 3, "agent updates after the idle measurement")
+	fs.DurationVar(&o.settle, "settle", time.Minute, "wait after the last update before measuring again")
+	fs.DurationVar(&o.poll, "poll", 30*time.Second, "vigil-updater --poll (mean interval between update checks)")
+	fs.DurationVar(&o.grace, "grace", 10*time.Second, "vigil-updater --grace (health-gate window of an update)")
+	fs.StringVar(&o.baseline, "baseline", "", "also run a vigil-updater built from this git `revision`, beside, for comparison")
 	fs.BoolVar(&o.install, "install", false, "apt-get install prometheus-node-exporter if it is missing (needs root)")
-	fs.BoolVar(&o.verbose, "v", false, "print a sample line every interval")
+	fs.BoolVar(&o.verbose, "v", false, "print a sample line every minute")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, data)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := ensureNodeExporter(o.install); err != nil {
+	if o.updates < 1 {
+		return errors.New("-updates must be at least 1")
+	}
+	if err := ensureNodeExporter(ctx, o.install); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("", "vigil-footprint-")
@@ -85,74 +117,100 @@ func run(ctx context.Context, args []string) error {
 	} else {
 		defer os.RemoveAll(dir)
 	}
+	h := &harness{o: o, dir: dir}
+	defer h.stopAll() // before the directory goes
+	return h.run(ctx)
+}
 
-	// Build the agent exactly as `make build` does, and the server.
-	agentBin, serverBin := filepath.Join(dir, "vigil-agent"), filepath.Join(dir, "vigil-server")
-	if err := gobuild(ctx, agentBin, "./cmd/vigil-agent"); err != nil {
+// harness holds the processes and the repository of one run.
+type harness struct {
+	o     options
+	dir   string
+	procs []*process
+
+	url, ca, token, root string
+	client               *http.Client
+	keys                 []string // targets keys
+}
+
+func (h *harness) bin(name string) string { return filepath.Join(h.dir, "bin", name) }
+
+// host is one vigil-updater and the agent it supervises.
+type host struct {
+	name, group, state string
+	token              string // enrollment token of the host's group
+	updater            *process
+}
+
+func version(i int) string { return fmt.Sprintf("%d.0.0", i) }
+
+func (h *harness) run(ctx context.Context) error {
+	t0 := time.Now()
+	if err := h.build(ctx); err != nil {
 		return err
 	}
-	if err := gobuild(ctx, serverBin, "./cmd/vigil-server"); err != nil {
+	h.logf("built in %v", time.Since(t0).Round(time.Second))
+	srv, err := h.startServer(ctx)
+	if err != nil {
 		return err
+	}
+	if err := h.setupRepo(ctx); err != nil {
+		return err
+	}
+	h.logf("repository with %d releases ready", h.o.updates+1)
+
+	hosts := []*host{{name: "vigil-updater", group: "footprint", state: filepath.Join(h.dir, "host")}}
+	if h.o.baseline != "" {
+		hosts = append(hosts, &host{name: "vigil-updater@" + h.o.baseline, group: "baseline", state: filepath.Join(h.dir, "host-baseline")})
+	}
+	for _, x := range hosts {
+		if err := h.prepare(ctx, x); err != nil {
+			return err
+		}
 	}
 
-	// vigil-server and an enrollment token.
-	srvPort, nePort := freePort(), freePort()
-	srvURL := "https://127.0.0.1:" + srvPort
-	dataDir := filepath.Join(dir, "server")
-	srv, err := start(ctx, filepath.Join(dir, "server.log"), serverBin, "--data-dir", dataDir, "--listen", "127.0.0.1:"+srvPort)
+	// The measured processes, started together.
+	nePort := freePort()
+	ne, err := h.start(filepath.Join(h.dir, "node-exporter.log"), nodeExporterBin, "--web.listen-address=127.0.0.1:"+nePort)
 	if err != nil {
 		return err
 	}
-	defer stopProcess(srv)
-	caFile := filepath.Join(dataDir, "tls", "ca.pem")
-	hc, err := waitServer(ctx, srvURL, caFile, filepath.Join(dataDir, "admin-token"))
-	if err != nil {
-		return err
+	for _, x := range hosts {
+		bin := h.bin("vigil-updater")
+		if x.group == "baseline" {
+			bin = h.bin("vigil-updater-baseline")
+		}
+		x.updater, err = h.start(filepath.Join(h.dir, x.group+"-updater.log"), bin, "run", "--server", h.url, "--ca", h.ca,
+			"--state-dir", x.state, "--trusted-root", h.root, "--enroll-token", x.token,
+			"--poll", h.o.poll.String(), "--grace", h.o.grace.String(), "--agent-user", "")
+		if err != nil {
+			return err
+		}
 	}
-	token, err := os.ReadFile(filepath.Join(dataDir, "admin-token"))
-	if err != nil {
-		return err
-	}
-	cl := apiclient.New(srvURL, strings.TrimSpace(string(token)), hc)
-	et, err := cl.CreateEnrollmentToken(ctx, api.CreateEnrollmentTokenRequest{TTL: "1h", MaxUses: 1})
-	if err != nil {
-		return fmt.Errorf("create enrollment token: %w", err)
-	}
-
-	// Both measured processes, started together.
-	ne, err := start(ctx, filepath.Join(dir, "node-exporter.log"), nodeExporterBin, "--web.listen-address=127.0.0.1:"+nePort)
-	if err != nil {
-		return err
-	}
-	defer stopProcess(ne)
-	ag, err := start(ctx, filepath.Join(dir, "agent.log"), agentBin, "--server", srvURL, "--ca", caFile,
-		"--enroll-token", et.Token, "--state-dir", filepath.Join(dir, "agent"), "--interval", o.interval.String())
-	if err != nil {
-		return err
-	}
-	defer stopProcess(ag)
-
-	fmt.Printf("Measuring vigil-agent and prometheus-node-exporter side by side for %s (interval %s) on %d CPUs, %s, load %s.\n",
-		o.duration, o.interval, runtime.NumCPU(), kernel(), loadavg())
+	fmt.Printf("Measuring vigil-updater + vigil-agent and prometheus-node-exporter side by side for %s on %d CPUs, %s, load %s.\n",
+		h.o.duration, runtime.NumCPU(), kernel(), loadavg())
 	scrapes, scrapeErrs := 0, 0
 	neClient := &http.Client{Timeout: 5 * time.Second}
 	begin := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	nextSample, nextScrape := begin.Add(o.interval), begin
-	for time.Since(begin) < o.duration {
+	nextScrape, nextSample := begin, begin.Add(time.Minute)
+	// CPU after the first minute (enrollment, first TLS handshakes and TUF refresh done).
+	var warmAgent, warmNE sample
+	var warmAt time.Time
+	for time.Since(begin) < h.o.duration {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
 		}
-		for _, p := range []*process{ag, ne, srv} {
+		for _, p := range append([]*process{ne, srv}, updaters(hosts)...) {
 			if p.exited() {
 				return fmt.Errorf("%s exited early; see its log %s", filepath.Base(p.cmd.Path), p.log)
 			}
 		}
 		if !time.Now().Before(nextScrape) {
-			nextScrape = nextScrape.Add(o.interval)
+			nextScrape = nextScrape.Add(h.o.interval)
 			if err := scrape(ctx, neClient, "http://127.0.0.1:"+nePort+"/metrics"); err != nil {
 				scrapeErrs++
 				if scrapeErrs <= 3 {
@@ -162,48 +220,447 @@ func run(ctx context.Context, args []string) error {
 				scrapes++
 			}
 		}
-		if o.verbose && !time.Now().Before(nextSample) {
-			nextSample = nextSample.Add(o.interval)
-			a, n := measure(ag), measure(ne)
-			fmt.Printf("%6.0fs  agent rss %6d kB (anon %5d) cpu %5.3f %%   node_exporter rss %6d kB (anon %5d) cpu %5.3f %%\n",
-				time.Since(begin).Seconds(), a.rssKB, a.anonKB, a.cpuPct, n.rssKB, n.anonKB, n.cpuPct)
+		if warmAt.IsZero() && time.Since(begin) >= time.Minute && h.o.duration > 2*time.Minute {
+			warmAt, warmAgent, warmNE = time.Now(), measure(agentOf(hosts[0])), measure(ne.pid())
+		}
+		if h.o.verbose && !time.Now().Before(nextSample) {
+			nextSample = nextSample.Add(time.Minute)
+			for _, x := range hosts {
+				u, a := measure(x.updater.pid()), measure(agentOf(x))
+				fmt.Printf("%5.0fs %-24s updater anon %5d kB rss %5d kB | agent anon %5d kB rss %5d kB\n",
+					time.Since(begin).Seconds(), x.group, u.anonKB, u.rssKB, a.anonKB, a.rssKB)
+			}
 		}
 	}
-	a, n := measure(ag), measure(ne)
-	if a.err != nil || n.err != nil {
-		return errors.Join(a.err, n.err)
-	}
-	agentSize, neSize := fileSize(agentBin), fileSize(nodeExporterBin)
-	reports := ackedSeq(ctx, cl)
 
-	fmt.Printf("\nAfter %s (load %s): node_exporter scraped %d times (%d failed); the server acknowledged the agent's reports up to seq %s.\n\n",
-		o.duration, loadavg(), scrapes, scrapeErrs, reports)
-	fmt.Printf("| %-34s | %14s | %24s | %-28s |\n", "", "vigil-agent", "prometheus-node-exporter", "goal (agent)")
-	fmt.Printf("|%s|%s|%s|%s|\n", strings.Repeat("-", 36), strings.Repeat("-", 16), strings.Repeat("-", 26), strings.Repeat("-", 30))
-	row := func(name, av, nv, goal string) {
-		fmt.Printf("| %-34s | %14s | %24s | %-28s |\n", name, av, nv, goal)
+	// Idle.
+	idle := map[string][2]sample{}
+	for _, x := range hosts {
+		idle[x.group] = [2]sample{measure(x.updater.pid()), measure(agentOf(x))}
 	}
-	row("stripped binary", mb(agentSize), mb(neSize), verdict(float64(agentSize) <= 6e6, "≤ 6 MB"))
-	row("RSS at the end (VmRSS)", mb(a.rssKB*1024), mb(n.rssKB*1024), verdict(a.rssKB*1024 <= 8e6, "≤ 8 MB"))
-	row("  of which anonymous (RssAnon)", mb(a.anonKB*1024), mb(n.anonKB*1024), "")
-	row("  of which file-backed (RssFile)", mb(a.fileKB*1024), mb(n.fileKB*1024), "")
-	row("peak RSS (VmHWM)", mb(a.hwmKB*1024), mb(n.hwmKB*1024), "")
-	row("CPU, % of one core since start", fmt.Sprintf("%.3f %%", a.cpuPct), fmt.Sprintf("%.3f %%", n.cpuPct), verdict(a.cpuPct <= 0.03, "≤ 0.03 %"))
-	row("CPU time since start", a.cpu.Round(time.Millisecond).String(), n.cpu.Round(time.Millisecond).String(), "")
+	neS, idleAt := measure(ne.pid()), time.Now()
+	stats, err := h.hosts(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nAfter %s (load %s): node_exporter scraped %d times (%d failed); the server acknowledged the agent's reports up to seq %d.\n\n",
+		h.o.duration, loadavg(), scrapes, scrapeErrs, stats["footprint"].AckedSeq)
+	agent := idle["footprint"][1]
+	if agent.err != nil || neS.err != nil {
+		return errors.Join(agent.err, neS.err)
+	}
+	agentSize, neSize, updSize := fileSize(h.bin("agent-1.0.0")), fileSize(nodeExporterBin), fileSize(h.bin("vigil-updater"))
+	h.agentTable(agent, neS, agentSize, neSize)
+	if !warmAt.IsZero() {
+		w := idleAt.Sub(warmAt).Seconds()
+		a, n := (agent.cpu - warmAgent.cpu).Seconds(), (neS.cpu - warmNE.cpu).Seconds()
+		fmt.Printf("CPU after the first minute (%.0f s): vigil-agent %.3f %% (%.0f ms), prometheus-node-exporter %.3f %% (%.0f ms).\n\n",
+			w, 100*a/w, 1000*a, 100*n/w, 1000*n)
+	}
+
+	// Updates.
+	var commits []time.Duration
+	for i := 2; i <= h.o.updates+1; i++ {
+		v := version(i)
+		pinned := time.Now()
+		for _, x := range hosts {
+			if err := h.ctl(ctx, "groups", "pin", x.group, v); err != nil {
+				return err
+			}
+		}
+		if err := h.waitCommitted(ctx, hosts, v); err != nil {
+			return err
+		}
+		commits = append(commits, time.Since(pinned))
+		h.logf("%s committed on every host %v after the pin", v, time.Since(pinned).Round(time.Millisecond))
+	}
+	h.logf("settling for %v", h.o.settle)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(h.o.settle):
+	}
+	after := map[string][2]sample{}
+	for _, x := range hosts {
+		after[x.group] = [2]sample{measure(x.updater.pid()), measure(agentOf(x))}
+		if err := errors.Join(after[x.group][0].err, after[x.group][1].err); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("Then %d updates (1.0.0 → %s; pin → commit %s), measured %s after the last commit.\n\n",
+		h.o.updates, version(h.o.updates+1), durations(commits), h.o.settle)
+	h.updaterTable(hosts, idle, after, updSize)
 	return nil
+}
+
+func updaters(hosts []*host) []*process {
+	var ps []*process
+	for _, x := range hosts {
+		ps = append(ps, x.updater)
+	}
+	return ps
+}
+
+// agentTable prints the agent beside node_exporter, with the agent's budgets.
+func (h *harness) agentTable(a, n sample, agentSize, neSize int64) {
+	short := ""
+	if h.o.duration < budgetDuration {
+		short = fmt.Sprintf(" (run of %s, budget is for 10m)", h.o.duration)
+	}
+	fmt.Printf("| %s | vigil-agent | prometheus-node-exporter | agent ÷ node_exporter | budget (agent) |\n", "after "+h.o.duration.String())
+	fmt.Println("|---|---|---|---|---|")
+	ratio := func(x, y int64) string {
+		if y == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f", float64(x)/float64(y))
+	}
+	fmt.Printf("| stripped binary | %s B | %s B | %s | %s |\n", commas(agentSize), commas(neSize), ratio(agentSize, neSize),
+		verdict(agentSize <= budgetAgentBinary, "≤ 8,000,000 B"))
+	fmt.Printf("| **RssAnon** (heap, stacks, runtime) | **%s** | %s | %s | %s%s |\n", mibs(a.anonKB), mibs(n.anonKB), ratio(a.anonKB, n.anonKB),
+		verdict(a.anonKB*1024 <= budgetAgentAnon, "≤ 4 MiB"), short)
+	fmt.Printf("| VmRSS | %s | %s | %s | |\n", mibs(a.rssKB), mibs(n.rssKB), ratio(a.rssKB, n.rssKB))
+	fmt.Printf("| RssFile (binary pages, reclaimable) | %s | %s | %s | |\n", mibs(a.fileKB), mibs(n.fileKB), ratio(a.fileKB, n.fileKB))
+	fmt.Printf("| Pss (smaps_rollup) | %s | %s | %s | |\n", mibs(a.pssKB), mibs(n.pssKB), ratio(a.pssKB, n.pssKB))
+	fmt.Printf("| peak VmHWM | %s | %s | %s | |\n", mibs(a.hwmKB), mibs(n.hwmKB), ratio(a.hwmKB, n.hwmKB))
+	fmt.Printf("| CPU, %% of one core since start | %.3f %% (%s) | %.3f %% (%s) | %s | %s |\n\n", a.cpuPct, a.cpu.Round(time.Millisecond),
+		n.cpuPct, n.cpu.Round(time.Millisecond), ratio(int64(a.cpu), int64(n.cpu)), verdict(a.cpuPct <= budgetAgentCPU, "≤ 0.03 %"))
+}
+
+// updaterTable prints the updater(s) and agent(s) idle and after the updates, and the host budget.
+func (h *harness) updaterTable(hosts []*host, idle, after map[string][2]sample, updSize int64) {
+	fmt.Printf("vigil-updater stripped binary: %s B.\n\n", commas(updSize))
+	fmt.Println("| process | when | **RssAnon** | VmRSS | RssFile | Pss | VmHWM | CPU % of a core since start |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for _, x := range hosts {
+		for _, w := range []struct {
+			when string
+			s    [2]sample
+		}{{"idle", idle[x.group]}, {"after updates", after[x.group]}} {
+			for i, s := range w.s {
+				name := x.name
+				if i == 1 {
+					name = "vigil-agent (child of " + x.name + ")"
+				}
+				fmt.Printf("| %s | %s | **%s** | %s | %s | %s | %s | %.3f %% |\n", name, w.when, mibs(s.anonKB), mibs(s.rssKB),
+					mibs(s.fileKB), mibs(s.pssKB), mibs(s.hwmKB), s.cpuPct)
+			}
+		}
+	}
+	fmt.Println()
+	fmt.Println("| host (updater + agent) | RssAnon idle | RssAnon after updates | VmRSS idle | VmRSS after updates | budget (RssAnon ≤ 8 MiB, idle and after) |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, x := range hosts {
+		i, a := idle[x.group], after[x.group]
+		ia, aa := i[0].anonKB+i[1].anonKB, a[0].anonKB+a[1].anonKB
+		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", x.name, mibs(ia), mibs(aa), mibs(i[0].rssKB+i[1].rssKB), mibs(a[0].rssKB+a[1].rssKB),
+			verdict(ia*1024 <= budgetHostAnon && aa*1024 <= budgetHostAnon, "≤ 8 MiB"))
+	}
+	fmt.Println()
 }
 
 func verdict(ok bool, goal string) string {
 	if ok {
-		return goal + " (met)"
+		return goal + ": met"
 	}
-	return goal + " (MISSED)"
+	return goal + ": **NOT met**"
 }
 
-func mb(bytes int64) string { return fmt.Sprintf("%.2f MB", float64(bytes)/1e6) }
+func mibs(kB int64) string { return fmt.Sprintf("%.2f MiB", float64(kB)/1024) }
+
+func commas(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func durations(d []time.Duration) string {
+	var s []string
+	for _, x := range d {
+		s = append(s, fmt.Sprintf("%.1f s", x.Seconds()))
+	}
+	return strings.Join(s, ", ")
+}
+
+func (h *harness) logf(format string, args ...any) {
+	if h.o.verbose {
+		fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+}
+
+// build builds every binary as `make build` does: stripped, trimmed, CGO off.
+func (h *harness) build(ctx context.Context) error {
+	type bld struct{ name, pkg, version, srcDir string }
+	builds := []bld{
+		{"vigil-server", "./cmd/vigil-server", "0.0.0-footprint", ""},
+		{"vigilctl", "./cmd/vigilctl", "0.0.0-footprint", ""},
+		{"vigil-updater", "./cmd/vigil-updater", "1.0.0", ""},
+	}
+	for i := 1; i <= h.o.updates+1; i++ {
+		builds = append(builds, bld{"agent-" + version(i), "./cmd/vigil-agent", version(i), ""})
+	}
+	if h.o.baseline != "" {
+		src := filepath.Join(h.dir, "baseline-src")
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			return err
+		}
+		cmd := exec.CommandContext(ctx, "sh", "-c", `git archive "$1" | tar -x -C "$2"`, "sh", h.o.baseline, src)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("git archive %s: %v\n%s", h.o.baseline, err, out)
+		}
+		builds = append(builds, bld{"vigil-updater-baseline", "./cmd/vigil-updater", "1.0.0", src})
+	}
+	for _, b := range builds {
+		out, err := filepath.Abs(h.bin(b.name))
+		if err != nil {
+			return err
+		}
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+b.version, "-o", out, b.pkg)
+		cmd.Dir = b.srcDir
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+		}
+	}
+	return nil
+}
+
+func (h *harness) startServer(ctx context.Context) (*process, error) {
+	port := freePort()
+	h.url = "https://127.0.0.1:" + port
+	dataDir := filepath.Join(h.dir, "server")
+	srv, err := h.start(filepath.Join(h.dir, "server.log"), h.bin("vigil-server"), "--data-dir", dataDir, "--listen", "127.0.0.1:"+port, "--log-level", "warn")
+	if err != nil {
+		return nil, err
+	}
+	h.ca = filepath.Join(dataDir, "tls", "ca.pem")
+	tokenFile := filepath.Join(dataDir, "admin-token")
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if srv.exited() {
+			return nil, fmt.Errorf("vigil-server exited; see %s", srv.log)
+		}
+		pem, err1 := os.ReadFile(h.ca)
+		tok, err2 := os.ReadFile(tokenFile)
+		if err1 == nil && err2 == nil && len(tok) > 0 {
+			pool := x509.NewCertPool()
+			if pool.AppendCertsFromPEM(pem) {
+				h.token = strings.TrimSpace(string(tok))
+				h.client = &http.Client{Timeout: 10 * time.Second,
+					Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+				if resp, err := h.client.Get(h.url + "/readyz"); err == nil {
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusOK {
+						return srv, nil
+					}
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("vigil-server at %s not ready after 60s", h.url)
+}
+
+// keyPassphrase protects the release keys generated for this run only.
+const keyPassphrase = "footprint bench release key passphrase"
+
+// ctlOut runs vigilctl against the server and returns its stdout.
+func (h *harness) ctlOut(ctx context.Context, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, h.bin("vigilctl"), append([]string{"--server", h.url, "--ca", h.ca}, args...)...)
+	cmd.Env = append(os.Environ(), "VIGIL_TOKEN="+h.token, "VIGIL_KEY_PASSPHRASE="+keyPassphrase,
+		"VIGIL_TRUSTED_ROOT="+filepath.Join(h.dir, "vigilctl-trusted-root.json")) // never the real home
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("vigilctl %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// ctl runs vigilctl against the server.
+func (h *harness) ctl(ctx context.Context, args ...string) error {
+	_, err := h.ctlOut(ctx, args...)
+	return err
+}
+
+// setupRepo creates the release repository with vigilctl and releases every agent build.
+func (h *harness) setupRepo(ctx context.Context) error {
+	keyDir := filepath.Join(h.dir, "keys")
+	if err := os.MkdirAll(keyDir, 0o700); err != nil {
+		return err
+	}
+	for _, name := range []string{"root", "targets-a", "targets-b"} {
+		if err := h.ctl(ctx, "keys", "gen", "--out", filepath.Join(keyDir, name+".key")); err != nil {
+			return err
+		}
+	}
+	h.keys = []string{filepath.Join(keyDir, "targets-a.key"), filepath.Join(keyDir, "targets-b.key")}
+	if err := h.ctl(ctx, "repo", "init", "--root-key", filepath.Join(keyDir, "root.key"), "--root-threshold", "1",
+		"--targets-key", h.keys[0], "--targets-key", h.keys[1], "--targets-threshold", "2"); err != nil {
+		return err
+	}
+	for i := 1; i <= h.o.updates+1; i++ {
+		v := version(i)
+		dist := filepath.Join(h.dir, "dist", v)
+		if err := os.MkdirAll(dist, 0o755); err != nil {
+			return err
+		}
+		data, err := os.ReadFile(h.bin("agent-" + v))
+		if err != nil {
+			return err
+		}
+		file := filepath.Join(dist, "vigil-agent-linux-"+runtime.GOARCH)
+		if err := os.WriteFile(file, data, 0o755); err != nil {
+			return err
+		}
+		if err := h.ctl(ctx, "release", "stage", v, file); err != nil {
+			return err
+		}
+		for _, k := range h.keys {
+			if err := h.ctl(ctx, "release", "sign", v, "--key", k, "--yes"); err != nil {
+				return err
+			}
+		}
+		if err := h.ctl(ctx, "release", "publish", v); err != nil {
+			return err
+		}
+	}
+	root, err := h.get(ctx, "/tuf/metadata/1.root.json", false)
+	if err != nil {
+		return err
+	}
+	h.root = filepath.Join(h.dir, "root.json")
+	return os.WriteFile(h.root, root, 0o644)
+}
+
+// prepare creates the host's group (pinned to 1.0.0) and enrollment token and installs 1.0.0.
+func (h *harness) prepare(ctx context.Context, x *host) error {
+	if err := h.ctl(ctx, "groups", "create", x.group); err != nil {
+		return err
+	}
+	if err := h.ctl(ctx, "groups", "pin", x.group, version(1)); err != nil {
+		return err
+	}
+	out, err := h.ctlOut(ctx, "--output", "json", "enroll", "create-token", "--group", x.group, "--max-uses", "1")
+	if err != nil {
+		return err
+	}
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(out), &tok); err != nil || tok.Token == "" {
+		return fmt.Errorf("enrollment token: %v (%s)", err, out)
+	}
+	x.token = tok.Token
+	bin := h.bin("vigil-updater")
+	if x.group == "baseline" {
+		bin = h.bin("vigil-updater-baseline")
+	}
+	cmd := exec.CommandContext(ctx, bin, "install", "--server", h.url, "--ca", h.ca,
+		"--state-dir", x.state, "--trusted-root", h.root, "--pin", version(1))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("vigil-updater install: %v\n%s", err, out)
+	}
+	return nil
+}
+
+func (h *harness) get(ctx context.Context, path string, auth bool) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.url+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if auth {
+		req.Header.Set("Authorization", "Bearer "+h.token)
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, body)
+	}
+	return body, nil
+}
+
+// hostState is what the server knows of a host (GET /api/v1/hosts).
+type hostState struct {
+	Group        string `json:"group"`
+	AgentVersion string `json:"agent_version"`
+	AckedSeq     uint64 `json:"acked_seq"`
+	LastUpdate   *struct {
+		ToVersion string `json:"to_version"`
+		Phase     string `json:"phase"`
+		Result    string `json:"result"`
+		Reason    string `json:"reason"`
+	} `json:"last_update"`
+}
+
+// hosts returns the server's view of every host, by group (one host per group).
+func (h *harness) hosts(ctx context.Context) (map[string]hostState, error) {
+	body, err := h.get(ctx, "/api/v1/hosts", true)
+	if err != nil {
+		return nil, err
+	}
+	var hs []hostState
+	if err := json.Unmarshal(body, &hs); err != nil {
+		return nil, err
+	}
+	out := map[string]hostState{}
+	for _, x := range hs {
+		out[x.Group] = x
+	}
+	return out, nil
+}
+
+// waitCommitted waits until every host committed v (and its new agent reported), or fails on a
+// failed or refused update.
+func (h *harness) waitCommitted(ctx context.Context, hosts []*host, v string) error {
+	deadline := time.Now().Add(3*h.o.poll + 2*h.o.grace + 2*time.Minute)
+	for {
+		hs, err := h.hosts(ctx)
+		if err != nil {
+			return err
+		}
+		done := 0
+		for _, x := range hosts {
+			s := hs[x.group]
+			if e := s.LastUpdate; e != nil && e.ToVersion == v {
+				if e.Result == "failed" || e.Result == "refused" {
+					return fmt.Errorf("%s: update to %s: %s %s: %s", x.group, v, e.Phase, e.Result, e.Reason)
+				}
+				if e.Phase == "commit" && e.Result == "ok" && s.AgentVersion == v {
+					done++
+				}
+			}
+		}
+		if done == len(hosts) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not committed on every host by %v", v, deadline.Format(time.TimeOnly))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
 
 // ensureNodeExporter checks node_exporter is installed, installing it with apt-get if asked.
-func ensureNodeExporter(install bool) error {
+func ensureNodeExporter(ctx context.Context, install bool) error {
 	if _, err := os.Stat(nodeExporterBin); err == nil {
 		return nil
 	}
@@ -215,21 +672,14 @@ func ensureNodeExporter(install bool) error {
 		return fmt.Errorf("%s is missing and -install needs root: run `sudo %s`", nodeExporterBin, how)
 	}
 	fmt.Println("Installing prometheus-node-exporter: " + how)
-	cmd := exec.Command("sh", "-c", how)
+	cmd := exec.CommandContext(ctx, "sh", "-c", how)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("install node_exporter: %w", err)
 	}
-	return nil
-}
-
-func gobuild(ctx context.Context, out, pkg string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=0.0.0-footprint", "-o", out, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-	}
+	// Debian starts the service it installs; we run our own copy, so stop theirs.
+	_ = exec.CommandContext(ctx, "systemctl", "disable", "--now", "prometheus-node-exporter").Run()
 	return nil
 }
 
@@ -248,6 +698,8 @@ type process struct {
 	done chan struct{}
 }
 
+func (p *process) pid() int { return p.cmd.Process.Pid }
+
 func (p *process) exited() bool {
 	select {
 	case <-p.done:
@@ -257,67 +709,49 @@ func (p *process) exited() bool {
 	}
 }
 
-func start(ctx context.Context, logFile, bin string, args ...string) (*process, error) {
+// start starts bin in its own process group, logging to logFile, with the Go runtime settings
+// of this environment removed so the binaries run with their own.
+func (h *harness) start(logFile, bin string, args ...string) (*process, error) {
 	f, err := os.Create(logFile)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	env := []string{}
+	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "GOMAXPROCS=") && !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GOMEMLIMIT=") {
-			env = append(env, kv) // measure the binaries' own runtime settings
+			env = append(env, kv)
 		}
 	}
 	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	p := &process{cmd: cmd, log: logFile, done: make(chan struct{})}
 	go func() { cmd.Wait(); f.Close(); close(p.done) }()
+	h.procs = append(h.procs, p)
 	return p, nil
 }
 
-func stopProcess(p *process) {
-	if p.exited() {
-		return
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// waitServer waits for the server's admin token, CA and /healthz.
-func waitServer(ctx context.Context, url, caFile, tokenFile string) (*http.Client, error) {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+// stopAll stops every process in reverse order of start (updaters stop their agents), killing
+// the process group of any still running after 30 s.
+func (h *harness) stopAll() {
+	for i := len(h.procs) - 1; i >= 0; i-- {
+		p := h.procs[i]
+		if p.exited() {
+			continue
 		}
-		pem, err1 := os.ReadFile(caFile)
-		_, err2 := os.Stat(tokenFile)
-		if err1 == nil && err2 == nil {
-			pool := x509.NewCertPool()
-			if pool.AppendCertsFromPEM(pem) {
-				hc := &http.Client{Timeout: 10 * time.Second,
-					Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-				if resp, err := hc.Get(url + "/healthz"); err == nil {
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusOK {
-						return hc, nil
-					}
-				}
-			}
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
+			<-p.done
 		}
-		time.Sleep(200 * time.Millisecond)
 	}
-	return nil, fmt.Errorf("vigil-server at %s not ready after 60s", url)
 }
 
 func scrape(ctx context.Context, hc *http.Client, url string) error {
@@ -334,18 +768,37 @@ func scrape(ctx context.Context, hc *http.Client, url string) error {
 	return err
 }
 
-// ackedSeq returns the highest seq the server acknowledged to the (only) host.
-func ackedSeq(ctx context.Context, cl *apiclient.Client) string {
-	hosts, err := cl.ListHosts(ctx, "")
-	if err != nil || len(hosts) != 1 {
-		return fmt.Sprintf("unknown (%d hosts, %v)", len(hosts), err)
+// agentOf returns the PID of the agent the host's updater runs (its only long-lived child), or 0.
+// It scans /proc: a Go program forks from any of its threads, so /proc/<pid>/task/<pid>/children
+// does not list them all.
+func agentOf(x *host) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) >= 2 && f[1] == strconv.Itoa(x.updater.pid()) {
+			return pid
+		}
 	}
-	return strconv.FormatUint(hosts[0].AckedSeq, 10)
+	return 0
 }
 
+// sample is one process's memory and CPU, from /proc.
 type sample struct {
-	rssKB, hwmKB   int64
-	anonKB, fileKB int64 // RssAnon, RssFile (+RssShmem, none here)
+	rssKB, hwmKB   int64 // VmRSS, VmHWM
+	anonKB, fileKB int64 // RssAnon, RssFile
+	pssKB          int64 // Pss from smaps_rollup
 	cpu            time.Duration
 	cpuPct         float64
 	err            error
@@ -354,32 +807,43 @@ type sample struct {
 // clockTicks is USER_HZ, which is 100 on every Linux architecture Go supports.
 const clockTicks = 100
 
-func measure(p *process) sample {
+// fields returns the "Key: value kB" lines of a /proc file as kB values.
+func fields(path string) (map[string]int64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 2 && strings.HasSuffix(f[0], ":") {
+			if v, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				out[strings.TrimSuffix(f[0], ":")] = v
+			}
+		}
+	}
+	return out, nil
+}
+
+func measure(pid int) sample {
 	var s sample
-	pid := p.cmd.Process.Pid
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if pid <= 0 {
+		s.err = errors.New("process not found")
+		return s
+	}
+	status, err := fields(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		s.err = err
 		return s
 	}
-	sc := bufio.NewScanner(bytes.NewReader(status))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 2 {
-			continue
-		}
-		v, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			s.rssKB = v
-		case "VmHWM:":
-			s.hwmKB = v
-		case "RssAnon:":
-			s.anonKB = v
-		case "RssFile:":
-			s.fileKB = v
-		}
+	s.rssKB, s.hwmKB, s.anonKB, s.fileKB = status["VmRSS"], status["VmHWM"], status["RssAnon"], status["RssFile"]
+	rollup, err := fields(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		s.err = err
+		return s
 	}
+	s.pssKB = rollup["Pss"]
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		s.err = err
@@ -391,8 +855,7 @@ func measure(p *process) sample {
 	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
 	start, _ := strconv.ParseInt(f[19], 10, 64) // field 22, ticks after boot
 	s.cpu = time.Duration(utime+stime) * time.Second / clockTicks
-	up := uptime()
-	if elapsed := up - time.Duration(start)*time.Second/clockTicks; elapsed > 0 {
+	if elapsed := uptime() - time.Duration(start)*time.Second/clockTicks; elapsed > 0 {
 		s.cpuPct = 100 * s.cpu.Seconds() / elapsed.Seconds()
 	}
 	return s
