@@ -201,6 +201,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	o.cfg.CPUProfile = os.Getenv("VIGIL_SIM_CPUPROFILE") // the window only, for work on the simulator's own cost
 	sim, err := newSim(o.cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil-sim: %v\n", err)

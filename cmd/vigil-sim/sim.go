@@ -96,6 +96,8 @@ type Config struct {
 	PostgresCPU bool
 	// FDLimit is the file descriptor limit the caller set, for the summary.
 	FDLimit uint64
+	// CPUProfile, if set, is where a CPU profile of the simulator over the window is written.
+	CPUProfile string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -218,9 +220,10 @@ type Sim struct {
 
 	agentTLS, updaterTLS *tls.Config
 
-	gzPool  sync.Pool
-	bufPool sync.Pool
-	repPool sync.Pool
+	gzPool      sync.Pool
+	scratchPool sync.Pool
+	bufPool     sync.Pool
+	repPool     sync.Pool
 }
 
 func newSim(cfg Config) (*Sim, error) {
@@ -242,6 +245,7 @@ func newSim(cfg Config) (*Sim, error) {
 	s.updaterTLS = cfg.TLS.Clone()
 	s.gzPool.New = func() any { w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed); return w }
 	s.bufPool.New = func() any { return new(bytes.Buffer) }
+	s.scratchPool.New = func() any { b := make([]byte, 0, 4096); return &b }
 	s.repPool.New = func() any {
 		r := &wire.Report{Mounts: make([]wire.Mount, 0, len(mountPaths)), Disks: make([]wire.DiskIO, 0, 2),
 			Interfaces: make([]wire.NetIO, 0, 2), Processes: make([]wire.Process, 0, 2), Units: make([]wire.Unit, 0, 3)}
@@ -624,22 +628,26 @@ func (s *Sim) encode(h *host) (int, *bytes.Buffer, int) {
 	zw.Reset(buf)
 	cw := countingWriter{w: zw}
 	r := s.repPool.Get().(*wire.Report)
-	enc := json.NewEncoder(&cw)
+	scratch := s.scratchPool.Get().(*[]byte)
 	io.WriteString(&cw, `{"reports":[`)
 	n := 0
 	for n < len(h.pending) && n < h.batchLimit && cw.n < batchBytes {
 		p := &h.pending[n]
+		b := (*scratch)[:0]
 		if n > 0 {
-			io.WriteString(&cw, ",")
+			b = append(b, ',')
 		}
 		h.shape.fill(r, p.seq, p.t, h.bootTime, s.cfg.Interval, s.cfg.AgentVersion, p.outages)
-		enc.Encode(r)
+		b = appendReport(b, r)
+		cw.Write(b)
+		*scratch = b
 		n++
 	}
 	io.WriteString(&cw, "]}")
 	zw.Close()
 	r.Outages = nil
 	s.repPool.Put(r)
+	s.scratchPool.Put(scratch)
 	s.gzPool.Put(zw)
 	return n, buf, cw.n
 }
@@ -680,7 +688,7 @@ func (s *Sim) post(ctx context.Context, h *host, body []byte) (*wire.Ack, *sendE
 		return nil, se
 	}
 	var ack wire.Ack
-	if err := wire.Unmarshal(b, false, &ack); err != nil {
+	if err := json.Unmarshal(b, &ack); err != nil {
 		return nil, &sendError{kind: "bad_ack", class: wire.OutageOther}
 	}
 	return &ack, nil

@@ -148,4 +148,3 @@ func checkServer(t *testing.T, srv *app.Server, res *Result, outage bool) {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
-

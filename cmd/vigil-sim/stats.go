@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -149,6 +151,7 @@ type meter struct {
 	srv0, srv1   time.Duration
 	srvErr       error
 	pg0, pg1     cpuSnapshot
+	profile      *os.File
 }
 
 func newMeter(s *Sim) *meter {
@@ -171,6 +174,11 @@ func (m *meter) sampleFDs(ctx context.Context) {
 }
 
 func (m *meter) begin() {
+	if p := m.s.cfg.CPUProfile; p != "" {
+		if f, err := os.Create(p); err == nil && pprof.StartCPUProfile(f) == nil {
+			m.profile = f
+		}
+	}
 	m.t0 = time.Now()
 	m.self0 = selfCPU()
 	if m.serverPID > 0 {
@@ -185,6 +193,10 @@ func (m *meter) begin() {
 func (m *meter) end() {
 	m.s.stats.measuring.Store(false)
 	m.t1 = time.Now()
+	if m.profile != nil {
+		pprof.StopCPUProfile()
+		m.profile.Close()
+	}
 	m.self1 = selfCPU()
 	if m.serverPID > 0 && m.srvErr == nil {
 		m.srv1, m.srvErr = procCPU(m.serverPID)

@@ -134,3 +134,36 @@ func TestBackoffAndRetryAfter(t *testing.T) {
 }
 
 const http1123 = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+func TestAppendReportMatchesEncodingJSON(t *testing.T) {
+	now := time.Date(2026, 12, 2, 1, 0, 0, 123456789, time.UTC)
+	var r wire.Report
+	for idx := range 50 {
+		sh := newShape(idx)
+		for seq := uint64(1); seq <= 4; seq++ {
+			outages := []wire.Outage{{Start: now.Add(-time.Minute), End: now, Class: wire.OutageConnect, Detail: "simulated"},
+				{Start: now.Add(-time.Hour), End: now.Add(-30 * time.Minute), Class: wire.OutageHTTP}}
+			version := []string{"1.0.0", `we<ird"ver&`, "0.0.0-sim", ""}[seq%4]
+			sh.fill(&r, seq*1000003, now.Add(time.Duration(seq)*time.Millisecond), now.Add(-48*time.Hour), 10*time.Second, version, outages[:seq%3])
+			r.UpdaterVersion = version
+			if seq == 3 {
+				r.CPU.StealPct, r.Load.Load1, r.UptimeSeconds = 1e-7, 1e22, 0
+				r.Units[0].Result = ""
+			}
+			want, err := json.Marshal(&r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := appendReport(nil, &r); string(got) != string(want) {
+				t.Fatalf("host %d seq %d:\n got %s\nwant %s", idx, seq, got, want)
+			}
+		}
+	}
+	// Fields the simulator never sets go through encoding/json.
+	r.Errors = []wire.CollectorError{{Collector: "units", Message: "no D-Bus"}}
+	r.SpoolDropped = 3
+	want, _ := json.Marshal(&r)
+	if got := appendReport(nil, &r); string(got) != string(want) {
+		t.Fatalf("fallback:\n got %s\nwant %s", got, want)
+	}
+}
