@@ -64,6 +64,10 @@ bench: ## Benchmarks; results and method in docs/BENCHMARKS.md.
 	$(GO) run ./e2e/benchcmd/footprint -duration $${FOOTPRINT_DURATION:-10m}
 	$(GO) test -run '^$$' -bench 'DownloadVerify|RefreshNoChange' -benchtime 5x ./updater/ && $(GO) run ./e2e/benchcmd/updatebench
 
+.PHONY: sim
+sim: ## Fleet simulator against a vigil-server process per store (SIM_HOSTS, SIM_DURATION); see docs/BENCHMARKS.md.
+	$(GO) run ./e2e/benchcmd/simbench -hosts $${SIM_HOSTS:-2000} -duration $${SIM_DURATION:-60s}
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
 	@for pkg in $$($(GO) list ./...); do \
