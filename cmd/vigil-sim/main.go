@@ -48,7 +48,7 @@ func main() {
 type options struct {
 	cfg                  Config
 	ca, caFingerprint    string
-	outage               string
+	outage, client       string
 	serverPID            int
 	jsonOut, showVersion bool
 }
@@ -79,6 +79,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", 30*time.Second, "timeout of each request (the agent's)")
 	fs.DurationVar(&c.MaxBackoff, "max-backoff", 5*time.Minute, "largest retry delay (the agent's)")
 	fs.StringVar(&c.AgentVersion, "agent-version", "0.0.0-sim", "agent `version` the hosts claim")
+	fs.StringVar(&o.client, "client", "net/http", "`client` of each simulated agent: net/http (an http.Transport per host) or raw "+
+		"(a minimal HTTP/1.1 client on the host's own TLS connection: same traffic, less CPU and memory in the simulator)")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "`PID` of vigil-server for CPU per report (default: the one process named vigil-server, if any; -1: none)")
 	fs.BoolVar(&c.PostgresCPU, "postgres-cpu", true, "measure the CPU of processes named postgres on this machine")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
@@ -141,6 +143,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "vigil-sim: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	switch o.client {
+	case "net/http":
+	case "raw":
+		o.cfg.RawClient = true
+	default:
+		fmt.Fprintf(stderr, "vigil-sim: --client %q: want net/http or raw\n", o.client)
 		return 2
 	}
 	if err := parseOutage(o.outage, &o.cfg); err != nil {

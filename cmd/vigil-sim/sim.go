@@ -96,6 +96,9 @@ type Config struct {
 	PostgresCPU bool
 	// FDLimit is the file descriptor limit the caller set, for the summary.
 	FDLimit uint64
+	// RawClient sends each host's requests over its own tls.Conn with a minimal HTTP/1.1 client
+	// instead of an http.Transport per host (see rawConn). The updaters always use net/http.
+	RawClient bool
 	// CPUProfile, if set, is where a CPU profile of the simulator over the window is written.
 	CPUProfile string
 	// Logger defaults to slog.Default().
@@ -184,6 +187,8 @@ type host struct {
 	tr     *http.Transport // one keep-alive HTTP/1.1 connection, like the agent's
 	client *http.Client
 	hdr    http.Header
+	raw    *rawConn // instead of tr and client with Config.RawClient
+	rawHdr []byte
 	upd    *http.Client // the updater's own connection
 
 	nextSeq    uint64
@@ -219,6 +224,8 @@ type Sim struct {
 	outageFrom, outageTo           time.Time
 
 	agentTLS, updaterTLS *tls.Config
+	addr, hostHdr        string // for rawConn: host:port to dial, Host header
+	enrollHdr            []byte // rawConn headers of an enrollment
 
 	gzPool      sync.Pool
 	scratchPool sync.Pool
@@ -243,6 +250,13 @@ func newSim(cfg Config) (*Sim, error) {
 	s.agentTLS = cfg.TLS.Clone()
 	s.agentTLS.NextProtos = []string{"http/1.1"}
 	s.updaterTLS = cfg.TLS.Clone()
+	u, _ := url.Parse(cfg.Server) // pinnedName checked it
+	s.hostHdr, s.addr = u.Host, u.Host
+	if u.Port() == "" {
+		s.addr = net.JoinHostPort(u.Hostname(), "443")
+	}
+	s.enrollHdr = []byte("Content-Type: application/json\r\nUser-Agent: vigil-sim/" + cfg.AgentVersion + "\r\n" +
+		wire.ProtocolHeader + ": " + strconv.Itoa(wire.ProtocolVersion) + "\r\n")
 	s.gzPool.New = func() any { w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed); return w }
 	s.bufPool.New = func() any { return new(bytes.Buffer) }
 	s.scratchPool.New = func() any { b := make([]byte, 0, 4096); return &b }
@@ -282,20 +296,15 @@ func pinnedName(server string, conf *tls.Config) (*tls.Config, error) {
 }
 
 func (s *Sim) newHost(idx int, hs hostState) *host {
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: s.cfg.RequestTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     s.agentTLS,
-		TLSHandshakeTimeout: s.cfg.RequestTimeout,
-		MaxConnsPerHost:     1,
-		MaxIdleConnsPerHost: 1,
-		MaxIdleConns:        1,
-		DisableCompression:  true,
-		// HTTP/1.1 only, as vigil-agent's own client speaks.
-		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
-	}
-	h := &host{idx: idx, state: hs, shape: newShape(idx), tr: tr, client: &http.Client{Transport: tr},
+	h := &host{idx: idx, state: hs, shape: newShape(idx),
 		nextSeq: hs.Seq + 1, batchLimit: wire.MaxReportsPerBatch,
 		bootTime: time.Now().Add(-time.Duration(1+mix(uint64(idx))%(30*24)) * time.Hour).UTC().Truncate(time.Second)}
+	if s.cfg.RawClient {
+		h.raw = &rawConn{addr: s.addr, host: s.hostHdr, tls: s.agentTLS, timeout: s.cfg.RequestTimeout}
+	} else {
+		h.tr = s.newTransport()
+		h.client = &http.Client{Transport: h.tr}
+	}
 	h.setCredential(hs.Credential, s.cfg.AgentVersion)
 	if s.cfg.Updaters {
 		h.upd = &http.Client{Transport: &http.Transport{
@@ -309,6 +318,50 @@ func (s *Sim) newHost(idx int, hs hostState) *host {
 	return h
 }
 
+// newTransport is one host's net/http transport: one keep-alive HTTP/1.1 connection.
+func (s *Sim) newTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: s.cfg.RequestTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     s.agentTLS,
+		TLSHandshakeTimeout: s.cfg.RequestTimeout,
+		MaxConnsPerHost:     1,
+		MaxIdleConnsPerHost: 1,
+		MaxIdleConns:        1,
+		DisableCompression:  true,
+		// HTTP/1.1 only, as vigil-agent's own client speaks.
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}
+}
+
+// closeConn drops the host's connection (powered off, network gone, or the end).
+func (h *host) closeConn() {
+	if h.raw != nil {
+		h.raw.close()
+	} else {
+		h.tr.CloseIdleConnections()
+	}
+}
+
+// roundTrip sends one request of the agent's on the host's connection and returns the answer.
+// enroll selects the enrollment headers (no credential, no gzip).
+func (s *Sim) roundTrip(ctx context.Context, h *host, method, path string, body []byte, enroll bool) ([]byte, int, string, error) {
+	if h.raw != nil {
+		hdr := h.rawHdr
+		if enroll {
+			hdr = s.enrollHdr
+		}
+		status, ra, b, err := h.raw.roundTrip(ctx, method, path, hdr, body)
+		return b, status, ra, err
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, s.cfg.Server+path, bytes.NewReader(body))
+	req.Header = h.hdr
+	if enroll {
+		req.Header = http.Header{"Content-Type": {"application/json"}, "User-Agent": {"vigil-sim/" + s.cfg.AgentVersion},
+			wire.ProtocolHeader: {strconv.Itoa(wire.ProtocolVersion)}}
+	}
+	return do(h.client, req)
+}
+
 func (h *host) setCredential(cred, version string) {
 	h.state.Credential = cred
 	h.hdr = http.Header{
@@ -317,6 +370,11 @@ func (h *host) setCredential(cred, version string) {
 		wire.ProtocolHeader: {strconv.Itoa(wire.ProtocolVersion)},
 		"Content-Encoding":  {"gzip"},
 		"Authorization":     {"Bearer " + cred},
+	}
+	if h.raw != nil {
+		h.rawHdr = []byte("Content-Type: application/json\r\nUser-Agent: vigil-sim/" + version + "\r\n" +
+			wire.ProtocolHeader + ": " + strconv.Itoa(wire.ProtocolVersion) + "\r\nContent-Encoding: gzip\r\n" +
+			"Authorization: Bearer " + cred + "\r\n")
 	}
 }
 
@@ -448,19 +506,14 @@ func (s *Sim) enrollNew(ctx context.Context, idx int) (*host, error) {
 		MachineID: hs.MachineID, OS: "linux", Arch: "amd64", AgentVersion: s.cfg.AgentVersion})
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.Server+pathEnroll, bytes.NewReader(body))
-	req.Header = http.Header{"Content-Type": {"application/json"}, "User-Agent": {"vigil-sim/" + s.cfg.AgentVersion},
-		wire.ProtocolHeader: {strconv.Itoa(wire.ProtocolVersion)}}
-	resp, err := h.client.Do(req)
+	b, status, _, err := s.roundTrip(ctx, h, http.MethodPost, pathEnroll, body, true)
 	if err != nil {
 		s.stats.addError(classify(err).kind)
 		return nil, err
 	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		s.stats.addError("enroll_http_" + strconv.Itoa(resp.StatusCode))
-		return nil, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
+	if status != http.StatusCreated && status != http.StatusOK {
+		s.stats.addError("enroll_http_" + strconv.Itoa(status))
+		return nil, fmt.Errorf("HTTP %d: %s", status, bytes.TrimSpace(b))
 	}
 	var er wire.EnrollResponse
 	if err := wire.Unmarshal(b, false, &er); err != nil || er.Credential == "" {
@@ -494,7 +547,7 @@ func (s *Sim) interval() time.Duration {
 // unless a retry is scheduled, sleep until the next of the two.
 func (s *Sim) runHost(ctx context.Context, h *host, first time.Time) {
 	defer s.wg.Done()
-	defer h.tr.CloseIdleConnections()
+	defer h.closeConn()
 	nextCollect := first
 	timer := time.NewTimer(time.Until(first))
 	defer timer.Stop()
@@ -508,7 +561,7 @@ func (s *Sim) runHost(ctx context.Context, h *host, first time.Time) {
 		collecting := now.Before(s.collectEnd)
 		if until := h.silentUntil.Load(); collecting && until > now.UnixNano() {
 			// Powered off: the connection goes, nothing is collected; it comes back rebooted.
-			h.tr.CloseIdleConnections()
+			h.closeConn()
 			back := time.Unix(0, until)
 			h.bootTime = back.UTC().Truncate(time.Second)
 			nextCollect = back
@@ -674,9 +727,7 @@ type sendError struct {
 func (s *Sim) post(ctx context.Context, h *host, body []byte) (*wire.Ack, *sendError) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.Server+pathReports, bytes.NewReader(body))
-	req.Header = h.hdr
-	b, status, retryAfter, err := do(h.client, req)
+	b, status, retryAfter, err := s.roundTrip(ctx, h, http.MethodPost, pathReports, body, false)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -725,7 +776,7 @@ func (s *Sim) failed(h *host, se *sendError) {
 func (s *Sim) outageFail(h *host, now time.Time) {
 	if h.outageStart.IsZero() {
 		h.outageStart, h.outageClass = now.UTC().Truncate(time.Millisecond), wire.OutageConnect
-		h.tr.CloseIdleConnections() // the old connection does not survive the outage
+		h.closeConn() // the old connection does not survive the outage
 	}
 	s.stats.outageAttempts.Add(1)
 	h.retryAt = now.Add(backoff(h.attempt, s.cfg.MaxBackoff))
@@ -847,8 +898,14 @@ func (s *Sim) churn(ctx context.Context) {
 		s.hMu.Unlock()
 		silentAcc += float64(len(hosts)) * s.cfg.SilentPerMin / 100 / 60
 		for ; silentAcc >= 1; silentAcc-- {
-			h := hosts[rand.IntN(len(hosts))]
-			if h.inOutage || h.silentUntil.Load() > now.UnixNano() {
+			var h *host
+			for range 10 { // a host that is up and not in the outage
+				if c := hosts[rand.IntN(len(hosts))]; !c.inOutage && c.silentUntil.Load() <= now.UnixNano() {
+					h = c
+					break
+				}
+			}
+			if h == nil {
 				continue
 			}
 			until := now.Add(s.cfg.SilentFor)

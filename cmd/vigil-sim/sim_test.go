@@ -34,8 +34,18 @@ func startServer(t *testing.T) (*app.Server, string) {
 
 func TestSimulatorAgainstRealServer(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a real server and 50 simulated hosts for ~10 s")
+		t.Skip("runs a real server and 50 simulated hosts for ~10 s per client")
 	}
+	for _, raw := range []bool{false, true} {
+		name := "net/http"
+		if raw {
+			name = "raw"
+		}
+		t.Run(name, func(t *testing.T) { testAgainstRealServer(t, raw) })
+	}
+}
+
+func testAgainstRealServer(t *testing.T, raw bool) {
 	srv, tok := startServer(t)
 	tlsConf, err := tlspin.PinnedCAFingerprint(srv.CAFingerprint)
 	if err != nil {
@@ -49,9 +59,9 @@ func TestSimulatorAgainstRealServer(t *testing.T) {
 		// 20 % of hosts lose the server for 2.5 s: they keep collecting and must replay.
 		OutagePct: 20, OutageFor: 2500 * time.Millisecond, OutageStart: 1500 * time.Millisecond,
 		// Churn: hosts powering off and back on, and new hosts enrolling during the run.
-		SilentPerMin: 30, SilentFor: 2 * time.Second, NewPerMin: 60,
+		SilentPerMin: 60, SilentFor: 2 * time.Second, NewPerMin: 60,
 		Updaters: true, Poll: time.Second,
-		MaxBackoff: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		MaxBackoff: time.Second, RawClient: raw, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	res := runSim(t, cfg)
 	if res.EnrolledThisRun < 50 {
