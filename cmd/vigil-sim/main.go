@@ -68,7 +68,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.Float64Var(&c.Jitter, "jitter", 0.05, "vary each interval by up to ±this `fraction` (0..0.5); hosts start at random phases regardless")
 	fs.DurationVar(&c.Warmup, "warmup", 0, "run this long before measuring (default one interval: every host has connected)")
 	fs.DurationVar(&c.Duration, "duration", time.Minute, "measured `window`")
-	fs.DurationVar(&c.Drain, "drain", 30*time.Second, "after the window, wait up to this long for hosts to deliver what they hold")
+	fs.DurationVar(&c.Drain, "drain", 0, "after the window, wait up to this long for hosts to deliver what they hold (default 30s, plus --max-backoff with --outage)")
 	fs.Float64Var(&c.SilentPerMin, "churn-silent", 0, "`percent` of the fleet going silent (powered off) per minute")
 	fs.DurationVar(&c.SilentFor, "silent-for", 2*time.Minute, "how long a silent host stays off before it comes back rebooted")
 	fs.Float64Var(&c.NewPerMin, "churn-new", 0, "new hosts enrolled per minute during the run (the token needs the uses)")

@@ -60,7 +60,8 @@ type Config struct {
 	Warmup time.Duration
 	// Duration is the measured window.
 	Duration time.Duration
-	// Drain bounds the time after the window for hosts to deliver what they still hold. Default 30s.
+	// Drain bounds the time after the window for hosts to deliver what they still hold (the run ends
+	// as soon as they have). Default 30s, plus MaxBackoff with an outage.
 	Drain time.Duration
 	// EnrollToken enrolls hosts the state file does not have.
 	EnrollToken string
@@ -128,9 +129,6 @@ func (c *Config) validate() error {
 	if c.Duration <= 0 {
 		return errors.New("--duration must be positive")
 	}
-	if c.Drain == 0 {
-		c.Drain = 30 * time.Second
-	}
 	if c.EnrollConcurrency <= 0 {
 		c.EnrollConcurrency = 16
 	}
@@ -159,6 +157,13 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBackoff == 0 {
 		c.MaxBackoff = 5 * time.Minute
+	}
+	if c.Drain == 0 {
+		c.Drain = 30 * time.Second
+		if c.OutagePct > 0 {
+			// Hosts back from an outage may sit in a backoff of up to MaxBackoff before they replay.
+			c.Drain += c.MaxBackoff
+		}
 	}
 	if c.AgentVersion == "" {
 		c.AgentVersion = "0.0.0-sim"

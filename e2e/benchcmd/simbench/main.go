@@ -4,7 +4,7 @@
 // measured the same way when it runs on this machine.
 //
 //	go run ./e2e/benchcmd/simbench [-hosts 2000] [-interval 10s] [-duration 60s] [-rounds 1]
-//	                               [-outage 20:20s] [-- extra vigil-sim flags]
+//	                               [-outage 20:20s] [-clients net/http,raw] [-- extra vigil-sim flags]
 //
 // PostgreSQL is measured when VIGIL_TEST_POSTGRES_URL is set (a fresh schema per run, dropped after).
 package main
@@ -42,6 +42,7 @@ func run() int {
 	rounds := flag.Int("rounds", 1, "rounds per store (stores alternate within a round)")
 	outage := flag.String("outage", "", "vigil-sim --outage PCT:DURATION[@START]")
 	storesFlag := flag.String("stores", "sqlite,postgres", "stores to measure")
+	clientsFlag := flag.String("clients", "net/http", "vigil-sim --client values to compare (each store runs each, alternating)")
 	flag.Parse()
 	extra := flag.Args()
 
@@ -70,22 +71,24 @@ func run() int {
 		stores = append(stores, s)
 	}
 	type row struct {
-		store string
-		res   map[string]any
+		store, client string
+		res           map[string]any
 	}
 	var rows []row
 	for r := range *rounds {
 		for _, st := range stores {
-			res, err := measure(tmp, st, pgBase, *hosts, *interval, *duration, *outage, extra)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "round %d %s: %v\n", r+1, st, err)
-				return 1
+			for _, cl := range strings.Split(*clientsFlag, ",") {
+				res, err := measure(tmp, st, pgBase, *hosts, *interval, *duration, *outage, append([]string{"--client", cl}, extra...))
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "round %d %s %s: %v\n", r+1, st, cl, err)
+					return 1
+				}
+				rows = append(rows, row{st, cl, res})
 			}
-			rows = append(rows, row{st, res})
 		}
 	}
-	fmt.Println("\n| store | hosts | reports/s (nominal) | p50 / p99 / max ms | errors | server µs/report | PostgreSQL µs/report | vigil-sim µs/report | sim RSS/host | peak fds |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("\n| store | client | hosts | reports/s (nominal) | p50 / p99 / max ms | errors | server µs/report | PostgreSQL µs/report | vigil-sim µs/report | sim RSS/host | peak fds | unacked at end |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		m := r.res
 		f := func(k string) string {
@@ -97,10 +100,10 @@ func run() int {
 		errs, _ := json.Marshal(m["errors"])
 		rss, _ := m["sim_rss_bytes"].(float64)
 		h, _ := m["hosts"].(float64)
-		fmt.Printf("| %s | %.0f | %s (%s) | %s / %s / %s | %s | %s | %s | %s | %.0f KB | %s |\n", r.store, h,
+		fmt.Printf("| %s | %s | %.0f | %s (%s) | %s / %s / %s | %s | %s | %s | %s | %.0f KB | %s | %s |\n", r.store, r.client, h,
 			f("reports_per_s"), f("expected_reports_per_s"), f("latency_p50_ms"), f("latency_p99_ms"), f("latency_max_ms"),
 			errs, f("server_cpu_us_per_report"), f("postgres_cpu_us_per_report"), f("sim_cpu_us_per_report"),
-			rss/1e3/max(h, 1), f("peak_open_fds"))
+			rss/1e3/max(h, 1), f("peak_open_fds"), f("unacked_at_end"))
 	}
 	return 0
 }
