@@ -4,14 +4,16 @@
 //	vigil-sim --server URL (--ca FILE | --ca-fingerprint SHA256) --hosts N [--enroll-token T]
 //	          [--state FILE] [--interval 10s] [--jitter 0.05] [--warmup 10s] --duration D
 //	          [--churn-silent PCT] [--silent-for 2m] [--churn-new PER_MIN] [--outage PCT:DURATION[@START]]
-//	          [--updaters] [--poll 5m] [--server-pid PID] [--postgres-cpu] [--json]
+//	          [--updaters] [--poll 5m] [--client net/http|raw] [--server-pid PID] [--postgres-cpu] [--json]
 //
 // Each simulated host speaks the wire protocol as vigil-agent does: it enrolls once with the
 // enrollment token (credentials are cached in --state so a rerun reuses them), keeps one
 // keep-alive HTTP/1.1 TLS connection, sends a realistic gzip-compressed report every interval with
 // increasing sequence numbers, forgets reports only when acknowledged, backs off with full jitter,
 // honours Retry-After on 429 and 503, and replays its backlog oldest first in batches after an
-// outage. It links wire and tlspin only, never server code (TestDeps).
+// outage. --client raw replaces each host's http.Transport with a minimal HTTP/1.1 client on the
+// host's own TLS connection: the same traffic for a fraction of the simulator's CPU and memory. It
+// links wire, tlspin and envflag only, never server code (TestDeps).
 //
 // It prints achieved reports/s, latency percentiles, errors by kind, and the CPU per report of the
 // server process and of PostgreSQL (from /proc, when they run on this machine) and of itself. Every
