@@ -12,8 +12,8 @@
 // increasing sequence numbers, forgets reports only when acknowledged, backs off with full jitter,
 // honours Retry-After on 429 and 503, and replays its backlog oldest first in batches after an
 // outage. --client raw replaces each host's http.Transport with a minimal HTTP/1.1 client on the
-// host's own TLS connection: the same traffic for about two thirds of the simulator's CPU and half its memory. It
-// links wire, tlspin and envflag only, never server code (TestDeps).
+// host's own TLS connection: the same traffic for about two thirds of the simulator's CPU and half
+// its memory. It links wire, tlspin and envflag only, never server code (TestDeps).
 //
 // It prints achieved reports/s, latency percentiles, errors by kind, and the CPU per report of the
 // server process and of PostgreSQL (from /proc, when they run on this machine) and of itself. Every
