@@ -313,8 +313,9 @@ func (s *Sim) newHost(idx int, hs hostState) *host {
 	h.setCredential(hs.Credential, s.cfg.AgentVersion)
 	if s.cfg.Updaters {
 		h.upd = &http.Client{Transport: &http.Transport{
-			DialContext:       (&net.Dialer{Timeout: s.cfg.RequestTimeout}).DialContext,
-			TLSClientConfig:   s.updaterTLS,
+			DialContext: (&net.Dialer{Timeout: s.cfg.RequestTimeout}).DialContext,
+			// Its own copy: net/http's HTTP/2 set-up writes the transport's TLS configuration.
+			TLSClientConfig:   s.updaterTLS.Clone(),
 			MaxIdleConns:      1,
 			IdleConnTimeout:   90 * time.Second, // vigil-updater's: a 5 min poll makes a new connection
 			ForceAttemptHTTP2: true,
@@ -622,7 +623,12 @@ func (s *Sim) deliver(ctx context.Context, h *host, deadline time.Time) {
 		t0 := time.Now()
 		ack, se := s.post(ctx, h, body.Bytes())
 		lat := time.Since(t0)
-		s.bufPool.Put(body)
+		wireLen := body.Len()
+		if se == nil {
+			// An ack means the server read the whole body. After an error net/http may still be
+			// writing it (the server can answer 503 first), so that buffer is left to the GC.
+			s.bufPool.Put(body)
+		}
 		if se != nil {
 			if ctx.Err() != nil {
 				return // stopping: not the server's fault
@@ -641,7 +647,7 @@ func (s *Sim) deliver(ctx context.Context, h *host, deadline time.Time) {
 			s.failed(h, se)
 			return
 		}
-		s.stats.request(lat, raw, body.Len())
+		s.stats.request(lat, raw, wireLen)
 		if !h.outageStart.IsZero() {
 			h.doneOutages = append(h.doneOutages, wire.Outage{Start: h.outageStart, End: now.UTC().Truncate(time.Millisecond),
 				Class: h.outageClass, Detail: "simulated"})
