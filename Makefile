@@ -70,6 +70,10 @@ bench: ## Benchmarks; results and method in docs/BENCHMARKS.md.
 	$(GO) run ./e2e/benchcmd/footprint -install -duration $${FOOTPRINT_DURATION:-10m}
 	$(GO) test -run '^$$' -bench 'DownloadVerify|RefreshNoChange' -benchtime 5x ./updater/ && $(GO) run ./e2e/benchcmd/updatebench
 
+.PHONY: sim
+sim: ## Fleet simulator against a vigil-server process per store and client (SIM_HOSTS, SIM_DURATION, SIM_CLIENTS); see docs/BENCHMARKS.md.
+	$(GO) run ./e2e/benchcmd/simbench -hosts $${SIM_HOSTS:-2000} -duration $${SIM_DURATION:-60s} -clients $${SIM_CLIENTS:-net/http,raw}
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s).
 	@for pkg in $$($(GO) list ./...); do \
