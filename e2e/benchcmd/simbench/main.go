@@ -29,9 +29,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/vigilhq/vigil/server/app"
 	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/apiclient"
+	"github.com/vigilhq/vigil/server/app"
 )
 
 func main() { os.Exit(run()) }
