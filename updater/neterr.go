@@ -126,4 +126,3 @@ func tlsForServer(tc *tls.Config, urls ...string) *tls.Config {
 	}
 	return tlspin.ForHost(tc, host)
 }
-
