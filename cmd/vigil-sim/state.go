@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/vigilhq/vigil/atomicfile"
 	"os"
 	"slices"
+
+	"github.com/vigilhq/vigil/atomicfile"
 )
 
 // stateFile caches enrolled hosts so a rerun reuses them instead of enrolling again (enrolling
