@@ -202,7 +202,9 @@ func TestAlertEmailsEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and runs vigil-agent")
 	}
-	smtpSrv, err := alerttest.Start(alerttest.Options{})
+	// ReplyDelay widens the window between the SMTP server keeping a message and its 250 reply,
+	// so a test that cuts SMTP inside it fails every time, not once under load.
+	smtpSrv, err := alerttest.Start(alerttest.Options{ReplyDelay: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +265,14 @@ func TestAlertEmailsEndToEnd(t *testing.T) {
 		t.Errorf("recovery email does not state the duration:\n%s", msgs[1].Raw)
 	}
 
-	// SMTP down during an alert: the email waits, then arrives once.
+	// SMTP down during an alert: the email waits, then arrives once. The SMTP server keeps a
+	// message a moment before it replies 250 (ReplyDelay); cutting it in that window would make
+	// the sender, which never saw the 250, rightly send the recovery email again (same
+	// Message-ID). So the outage starts only once the outbox says the sender saw the 250.
+	waitFor(t, 10*time.Second, "the recovery email to be recorded as sent", func() bool {
+		ns, err := s.admin.ListNotifications(ctx, 10)
+		return err == nil && len(ns) == 2 && ns[0].Status == alert.NotifySent && ns[1].Status == alert.NotifySent
+	})
 	smtpSrv.Stop()
 	ag.stop()
 	waitFor(t, 20*time.Second, "a failed delivery attempt", func() bool {
