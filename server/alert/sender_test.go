@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigilhq/vigil/server/alert"
 	"github.com/vigilhq/vigil/server/alert/alerttest"
 )
@@ -393,8 +395,10 @@ func TestSenderCutBeforeReply(t *testing.T) {
 	defer srv.Stop()
 	st := openSQLite(t)
 	n := queue(t, st, "k1", time.Now())
+	reg := prometheus.NewRegistry()
 	s, err := alert.NewSender(alert.SenderConfig{Store: st, URL: "smtp://" + srv.Addr(), From: "vigil@example.com",
-		Logger: quietLog(), Timeout: 5 * time.Second, RetryBase: time.Millisecond, RetryMax: time.Millisecond})
+		Logger: quietLog(), Timeout: 5 * time.Second, RetryBase: time.Millisecond, RetryMax: time.Millisecond,
+		Metrics: alert.NewMetrics(reg)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,5 +437,11 @@ func TestSenderCutBeforeReply(t *testing.T) {
 	ns, _ = st.ListNotifications(t.Context(), 0, 0)
 	if ns[0].Status != alert.NotifySent || ns[0].Attempts != 2 {
 		t.Errorf("notification %+v", ns[0])
+	}
+	if v, _ := metricValue(t, reg, "vigil_alert_send_failures_total", ""); v != 1 {
+		t.Errorf("send failures metric %v, want 1", v)
+	}
+	if v, _ := metricValue(t, reg, "vigil_alert_emails_sent_total", ""); v != 1 {
+		t.Errorf("emails sent metric %v, want 1", v)
 	}
 }
