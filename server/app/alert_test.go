@@ -468,3 +468,31 @@ func TestAlertAPI(t *testing.T) {
 		t.Errorf("viewer CreateRule = %v, want forbidden", err)
 	}
 }
+
+// TestAlertRetentionAndMetrics: a typo in --alert-retention (90s meant as 90 days) fails the
+// start instead of wiping the alert history, and /metrics carries alerting's series.
+func TestAlertRetentionAndMetrics(t *testing.T) {
+	_, err := app.Start(context.Background(), app.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Version: "test",
+		AlertRetention: 90 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil || !strings.Contains(err.Error(), "--alert-retention") {
+		t.Fatalf("Start with --alert-retention 90s = %v, want refused", err)
+	}
+	s, _ := startWith(t, app.Config{Alert: fastAlerts()}, "")
+	waitFor(t, 10*time.Second, "alerting's first cycle", s.AlertLeading)
+	var body string
+	waitFor(t, 10*time.Second, "alerting series in /metrics", func() bool {
+		resp, err := s.client.Get(s.URL + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return strings.Contains(body, "vigil_alert_evaluation_seconds_count")
+	})
+	for _, want := range []string{"vigil_alert_outbox_depth 0", "vigil_alert_send_failures_total 0", "vigil_alert_emails_sent_total 0"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
