@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/vigilhq/vigil/server/app"
 )
@@ -29,5 +30,14 @@ func TestAlertFlags(t *testing.T) {
 	}
 	if _, err := parse([]string{"--alert-email", "Ops <ops@example.com>"}, nil); err == nil {
 		t.Error("a display-name address was accepted")
+	}
+	if cfg, err := parse(nil, nil); err != nil || cfg.AlertRetention != 90*24*time.Hour {
+		t.Errorf("default --alert-retention = %s, %v; want 90 days", cfg.AlertRetention, err)
+	}
+	if cfg, err := parse(nil, map[string]string{"VIGIL_ALERT_RETENTION": "720h"}); err != nil || cfg.AlertRetention != 30*24*time.Hour {
+		t.Errorf("VIGIL_ALERT_RETENTION = %s, %v", cfg.AlertRetention, err)
+	}
+	if _, err := parse([]string{"--alert-retention", "90d"}, nil); err == nil {
+		t.Error("--alert-retention 90d (not a Go duration) was accepted")
 	}
 }

@@ -31,7 +31,8 @@
 // recovery email; relapsing within it sends nothing); group collapse (when more than GroupShare
 // of a group's hosts are late or silent at once, one email for the group, and hosts that go
 // silent while it fires are folded into it); maintenance silences (host, group or rule, with a
-// start and an end) suppress emails; and hosts get no silence alerts until one interval plus
+// start and an end) suppress new emails, but never the recovery email of an alert whose firing
+// email went out; and hosts get no silence alerts until one interval plus
 // grace after the server itself started, because the server's own downtime is not theirs.
 //
 // Everything takes its time from Config.Now, so tests drive the Engine with a fake clock by

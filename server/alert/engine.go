@@ -64,7 +64,25 @@ type Config struct {
 	// OnQueued is called after notifications were queued (the Sender's Wake), so emails leave
 	// at once instead of at the Sender's next poll.
 	OnQueued func()
+	// Retention is how long resolved alerts (with their history) and sent or skipped emails are
+	// kept; open alerts and unsent emails are kept whatever their age. The leader deletes older
+	// ones every PruneInterval. Defaults to DefaultRetention; it must be at least MinRetention.
+	Retention time.Duration
+	// PruneInterval is how often Tick applies Retention. Defaults to 1h.
+	PruneInterval time.Duration
+	// Metrics records evaluation time, outbox depth and pruning. nil records nothing.
+	Metrics *Metrics
 }
+
+// DefaultRetention is how long resolved alerts and sent emails are kept by default: 90 days.
+const DefaultRetention = 90 * 24 * time.Hour
+
+// MinRetention is the shortest Retention accepted: an hour, so a unit typo (--alert-retention
+// 90s for 90 days) is refused instead of wiping the alert history.
+const MinRetention = time.Hour
+
+// ErrConfig marks an out-of-range setting.
+var ErrConfig = errors.New("alert: invalid configuration")
 
 func (c *Config) setDefaults() error {
 	if c.Store == nil {
@@ -106,6 +124,15 @@ func (c *Config) setDefaults() error {
 	if c.EvalBudget <= 0 {
 		c.EvalBudget = 250 * time.Millisecond
 	}
+	if c.Retention == 0 {
+		c.Retention = DefaultRetention
+	}
+	if c.Retention < MinRetention {
+		return fmt.Errorf("%w: alert retention %s is below the minimum %s", ErrConfig, c.Retention, MinRetention)
+	}
+	if c.PruneInterval <= 0 {
+		c.PruneInterval = time.Hour
+	}
 	return nil
 }
 
@@ -128,6 +155,8 @@ type Engine struct {
 	// toEvaluate queues hosts with new reports for the rules; queued marks them.
 	toEvaluate []string
 	queued     map[string]bool
+	// lastCount and lastPrune are when housekeeping last counted the outbox and pruned.
+	lastCount, lastPrune time.Time
 }
 
 // hostEntry is the engine's view of one host.
@@ -170,11 +199,55 @@ func (e *Engine) Tick(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.cfg.Now()
+	start := time.Now() // wall time on purpose: the cost of a cycle, whatever the clock says
 	err := e.tick(ctx, now)
+	e.cfg.Metrics.observeEval(time.Since(start).Seconds())
 	if err != nil {
 		e.loaded = false
 	}
+	e.housekeep(ctx, now)
 	return err
+}
+
+// housekeep counts the outbox every ScanInterval and applies Retention every PruneInterval. Its
+// failures are logged and counted, not returned: they leave the evaluation state intact.
+func (e *Engine) housekeep(ctx context.Context, now time.Time) {
+	if ctx.Err() != nil {
+		return
+	}
+	if now.Sub(e.lastCount) >= e.cfg.ScanInterval || e.lastCount.IsZero() {
+		e.lastCount = now
+		if n, err := e.store.CountUnsent(ctx); err != nil {
+			e.cfg.Metrics.housekeepingError()
+			e.log.WarnContext(ctx, "Counting the alert outbox failed.", logKeyErr, err)
+		} else {
+			e.cfg.Metrics.setOutboxDepth(n)
+		}
+	}
+	if now.Sub(e.lastPrune) < e.cfg.PruneInterval && !e.lastPrune.IsZero() {
+		return
+	}
+	e.lastPrune = now
+	if _, _, err := e.Prune(ctx); err != nil {
+		e.cfg.Metrics.housekeepingError()
+		e.log.ErrorContext(ctx, "Alert retention failed.", logKeyErr, err)
+	}
+}
+
+// Prune deletes resolved alerts and sent or skipped emails older than Retention, now. Tick calls
+// it every PruneInterval on the leader.
+func (e *Engine) Prune(ctx context.Context) (alerts, notifications int64, err error) {
+	cutoff := e.cfg.Now().Add(-e.cfg.Retention)
+	alerts, notifications, err = e.store.PruneAlerts(ctx, cutoff)
+	if err != nil {
+		return 0, 0, fmt.Errorf("alert retention: %w", err)
+	}
+	e.cfg.Metrics.prunedRows(alerts, notifications)
+	if alerts > 0 || notifications > 0 {
+		e.log.InfoContext(ctx, "Alert retention deleted old alerts and emails.", "alerts", alerts, "emails", notifications,
+			"before", cutoff.UTC().Format(time.RFC3339))
+	}
+	return alerts, notifications, nil
 }
 
 func (e *Engine) tick(ctx context.Context, now time.Time) error {

@@ -399,16 +399,92 @@ func TestMaintenanceSilence(t *testing.T) {
 	// Still firing when the maintenance ends: its email goes then, once.
 	h.run(5*time.Minute + 15*time.Second)
 	h.wantEmails("FIRING: db-1 is silent", "FIRING: web-1 is silent")
-	// A group silence covers both hosts' recovery emails... db-1 recovers inside one.
+	// A group silence that starts after both FIRING emails went holds back new emails, but not
+	// the recovery of an alert whose FIRING email went: db-1 recovers inside it, and its
+	// RESOLVED email goes at once (issue 12).
 	if err := h.st.CreateSilence(h.ctx, alert.Silence{ID: "s-2", Group: server.DefaultGroup, StartsAt: h.clock.Now(), EndsAt: h.clock.Now().Add(time.Hour)}, server.AuditEntry{}); err != nil {
 		t.Fatal(err)
 	}
 	h.report(other, nil)
 	h.run(8*time.Minute, other)
-	h.wantEmails("FIRING: db-1 is silent", "FIRING: web-1 is silent")
+	h.wantEmails("FIRING: db-1 is silent", "FIRING: web-1 is silent", "resolved: RESOLVED: db-1 is reporting again")
 	if len(h.openAlerts()) != 1 {
 		t.Errorf("open alerts %v, want only web-1's", h.openAlerts())
 	}
+}
+
+// TestMaintenanceSilenceAfterFiring is issue 12: a silence that starts after an alert's FIRING
+// email went must not swallow its RESOLVED email, for silence and for metric alerts, for a host
+// and for a rule silence; reminders stay held back meanwhile.
+func TestMaintenanceSilenceAfterFiring(t *testing.T) {
+	h := newHarness(t, func(c *alert.Config) { c.RepeatInterval = 2 * time.Minute })
+	addRule(t, h, alert.Rule{ID: "cpu", Name: "CPU above 90%", Kind: alert.KindCPU, Threshold: 90})
+	id := h.host("web-1", "")
+	busy := h.host("app-1", "")
+	cpu := 99.0
+	// step runs to t0+until a second at a time; app-1 reports every 10s with CPU at cpu.
+	step := func(until time.Duration, reporting ...string) {
+		for h.clock.Now().Sub(t0) < until {
+			h.clock.set(h.clock.Now().Add(time.Second))
+			if h.clock.Now().Sub(t0)%(10*time.Second) == 0 {
+				h.report(busy, func(r *wire.Report) { r.CPU.BusyPct = cpu })
+				for _, r := range reporting {
+					h.report(r, nil)
+				}
+			}
+			h.tick()
+		}
+	}
+	step(50 * time.Second)
+	h.wantEmails("FIRING: app-1: CPU above 90%", "FIRING: web-1 is silent")
+	// Maintenance starts after both FIRING emails went: on web-1, and on the CPU rule.
+	now := h.clock.Now()
+	for _, sil := range []alert.Silence{
+		{ID: "s-host", HostID: id, StartsAt: now, EndsAt: now.Add(time.Hour)},
+		{ID: "s-rule", RuleID: "cpu", StartsAt: now, EndsAt: now.Add(time.Hour)},
+	} {
+		if err := h.st.CreateSilence(h.ctx, sil, server.AuditEntry{Action: "silence.create"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Past the repeat interval: the silences hold the reminders back.
+	step(4 * time.Minute)
+	h.wantEmails("FIRING: app-1: CPU above 90%", "FIRING: web-1 is silent")
+	for _, key := range []string{"silence/" + id, "cpu/" + busy + "/"} {
+		if a := h.alert(key); a.State != alert.StateFiring || a.Reminders != 0 {
+			t.Errorf("alert %s in maintenance: %+v", key, a)
+		}
+	}
+	// Both recover inside the silences: both RESOLVED emails go, once the flap damping passed.
+	cpu = 10
+	step(6*time.Minute, id)
+	h.wantEmails("FIRING: app-1: CPU above 90%", "FIRING: web-1 is silent",
+		"resolved: RESOLVED: web-1 is reporting again", "resolved: RESOLVED: app-1: CPU above 90% resolved")
+	if len(h.openAlerts()) != 0 {
+		t.Errorf("open alerts %v", h.openAlerts())
+	}
+}
+
+// TestMaintenanceSilenceBeforeFiring is the other direction: an alert whose FIRING email a
+// silence held back, and that resolves inside it, sends nothing at all, not a RESOLVED email
+// about something the operator never heard of, and not a late FIRING once the silence ends.
+func TestMaintenanceSilenceBeforeFiring(t *testing.T) {
+	h := newHarness(t, nil)
+	id := h.host("web-1", "")
+	if err := h.st.CreateSilence(h.ctx, alert.Silence{ID: "s-1", HostID: id, StartsAt: t0, EndsAt: t0.Add(10 * time.Minute)}, server.AuditEntry{}); err != nil {
+		t.Fatal(err)
+	}
+	h.run(2 * time.Minute)
+	if a := h.alert("silence/" + id); a.State != alert.StateFiring || !a.Suppressed || !a.NotifiedAt.IsZero() {
+		t.Fatalf("silenced alert %+v", a)
+	}
+	h.report(id, nil)
+	h.run(4*time.Minute, id)
+	if a := h.alert("silence/" + id); a.State != alert.StateResolved {
+		t.Fatalf("alert %+v, want resolved", a)
+	}
+	h.run(12*time.Minute, id)
+	h.wantEmails()
 }
 
 func TestServerRestartGrace(t *testing.T) {

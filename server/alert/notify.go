@@ -86,15 +86,19 @@ func MessageID(key, publicURL string) string {
 	return "vigil." + hex.EncodeToString(sum[:16]) + "@" + domain
 }
 
-// queue makes the notification for an event of a, unless a maintenance silence covers a (then
-// it marks a Suppressed and returns nil). Firing and reminder events stamp a.NotifiedAt.
+// queue makes the notification for an event of a. A maintenance silence covering a holds back
+// firing and reminder emails (queue marks a Suppressed and returns nil), but never a recovery
+// email: callers queue one only when the firing email went out, and an operator who was told
+// that a host went down must learn that it came back, even if maintenance began in between.
+// Firing and reminder events stamp a.NotifiedAt.
 func (e *Engine) queue(a *Alert, now time.Time, event, subject string, m email) []Notification {
-	if e.suppressed(a, now) {
+	resolved := event == EventResolved || event == EventGroupResolved
+	if !resolved && e.suppressed(a, now) {
 		a.Suppressed = true
 		return nil
 	}
 	a.Suppressed = false
-	if event != EventResolved && event != EventGroupResolved {
+	if !resolved {
 		a.NotifiedAt = now
 	}
 	key := fmt.Sprintf("%s/%d/%s", a.Key, a.StartedAt.UnixMicro(), event)

@@ -104,6 +104,8 @@ type SenderConfig struct {
 	// only as many notifications as can be sent one after another within it. Default 2m (at
 	// least 4 × Timeout).
 	Lease time.Duration
+	// Metrics records deliveries. nil records nothing.
+	Metrics *Metrics
 	// Timeout bounds one delivery. Default 30s.
 	Timeout time.Duration
 	// RetryBase and RetryMax bound the exponential backoff between attempts. Default 10s and 10m.
@@ -215,6 +217,7 @@ func (s *Sender) Drain(ctx context.Context, leading func() bool) (int, error) {
 				continue
 			}
 			outcome, err := s.deliver(ctx, n)
+			s.cfg.Metrics.delivery(outcome)
 			if err != nil {
 				return sent, err
 			}

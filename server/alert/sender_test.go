@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigilhq/vigil/server/alert"
 	"github.com/vigilhq/vigil/server/alert/alerttest"
 )
@@ -377,5 +379,69 @@ func TestSenderRecordsAfterStoreBlip(t *testing.T) {
 	ns, _ := sq.ListNotifications(t.Context(), 0, 0)
 	if sends != 1 || !st.failed || ns[0].Status != alert.NotifySent {
 		t.Errorf("sent %d times (want 1), status %s", sends, ns[0].Status)
+	}
+}
+
+// TestSenderCutBeforeReply is the case behind a once-flaky end-to-end test: the SMTP server keeps
+// a message and the connection dies before its 250 reply. The sender never learned the server
+// accepted it, so it must not mark it sent: it retries, and the second copy carries the same
+// Message-ID (the one duplicate SMTP cannot avoid, which mail clients fold by Message-ID). Once
+// the 250 arrived, nothing is sent again.
+func TestSenderCutBeforeReply(t *testing.T) {
+	srv, err := alerttest.Start(alerttest.Options{ReplyDelay: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	st := openSQLite(t)
+	n := queue(t, st, "k1", time.Now())
+	reg := prometheus.NewRegistry()
+	s, err := alert.NewSender(alert.SenderConfig{Store: st, URL: "smtp://" + srv.Addr(), From: "vigil@example.com",
+		Logger: quietLog(), Timeout: 5 * time.Second, RetryBase: time.Millisecond, RetryMax: time.Millisecond,
+		Metrics: alert.NewMetrics(reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int)
+	go func() {
+		sent, err := s.Drain(t.Context(), nil)
+		if err != nil {
+			t.Errorf("Drain: %v", err)
+		}
+		done <- sent
+	}()
+	if _, ok := srv.Wait(5*time.Second, func(m []alerttest.Message) bool { return len(m) == 1 }); !ok {
+		t.Fatal("the server never got the message")
+	}
+	srv.Stop() // inside ReplyDelay: kept, not acknowledged
+	if sent := <-done; sent != 0 {
+		t.Fatalf("Drain = %d sent, want 0: the 250 never came", sent)
+	}
+	ns, _ := st.ListNotifications(t.Context(), 0, 0)
+	if ns[0].Status != alert.NotifyRetrying {
+		t.Fatalf("status %s after a cut before the reply, want retrying", ns[0].Status)
+	}
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // past the 1ms backoff
+	if sent, err := s.Drain(t.Context(), nil); sent != 1 || err != nil {
+		t.Fatalf("Drain after resume = %d, %v", sent, err)
+	}
+	if sent, _ := s.Drain(t.Context(), nil); sent != 0 {
+		t.Errorf("sent again after the 250: %d", sent)
+	}
+	if c := srv.CountByMessageID(); len(c) != 1 || c[n.MessageID] != 2 {
+		t.Errorf("messages by Message-ID %v, want %s twice", c, n.MessageID)
+	}
+	ns, _ = st.ListNotifications(t.Context(), 0, 0)
+	if ns[0].Status != alert.NotifySent || ns[0].Attempts != 2 {
+		t.Errorf("notification %+v", ns[0])
+	}
+	if v, _ := metricValue(t, reg, "vigil_alert_send_failures_total", ""); v != 1 {
+		t.Errorf("send failures metric %v, want 1", v)
+	}
+	if v, _ := metricValue(t, reg, "vigil_alert_emails_sent_total", ""); v != 1 {
+		t.Errorf("emails sent metric %v, want 1", v)
 	}
 }

@@ -68,6 +68,14 @@ type Store interface {
 	// ListNotifications returns notifications newest first, at most limit, with ID < before
 	// when before > 0.
 	ListNotifications(ctx context.Context, limit int, before int64) ([]Notification, error)
+	// CountUnsent returns how many notifications wait in the outbox (queued or retrying).
+	CountUnsent(ctx context.Context) (int64, error)
+	// PruneAlerts deletes, in one transaction, the alerts that resolved before before (their
+	// last change, the resolution, is older) with their history, and the notifications whose
+	// outcome (sent or skipped) was recorded before before. Open alerts and unsent
+	// notifications stay, whatever their age. It returns how many alerts and notifications it
+	// deleted; a zero before is refused (ErrInvalid).
+	PruneAlerts(ctx context.Context, before time.Time) (alerts, notifications int64, err error)
 }
 
 // AlertFilter selects alerts for ListAlerts.

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigilhq/vigil/server/alert"
 	"github.com/vigilhq/vigil/server/pgstore"
 )
@@ -32,19 +34,25 @@ type AlertTuning struct {
 
 // alerting is the server's alert engine, sender and leadership.
 type alerting struct {
-	store  alert.Store
-	leader alert.Leader
-	sender *alert.Sender
-	runner *alert.Runner
+	store   alert.Store
+	leader  alert.Leader
+	sender  *alert.Sender
+	runner  *alert.Runner
+	metrics *alert.Metrics
 }
 
-// prepareAlerting checks the alert settings and builds the sender, so a bad --smtp-url fails the
-// start before anything listens. The password in the URL is never logged.
-func (s *Server) prepareAlerting() error {
+// prepareAlerting checks the alert settings and builds the sender, so a bad --smtp-url or
+// --alert-retention fails the start before anything listens. The password in the URL is never
+// logged. Alerting's series go to reg.
+func (s *Server) prepareAlerting(reg prometheus.Registerer) error {
 	cfg := s.cfg
 	if cfg.Alert.Disabled {
 		return nil
 	}
+	if cfg.AlertRetention != 0 && cfg.AlertRetention < alert.MinRetention {
+		return fmt.Errorf("--alert-retention %s: must be at least %s", cfg.AlertRetention, alert.MinRetention)
+	}
+	s.alerting.metrics = alert.NewMetrics(reg)
 	st, ok := s.store.(alert.Store)
 	if !ok {
 		s.log.Warn("The store does not implement alerting; alerting is off.")
@@ -69,7 +77,7 @@ func (s *Server) prepareAlerting() error {
 	}
 	sender, err := alert.NewSender(alert.SenderConfig{
 		Store: st, URL: cfg.SMTPURL, From: from, TLSConfig: cfg.Alert.SMTPTLSConfig, Logger: s.log, Now: cfg.Alert.Now,
-		RetryBase: cfg.Alert.RetryBase, RetryMax: cfg.Alert.RetryMax,
+		RetryBase: cfg.Alert.RetryBase, RetryMax: cfg.Alert.RetryMax, Metrics: s.alerting.metrics,
 	})
 	if err != nil {
 		return fmt.Errorf("alert email: %w", err)
@@ -94,6 +102,7 @@ func (s *Server) startAlerting(ctx context.Context) {
 		Store: a.store, Logger: s.log, Now: t.Now, Recipients: s.cfg.AlertEmails, PublicURL: publicURL,
 		ScanInterval: t.ScanInterval, FlapDamping: t.FlapDamping, RepeatInterval: t.RepeatInterval,
 		GroupShare: t.GroupShare, GroupMinHosts: t.GroupMinHosts,
+		Retention: s.cfg.AlertRetention, Metrics: a.metrics,
 	}
 	if a.sender != nil {
 		ecfg.OnQueued = a.sender.Wake

@@ -202,7 +202,9 @@ func TestAlertEmailsEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and runs vigil-agent")
 	}
-	smtpSrv, err := alerttest.Start(alerttest.Options{})
+	// ReplyDelay widens the window between the SMTP server keeping a message and its 250 reply,
+	// so a test that cuts SMTP inside it fails every time, not once under load.
+	smtpSrv, err := alerttest.Start(alerttest.Options{ReplyDelay: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +265,14 @@ func TestAlertEmailsEndToEnd(t *testing.T) {
 		t.Errorf("recovery email does not state the duration:\n%s", msgs[1].Raw)
 	}
 
-	// SMTP down during an alert: the email waits, then arrives once.
+	// SMTP down during an alert: the email waits, then arrives once. The SMTP server keeps a
+	// message a moment before it replies 250 (ReplyDelay); cutting it in that window would make
+	// the sender, which never saw the 250, rightly send the recovery email again (same
+	// Message-ID). So the outage starts only once the outbox says the sender saw the 250.
+	waitFor(t, 10*time.Second, "the recovery email to be recorded as sent", func() bool {
+		ns, err := s.admin.ListNotifications(ctx, 10)
+		return err == nil && len(ns) == 2 && ns[0].Status == alert.NotifySent && ns[1].Status == alert.NotifySent
+	})
 	smtpSrv.Stop()
 	ag.stop()
 	waitFor(t, 20*time.Second, "a failed delivery attempt", func() bool {
@@ -457,5 +466,33 @@ func TestAlertAPI(t *testing.T) {
 	}
 	if _, err := viewer.CreateRule(ctx, api.Rule{Kind: alert.KindCPU, Threshold: 95}); !apiclient.IsCode(err, api.CodeForbidden) {
 		t.Errorf("viewer CreateRule = %v, want forbidden", err)
+	}
+}
+
+// TestAlertRetentionAndMetrics: a typo in --alert-retention (90s meant as 90 days) fails the
+// start instead of wiping the alert history, and /metrics carries alerting's series.
+func TestAlertRetentionAndMetrics(t *testing.T) {
+	_, err := app.Start(context.Background(), app.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Version: "test",
+		AlertRetention: 90 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil || !strings.Contains(err.Error(), "--alert-retention") {
+		t.Fatalf("Start with --alert-retention 90s = %v, want refused", err)
+	}
+	s, _ := startWith(t, app.Config{Alert: fastAlerts()}, "")
+	waitFor(t, 10*time.Second, "alerting's first cycle", s.AlertLeading)
+	var body string
+	waitFor(t, 10*time.Second, "alerting series in /metrics", func() bool {
+		resp, err := s.client.Get(s.URL + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return strings.Contains(body, "vigil_alert_evaluation_seconds_count")
+	})
+	for _, want := range []string{"vigil_alert_outbox_depth 0", "vigil_alert_send_failures_total 0", "vigil_alert_emails_sent_total 0"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

@@ -77,6 +77,9 @@ type Config struct {
 	SMTPFrom string
 	// AlertEmails are the default recipients of alert emails; groups add their own.
 	AlertEmails []string
+	// AlertRetention is how long resolved alerts and sent or skipped alert emails are kept.
+	// Default alert.DefaultRetention (90 days); at least alert.MinRetention.
+	AlertRetention time.Duration
 	// Alert tunes alerting (see AlertTuning).
 	Alert AlertTuning
 }
@@ -190,7 +193,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 
-	if err := s.prepareAlerting(); err != nil {
+	if err := s.prepareAlerting(reg); err != nil {
 		return nil, err
 	}
 	if err := s.bootstrapAdmin(ctx); err != nil {

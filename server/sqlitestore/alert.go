@@ -309,3 +309,46 @@ func (s *Store) ListNotifications(ctx context.Context, limit int, before int64) 
 	}
 	return ns, nil
 }
+
+// CountUnsent counts the notifications not yet sent or skipped.
+func (s *Store) CountUnsent(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM notifications WHERE sent_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count unsent notifications: %w", err)
+	}
+	return n, nil
+}
+
+// PruneAlerts deletes alerts resolved before before with their history, and notifications
+// finished before before.
+func (s *Store) PruneAlerts(ctx context.Context, before time.Time) (alerts, notifications int64, err error) {
+	cut, err := storesql.PruneCutoff(before)
+	if err != nil {
+		return 0, 0, err
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM alert_events WHERE alert_id IN
+			(SELECT id FROM alerts WHERE state = 'resolved' AND updated_at < ?)`, micros(cut)); err != nil {
+			return fmt.Errorf("prune alert history: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM alerts WHERE state = 'resolved' AND updated_at < ?`, micros(cut))
+		if err != nil {
+			return fmt.Errorf("prune alerts: %w", err)
+		}
+		if alerts, err = res.RowsAffected(); err != nil {
+			return fmt.Errorf("prune alerts: %w", err)
+		}
+		res, err = tx.ExecContext(ctx, `DELETE FROM notifications WHERE sent_at IS NOT NULL AND sent_at < ?`, micros(cut))
+		if err != nil {
+			return fmt.Errorf("prune notifications: %w", err)
+		}
+		if notifications, err = res.RowsAffected(); err != nil {
+			return fmt.Errorf("prune notifications: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return alerts, notifications, nil
+}

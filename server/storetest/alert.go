@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -27,6 +28,7 @@ func runAlert(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"AlertHostStates", testAlertHostStates},
 		{"AlertOutboxClaim", testAlertOutboxClaim},
 		{"AlertOutboxConcurrentClaims", testAlertOutboxConcurrent},
+		{"AlertPrune", testAlertPrune},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -378,5 +380,91 @@ func testAlertOutboxConcurrent(t *testing.T, f *fixture, s alert.Store) {
 	wg.Wait()
 	if len(seen) != n || len(dups) > 0 {
 		t.Errorf("claimed %d of %d notifications, duplicates %v", len(seen), n, dups)
+	}
+}
+
+// testAlertPrune: PruneAlerts deletes resolved alerts (with their history) and finished
+// notifications older than the cutoff, and never an open alert or an unsent notification however
+// old; CountUnsent counts the outbox.
+func testAlertPrune(t *testing.T, f *fixture, s alert.Store) {
+	cut := t0.Add(time.Hour)
+	save := func(a *alert.Alert, at time.Time, state string, notes ...alert.Notification) {
+		t.Helper()
+		a.State = state
+		if err := s.SaveAlert(f.ctx, a, alert.AlertEvent{Time: at, State: state, Message: state}, notes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// old: fired with an email, resolved before the cutoff with an email.
+	old := &alert.Alert{Key: "old", StartedAt: t0.Add(-2 * time.Hour)}
+	save(old, t0.Add(-2*time.Hour), alert.StateFiring, note("old-firing", t0.Add(-2*time.Hour)))
+	save(old, t0, alert.StateResolved, note("old-resolved", t0))
+	// recent: resolved after the cutoff.
+	recent := &alert.Alert{Key: "recent", StartedAt: t0}
+	save(recent, t0, alert.StateFiring)
+	save(recent, cut.Add(time.Minute), alert.StateResolved)
+	// open: firing for ten days, its email never sent.
+	open := &alert.Alert{Key: "open", StartedAt: t0.Add(-240 * time.Hour)}
+	save(open, t0.Add(-240*time.Hour), alert.StateFiring, note("open-firing", t0.Add(-240*time.Hour)))
+	// Outbox: old-firing sent and old-resolved skipped before the cutoff, late sent after it.
+	save(recent, cut.Add(time.Minute), alert.StateResolved, note("late", cut))
+	finish := func(key, outcome string, at time.Time) {
+		t.Helper()
+		ns, err := s.ClaimNotifications(f.ctx, "o", at, time.Minute, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range ns {
+			if n.Key != key {
+				if err := s.RetryNotification(f.ctx, n.ID, "o", n.NextAttempt, ""); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			if err := s.FinishNotification(f.ctx, n.ID, "o", outcome, at, ""); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Fatalf("notification %s not claimable at %s", key, at)
+	}
+	finish("old-firing", alert.NotifySent, t0.Add(-time.Hour))
+	finish("old-resolved", alert.NotifySkipped, t0.Add(time.Minute))
+	finish("late", alert.NotifySent, cut.Add(time.Minute))
+	if n, err := s.CountUnsent(f.ctx); err != nil || n != 1 {
+		t.Fatalf("CountUnsent = %d, %v; want 1", n, err)
+	}
+
+	wantErr(t, "PruneAlerts without a cutoff", func() error { _, _, err := s.PruneAlerts(f.ctx, time.Time{}); return err }(), server.ErrInvalid)
+	as, ns, err := s.PruneAlerts(f.ctx, cut)
+	if err != nil || as != 1 || ns != 2 {
+		t.Fatalf("PruneAlerts = %d alerts, %d notifications, %v; want 1, 2", as, ns, err)
+	}
+	if _, err := s.GetAlert(f.ctx, old.ID); !errors.Is(err, server.ErrNotFound) {
+		t.Errorf("pruned alert: GetAlert = %v, want not found", err)
+	}
+	if got, err := s.GetAlert(f.ctx, recent.ID); err != nil || len(got.History) != 3 {
+		t.Errorf("recent alert %+v, %v; want it with its 3 events", got, err)
+	}
+	if got, err := s.OpenAlerts(f.ctx); err != nil || len(got) != 1 || got[0].Key != "open" {
+		t.Errorf("OpenAlerts = %+v, %v; want the old open one", got, err)
+	}
+	left, err := s.ListNotifications(f.ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, n := range left {
+		keys = append(keys, n.Key)
+	}
+	if !slices.Equal(keys, []string{"late", "open-firing"}) {
+		t.Errorf("notifications left %v, want [late open-firing]", keys)
+	}
+	if n, err := s.CountUnsent(f.ctx); err != nil || n != 1 {
+		t.Errorf("CountUnsent after prune = %d, %v; want 1", n, err)
+	}
+	// Again: nothing more to delete.
+	if as, ns, err := s.PruneAlerts(f.ctx, cut); err != nil || as != 0 || ns != 0 {
+		t.Errorf("second PruneAlerts = %d, %d, %v; want 0, 0", as, ns, err)
 	}
 }

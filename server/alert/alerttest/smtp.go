@@ -43,6 +43,10 @@ type Options struct {
 	User, Pass string
 	// Delay is how long the server takes to accept each message (a slow server).
 	Delay time.Duration
+	// ReplyDelay is how long the server waits, after it recorded a message, before it replies
+	// 250: a window in which Stop cuts the connection after the server kept the message but
+	// before the client learns so (the client must then send it again; see Messages).
+	ReplyDelay time.Duration
 }
 
 // Server is an in-process SMTP server. It is safe for concurrent use.
@@ -119,7 +123,10 @@ func (s *Server) Stop() {
 	}
 }
 
-// Messages returns the accepted messages, oldest first.
+// Messages returns the accepted messages, oldest first. A message counts once the server kept it,
+// which is just before its 250 reply: when Stop cuts a connection in between, the client never
+// learns that the server kept the message and sends it again (with the same Message-ID), as it
+// must with a real SMTP server.
 func (s *Server) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -219,6 +226,7 @@ func (ss *session) Data(r io.Reader) error {
 		From: ss.from, To: ss.to, MessageID: strings.Trim(msg.Header.Get("Message-Id"), "<>"), Subject: subject,
 		Header: msg.Header, Raw: raw, Received: time.Now(),
 	})
+	time.Sleep(ss.s.opts.ReplyDelay)
 	return nil
 }
 

@@ -219,3 +219,12 @@ func CheckOutcome(id int64, outcome string) error {
 	}
 	return nil
 }
+
+// PruneCutoff validates PruneAlerts' cutoff and returns it as stored: a zero time (which would
+// keep nothing of a mistyped setting's worth, or everything) is refused.
+func PruneCutoff(before time.Time) (time.Time, error) {
+	if before.IsZero() {
+		return time.Time{}, fmt.Errorf("prune alerts: no cutoff time: %w", server.ErrInvalid)
+	}
+	return Normal(before), nil
+}
