@@ -36,6 +36,13 @@ func (c *cli) enrollCommand() *cobra.Command {
 			fmt.Fprintf(c.stdout, "%s\n", resp.Token)
 			fmt.Fprintf(c.stderr, "Enrollment token for group %s, %d use(s), expires %s. It is shown only once.\n",
 				resp.Group, resp.MaxUses, fmtTime(resp.ExpiresAt))
+			// The one-line install, on stderr so that stdout stays the token for scripts.
+			line, err := c.installLine(cmd.Context(), cl, resp.Group, resp.Token)
+			if err != nil {
+				fmt.Fprintf(c.stderr, "No install line (the token works with packages, docs/install.md): %v\n", err)
+				return nil
+			}
+			fmt.Fprintf(c.stderr, "Install a host into group %s: run this on it (docs/install.md explains each pin):\n%s\n", resp.Group, line)
 			return nil
 		},
 	}
