@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -71,7 +73,13 @@ func (c *cli) installLine(ctx context.Context, cl *apiclient.Client, group, toke
 	if err != nil {
 		return "", err
 	}
-	rootSum := sha256.Sum256(root)
+	// The line pins the bytes the server serves at /tuf/metadata/<v>.root.json, checked here to
+	// hold exactly the verified root's signed content.
+	served, err := c.servedRoot(ctx, rootSpec.Version, root)
+	if err != nil {
+		return "", err
+	}
+	rootSum := sha256.Sum256(served)
 	server := strings.TrimRight(c.server, "/")
 	var b strings.Builder
 	fmt.Fprintf(&b, "curl -fsS -k --pinnedpubkey 'sha256//%s' %s/install.sh | sudo sh -s --", pubkey, server)
@@ -130,4 +138,42 @@ func (c *cli) serverPins(ctx context.Context) (pubkey, ca string, err error) {
 	chain := resp.TLS.VerifiedChains[0]
 	spki := sha256.Sum256(chain[0].RawSubjectPublicKeyInfo)
 	return base64.StdEncoding.EncodeToString(spki[:]), tlspin.Fingerprint(chain[len(chain)-1].Raw), nil
+}
+
+// servedRoot fetches root version v as the server serves it and returns its bytes if their
+// signed content is exactly that of the verified root (the encodings may differ).
+func (c *cli) servedRoot(ctx context.Context, v int64, verified []byte) ([]byte, error) {
+	hc, err := c.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	data, err := fetchRoot(ctx, hc, fmt.Sprintf("%s/tuf/metadata/%d.root.json", strings.TrimRight(c.server, "/"), v))
+	if err != nil {
+		return nil, err
+	}
+	if data == nil {
+		return nil, fmt.Errorf("the server does not serve root version %d", v)
+	}
+	signed := func(b []byte) ([]byte, error) {
+		md, err := metadata.Root().FromBytes(b)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(md.Signed)
+	}
+	a, err := signed(data)
+	if err != nil {
+		return nil, fmt.Errorf("root version %d as served: %w", v, err)
+	}
+	b, err := signed(verified)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(a, b) {
+		return nil, fmt.Errorf("refused: the server serves a root version %d that is not the one verified from your trusted root", v)
+	}
+	if _, err := release.VerifyMetadata(verified, data); err != nil {
+		return nil, fmt.Errorf("refused: root version %d as served: %w", v, err)
+	}
+	return data, nil
 }
