@@ -19,7 +19,11 @@ func (c *cli) enrollCommand() *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create-token",
 		Short: "Create an enrollment token for hosts to join a group",
-		Args:  cobra.NoArgs,
+		Long: "Create an enrollment token for hosts to join a group. The token goes to stdout; stderr also gets\n" +
+			"the one-line install for a host (docs/install.md), which pins the server's key and CA, the TUF root\n" +
+			"verified from your trusted root file and the signed vigil-updater builds. Without a trusted root,\n" +
+			"or without a signed vigil-updater build for the group, it says why and prints no line.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.client()
 			if err != nil {
