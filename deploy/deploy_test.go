@@ -1,8 +1,3 @@
-// Package deploy holds the systemd units, the demo script, the package definitions (packages/) and
-// the tests that check them. PID 1 on the build machines is not systemd, so the units are checked
-// with `systemd-analyze verify` (which needs no running systemd) and by parsing, never by starting
-// them; packages_test.go installs the packages into a throwaway root and starts the installed
-// binaries by hand.
 package deploy
 
 import (

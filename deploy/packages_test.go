@@ -810,8 +810,9 @@ func writeFile(t *testing.T, p string, b []byte, mode fs.FileMode) {
 	}
 }
 
-// TestPackageScripts checks the maintainer scripts and build.sh with shellcheck as POSIX sh
-// (dpkg and rpm run them with /bin/sh, which is dash on Debian).
+// TestPackageScripts checks the maintainer scripts, build.sh and install.sh with shellcheck as
+// POSIX sh (dpkg and rpm run them with /bin/sh, which is dash on Debian; the one-line install
+// pipes install.sh into sh).
 func TestPackageScripts(t *testing.T) {
 	sc, err := exec.LookPath("shellcheck")
 	if err != nil {
@@ -821,7 +822,7 @@ func TestPackageScripts(t *testing.T) {
 	if len(scripts) != 6 {
 		t.Fatalf("want postinst, prerm and postrm for both packages, have %v", scripts)
 	}
-	out, err := exec.Command(sc, append([]string{"--shell=sh", "--severity=style", "packages/build.sh"}, scripts...)...).CombinedOutput()
+	out, err := exec.Command(sc, append([]string{"--shell=sh", "--severity=style", "packages/build.sh", "install.sh"}, scripts...)...).CombinedOutput()
 	if err != nil {
 		t.Errorf("shellcheck: %v\n%s", err, out)
 	}

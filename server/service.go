@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -367,6 +368,38 @@ func (s *Service) Desired(ctx context.Context, h Host) (wire.UpdateDesired, erro
 	g, err := s.store.GetGroup(ctx, cur.Group)
 	if err != nil {
 		return wire.UpdateDesired{}, fmt.Errorf("desired for %s: %w", h.ID, s.storeErr("get_group", err))
+	}
+	return wire.UpdateDesired{Version: g.Pin.Version, Channel: g.Pin.Channel}, nil
+}
+
+// DesiredForEnrollment answers GET /api/v1/updates/desired for a host that has not enrolled yet:
+// the pin of the group a valid enrollment token admits to, so an updater's first install runs
+// what the operator pinned instead of whatever "stable" points to. It reads only: the token is
+// not consumed (a use is counted at enrollment), and an invalid, expired, revoked or used-up
+// token is ErrTokenInvalid. Every token is compared in constant time, so the time taken says
+// nothing about which secret was close.
+func (s *Service) DesiredForEnrollment(ctx context.Context, token string) (wire.UpdateDesired, error) {
+	if !strings.HasPrefix(token, prefixEnrollment) {
+		return wire.UpdateDesired{}, ErrTokenInvalid
+	}
+	tokens, err := s.store.ListEnrollmentTokens(ctx)
+	if err != nil {
+		return wire.UpdateDesired{}, fmt.Errorf("desired for an enrollment token: %w", s.storeErr("list_enrollment_tokens", err))
+	}
+	want := []byte(HashSecret(token))
+	var found *EnrollmentToken
+	for i := range tokens {
+		if subtle.ConstantTimeCompare(want, []byte(tokens[i].Hash)) == 1 {
+			found = &tokens[i]
+		}
+	}
+	now := s.cfg.Now()
+	if found == nil || found.Revoked || !now.Before(found.ExpiresAt) || found.Uses >= found.MaxUses {
+		return wire.UpdateDesired{}, ErrTokenInvalid
+	}
+	g, err := s.store.GetGroup(ctx, found.Group)
+	if err != nil {
+		return wire.UpdateDesired{}, fmt.Errorf("desired for an enrollment token: %w", s.storeErr("get_group", err))
 	}
 	return wire.UpdateDesired{Version: g.Pin.Version, Channel: g.Pin.Channel}, nil
 }

@@ -37,6 +37,9 @@ type apiClient struct {
 	client   *http.Client
 	timeout  time.Duration
 	credPath string
+	// enrollToken, when set, authenticates GET /api/v1/updates/desired while the agent has no
+	// credential yet, so the first install follows the group's pin (the server does not consume it).
+	enrollToken string
 }
 
 func (a *apiClient) credential() (string, error) {
@@ -59,6 +62,10 @@ func (a *apiClient) do(ctx context.Context, method, path string, body any, out a
 	if err != nil {
 		return err
 	}
+	return a.doAs(ctx, cred, method, path, body, out, limit)
+}
+
+func (a *apiClient) doAs(ctx context.Context, cred, method, path string, body any, out any, limit int64) error {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	var rd io.Reader
@@ -113,6 +120,18 @@ func (e *apiError) Error() string {
 
 // Is makes every error status match ErrHTTPStatus.
 func (e *apiError) Is(target error) bool { return target == ErrHTTPStatus }
+
+// desiredFirst asks the server which version a host that may not be enrolled yet should run:
+// with the agent's credential when it has one, else with the enrollment token.
+// errNotEnrolled when it has neither.
+func (a *apiClient) desiredFirst(ctx context.Context) (wire.UpdateDesired, error) {
+	d, err := a.desired(ctx)
+	if !errors.Is(err, errNotEnrolled) || a.enrollToken == "" {
+		return d, err
+	}
+	err = a.doAs(ctx, a.enrollToken, http.MethodGet, "/api/v1/updates/desired", nil, &d, maxDesiredBody)
+	return d, err
+}
 
 // desired asks the server which version this host should run.
 func (a *apiClient) desired(ctx context.Context) (wire.UpdateDesired, error) {

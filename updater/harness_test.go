@@ -125,6 +125,10 @@ func readBin(t testing.TB, name string) []byte {
 
 const testCredential = "test-credential"
 
+// testEnrollToken is the enrollment token the fake server answers GET /api/v1/updates/desired
+// for, as it does for testCredential.
+const testEnrollToken = "vge_test-enroll-token"
+
 // harness is a TLS server with a signed TUF repository and a fake desired/events API, a state
 // directory, and an in-process Updater supervising real fake-agent processes.
 type harness struct {
@@ -152,7 +156,8 @@ func newHarness(t *testing.T) *harness {
 	mux := http.NewServeMux()
 	mux.Handle("/tuf/", h.repo.Handler())
 	mux.HandleFunc("GET /api/v1/updates/desired", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer "+testCredential {
+		auth := r.Header.Get("Authorization")
+		if auth != "Bearer "+testCredential && auth != "Bearer "+testEnrollToken {
 			http.Error(w, `{"error":{"code":"unauthorized","message":"no"}}`, http.StatusUnauthorized)
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -211,7 +212,12 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		setCur(c)
 		return nil
 	}
-	if start() != nil {
+	// No agent installed yet (a fresh host): nothing to start until the first install, which
+	// calls Restart. Trying would only log errors and back off.
+	if _, err := os.Stat(s.cfg.Binary); errors.Is(err, fs.ErrNotExist) {
+		s.log.Info("No agent is installed yet; waiting for the first install.", keyBinary, s.cfg.Binary)
+		hold = true
+	} else if start() != nil {
 		schedule()
 	}
 	for {

@@ -156,7 +156,7 @@ func New(cfg Config) (*Updater, error) {
 		return nil, err
 	}
 	u.api = &apiClient{base: base, client: client, timeout: cfg.HTTP.withDefaults().RequestTimeout,
-		credPath: u.state.path(agentDir, "credential")}
+		credPath: u.state.path(agentDir, "credential"), enrollToken: cfg.EnrollToken}
 	u.events = &eventQueue{path: u.state.path(eventsFile)}
 	if err := u.dropPrivileges(); err != nil {
 		return nil, err
@@ -302,7 +302,7 @@ func (u *Updater) Run(ctx context.Context) error {
 // version keeps running whatever fails.
 func (u *Updater) CheckOnce(ctx context.Context) error {
 	if u.state.linked() == "" {
-		v, err := u.Install(ctx, "", u.cfg.InitialChannel)
+		v, err := u.InstallDesired(ctx)
 		if err != nil {
 			return fmt.Errorf("first install: %w", err)
 		}
@@ -664,6 +664,26 @@ func (u *Updater) bestInstalled() string {
 		}
 	}
 	return best
+}
+
+// InstallDesired is the first install of the version the server names for this host: the pin
+// of its group, asked with the agent's credential or, before the agent has enrolled, with
+// Config.EnrollToken. Without either, or when the group pins nothing, it installs
+// Config.InitialChannel. An answer that cannot be had is an error (the caller tries again
+// later): installing "stable" instead would run a version the operator did not choose.
+func (u *Updater) InstallDesired(ctx context.Context) (string, error) {
+	d, err := u.api.desiredFirst(ctx)
+	switch {
+	case errors.Is(err, errNotEnrolled):
+		d = wire.UpdateDesired{}
+	case err != nil:
+		return "", fmt.Errorf("ask the server for this host's version: %w", err)
+	}
+	if d.Version == "" && d.Channel == "" {
+		d.Channel = u.cfg.InitialChannel
+	}
+	u.log.Info("Installing the first agent version.", keyVersion, d.Version, "channel", d.Channel)
+	return u.Install(ctx, d.Version, d.Channel)
 }
 
 // Install installs an agent version (or the version a channel points to) from the signed

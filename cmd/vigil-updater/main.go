@@ -6,6 +6,7 @@
 //	                  [--bundled-agent FILE]
 //	vigil-updater install --server URL (--ca FILE | --ca-fingerprint SHA256) [--state-dir DIR]
 //	                  [--trusted-root FILE] [--channel stable | --pin VERSION] [--bundled-agent FILE]
+//	                  [--enroll-token T]
 //	vigil-updater status [--state-dir DIR]
 //	vigil-updater self-check [--trusted-root FILE]
 //	vigil-updater --version
@@ -62,6 +63,7 @@ const usage = `Usage:
                     [--bundled-agent FILE]
   vigil-updater install --server URL (--ca FILE | --ca-fingerprint SHA256) [--state-dir DIR]
                     [--trusted-root FILE] [--channel stable | --pin VERSION] [--bundled-agent FILE]
+                    [--enroll-token T]
   vigil-updater status [--state-dir DIR] [--json]
   vigil-updater self-check [--trusted-root FILE]
   vigil-updater --version
@@ -99,13 +101,18 @@ func newFlagSet(cmd string, o *options, stderr io.Writer) *flag.FlagSet {
 		fs.StringVar(&o.trustedRoot, "trusted-root", "", "initial TUF root `FILE` to check")
 	}
 	switch cmd {
+	case "run", "install":
+		fs.StringVar(&o.enrollToken, "enroll-token", "", "enrollment `token`: passed to the agent on first start; "+
+			"before the agent enrolls, the first install asks the server with it for the group's pin")
+	}
+	switch cmd {
 	case "run":
-		fs.StringVar(&o.enrollToken, "enroll-token", "", "enrollment `token` passed to the agent on first start")
 		fs.DurationVar(&o.poll, "poll", 5*time.Minute, "mean `interval` between update checks (jittered)")
 		fs.DurationVar(&o.grace, "grace", 60*time.Second, "a new agent must run this `long` without exiting before it is committed")
 		fs.StringVar(&o.agentUser, "agent-user", "vigil", "`user` the agent runs as when the updater runs as root")
 	case "install":
-		fs.StringVar(&o.channel, "channel", "stable", "install the version this signed `channel` points to")
+		fs.StringVar(&o.channel, "channel", "stable", "install the version this signed `channel` points to "+
+			"(with --enroll-token: only when the token's group pins nothing)")
 		fs.StringVar(&o.pin, "pin", "", "install this exact `version` instead of a channel")
 	}
 	return fs
@@ -173,7 +180,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if cmd == "install" {
-		v, err := u.Install(ctx, o.pin, o.channel)
+		var v string
+		if o.pin == "" && o.enrollToken != "" {
+			v, err = u.InstallDesired(ctx)
+		} else {
+			v, err = u.Install(ctx, o.pin, o.channel)
+		}
 		if err != nil {
 			log.Error("Install failed.", "error", err)
 			return 1

@@ -19,7 +19,11 @@ func (c *cli) enrollCommand() *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create-token",
 		Short: "Create an enrollment token for hosts to join a group",
-		Args:  cobra.NoArgs,
+		Long: "Create an enrollment token for hosts to join a group. The token goes to stdout; stderr also gets\n" +
+			"the one-line install for a host (docs/install.md), which pins the server's key and CA, the TUF root\n" +
+			"verified from your trusted root file and the signed vigil-updater builds. Without a trusted root,\n" +
+			"or without a signed vigil-updater build for the group, it says why and prints no line.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.client()
 			if err != nil {
@@ -36,6 +40,13 @@ func (c *cli) enrollCommand() *cobra.Command {
 			fmt.Fprintf(c.stdout, "%s\n", resp.Token)
 			fmt.Fprintf(c.stderr, "Enrollment token for group %s, %d use(s), expires %s. It is shown only once.\n",
 				resp.Group, resp.MaxUses, fmtTime(resp.ExpiresAt))
+			// The one-line install, on stderr so that stdout stays the token for scripts.
+			line, err := c.installLine(cmd.Context(), cl, resp.Group, resp.Token)
+			if err != nil {
+				fmt.Fprintf(c.stderr, "No install line (the token works with packages, docs/install.md): %v\n", err)
+				return nil
+			}
+			fmt.Fprintf(c.stderr, "Install a host into group %s: run this on it (docs/install.md explains each pin):\n%s\n", resp.Group, line)
 			return nil
 		},
 	}

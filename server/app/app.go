@@ -8,6 +8,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -26,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vigilhq/vigil/atomicfile"
+	"github.com/vigilhq/vigil/deploy"
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/httpapi"
 	"github.com/vigilhq/vigil/server/pgstore"
@@ -226,6 +228,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}
 	router.PathPrefix("/tuf/").Handler(releases.Handler())
+	// The one-line host install (docs/install.md): public files, fetched with the server's key pinned.
+	router.HandleFunc("/install.sh", serveFile("text/x-shellscript; charset=utf-8", deploy.InstallScript)).Methods(http.MethodGet, http.MethodHead)
+	router.HandleFunc("/install/vigil-updater.service", serveFile("text/plain; charset=utf-8", deploy.UpdaterUnit)).Methods(http.MethodGet, http.MethodHead)
 	// The dashboard takes every path the API, probes and metrics did not: register it last.
 	router.PathPrefix("/").Handler(dash)
 
@@ -344,4 +349,13 @@ func (s *Server) closeStore() error {
 	err := s.store.Close()
 	s.store = nil
 	return err
+}
+
+// serveFile serves a file built into the binary.
+func serveFile(contentType string, data []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Cache-Control", "no-store")
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	}
 }

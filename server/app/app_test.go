@@ -21,6 +21,7 @@ import (
 
 	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/apiclient"
+	"github.com/vigilhq/vigil/deploy"
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/app"
 	"github.com/vigilhq/vigil/server/storetest"
@@ -286,6 +287,23 @@ func TestHealthAndMetrics(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
 			t.Fatalf("%s: %d %q", path, resp.StatusCode, b)
+		}
+	}
+}
+
+// TestInstallFilesServed: the one-line install's script and unit are served without
+// authentication, byte for byte the files in deploy/.
+func TestInstallFilesServed(t *testing.T) {
+	s := startServer(t, "")
+	for path, want := range map[string][]byte{"/install.sh": deploy.InstallScript, "/install/vigil-updater.service": deploy.UpdaterUnit} {
+		resp, err := s.client.Get(s.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Equal(b, want) || len(want) == 0 {
+			t.Errorf("%s: %d, %d bytes, want the %d bytes of deploy/", path, resp.StatusCode, len(b), len(want))
 		}
 	}
 }

@@ -131,7 +131,7 @@ func (a *API) routes() {
 	// Host endpoints.
 	v1.HandleFunc("/enroll", a.enroll).Methods(http.MethodPost)
 	v1.HandleFunc("/reports", a.hostAuth(a.reports)).Methods(http.MethodPost)
-	v1.HandleFunc("/updates/desired", a.hostAuth(a.desired)).Methods(http.MethodGet)
+	v1.HandleFunc("/updates/desired", a.desiredAuth).Methods(http.MethodGet)
 	v1.HandleFunc("/updates/events", a.hostAuth(a.updateEvent)).Methods(http.MethodPost)
 
 	// Operator endpoints.
@@ -331,6 +331,26 @@ func (a *API) reports(w http.ResponseWriter, r *http.Request, h server.Host) {
 	}
 	writeJSON(w, http.StatusOK, ack)
 }
+
+// desiredAuth serves GET /api/v1/updates/desired to an enrolled host (its credential) and to an
+// updater whose agent has not enrolled yet (the enrollment token it will enroll with, which is
+// read, not consumed): the first install then follows the group's pin.
+func (a *API) desiredAuth(w http.ResponseWriter, r *http.Request) {
+	tok := bearer(r)
+	if !strings.HasPrefix(tok, enrollmentTokenPrefix) {
+		a.hostAuth(a.desired)(w, r)
+		return
+	}
+	d, err := a.svc.DesiredForEnrollment(r.Context(), tok)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// enrollmentTokenPrefix starts every enrollment token (server.CreateEnrollmentToken).
+const enrollmentTokenPrefix = "vge_"
 
 func (a *API) desired(w http.ResponseWriter, r *http.Request, h server.Host) {
 	d, err := a.svc.Desired(r.Context(), h)
