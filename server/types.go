@@ -65,6 +65,8 @@ type Group struct {
 	AlertEmails []string  `json:"alert_emails,omitempty"`
 	Pin         Pin       `json:"pin"`
 	CreatedAt   time.Time `json:"created_at"`
+	// AgentSettings are the data-only settings sent to the group's agents.
+	AgentSettings AgentSettings `json:"-"`
 	// Hosts is the number of hosts in the group, filled by listings.
 	Hosts int `json:"hosts"`
 }
