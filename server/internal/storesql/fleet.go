@@ -77,8 +77,8 @@ const GroupQuery = `SELECT g.name, g.grace_ns, g.alert_emails, g.pin_version, g.
 // ScanGroup reads a row of GroupQuery. An empty list of alert emails comes back nil.
 func ScanGroup(row Scanner) (server.Group, error) {
 	var (
-		g      server.Group
-		grace  int64
+		g        server.Group
+		grace    int64
 		emails   []byte
 		settings string
 	)
