@@ -83,9 +83,9 @@ type Config struct {
 	EnrollToken string
 	// StateDir holds the credential, the spool and pending outages. Defaults to DefaultStateDir.
 	StateDir string
-	// Interval between collections. Zero takes the server's default for new hosts, given at
-	// enrollment, or DefaultInterval; MinInterval..MaxInterval. An interval the server sets in an
-	// ack (an operator's override) replaces it either way.
+	// Interval between collections: the local setting, which wins over the server's. Zero takes
+	// the interval of the server's agent settings (sent with each ack), else the server's default
+	// given at enrollment, else DefaultInterval; MinInterval..MaxInterval.
 	Interval time.Duration
 	// Collect configures the collectors (roots, switches, watch lists).
 	Collect collect.Config
@@ -164,10 +164,11 @@ type Agent struct {
 	client    *client
 	notify    notifier
 
-	credPath   string
-	credential string
-	interval   time.Duration
-	localIntvl bool // Config.Interval was set: the server's enrollment default does not replace it
+	credPath    string
+	credential  string
+	interval    time.Duration
+	localIntvl  bool // Config.Interval was set: no server setting replaces it
+	enrollIntvl int  // the interval the server gave at enrollment, seconds; 0 if none
 
 	outages     outageLog
 	attempt     int       // consecutive failed deliveries
@@ -456,8 +457,9 @@ func (a *Agent) enroll(ctx context.Context) error {
 	}
 	a.credential = resp.Credential
 	a.log.Info("Enrolled.", keyHostID, resp.HostID)
-	if resp.ReportIntervalSeconds != 0 && !a.localIntvl {
-		a.applyConfig(&wire.AgentConfig{IntervalSeconds: resp.ReportIntervalSeconds})
+	if resp.ReportIntervalSeconds >= wire.MinIntervalSeconds && resp.ReportIntervalSeconds <= wire.MaxIntervalSeconds {
+		a.enrollIntvl = resp.ReportIntervalSeconds
+		a.setInterval()
 	}
 	return nil
 }
@@ -503,37 +505,67 @@ func (a *Agent) machineID() string {
 	return id
 }
 
-// applyConfig applies data-only configuration from the server after validating it. Zero values
-// keep the local setting. Nothing here can run anything: it sets a duration and two lists.
+// applyConfig applies the data-only settings the server sent (its complete settings for this
+// host, see wire.AgentConfig) after validating them: the agent never trusts the server further
+// than those bounds. The server's watch entries are added to the local ones, which it cannot
+// remove; a local interval wins over the server's. Nothing here can run anything: it sets a
+// duration and two lists.
 func (a *Agent) applyConfig(c *wire.AgentConfig) {
 	if err := c.Validate(); err != nil {
 		a.log.Warn("Ignoring invalid configuration from the server.", keyError, err)
 		return
 	}
-	if c.IntervalSeconds != 0 && c.IntervalSeconds != a.applied.IntervalSeconds {
+	if c.IntervalSeconds != a.applied.IntervalSeconds {
 		a.applied.IntervalSeconds = c.IntervalSeconds
-		a.interval = time.Duration(c.IntervalSeconds) * time.Second
-		a.log.Info("Server set the report interval.", keyInterval, a.interval)
+		a.setInterval()
 	}
-	procs, units := a.applied.WatchProcesses, a.applied.WatchUnits
-	changed := false
-	if len(c.WatchProcesses) > 0 && !slices.Equal(c.WatchProcesses, procs) {
-		procs, changed = slices.Clone(c.WatchProcesses), true
+	if slices.Equal(c.WatchProcesses, a.applied.WatchProcesses) && slices.Equal(c.WatchUnits, a.applied.WatchUnits) {
+		return
 	}
-	if len(c.WatchUnits) > 0 && !slices.Equal(c.WatchUnits, units) {
-		units, changed = slices.Clone(c.WatchUnits), true
-	}
-	if changed {
-		a.applied.WatchProcesses, a.applied.WatchUnits = procs, units
-		if procs == nil {
-			procs = a.cfg.Collect.WatchProcesses
+	a.applied.WatchProcesses, a.applied.WatchUnits = slices.Clone(c.WatchProcesses), slices.Clone(c.WatchUnits)
+	procs, units := MergeWatches(a.cfg.Collect.WatchProcesses, a.cfg.Collect.WatchUnits, c.WatchProcesses, c.WatchUnits)
+	a.collector.SetWatches(procs, units)
+	a.log.Info("Server set the watch lists.", "processes", len(procs), "units", len(units),
+		"server_processes", len(c.WatchProcesses), "server_units", len(c.WatchUnits))
+}
+
+// setInterval picks the interval in use: the local one if set, else the server's settings, else
+// the interval the server gave at enrollment, else the default.
+func (a *Agent) setInterval() {
+	d := a.cfg.Interval // the local interval, or DefaultInterval
+	if !a.localIntvl {
+		switch {
+		case a.applied.IntervalSeconds != 0:
+			d = time.Duration(a.applied.IntervalSeconds) * time.Second
+		case a.enrollIntvl != 0:
+			d = time.Duration(a.enrollIntvl) * time.Second
 		}
-		if units == nil {
-			units = a.cfg.Collect.WatchUnits
-		}
-		a.collector.SetWatches(procs, units)
-		a.log.Info("Server set the watch lists.", "processes", len(procs), "units", len(units))
 	}
+	if d != a.interval {
+		a.interval = d
+		a.log.Info("Report interval changed.", keyInterval, d, "local", a.localIntvl)
+	}
+}
+
+// MergeWatches returns the watch lists the agent uses: every local entry, then the server's
+// entries the local lists do not already have, each list bounded by wire.MaxWatchEntries (local
+// entries are never the ones left out).
+func MergeWatches(localProcs []wire.ProcessWatch, localUnits []string, serverProcs []wire.ProcessWatch,
+	serverUnits []string) ([]wire.ProcessWatch, []string) {
+	return mergeList(localProcs, serverProcs), mergeList(localUnits, serverUnits)
+}
+
+func mergeList[T comparable](local, server []T) []T {
+	out := slices.Clone(local)
+	for _, e := range server {
+		if len(out) >= wire.MaxWatchEntries {
+			break
+		}
+		if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Interval returns the interval in use (tests).

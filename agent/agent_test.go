@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -467,15 +469,18 @@ func TestServerConfigBounds(t *testing.T) {
 		wantInterval time.Duration
 	}{
 		{"interval applied", wire.AgentConfig{IntervalSeconds: 30}, 30 * time.Second},
-		{"zero keeps local", wire.AgentConfig{}, time.Second},
-		{"too long rejected", wire.AgentConfig{IntervalSeconds: 7200}, time.Second},
-		{"negative rejected", wire.AgentConfig{IntervalSeconds: -1}, time.Second},
-		{"relative exe rejects all", wire.AgentConfig{IntervalSeconds: 30, WatchProcesses: []wire.ProcessWatch{{Exe: "sh"}}}, time.Second},
-		{"too many units rejects all", wire.AgentConfig{IntervalSeconds: 30, WatchUnits: make([]string, wire.MaxWatchEntries+1)}, time.Second},
+		{"zero keeps the default", wire.AgentConfig{}, DefaultInterval},
+		{"too long rejected", wire.AgentConfig{IntervalSeconds: 7200}, DefaultInterval},
+		{"negative rejected", wire.AgentConfig{IntervalSeconds: -1}, DefaultInterval},
+		{"relative exe rejects all", wire.AgentConfig{IntervalSeconds: 30, WatchProcesses: []wire.ProcessWatch{{Exe: "sh"}}}, DefaultInterval},
+		{"too many units rejects all", wire.AgentConfig{IntervalSeconds: 30, WatchUnits: make([]string, wire.MaxWatchEntries+1)}, DefaultInterval},
+		{"bad unit name rejects all", wire.AgentConfig{IntervalSeconds: 30, WatchUnits: []string{"nginx"}}, DefaultInterval},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := newAgent(t, testConfig(t, newFakeServer()))
+			cfg := testConfig(t, newFakeServer())
+			cfg.Interval = 0 // no local interval: the server's may apply
+			a := newAgent(t, cfg)
 			defer a.Close()
 			a.applyConfig(&tt.cfg)
 			if a.Interval() != tt.wantInterval {
@@ -490,18 +495,19 @@ func TestServerConfigFromAck(t *testing.T) {
 		srv := newFakeServer()
 		srv.config = &wire.AgentConfig{IntervalSeconds: 5, WatchProcesses: []wire.ProcessWatch{{Name: "nginx"}}}
 		cfg := testConfig(t, srv)
+		cfg.Interval = 0
 		lines := &lineWriter{}
 		cfg.Notify = lines
 		a := newAgent(t, cfg)
-		runFor(t, a, 30*time.Second)
+		runFor(t, a, 28*time.Second) // not a multiple of 5 s: no collection races the stop
 		if a.Interval() != 5*time.Second {
 			t.Fatalf("interval %s after the server set 5s", a.Interval())
 		}
 		srv.mu.Lock()
 		n := srv.acked
 		srv.mu.Unlock()
-		if n > 9 { // 1 s until the first ack, then every 5 s
-			t.Fatalf("%d reports in 30 s at 5 s", n)
+		if n < 5 || n > 6 { // at 0 s (the first ack sets 5 s), then every 5 s
+			t.Fatalf("%d reports in 28 s at 5 s", n)
 		}
 		got := lines.String()
 		if !strings.HasPrefix(got, "READY\nWATCHDOG\nACK\n") || strings.Count(got, "WATCHDOG\n") != int(n) ||
@@ -509,6 +515,46 @@ func TestServerConfigFromAck(t *testing.T) {
 			t.Fatalf("notify lines:\n%s", got)
 		}
 	})
+}
+
+// TestServerSettingsMerge: the server adds watch entries but cannot remove local ones, a local
+// interval wins over the server's, and a later config without entries leaves only the local ones.
+func TestServerSettingsMerge(t *testing.T) {
+	cfg := testConfig(t, newFakeServer())
+	cfg.Interval = 3 * time.Second
+	cfg.Collect.WatchProcesses = []wire.ProcessWatch{{Name: "sshd"}}
+	cfg.Collect.WatchUnits = []string{"ssh.service"}
+	a := newAgent(t, cfg)
+	defer a.Close()
+	a.applyConfig(&wire.AgentConfig{IntervalSeconds: 60,
+		WatchProcesses: []wire.ProcessWatch{{Name: "sshd"}, {Exe: "/usr/sbin/nginx"}},
+		WatchUnits:     []string{"nginx.service"}})
+	if a.Interval() != 3*time.Second {
+		t.Errorf("interval %s, want the local 3s", a.Interval())
+	}
+	procs, units := a.collector.Watches()
+	if want := []wire.ProcessWatch{{Name: "sshd"}, {Exe: "/usr/sbin/nginx"}}; !slices.Equal(procs, want) {
+		t.Errorf("processes %v, want %v", procs, want)
+	}
+	if want := []string{"ssh.service", "nginx.service"}; !slices.Equal(units, want) {
+		t.Errorf("units %v, want %v", units, want)
+	}
+	a.applyConfig(&wire.AgentConfig{}) // the operator cleared the settings
+	procs, units = a.collector.Watches()
+	if !slices.Equal(procs, cfg.Collect.WatchProcesses) || !slices.Equal(units, cfg.Collect.WatchUnits) {
+		t.Errorf("after clearing: %v %v, want only the local entries", procs, units)
+	}
+}
+
+func TestMergeWatchesBound(t *testing.T) {
+	local := make([]string, wire.MaxWatchEntries-1)
+	for i := range local {
+		local[i] = fmt.Sprintf("l%d.service", i)
+	}
+	_, units := MergeWatches(nil, local, nil, []string{"a.service", "b.service", "l0.service"})
+	if len(units) != wire.MaxWatchEntries || units[len(units)-1] != "a.service" || !slices.Equal(units[:len(local)], local) {
+		t.Fatalf("merged %d units ending %q", len(units), units[len(units)-1])
+	}
 }
 
 type lineWriter struct {

@@ -68,6 +68,33 @@ type Group struct {
 	CreatedAt   time.Time `json:"created_at,omitzero"`
 	// Hosts is the number of hosts in the group.
 	Hosts int `json:"hosts"`
+	// AgentSettings are the data-only settings the group's agents get.
+	AgentSettings AgentSettings `json:"agent_settings,omitzero"`
+}
+
+// AgentSettings are data-only agent settings: the body and answer of
+// /api/v1/groups/{name}/agent-settings and the body of PUT /api/v1/hosts/{id}/agent-settings. A PUT
+// replaces all of them; absent fields are cleared. The agent runs nothing it is told: these only
+// choose what it watches and how often it reports, and its local configuration wins (it keeps its
+// own watch entries and its own interval).
+type AgentSettings struct {
+	// Interval is the report interval ("30s"): whole seconds, 1s..1h; zero (absent) leaves it to
+	// the agent, or for a host to its group.
+	Interval Duration `json:"interval,omitempty"`
+	// WatchProcesses are processes to watch, each by name (comm, at most 15 characters) or by
+	// absolute executable path; at most 64.
+	WatchProcesses []wire.ProcessWatch `json:"watch_processes,omitempty"`
+	// WatchUnits are systemd units to watch ("nginx.service"); at most 64.
+	WatchUnits []string `json:"watch_units,omitempty"`
+}
+
+// HostAgentSettings is the answer of GET /api/v1/hosts/{id}/agent-settings: the host's group's
+// settings, its own (added to the group's; its interval replaces the group's) and the effective
+// settings its agent gets with the answer to each report.
+type HostAgentSettings struct {
+	Group     AgentSettings `json:"group"`
+	Host      AgentSettings `json:"host"`
+	Effective AgentSettings `json:"effective"`
 }
 
 // Pin is the agent version a group should run: an exact version, a release channel, or neither

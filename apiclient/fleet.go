@@ -96,6 +96,41 @@ func (c *Client) Unpin(ctx context.Context, group string) error {
 	return c.Do(ctx, http.MethodDelete, "/api/v1/groups/"+url.PathEscape(group)+"/pin", nil, nil)
 }
 
+// GroupAgentSettings returns a group's agent settings.
+func (c *Client) GroupAgentSettings(ctx context.Context, group string) (api.AgentSettings, error) {
+	var out api.AgentSettings
+	err := c.Do(ctx, http.MethodGet, "/api/v1/groups/"+url.PathEscape(group)+"/agent-settings", nil, &out)
+	return out, err
+}
+
+// SetGroupAgentSettings replaces a group's agent settings (the zero value clears them).
+func (c *Client) SetGroupAgentSettings(ctx context.Context, group string, s api.AgentSettings) (api.AgentSettings, error) {
+	var out api.AgentSettings
+	err := c.Do(ctx, http.MethodPut, "/api/v1/groups/"+url.PathEscape(group)+"/agent-settings", s, &out)
+	return out, err
+}
+
+// HostAgentSettings returns a host's group settings, its own and the effective ones.
+func (c *Client) HostAgentSettings(ctx context.Context, hostID string) (api.HostAgentSettings, error) {
+	var out api.HostAgentSettings
+	err := c.Do(ctx, http.MethodGet, "/api/v1/hosts/"+url.PathEscape(hostID)+"/agent-settings", nil, &out)
+	return out, err
+}
+
+// SetHostAgentSettings replaces a host's own agent settings, added to its group's.
+func (c *Client) SetHostAgentSettings(ctx context.Context, hostID string, s api.AgentSettings) (api.HostAgentSettings, error) {
+	var out api.HostAgentSettings
+	err := c.Do(ctx, http.MethodPut, "/api/v1/hosts/"+url.PathEscape(hostID)+"/agent-settings", s, &out)
+	return out, err
+}
+
+// ClearHostAgentSettings removes a host's own agent settings: it gets its group's.
+func (c *Client) ClearHostAgentSettings(ctx context.Context, hostID string) (api.HostAgentSettings, error) {
+	var out api.HostAgentSettings
+	err := c.Do(ctx, http.MethodDelete, "/api/v1/hosts/"+url.PathEscape(hostID)+"/agent-settings", nil, &out)
+	return out, err
+}
+
 // ListEnrollmentTokens lists enrollment tokens (never their secrets).
 func (c *Client) ListEnrollmentTokens(ctx context.Context) ([]api.EnrollmentToken, error) {
 	var out []api.EnrollmentToken

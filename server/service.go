@@ -355,7 +355,72 @@ func (s *Service) Ingest(ctx context.Context, h Host, batch wire.ReportBatch) (w
 		}
 		return wire.Ack{}, err
 	}
-	return wire.Ack{AckedSeq: acked}, nil
+	ack := wire.Ack{AckedSeq: acked}
+	// Every answer carries the host's complete settings, so a change reaches the agent at its next
+	// report from any replica. The cost is one primary-key read per batch (next to the commit
+	// transaction) and a few hundred bytes at most in the answer: the lists are bounded
+	// (MaxSettingsProcesses, MaxSettingsUnits) and usually empty ("config":{}).
+	group, host, err := s.store.AgentSettings(ctx, h.ID)
+	if err != nil {
+		// The reports are committed: acknowledge them, and leave the agent's settings as they are.
+		s.log.WarnContext(ctx, "Reading a host's agent settings failed; acknowledging without them.", logKeyErr, s.storeErr("agent_settings", err), logKeyHost, h.ID)
+		return ack, nil
+	}
+	ack.Config = EffectiveAgentSettings(group, host).Wire()
+	return ack, nil
+}
+
+// GroupAgentSettings returns a group's agent settings.
+func (s *Service) GroupAgentSettings(ctx context.Context, p Principal, group string) (AgentSettings, error) {
+	g, err := s.GetGroup(ctx, p, group)
+	return g.AgentSettings, err
+}
+
+// SetGroupAgentSettings replaces a group's agent settings; the zero value clears them. Its hosts'
+// agents get them with the answer to their next report.
+func (s *Service) SetGroupAgentSettings(ctx context.Context, p Principal, group string, as AgentSettings) (AgentSettings, error) {
+	if err := require(p, RoleOperator); err != nil {
+		return AgentSettings{}, err
+	}
+	if err := as.Validate(); err != nil {
+		return AgentSettings{}, err
+	}
+	if err := s.store.SetGroupAgentSettings(ctx, group, as, s.audit(p, "group.agent_settings", "group/"+group, as.String())); err != nil {
+		return AgentSettings{}, fmt.Errorf("set agent settings of group %s: %w", group, s.storeErr("set_group_agent_settings", err))
+	}
+	return as, nil
+}
+
+// HostAgentSettings returns a host's group settings, its own, and the effective settings its
+// agent gets.
+func (s *Service) HostAgentSettings(ctx context.Context, p Principal, hostID string) (group, host, effective AgentSettings, err error) {
+	if err := require(p, RoleViewer); err != nil {
+		return group, host, effective, err
+	}
+	group, host, err = s.store.AgentSettings(ctx, hostID)
+	if err != nil {
+		return group, host, effective, fmt.Errorf("agent settings of host %s: %w", hostID, s.storeErr("agent_settings", err))
+	}
+	return group, host, EffectiveAgentSettings(group, host), nil
+}
+
+// SetHostAgentSettings replaces a host's own agent settings (added to its group's); the zero value
+// removes them.
+func (s *Service) SetHostAgentSettings(ctx context.Context, p Principal, hostID string, as AgentSettings) error {
+	if err := require(p, RoleOperator); err != nil {
+		return err
+	}
+	if err := as.Validate(); err != nil {
+		return err
+	}
+	action := "host.agent_settings"
+	if as.IsZero() {
+		action = "host.agent_settings_clear"
+	}
+	if err := s.store.SetHostAgentSettings(ctx, hostID, as, s.audit(p, action, "host/"+hostID, as.String())); err != nil {
+		return fmt.Errorf("set agent settings of host %s: %w", hostID, s.storeErr("set_host_agent_settings", err))
+	}
+	return nil
 }
 
 // Desired answers a host's updater with the pin of its group.

@@ -64,6 +64,14 @@ type Store interface {
 	UpdateGroup(ctx context.Context, g Group, audit AuditEntry) error
 	// SetPin sets a group's pin.
 	SetPin(ctx context.Context, name string, p Pin, audit AuditEntry) error
+	// SetGroupAgentSettings replaces a group's agent settings (ErrNotFound without the group).
+	SetGroupAgentSettings(ctx context.Context, group string, s AgentSettings, audit AuditEntry) error
+	// SetHostAgentSettings replaces a host's own agent settings; the zero value removes them
+	// (ErrNotFound without the host).
+	SetHostAgentSettings(ctx context.Context, hostID string, s AgentSettings, audit AuditEntry) error
+	// AgentSettings returns the agent settings of a host's group and the host's own, in one read:
+	// ingest calls it for every batch (ErrNotFound without the host).
+	AgentSettings(ctx context.Context, hostID string) (group, host AgentSettings, err error)
 	// DeleteGroup deletes an empty group; ErrGroupNotEmpty while hosts are in it. The default group
 	// cannot be deleted (ErrInvalid).
 	DeleteGroup(ctx context.Context, name string, audit AuditEntry) error

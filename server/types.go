@@ -65,6 +65,8 @@ type Group struct {
 	AlertEmails []string  `json:"alert_emails,omitempty"`
 	Pin         Pin       `json:"pin"`
 	CreatedAt   time.Time `json:"created_at"`
+	// AgentSettings are the data-only settings sent to the group's agents.
+	AgentSettings AgentSettings `json:"-"`
 	// Hosts is the number of hosts in the group, filled by listings.
 	Hosts int `json:"hosts"`
 }
@@ -140,6 +142,15 @@ type groupJSON struct {
 	Pin         Pin       `json:"pin"`
 	CreatedAt   time.Time `json:"created_at,omitzero"`
 	Hosts       int       `json:"hosts"`
+	// AgentSettings is left out when it sets nothing.
+	AgentSettings *agentSettingsJSON `json:"agent_settings,omitempty"`
+}
+
+// agentSettingsJSON is AgentSettings on the wire, with Interval as a duration string.
+type agentSettingsJSON struct {
+	Interval       string              `json:"interval,omitempty"`
+	WatchProcesses []wire.ProcessWatch `json:"watch_processes,omitempty"`
+	WatchUnits     []string            `json:"watch_units,omitempty"`
 }
 
 // MarshalJSON renders Grace as a duration string.
@@ -147,6 +158,12 @@ func (g Group) MarshalJSON() ([]byte, error) {
 	j := groupJSON{Name: g.Name, AlertEmails: g.AlertEmails, Pin: g.Pin, CreatedAt: g.CreatedAt, Hosts: g.Hosts}
 	if g.Grace != 0 {
 		j.Grace = g.Grace.String()
+	}
+	if as := g.AgentSettings; as.Interval != 0 || as.WatchProcesses != nil || as.WatchUnits != nil {
+		j.AgentSettings = &agentSettingsJSON{WatchProcesses: as.WatchProcesses, WatchUnits: as.WatchUnits}
+		if as.Interval != 0 {
+			j.AgentSettings.Interval = as.Interval.String()
+		}
 	}
 	return json.Marshal(j)
 }
@@ -164,6 +181,16 @@ func (g *Group) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("grace: %w", err)
 		}
 		g.Grace = d
+	}
+	if as := j.AgentSettings; as != nil {
+		g.AgentSettings = AgentSettings{WatchProcesses: as.WatchProcesses, WatchUnits: as.WatchUnits}
+		if as.Interval != "" {
+			d, err := time.ParseDuration(as.Interval)
+			if err != nil {
+				return fmt.Errorf("agent_settings.interval: %w", err)
+			}
+			g.AgentSettings.Interval = d
+		}
 	}
 	return nil
 }

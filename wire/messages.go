@@ -188,8 +188,13 @@ type Ack struct {
 	Config   *AgentConfig `json:"config,omitempty"`
 }
 
-// AgentConfig is the data-only configuration a server may push to an agent. Zero values mean
-// "keep the local setting". The agent applies it within bounds; it cannot make the agent run anything.
+// AgentConfig is the data-only configuration a server may push to an agent: the effective agent
+// settings of the host (its group's, overlaid by the host's own). A server sends its complete
+// settings in every Ack; an Ack without Config leaves the agent's server settings as they were.
+// The agent adds the watch lists to those of its local configuration (the server cannot remove a
+// local entry) and uses IntervalSeconds unless the local configuration sets an interval; zero means
+// "no server interval". The agent validates it (Validate) before use; it cannot make the agent run
+// anything.
 type AgentConfig struct {
 	IntervalSeconds int            `json:"interval_seconds,omitempty"`
 	WatchProcesses  []ProcessWatch `json:"watch_processes,omitempty"`

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -277,7 +279,9 @@ func (c *AgentConfig) Validate() error {
 		}
 	}
 	for i, u := range c.WatchUnits {
-		errs = append(errs, checkString(fmt.Sprintf("watch_units[%d]", i), u, MaxNameLen, true))
+		if !ValidUnitName(u) {
+			errs = append(errs, invalid("watch_units[%d] %q is not a systemd unit name such as nginx.service", i, u))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -316,4 +320,30 @@ func (e *UpdateEvent) Validate() error {
 		checkString("to_version", e.ToVersion, 64, false),
 		checkString("reason", e.Reason, MaxMessageLen, false),
 		checkTime("time", e.Time, true))...)
+}
+
+// unitSuffixes are the systemd unit types (systemd.unit(5)).
+var unitSuffixes = []string{".service", ".socket", ".device", ".mount", ".automount", ".swap", ".target",
+	".path", ".timer", ".slice", ".scope"}
+
+// ValidUnitName reports whether s is a valid systemd unit name: at most 255 bytes of ASCII
+// letters, digits and ":-_.\@", with a unit type suffix such as ".service", and a non-empty prefix
+// ("getty@tty1.service" is valid; "nginx", "nginx.servce" and "../x.service" are not).
+func ValidUnitName(s string) bool {
+	if len(s) > 255 {
+		return false
+	}
+	i := strings.LastIndexByte(s, '.')
+	if i <= 0 || !slices.Contains(unitSuffixes, s[i:]) {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune(":-_.\\@", r):
+		default:
+			return false
+		}
+	}
+	return s[0] != '.' && s[0] != '@'
 }

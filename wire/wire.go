@@ -16,6 +16,9 @@ package wire
 // History:
 //   - 1 (2026-11-21): enroll, reports with sequence numbers and acks, data-only agent config,
 //     update desired/events.
+//   - 1 (2026-12-02, compatible, no bump): servers send the host's complete agent settings as the
+//     ack's config in every answer ({} for none); agents add its watch entries to their local ones
+//     and let a local interval win. Unit names must be systemd unit names.
 const ProtocolVersion = 1
 
 // ProtocolHeader is the HTTP header that carries ProtocolVersion.

@@ -226,3 +226,17 @@ func FuzzDecodeAgentConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestValidUnitName(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"nginx.service": true, "getty@tty1.service": true, "backup.timer": true, "dev-sda1.device": true,
+		"system-getty.slice": true, `sys-devices-x\x2d1.device`: true,
+		"": false, "nginx": false, "nginx.servce": false, ".service": false, "@x.service": false,
+		"../x.service": false, "a/b.service": false, "my unit.service": false, "x.service\n": false,
+		strings.Repeat("a", 248) + ".service": false,
+	} {
+		if got := ValidUnitName(name); got != ok {
+			t.Errorf("ValidUnitName(%q) = %v, want %v", name, got, ok)
+		}
+	}
+}

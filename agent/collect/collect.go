@@ -84,8 +84,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, u := range c.WatchUnits {
-		if u == "" || len(u) > wire.MaxNameLen {
-			return fmt.Errorf("watch unit %q: bad name", u)
+		if !wire.ValidUnitName(u) {
+			return fmt.Errorf("watch unit %q: not a systemd unit name such as nginx.service", u)
 		}
 	}
 	return nil
@@ -158,6 +158,11 @@ func (c *Collector) SetWatches(procs []wire.ProcessWatch, units []string) {
 	c.cfg.WatchProcesses = slices.Clone(procs)
 	c.cfg.WatchUnits = slices.Clone(units)
 	c.procs.setWatches(c.cfg.WatchProcesses)
+}
+
+// Watches returns the watched processes and units in use.
+func (c *Collector) Watches() ([]wire.ProcessWatch, []string) {
+	return slices.Clone(c.cfg.WatchProcesses), slices.Clone(c.cfg.WatchUnits)
 }
 
 // Close releases the D-Bus connection, if any.

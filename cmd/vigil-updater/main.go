@@ -3,7 +3,7 @@
 //
 //	vigil-updater run --server URL (--ca FILE | --ca-fingerprint SHA256) [--state-dir /var/lib/vigil]
 //	                  [--enroll-token T] [--trusted-root FILE] [--poll 5m] [--grace 60s] [--agent-user vigil]
-//	                  [--bundled-agent FILE]
+//	                  [--bundled-agent FILE] [--agent-config FILE]
 //	vigil-updater install --server URL (--ca FILE | --ca-fingerprint SHA256) [--state-dir DIR]
 //	                  [--trusted-root FILE] [--channel stable | --pin VERSION] [--bundled-agent FILE]
 //	                  [--enroll-token T]
@@ -60,7 +60,7 @@ func main() {
 const usage = `Usage:
   vigil-updater run --server URL (--ca FILE | --ca-fingerprint SHA256) [--state-dir /var/lib/vigil]
                     [--enroll-token T] [--trusted-root FILE] [--poll 5m] [--grace 60s] [--agent-user vigil]
-                    [--bundled-agent FILE]
+                    [--bundled-agent FILE] [--agent-config FILE]
   vigil-updater install --server URL (--ca FILE | --ca-fingerprint SHA256) [--state-dir DIR]
                     [--trusted-root FILE] [--channel stable | --pin VERSION] [--bundled-agent FILE]
                     [--enroll-token T]
@@ -73,7 +73,7 @@ Every flag also reads VIGIL_<NAME>, such as VIGIL_SERVER or VIGIL_CA_FINGERPRINT
 
 type options struct {
 	server, ca, caFingerprint, stateDir, enrollToken, trustedRoot, agentUser string
-	bundledAgent                                                             string
+	bundledAgent, agentConfig                                                string
 	channel, pin                                                             string
 	poll, grace                                                              time.Duration
 	json                                                                     bool
@@ -110,6 +110,7 @@ func newFlagSet(cmd string, o *options, stderr io.Writer) *flag.FlagSet {
 		fs.DurationVar(&o.poll, "poll", 5*time.Minute, "mean `interval` between update checks (jittered)")
 		fs.DurationVar(&o.grace, "grace", 60*time.Second, "a new agent must run this `long` without exiting before it is committed")
 		fs.StringVar(&o.agentUser, "agent-user", "vigil", "`user` the agent runs as when the updater runs as root")
+		fs.StringVar(&o.agentConfig, "agent-config", "", "the agent's local YAML configuration `FILE`, passed to it as --config (default "+defaultAgentConfig+" if it exists); its watch entries and interval win over the server's")
 	case "install":
 		fs.StringVar(&o.channel, "channel", "stable", "install the version this signed `channel` points to "+
 			"(with --enroll-token: only when the token's group pins nothing)")
@@ -258,7 +259,14 @@ func buildConfig(o *options, log *slog.Logger) (*updater.Config, error) {
 	if o.poll < 0 || o.grace < 0 {
 		return nil, errors.New("--poll and --grace must be positive")
 	}
-	var err error
+	agentConfig, err := agentConfigFile(o.agentConfig)
+	if err != nil {
+		return nil, err
+	}
+	if agentConfig != "" {
+		cfg.AgentArgs = append(cfg.AgentArgs, "--config", agentConfig)
+		log.Info("The agent reads its local configuration.", "agent_config", agentConfig)
+	}
 	if cfg.TrustedRoot, err = trustedRoot(o.trustedRoot); err != nil {
 		return nil, err
 	}
@@ -348,4 +356,28 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// defaultAgentConfig is the agent's local configuration file, used when it exists.
+const defaultAgentConfig = "/etc/vigil/agent.yaml"
+
+// agentConfigFile resolves --agent-config: a file given must exist and be a regular file (a typo
+// is refused, not ignored); without one, defaultAgentConfig if it exists. It returns an absolute
+// path ("" for none), as the agent starts in another directory.
+func agentConfigFile(given string) (string, error) {
+	path := given
+	if path == "" {
+		if _, err := os.Stat(defaultAgentConfig); err != nil {
+			return "", nil
+		}
+		path = defaultAgentConfig
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("--agent-config: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("--agent-config: %s is not a regular file", path)
+	}
+	return filepath.Abs(path)
 }

@@ -3,6 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,5 +55,33 @@ func TestStatus(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "current:    none") {
 		t.Errorf("status output %q", stdout.String())
+	}
+}
+
+// TestAgentConfigFlag: VIGIL_AGENT_CONFIG sets --agent-config; the file is passed to the agent as
+// --config with an absolute path; a missing file or a directory is refused.
+func TestAgentConfigFlag(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(file, []byte("watch: {units: [ssh.service]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"VIGIL_SERVER": "https://vigil.test", "VIGIL_AGENT_CONFIG": file}
+	o, err := parseArgs("run", nil, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err != nil || o.agentConfig != file {
+		t.Fatalf("parseArgs: %+v, %v", o, err)
+	}
+	cfg, err := buildConfig(o, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.Index(cfg.AgentArgs, "--config"); i < 0 || cfg.AgentArgs[i+1] != file {
+		t.Errorf("agent args %q, want --config %s", cfg.AgentArgs, file)
+	}
+	for _, bad := range []string{filepath.Join(dir, "agent.yml"), dir} {
+		o.agentConfig = bad
+		if _, err := buildConfig(o, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), "--agent-config") {
+			t.Errorf("--agent-config %s: err = %v", bad, err)
+		}
 	}
 }

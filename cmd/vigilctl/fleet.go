@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/wire"
 )
 
 func (c *cli) enrollCommand() *cobra.Command {
@@ -111,8 +113,114 @@ func (c *cli) hostsCommand() *cobra.Command {
 			return c.print(h, []string{"FIELD", "VALUE"}, func() [][]string { return hostRows(h) })
 		},
 	}
-	cmd.AddCommand(ls, show)
+	var watch agentSettingsFlags
+	setSettings := &cobra.Command{
+		Use:   "set-settings HOST_ID [--watch-process NAME…] [--watch-exe PATH…] [--watch-unit UNIT…] [--interval D] [--clear-agent-settings]",
+		Short: "Set a host's own agent settings, added to its group's",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !watch.changed(cmd) {
+				return usageError{fmt.Errorf("nothing to set: give --watch-process, --watch-exe, --watch-unit, --interval or --clear-agent-settings")}
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			var got api.HostAgentSettings
+			if watch.clear && !cmd.Flags().Changed("watch-process") && !cmd.Flags().Changed("watch-exe") &&
+				!cmd.Flags().Changed("watch-unit") && !cmd.Flags().Changed("interval") {
+				got, err = cl.ClearHostAgentSettings(cmd.Context(), args[0])
+			} else {
+				cur, err2 := cl.HostAgentSettings(cmd.Context(), args[0])
+				if err2 != nil {
+					return err2
+				}
+				got, err = cl.SetHostAgentSettings(cmd.Context(), args[0], watch.apply(cmd, cur.Host))
+			}
+			if err != nil {
+				return err
+			}
+			return c.print(got, []string{"FIELD", "VALUE"}, func() [][]string {
+				return slices.Concat(agentSettingsRows("group ", got.Group), agentSettingsRows("host ", got.Host), agentSettingsRows("effective ", got.Effective))
+			})
+		},
+	}
+	watch.register(setSettings)
+	cmd.AddCommand(ls, show, setSettings)
 	return cmd
+}
+
+// agentSettingsFlags are the flags that change agent settings. A list given replaces that list
+// (--watch-process and --watch-exe together replace the processes); --clear-agent-settings starts
+// from nothing.
+type agentSettingsFlags struct {
+	procs, exes, units []string
+	interval           time.Duration
+	clear              bool
+}
+
+func (f *agentSettingsFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&f.procs, "watch-process", nil, "watch a process by name (repeatable; replaces the watched processes; '' for none)")
+	cmd.Flags().StringArrayVar(&f.exes, "watch-exe", nil, "watch a process by absolute executable path (repeatable)")
+	cmd.Flags().StringArrayVar(&f.units, "watch-unit", nil, "watch a systemd unit such as nginx.service (repeatable; replaces the watched units; '' for none)")
+	cmd.Flags().DurationVar(&f.interval, "interval", 0, "agents' report interval (0 = the agent's own)")
+	cmd.Flags().BoolVar(&f.clear, "clear-agent-settings", false, "remove all agent settings (then apply the other flags)")
+}
+
+func (f *agentSettingsFlags) changed(cmd *cobra.Command) bool {
+	for _, n := range []string{"watch-process", "watch-exe", "watch-unit", "interval", "clear-agent-settings"} {
+		if cmd.Flags().Changed(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// apply returns cur changed by the flags given.
+func (f *agentSettingsFlags) apply(cmd *cobra.Command, cur api.AgentSettings) api.AgentSettings {
+	if f.clear {
+		cur = api.AgentSettings{}
+	}
+	if cmd.Flags().Changed("watch-process") || cmd.Flags().Changed("watch-exe") {
+		cur.WatchProcesses = nil
+		for _, n := range f.procs {
+			if n != "" {
+				cur.WatchProcesses = append(cur.WatchProcesses, wire.ProcessWatch{Name: n})
+			}
+		}
+		for _, e := range f.exes {
+			if e != "" {
+				cur.WatchProcesses = append(cur.WatchProcesses, wire.ProcessWatch{Exe: e})
+			}
+		}
+	}
+	if cmd.Flags().Changed("watch-unit") {
+		cur.WatchUnits = slices.DeleteFunc(slices.Clone(f.units), func(u string) bool { return u == "" })
+	}
+	if cmd.Flags().Changed("interval") {
+		cur.Interval = api.Duration(f.interval)
+	}
+	return cur
+}
+
+// agentSettingsRows are the table rows of agent settings, each field name prefixed.
+func agentSettingsRows(prefix string, s api.AgentSettings) [][]string {
+	interval := "agent's own"
+	if s.Interval != 0 {
+		interval = s.Interval.String()
+	}
+	procs := make([]string, len(s.WatchProcesses))
+	for i, w := range s.WatchProcesses {
+		procs[i] = w.Name
+		if w.Exe != "" {
+			procs[i] = w.Exe
+		}
+	}
+	return [][]string{
+		{prefix + "agent interval", interval},
+		{prefix + "watched processes", orDash(strings.Join(procs, ", "))},
+		{prefix + "watched units", orDash(strings.Join(s.WatchUnits, ", "))},
+	}
 }
 
 func hostRows(h api.Host) [][]string {
@@ -205,9 +313,29 @@ func (c *cli) groupsCommand() *cobra.Command {
 	create.Flags().StringArrayVar(&emails, "alert-email", nil, "extra alert recipient (repeatable)")
 	var setGrace time.Duration
 	var setEmails []string
+	var watch agentSettingsFlags
 	set := &cobra.Command{
-		Use: "set GROUP [--grace D] [--alert-email ADDR…]", Short: "Change a group's settings", Args: cobra.ExactArgs(1),
+		Use:   "set GROUP [--grace D] [--alert-email ADDR…] [--watch-process NAME…] [--watch-exe PATH…] [--watch-unit UNIT…] [--interval D] [--clear-agent-settings]",
+		Short: "Change a group's settings", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if watch.changed(cmd) {
+				if cmd.Flags().Changed("grace") || cmd.Flags().Changed("alert-email") {
+					return usageError{fmt.Errorf("set agent settings and alert settings in separate commands")}
+				}
+				cl, err := c.client()
+				if err != nil {
+					return err
+				}
+				cur, err := cl.GroupAgentSettings(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				got, err := cl.SetGroupAgentSettings(cmd.Context(), args[0], watch.apply(cmd, cur))
+				if err != nil {
+					return err
+				}
+				return c.print(got, []string{"FIELD", "VALUE"}, func() [][]string { return agentSettingsRows("", got) })
+			}
 			var req api.GroupSettings
 			if cmd.Flags().Changed("grace") {
 				s := setGrace.String()
@@ -236,6 +364,29 @@ func (c *cli) groupsCommand() *cobra.Command {
 	}
 	set.Flags().DurationVar(&setGrace, "grace", 0, "silence grace (0 = default)")
 	set.Flags().StringArrayVar(&setEmails, "alert-email", nil, "alert recipients, replacing the current ones (repeatable; --alert-email '' clears)")
+	watch.register(set)
+	show := &cobra.Command{
+		Use: "show GROUP", Short: "Show a group with its pin, alert and agent settings", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			g, err := cl.GetGroup(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return c.print(g, []string{"FIELD", "VALUE"}, func() [][]string {
+				grace := "default"
+				if g.Grace != 0 {
+					grace = g.Grace.String()
+				}
+				rows := [][]string{{"name", g.Name}, {"hosts", strconv.Itoa(g.Hosts)}, {"pin", pinString(g.Pin)},
+					{"grace", grace}, {"alert emails", orDash(strings.Join(g.AlertEmails, ","))}}
+				return append(rows, agentSettingsRows("", g.AgentSettings)...)
+			})
+		},
+	}
 	var channel string
 	var unpin bool
 	pin := &cobra.Command{
@@ -293,7 +444,7 @@ func (c *cli) groupsCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(ls, create, set, pin, rm)
+	cmd.AddCommand(ls, show, create, set, pin, rm)
 	return cmd
 }
 

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"time"
+
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/vigilhq/vigil/api"
@@ -48,7 +50,15 @@ func updateEventOut(e server.UpdateEvent) api.UpdateEvent {
 
 func groupOut(g server.Group) api.Group {
 	return api.Group{Name: g.Name, Grace: api.Duration(g.Grace), AlertEmails: g.AlertEmails, Pin: pinOut(g.Pin),
-		CreatedAt: g.CreatedAt, Hosts: g.Hosts}
+		CreatedAt: g.CreatedAt, Hosts: g.Hosts, AgentSettings: agentSettingsOut(g.AgentSettings)}
+}
+
+func agentSettingsOut(s server.AgentSettings) api.AgentSettings {
+	return api.AgentSettings{Interval: api.Duration(s.Interval), WatchProcesses: s.WatchProcesses, WatchUnits: s.WatchUnits}
+}
+
+func agentSettingsIn(s api.AgentSettings) server.AgentSettings {
+	return server.AgentSettings{Interval: time.Duration(s.Interval), WatchProcesses: s.WatchProcesses, WatchUnits: s.WatchUnits}
 }
 
 func pinOut(p server.Pin) api.Pin { return api.Pin{Version: p.Version, Channel: p.Channel} }

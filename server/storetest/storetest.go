@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"Retention", testRetention},
 		{"Groups", testGroups},
 		{"DeleteGroup", testDeleteGroup},
+		{"AgentSettings", testAgentSettings},
 		{"UpdateEvents", testUpdateEvents},
 		{"APITokens", testAPITokens},
 		{"Audit", testAudit},

@@ -73,6 +73,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err := anon.Do(ctx, http.MethodPost, "/api/v1/enroll", wire.EnrollRequest{EnrollmentToken: et.Token, Hostname: "db-<script>1"}, &db1); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := admin.SetGroupAgentSettings(ctx, api.DefaultGroup, api.AgentSettings{Interval: api.Duration(30 * time.Second),
+		WatchProcesses: []wire.ProcessWatch{{Name: "nginx"}}, WatchUnits: []string{"nginx.service"}}); err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now().UTC()
 	batch := wire.ReportBatch{Reports: []wire.Report{{Seq: 1, Time: now, AgentVersion: "1.0.0", IntervalSeconds: 10,
 		CPU: &wire.CPU{Cores: 2, BusyPct: 42.5}, Memory: &wire.Memory{TotalBytes: 4 << 30, AvailableBytes: 2 << 30, UsedPct: 50},
@@ -155,6 +159,14 @@ func TestDashboardInBrowser(t *testing.T) {
 		if !strings.Contains(hostPage, want) {
 			t.Errorf("host page lacks %q:\n%s", want, hostPage)
 		}
+	}
+	// The groups page shows the agent settings.
+	if err := chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/groups"), chromedp.WaitVisible(chromedp.ID("groups"))); err != nil {
+		t.Fatalf("groups page: %v", err)
+	}
+	if got := text("#groups .agent-settings"); !strings.Contains(got, "every 30s") || !strings.Contains(got, "process nginx") ||
+		!strings.Contains(got, "unit nginx.service") {
+		t.Errorf("groups page agent settings = %q", got)
 	}
 	if !strings.Contains(footer, "9.9.9") {
 		t.Errorf("footer %q lacks the version", footer)

@@ -72,17 +72,22 @@ func EnrollingHost(h server.Host, now time.Time, credentialHash string) (server.
 // GroupQuery selects the columns ScanGroup reads, with the group's host count; callers append a
 // WHERE or ORDER BY on g.
 const GroupQuery = `SELECT g.name, g.grace_ns, g.alert_emails, g.pin_version, g.pin_channel, g.created_at,
-	(SELECT count(*) FROM hosts h WHERE h.group_name = g.name) FROM groups g`
+	g.agent_settings, (SELECT count(*) FROM hosts h WHERE h.group_name = g.name) FROM groups g`
 
 // ScanGroup reads a row of GroupQuery. An empty list of alert emails comes back nil.
 func ScanGroup(row Scanner) (server.Group, error) {
 	var (
-		g      server.Group
-		grace  int64
-		emails []byte
+		g        server.Group
+		grace    int64
+		emails   []byte
+		settings string
 	)
-	if err := row.Scan(&g.Name, &grace, &emails, &g.Pin.Version, &g.Pin.Channel, TimeInto(&g.CreatedAt), &g.Hosts); err != nil {
+	if err := row.Scan(&g.Name, &grace, &emails, &g.Pin.Version, &g.Pin.Channel, TimeInto(&g.CreatedAt), &settings, &g.Hosts); err != nil {
 		return server.Group{}, err
+	}
+	var err error
+	if g.AgentSettings, err = DecodeAgentSettings(settings); err != nil {
+		return server.Group{}, fmt.Errorf("group %s: %w", g.Name, err)
 	}
 	g.Grace = time.Duration(grace)
 	if err := json.Unmarshal(emails, &g.AlertEmails); err != nil {
@@ -211,4 +216,53 @@ func ScanOutage(row Scanner) (wire.Outage, error) {
 	var o wire.Outage
 	err := row.Scan(TimeInto(&o.Start), TimeInto(&o.End), &o.Class, &o.Detail)
 	return o, err
+}
+
+// AgentSettingsQuery selects the agent settings of a host's group and the host's own, for
+// ScanAgentSettings; the caller binds the host ID.
+const AgentSettingsQuery = `SELECT g.agent_settings, h.agent_settings FROM hosts h JOIN groups g ON g.name = h.group_name
+	WHERE h.id = `
+
+// agentSettingsJSON is how a column of agent settings is stored; an empty column is the zero value.
+type agentSettingsJSON struct {
+	IntervalSeconds int                 `json:"interval_seconds,omitempty"`
+	WatchProcesses  []wire.ProcessWatch `json:"watch_processes,omitempty"`
+	WatchUnits      []string            `json:"watch_units,omitempty"`
+}
+
+// EncodeAgentSettings validates settings and returns them as stored: "" for the zero value, else JSON.
+func EncodeAgentSettings(s server.AgentSettings) (string, error) {
+	if err := s.Validate(); err != nil {
+		return "", err
+	}
+	if s.IsZero() {
+		return "", nil
+	}
+	b, err := json.Marshal(agentSettingsJSON{IntervalSeconds: int(s.Interval / time.Second), WatchProcesses: s.WatchProcesses, WatchUnits: s.WatchUnits})
+	return string(b), err
+}
+
+// DecodeAgentSettings reads a column EncodeAgentSettings wrote.
+func DecodeAgentSettings(col string) (server.AgentSettings, error) {
+	if col == "" {
+		return server.AgentSettings{}, nil
+	}
+	var j agentSettingsJSON
+	if err := json.Unmarshal([]byte(col), &j); err != nil {
+		return server.AgentSettings{}, fmt.Errorf("decode agent settings: %w", err)
+	}
+	return server.AgentSettings{Interval: time.Duration(j.IntervalSeconds) * time.Second, WatchProcesses: j.WatchProcesses, WatchUnits: j.WatchUnits}, nil
+}
+
+// ScanAgentSettings reads a row of AgentSettingsQuery.
+func ScanAgentSettings(row Scanner) (group, host server.AgentSettings, err error) {
+	var g, h string
+	if err := row.Scan(&g, &h); err != nil {
+		return server.AgentSettings{}, server.AgentSettings{}, err
+	}
+	if group, err = DecodeAgentSettings(g); err != nil {
+		return group, host, err
+	}
+	host, err = DecodeAgentSettings(h)
+	return group, host, err
 }
