@@ -27,6 +27,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "backup" {
+		return runBackup(ctx, args[1:], os.Getenv, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("vigil-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg app.Config
@@ -45,7 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: vigil-server [flags]\n\nRuns the Vigil server. Every flag also reads VIGIL_<NAME> (e.g. VIGIL_DATA_DIR).\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: vigil-server [flags]\n       vigil-server backup --data-dir DIR --out FILE\n\nRuns the Vigil server. Every flag also reads VIGIL_<NAME> (e.g. VIGIL_DATA_DIR).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := parseWithEnv(fs, args, os.Getenv); err != nil {

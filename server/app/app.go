@@ -359,3 +359,9 @@ func serveFile(contentType string, data []byte) http.HandlerFunc {
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
 	}
 }
+
+// BackupSQLite writes a consistent copy of the SQLite database in dataDir to out (mode 0600), safe
+// while a server runs on it. Restoring is docs/install.md's "Backup and restore".
+func BackupSQLite(ctx context.Context, dataDir, out string) error {
+	return sqlitestore.Backup(ctx, filepath.Join(dataDir, sqliteFile), out)
+}
