@@ -119,8 +119,9 @@ func checkRestored(t *testing.T, s *testServer, hostID, credential string, want 
 	if err != nil || len(samples) != 4 {
 		t.Errorf("restored samples: %d, %v; want 4", len(samples), err)
 	}
-	// The agent never got an ack for 5 from the restored server, so it still holds it and sends
-	// it again: its credential works and the ack moves on.
+	// The credential works, and seq 5 (committed after the backup, so missing here) is taken
+	// again: the ack moves on from the backup's 4. (A real agent resends only what was never
+	// acknowledged; docs/install.md says what a restore loses.)
 	if got := ack(t, s, credential, 4, 5); got != 5 {
 		t.Errorf("after restore acked %d, want 5", got)
 	}
