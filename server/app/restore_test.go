@@ -1,9 +1,11 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -12,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,10 +172,36 @@ func TestBackupRestoreSQLite(t *testing.T) {
 	oldDir := t.TempDir()
 	old, token := startWith(t, app.Config{DataDir: oldDir}, "")
 	hostID, cred := seed(t, old)
+	busy := old.enrollQuiet(t, "busy-1")
 	want := state(t, old, hostID)
 
+	// Another host keeps reporting while the backup runs: the server must go on committing.
+	var acked atomic.Uint64
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for seq := uint64(1); ; seq++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			a, err := postReport(old, busy, report(seq, 1))
+			if err != nil {
+				t.Errorf("report during the backup: %v", err)
+				return
+			}
+			acked.Store(a.AckedSeq)
+		}
+	}()
+	waitFor(t, 10*time.Second, "the busy host's first ack", func() bool { return acked.Load() >= 1 })
 	backup := filepath.Join(t.TempDir(), "vigil.db.backup")
-	if err := app.BackupSQLite(ctx, oldDir, backup); err != nil {
+	err := app.BackupSQLite(ctx, oldDir, backup)
+	after := acked.Load()
+	waitFor(t, 10*time.Second, "acks after the backup", func() bool { return acked.Load() >= after+2 })
+	close(stop)
+	<-done
+	if err != nil {
 		t.Fatalf("backup while running: %v", err)
 	}
 	if fi, err := os.Stat(backup); err != nil || fi.Mode().Perm() != 0o600 {
@@ -279,6 +308,31 @@ func TestBackupRestorePostgres(t *testing.T) {
 		t.Errorf("the restored server made a new admin token: the tokens were not restored")
 	}
 	checkRestored(t, restored, hostID, cred, want)
+}
+
+// postReport posts one report without failing the test itself, for use off the test's goroutine.
+func postReport(s *testServer, credential string, r wire.Report) (wire.Ack, error) {
+	var a wire.Ack
+	data, err := json.Marshal(wire.ReportBatch{Reports: []wire.Report{r}})
+	if err != nil {
+		return a, err
+	}
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/api/v1/reports", bytes.NewReader(data))
+	if err != nil {
+		return a, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+credential)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return a, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return a, fmt.Errorf("%d %s", resp.StatusCode, body)
+	}
+	return a, json.Unmarshal(body, &a)
 }
 
 func run(t *testing.T, name string, args ...string) {
