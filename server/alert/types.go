@@ -1,9 +1,9 @@
 package alert
 
 import (
-	"encoding/json"
-	"fmt"
 	"time"
+
+	"github.com/vigilhq/vigil/api"
 )
 
 // Rule kinds.
@@ -41,34 +41,9 @@ const (
 	StateResolved = "resolved"
 )
 
-// Duration is a time.Duration that is a string such as "5m0s" in JSON.
-type Duration time.Duration
-
-// MarshalJSON renders d as a duration string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON parses a duration string (or a number of nanoseconds).
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		var n int64
-		if err2 := json.Unmarshal(b, &n); err2 != nil {
-			return fmt.Errorf("duration: %w", err)
-		}
-		*d = Duration(n)
-		return nil
-	}
-	if s == "" {
-		*d = 0
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("duration %q: %w", s, err)
-	}
-	*d = Duration(v)
-	return nil
-}
+// Duration is a time.Duration that is a string such as "5m0s" in JSON: the operator-API contract's
+// type, so rules read and written through the API and stored by the stores share one codec.
+type Duration = api.Duration
 
 // Rule says what to alert on and for which hosts. Scope: Group and HostID empty match every
 // host; set, they must both match.
