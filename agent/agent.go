@@ -34,8 +34,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
-	"runtime/metrics"
 	"slices"
 	"strings"
 	"time"
@@ -535,28 +533,6 @@ func (a *Agent) applyConfig(c *wire.AgentConfig) {
 		}
 		a.collector.SetWatches(procs, units)
 		a.log.Info("Server set the watch lists.", "processes", len(procs), "units", len(units))
-	}
-}
-
-// idleFreeLimit is how much free heap CollectIdle leaves resident: more is returned to the OS.
-const idleFreeLimit = 512 << 10
-
-// CollectIdle is an Idle hook for a small agent: it collects garbage once the cycle's work is done,
-// and returns free heap to the OS only when more than idleFreeLimit of it is resident.
-//
-// A cycle allocates ~170 KB and keeps ~1 MB. Left to itself the runtime lets the heap grow to its
-// 4 MB minimum goal and keeps the freed pages: ~5 MB of anonymous memory. Collecting once a cycle
-// keeps the heap at the live data plus one cycle's garbage, whose pages the next cycle reuses.
-// Returning those pages every cycle as well (debug.FreeOSMemory, which this hook replaces) cost
-// ~2.5 ms of CPU a cycle on the benchmark machine — the scavenge and the page faults of
-// reallocating the same pages — for ~0.2 MB (BenchmarkCycle, docs/BENCHMARKS.md). The return still
-// happens after an unusual cycle, such as a large backlog sent after an outage.
-func CollectIdle() {
-	runtime.GC()
-	free := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
-	metrics.Read(free)
-	if free[0].Value.Kind() == metrics.KindUint64 && free[0].Value.Uint64() > idleFreeLimit {
-		debug.FreeOSMemory()
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -114,13 +115,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1) // one loop goroutine: more Ps only cost memory
 	}
-	// The loop allocates ~170 KB a cycle and keeps ~1 MB. Left to itself the runtime lets the heap
+	// The loop allocates ~150 KB a cycle and keeps ~1 MB. Left to itself the runtime lets the heap
 	// grow to its 4 MB minimum goal and keeps freed pages for a while: ~5 MB of anonymous RSS.
-	// Collecting once a cycle, while the agent is idle anyway, keeps it at ~3 MB; returning free
-	// pages only when more than a little is resident avoids the ~2.5 ms a cycle that
-	// debug.FreeOSMemory every cycle cost. (A soft memory limit low enough to matter made the
-	// runtime collect several times a cycle instead.) Measured in docs/BENCHMARKS.md.
-	cfg.Idle = agent.CollectIdle
+	// Collecting and returning freed memory once a cycle, while the agent is idle anyway, keeps it
+	// at ~3 MB for well under 1 ms of CPU a cycle. (A soft memory limit low enough to matter made
+	// the runtime collect several times a cycle instead.) Measured in docs/BENCHMARKS.md.
+	cfg.Idle = debug.FreeOSMemory
 	a, err := agent.New(*cfg)
 	if errors.Is(err, agent.ErrPlainHTTP) {
 		fmt.Fprintf(stderr, "vigil-agent: --server: %v\n", err)
