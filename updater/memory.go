@@ -19,9 +19,10 @@ import (
 // at once; the next cycle faults in what it needs. It costs one collection of a small heap and
 // the page faults of the next cycle: a few milliseconds of CPU per poll (docs/BENCHMARKS.md).
 //
-// After a cycle that downloaded a build, one collection is not enough: the download's HTTP/2 and
-// TLS buffers go back to sync.Pools, and a pool keeps what it held for one more collection (its
-// victim cache), so ~4-6 MB stayed live until the next poll. A first runtime.GC moves them to
+// After a cycle that downloaded a build, one collection is not enough: 4-6 MB stayed live after it
+// until the next poll's collection. That is what sync.Pool's victim cache does (a pool keeps what it
+// held for one more collection); the download's HTTP/2 and TLS buffers are the likely contents,
+// not profiled. A first runtime.GC moves them to
 // the victim cache, the collection in debug.FreeOSMemory frees them, and their pages are returned.
 func releaseMemory(ctx context.Context, log *slog.Logger, downloaded bool) {
 	var before, after runtime.MemStats
