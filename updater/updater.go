@@ -125,6 +125,8 @@ type Updater struct {
 	cred   *syscall.Credential
 
 	refused map[string]bool // refusals already reported, so a standing pin is reported once
+
+	downloaded bool // the current cycle downloaded a build (releaseMemory; Run's goroutine only)
 }
 
 // New prepares the state directory, the TUF client and the supervisor. It makes no request.
@@ -282,8 +284,9 @@ func (u *Updater) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+		u.downloaded = false
 		err := u.CheckOnce(ctx)
-		releaseMemory(ctx, u.log)
+		releaseMemory(ctx, u.log, u.downloaded)
 		switch {
 		case errors.Is(err, ErrReexec):
 			stopCtx, c := context.WithTimeout(context.Background(), 30*time.Second)
@@ -394,6 +397,7 @@ func sha256Hex(tf *metadata.TargetFiles) string { return hex.EncodeToString(tf.H
 // fetch downloads and verifies a build into download/, returning its path.
 func (u *Updater) fetch(ctx context.Context, repo *Repository, tf *metadata.TargetFiles, binary, from, want string) (string, error) {
 	u.report(ctx, binary, from, want, wire.PhaseDownload, wire.ResultStarted, "")
+	u.downloaded = true
 	path := u.state.path(downloadDir, binary+"-"+want)
 	if err := repo.Download(ctx, tf, path, ""); err != nil {
 		u.report(ctx, binary, from, want, wire.PhaseDownload, wire.ResultFailed, err.Error())
