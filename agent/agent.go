@@ -336,11 +336,19 @@ func (a *Agent) deliver(ctx context.Context, deadline time.Time) {
 	for a.spool.Pending() > 0 && ctx.Err() == nil {
 		if a.credential == "" {
 			if err := a.enroll(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
 				a.failed(err)
 				return
 			}
 		}
 		n, first, err := a.sendOne(ctx)
+		if err != nil && ctx.Err() != nil {
+			// Our own shutdown cut the send short: not a connectivity outage. The batch
+			// stays in the spool and goes first after the restart.
+			return
+		}
 		if err != nil {
 			var se *sendError
 			if errors.As(err, &se) && se.class == wire.OutageHTTP &&

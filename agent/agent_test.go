@@ -43,7 +43,9 @@ type fakeServer struct {
 	requests   []time.Time
 	badReqs    []string
 
-	down       bool // answer 503
+	down       bool          // answer 503
+	stall      time.Duration // hold each report request this long before answering
+	stalled    int           // report requests held by stall
 	retryAfter string
 	loseAck    bool      // commit, then fail the answer (a lost ack)
 	unauth     bool      // answer 401
@@ -63,6 +65,15 @@ func (f *fakeServer) set(fn func(f *fakeServer)) {
 }
 
 func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	stall := f.stall
+	if stall > 0 && r.URL.Path == pathReports {
+		f.stalled++
+	}
+	f.mu.Unlock()
+	if stall > 0 && r.URL.Path == pathReports {
+		time.Sleep(stall) // outside the lock: a sleeping goroutine is durably blocked, a locked one is not
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if r.URL.Path == pathReports {
@@ -384,6 +395,36 @@ func TestUnauthorizedKeepsData(t *testing.T) {
 		}
 		if srv.acked < 85 || srv.committed[1] == 0 {
 			t.Fatalf("acked %d after recovery", srv.acked)
+		}
+	})
+}
+
+// TestShutdownIsNoOutage stops the agent while a delivery is in flight: the send its own shutdown
+// cut short is not a connectivity outage, so none is recorded (the server would otherwise explain
+// the host's silence while it was stopped as a network outage).
+func TestShutdownIsNoOutage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newFakeServer()
+		cfg := testConfig(t, srv)
+		runFor(t, newAgent(t, cfg), 3*time.Second) // enrolled, delivering
+		srv.set(func(f *fakeServer) { f.stall = time.Minute })
+		defer time.Sleep(2 * time.Minute) // let the stalled handler finish inside the bubble
+		a := newAgent(t, cfg)
+		runFor(t, a, 5*time.Second) // cancelled while its first send waits for the answer
+		srv.mu.Lock()
+		stalled := srv.stalled
+		srv.mu.Unlock()
+		if stalled == 0 {
+			t.Fatal("no report request was in flight at shutdown")
+		}
+		if a.outages.Open != nil || len(a.outages.done) > 0 {
+			t.Fatalf("shutdown recorded as an outage: open %+v, done %+v", a.outages.Open, a.outages.done)
+		}
+		if _, err := os.Stat(filepath.Join(cfg.StateDir, "outages.json")); err == nil {
+			b, _ := os.ReadFile(filepath.Join(cfg.StateDir, "outages.json"))
+			if strings.Contains(string(b), "open") {
+				t.Fatalf("outages.json after shutdown: %s", b)
+			}
 		}
 	})
 }
