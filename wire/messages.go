@@ -54,6 +54,10 @@ type Report struct {
 	Events     []ProcEvent `json:"events,omitempty"`
 	Units      []Unit      `json:"units,omitempty"`
 
+	// Checks are the latest results of the health checks declared in the agent's local
+	// configuration, one per check that has completed at least once (since protocol 1, 2026-12-02).
+	Checks []CheckResult `json:"checks,omitempty"`
+
 	// Outages are connectivity outages the agent recorded since its last acknowledged report.
 	Outages []Outage `json:"outages,omitempty"`
 	// Errors are collectors that failed in this cycle.
@@ -153,6 +157,40 @@ type Unit struct {
 	SubState    string `json:"sub_state"`
 	Result      string `json:"result,omitempty"`
 	NRestarts   uint32 `json:"n_restarts"`
+}
+
+// Check kinds the agent runs. A server accepts any kind that is a short lowercase word (see
+// CheckResult.Validate), so that a newer agent's new kind is stored, not refused.
+const (
+	CheckTCP  = "tcp"  // connect to host:port; value: connect time in ms
+	CheckHTTP = "http" // GET a URL, expect a status (and a body match); value: time to the answer in ms
+	CheckTLS  = "tls"  // a certificate's days to expiry, from host:port or a PEM file; value: days
+	CheckFile = "file" // a file's age and size; value: age in seconds
+	CheckUnix = "unix" // connect to a unix socket; value: connect time in ms
+	CheckDNS  = "dns"  // resolve a name; value: resolution time in ms
+)
+
+// Units of CheckResult.Value.
+const (
+	UnitMillis  = "ms"
+	UnitDays    = "days"
+	UnitSeconds = "s"
+)
+
+// CheckResult is the latest result of one health check. The agent runs each check on its own
+// schedule; CheckedAt says when this result was made, which may be before the report's Time.
+type CheckResult struct {
+	// Name is the check's name from the agent's configuration (ValidCheckName), unique in a report.
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	OK   bool   `json:"ok"`
+	// Value is the check's measurement in Unit: a latency, days to a certificate's expiry (negative
+	// once expired), a file's age. Zero with an empty Unit when there is none (the target failed).
+	Value float64 `json:"value,omitempty"`
+	Unit  string  `json:"unit,omitempty"`
+	// Message says what was seen, such as "status 503, want 200"; at most MaxCheckMessageLen bytes.
+	Message   string    `json:"message,omitempty"`
+	CheckedAt time.Time `json:"checked_at"`
 }
 
 // Outage error classes.

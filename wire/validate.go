@@ -168,6 +168,7 @@ func (r *Report) Validate() error {
 		checkCount("units", len(r.Units), MaxUnits),
 		checkCount("outages", len(r.Outages), MaxOutages),
 		checkCount("errors", len(r.Errors), MaxErrors),
+		checkCount("checks", len(r.Checks), MaxChecks),
 	}
 	if r.IntervalSeconds < 0 || r.IntervalSeconds > MaxIntervalSeconds {
 		errs = append(errs, invalid("interval_seconds %d out of range", r.IntervalSeconds))
@@ -262,7 +263,79 @@ func (r *Report) Validate() error {
 		errs = append(errs, checkString(fmt.Sprintf("errors[%d].collector", i), e.Collector, 64, true),
 			checkString(fmt.Sprintf("errors[%d].message", i), e.Message, MaxMessageLen, false))
 	}
+	for i := range r.Checks {
+		c := &r.Checks[i]
+		if err := c.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("checks[%d]: %w", i, err))
+			continue
+		}
+		for j := range i {
+			if r.Checks[j].Name == c.Name {
+				errs = append(errs, invalid("checks[%d]: name %q repeats checks[%d]", i, c.Name, j))
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// Validate checks one check result: its name (ValidCheckName), kind and unit (short lowercase
+// words, so that kinds added by newer agents are accepted), a finite value, a bounded message and
+// its time.
+func (c *CheckResult) Validate() error {
+	var errs []error
+	if !ValidCheckName(c.Name) {
+		errs = append(errs, invalid("name %q is not a check name (1..%d of a-z A-Z 0-9 . _ -, starting with a letter or digit)", trimForError(c.Name), MaxCheckNameLen))
+	}
+	if !validWord(c.Kind) {
+		errs = append(errs, invalid("kind %q is not a lowercase word of at most %d letters", trimForError(c.Kind), MaxCheckWordLen))
+	}
+	if c.Unit != "" && !validWord(c.Unit) {
+		errs = append(errs, invalid("unit %q is not a lowercase word of at most %d letters", trimForError(c.Unit), MaxCheckWordLen))
+	}
+	if math.IsNaN(c.Value) || math.IsInf(c.Value, 0) {
+		errs = append(errs, invalid("value %v is not finite", c.Value))
+	}
+	return errors.Join(append(errs,
+		checkString("message", c.Message, MaxCheckMessageLen, false),
+		checkTime("checked_at", c.CheckedAt, true))...)
+}
+
+// ValidCheckName reports whether s can name a health check: 1..MaxCheckNameLen ASCII letters,
+// digits, '.', '_' and '-', starting with a letter or digit ("site", "db-5432", "backup.daily").
+func ValidCheckName(s string) bool {
+	if s == "" || len(s) > MaxCheckNameLen {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case i > 0 && (r == '.' || r == '_' || r == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validWord reports whether s is 1..MaxCheckWordLen lowercase ASCII letters.
+func validWord(s string) bool {
+	if s == "" || len(s) > MaxCheckWordLen {
+		return false
+	}
+	for _, r := range s {
+		if r < 'a' || r > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// trimForError shortens untrusted text quoted in an error message.
+func trimForError(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
 }
 
 // Validate checks a configuration pushed by the server. Agents call it before applying anything.

@@ -49,6 +49,11 @@ const (
 	MaxErrors       = 64
 	MaxWatchEntries = 256 // process or unit watch entries in an AgentConfig
 
+	MaxChecks          = 64  // check results per report
+	MaxCheckNameLen    = 64  // check names: see ValidCheckName
+	MaxCheckMessageLen = 256 // a check result's message
+	MaxCheckWordLen    = 16  // a check result's kind and unit
+
 	// MinIntervalSeconds and MaxIntervalSeconds bound the report interval a server may set.
 	MinIntervalSeconds = 1
 	MaxIntervalSeconds = 3600

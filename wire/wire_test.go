@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -26,6 +28,11 @@ func goodReport(seq uint64) Report {
 		Units:      []Unit{{Name: "sshd.service", ActiveState: "active", SubState: "running", Result: "success", NRestarts: 0}},
 		Outages:    []Outage{{Start: t.Add(-10 * time.Minute), End: t.Add(-5 * time.Minute), Class: OutageConnect, Detail: "connection refused"}},
 		Errors:     []CollectorError{{Collector: "units", Message: "no system bus"}},
+		Checks: []CheckResult{
+			{Name: "site", Kind: CheckHTTP, OK: false, Message: "status 503, want 200", CheckedAt: t.Add(-time.Second)},
+			{Name: "cert.main", Kind: CheckTLS, OK: true, Value: -0.5, Unit: UnitDays, CheckedAt: t},
+			{Name: "next-gen", Kind: "quic", OK: true, CheckedAt: t}, // a kind from a newer agent
+		},
 	}
 }
 
@@ -53,6 +60,28 @@ func TestReportValidate(t *testing.T) {
 		{"outage class", func(r *Report) { r.Outages[0].Class = "aliens" }, "unknown"},
 		{"bad pid", func(r *Report) { r.Processes[0].Instances[0].PID = 0 }, "non-positive pid"},
 		{"interval", func(r *Report) { r.IntervalSeconds = MaxIntervalSeconds + 1 }, "interval_seconds"},
+		{"no checks (an older agent)", func(r *Report) { r.Checks = nil }, ""},
+		{"too many checks", func(r *Report) {
+			r.Checks = make([]CheckResult, MaxChecks+1)
+			for i := range r.Checks {
+				r.Checks[i] = CheckResult{Name: fmt.Sprintf("c%d", i), Kind: CheckTCP, CheckedAt: r.Time}
+			}
+		}, "checks, at most"},
+		{"check name empty", func(r *Report) { r.Checks[0].Name = "" }, "not a check name"},
+		{"check name with a space", func(r *Report) { r.Checks[0].Name = "my site" }, "not a check name"},
+		{"check name starting with a dot", func(r *Report) { r.Checks[0].Name = ".site" }, "not a check name"},
+		{"check name with a slash", func(r *Report) { r.Checks[0].Name = "a/b" }, "not a check name"},
+		{"check name too long", func(r *Report) { r.Checks[0].Name = strings.Repeat("a", MaxCheckNameLen+1) }, "not a check name"},
+		{"check name repeated", func(r *Report) { r.Checks[1].Name = "site" }, "repeats checks[0]"},
+		{"check kind empty", func(r *Report) { r.Checks[0].Kind = "" }, "kind"},
+		{"check kind not a word", func(r *Report) { r.Checks[0].Kind = "HTTP" }, "kind"},
+		{"check kind too long", func(r *Report) { r.Checks[0].Kind = strings.Repeat("k", MaxCheckWordLen+1) }, "kind"},
+		{"check unit not a word", func(r *Report) { r.Checks[1].Unit = "d/s" }, "unit"},
+		{"check value NaN", func(r *Report) { r.Checks[1].Value = math.NaN() }, "not finite"},
+		{"check value infinite", func(r *Report) { r.Checks[1].Value = math.Inf(-1) }, "not finite"},
+		{"check message too long", func(r *Report) { r.Checks[0].Message = strings.Repeat("m", MaxCheckMessageLen+1) }, "message longer than"},
+		{"check message control chars", func(r *Report) { r.Checks[0].Message = "a\x1b[31mb" }, "control characters"},
+		{"check without time", func(r *Report) { r.Checks[0].CheckedAt = time.Time{} }, "checked_at is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
