@@ -18,7 +18,11 @@
 // cmd/vigil-agent TestDeps) — and the agent listens on no socket. The supervisor, not the agent,
 // installs updates.
 //
-// An Agent is NOT safe for concurrent use: Run is its only goroutine.
+// Health checks (package check) come only from the local configuration (Config.Checks), never
+// from the server. Each runs in its own goroutine; a report carries the latest result of each and
+// never waits for one.
+//
+// An Agent is NOT safe for concurrent use: Run is its only goroutine besides the checks'.
 package agent
 
 import (
@@ -40,6 +44,7 @@ import (
 
 	"crypto/tls"
 
+	"github.com/vigilhq/vigil/agent/check"
 	"github.com/vigilhq/vigil/agent/collect"
 	"github.com/vigilhq/vigil/atomicfile"
 	"github.com/vigilhq/vigil/wire"
@@ -89,6 +94,8 @@ type Config struct {
 	Interval time.Duration
 	// Collect configures the collectors (roots, switches, watch lists).
 	Collect collect.Config
+	// Checks are the health checks to run, from the local configuration only (package check).
+	Checks []check.Spec
 	// SpoolBytes bounds the on-disk spool. Defaults to DefaultSpoolBytes.
 	SpoolBytes int64
 	// Version is the agent's version, sent with enrollment and every report.
@@ -160,6 +167,7 @@ type Agent struct {
 	cfg       Config
 	log       *slog.Logger
 	collector *collect.Collector
+	checks    *check.Runner
 	spool     *Spool
 	client    *client
 	notify    notifier
@@ -209,6 +217,9 @@ func New(cfg Config) (*Agent, error) {
 	if a.credential == "" && cfg.EnrollToken == "" {
 		return nil, ErrNoCredential
 	}
+	if a.checks, err = check.New(check.Config{Specs: cfg.Checks, Logger: a.log}); err != nil {
+		return nil, err
+	}
 	if a.collector, err = collect.New(cfg.Collect); err != nil {
 		return nil, err
 	}
@@ -234,6 +245,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.Close()
 	a.log.Info("Agent started.", "version", a.cfg.Version, "server", a.cfg.Server, keyInterval, a.interval,
 		"pending", a.spool.Pending(), "enrolled", a.credential != "")
+	checkCtx, stopChecks := context.WithCancel(ctx)
+	defer stopChecks()
+	a.checks.Start(checkCtx)
 	nextCollect := time.Now()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -288,6 +302,7 @@ func (a *Agent) cycle(now time.Time) {
 	r.UpdaterVersion = a.cfg.UpdaterVersion
 	r.IntervalSeconds = int(a.interval / time.Second)
 	r.Outages = a.outages.done
+	r.Checks = a.checks.Results(now)
 	dropped, corrupt := a.spool.TakeCounters()
 	r.SpoolDropped = dropped + a.lostReports
 	r.SpoolCorrupt = corrupt

@@ -52,6 +52,7 @@ type fakeServer struct {
 	enrollIntv int       // report_interval_seconds in the enrollment answer
 	versions   [2]string // agent and updater version of the newest committed report
 	config     *wire.AgentConfig
+	reports    chan wire.Report // if set, gets each newly committed report (without blocking)
 }
 
 func newFakeServer() *fakeServer {
@@ -144,6 +145,12 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				f.versions = [2]string{rep.AgentVersion, rep.UpdaterVersion}
 				f.outages = append(f.outages, rep.Outages...)
 				f.dropped += rep.SpoolDropped
+				if f.reports != nil {
+					select {
+					case f.reports <- rep:
+					default:
+					}
+				}
 			}
 		}
 		for f.committed[f.acked+1] > 0 {
