@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vigilhq/vigil/agent/check"
 	"github.com/vigilhq/vigil/agent/collect"
 	"github.com/vigilhq/vigil/wire"
 )
@@ -39,12 +40,17 @@ var (
 //	watch:
 //	  processes: [{name: nginx}, {exe: /usr/sbin/sshd}]
 //	  units: [ssh.service]
+//	checks:
+//	  - {name: site, kind: http, target: "https://localhost/health", body_contains: ok}
+//	  - {name: backup, kind: file, target: /var/backups/db.dump, max_age: 26h}
+//
+// Health checks are read only from this file (package check has every kind and option).
 type fileConfig struct {
 	Server        string          `yaml:"server"`
-	CA            string          `yaml:"ca"`
-	CAFingerprint string          `yaml:"ca_fingerprint"`
+	CA            string          `yaml:"ca,omitempty"`
+	CAFingerprint string          `yaml:"ca_fingerprint,omitempty"`
 	StateDir      string          `yaml:"state_dir"`
-	Interval      string          `yaml:"interval"`
+	Interval      string          `yaml:"interval,omitempty"`
 	Procfs        string          `yaml:"procfs"`
 	Sysfs         string          `yaml:"sysfs"`
 	SpoolBytes    int64           `yaml:"spool_bytes"`
@@ -53,6 +59,7 @@ type fileConfig struct {
 		Processes []wire.ProcessWatch `yaml:"processes"`
 		Units     []string            `yaml:"units"`
 	} `yaml:"watch"`
+	Checks []check.Spec `yaml:"checks,omitempty"`
 }
 
 func loadFile(path string) (*fileConfig, error) {
@@ -140,6 +147,12 @@ func checkKeys(n *yaml.Node, t reflect.Type, where string) error {
 	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if t == reflect.TypeFor[time.Duration]() {
+			if n.Kind == yaml.ScalarNode && n.ShortTag() != "!!str" {
+				return &positionError{n.Line, n.Column, fmt.Errorf("%w: %s: %q is not a duration such as 30s", errInvalidValue, where, n.Value)}
+			}
+			return nil
+		}
 		// The decoder would truncate 1.5 to 1.
 		if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" {
 			return &positionError{n.Line, n.Column, fmt.Errorf("%w: %s: %q is not an integer", errInvalidValue, where, n.Value)}
@@ -210,6 +223,9 @@ func (fc *fileConfig) validate() error {
 	cc := collect.Config{WatchProcesses: fc.Watch.Processes, WatchUnits: fc.Watch.Units}
 	if err := cc.Validate(); err != nil {
 		return fmt.Errorf("%w: watch: %w", errInvalidValue, err)
+	}
+	if err := check.Validate(fc.Checks); err != nil {
+		return fmt.Errorf("%w: checks: %w", errInvalidValue, err)
 	}
 	return nil
 }

@@ -5,9 +5,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vigilhq/vigil/agent/check"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -111,6 +113,12 @@ func TestConfigFileErrors(t *testing.T) {
 		{"invalid value", "spool_bytes: -5\n", errInvalidValue, false, "spool_bytes is negative"},
 		{"fraction for an integer", "\nspool_bytes: 1.5\n", errInvalidValue, false, `line 2, column 14: invalid value: spool_bytes: "1.5" is not an integer`},
 		{"too large", "server: x\n" + strings.Repeat("# padding\n", maxConfigFile/10+1), errConfigSize, false, "too large"},
+		{"unknown check key", "checks:\n  - name: site\n    kind: http\n    target: http://x/\n    timout: 5s\n", errUnknownKey, false, `line 5, column 5: unknown key "timout" in an item of checks`},
+		{"number for a duration", "checks:\n  - {name: a, kind: tcp, target: 'h:1', interval: 30}\n", errInvalidValue, false, `line 2, column 51: invalid value: interval: "30" is not a duration such as 30s`},
+		{"bad duration", "checks:\n  - {name: a, kind: tcp, target: 'h:1', interval: soon}\n", nil, true, "cannot unmarshal"},
+		{"unknown check kind", "checks:\n  - {name: a, kind: ping, target: h}\n", errInvalidValue, false, `checks: invalid check a: kind "ping" unknown`},
+		{"option of another kind", "checks:\n  - {name: a, kind: tcp, target: 'h:1', expect_status: 200}\n", errInvalidValue, false, "expect_status applies to http checks only"},
+		{"duplicate check names", "checks:\n  - {name: a, kind: tcp, target: 'h:1'}\n  - {name: a, kind: dns, target: h}\n", errInvalidValue, false, `two checks named "a"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,5 +137,40 @@ func TestConfigFileErrors(t *testing.T) {
 				t.Errorf("err = %q, want it to say %q", err, tt.says)
 			}
 		})
+	}
+}
+
+func TestConfigChecks(t *testing.T) {
+	src := `server: https://x
+checks:
+  - name: site
+    kind: http
+    target: https://localhost:8443/health
+    expect_status: 204
+    body_regexp: '"status":\s*"ok"'
+    ca: /etc/vigil/site-ca.pem
+    interval: 1m
+    timeout: 2s
+  - {name: cert, kind: tls, target: /etc/ssl/site.pem, min_days: 21.5}
+  - {name: backup, kind: file, target: /var/backups/db.dump, max_age: 26h, min_size: 1048576}
+  - {name: db, kind: tcp, target: "127.0.0.1:5432"}
+  - {name: docker, kind: unix, target: /run/docker.sock}
+  - {name: resolve, kind: dns, target: example.com, server: "127.0.0.53:53"}
+`
+	fc, err := parseFile(strings.NewReader(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []check.Spec{
+		{Name: "site", Kind: "http", Target: "https://localhost:8443/health", ExpectStatus: 204, BodyRegexp: `"status":\s*"ok"`,
+			CA: "/etc/vigil/site-ca.pem", Interval: time.Minute, Timeout: 2 * time.Second},
+		{Name: "cert", Kind: "tls", Target: "/etc/ssl/site.pem", MinDays: 21.5},
+		{Name: "backup", Kind: "file", Target: "/var/backups/db.dump", MaxAge: 26 * time.Hour, MinSize: 1 << 20},
+		{Name: "db", Kind: "tcp", Target: "127.0.0.1:5432"},
+		{Name: "docker", Kind: "unix", Target: "/run/docker.sock"},
+		{Name: "resolve", Kind: "dns", Target: "example.com", Server: "127.0.0.53:53"},
+	}
+	if !reflect.DeepEqual(fc.Checks, want) {
+		t.Fatalf("checks:\ngot  %+v\nwant %+v", fc.Checks, want)
 	}
 }

@@ -2,7 +2,11 @@
 //
 //	vigil-agent --server URL (--ca FILE | --ca-fingerprint SHA256) [--enroll-token T] [--state-dir DIR]
 //	            [--interval 10s] [--config FILE] [--procfs /proc] [--sysfs /sys]
+//	vigil-agent --print-config [flags as above]
 //
+// --print-config checks the configuration and prints the effective one (flags, environment, file
+// and defaults, health checks included) as YAML, without starting; the enrollment token is never
+// printed.
 // Every flag also reads VIGIL_<NAME> (VIGIL_SERVER, VIGIL_CA_FINGERPRINT, …); a flag on the command
 // line wins over the environment, which wins over the --config file. VIGIL_LOG_LEVEL=debug turns
 // on debug logs. The supervisor's notify pipe is VIGIL_NOTIFY_FD. HTTPS_PROXY and NO_PROXY choose
@@ -42,7 +46,7 @@ func main() {
 
 type options struct {
 	server, ca, caFingerprint, enrollToken, stateDir, interval, config, procfs, sysfs string
-	version                                                                           bool
+	version, printConfig                                                              bool
 }
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
@@ -58,9 +62,12 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.procfs, "procfs", "", "procfs mount `point` (default /proc)")
 	fs.StringVar(&o.sysfs, "sysfs", "", "sysfs mount `point` (default /sys)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolVar(&o.printConfig, "print-config", false, "check the configuration, print the effective one (health checks included) and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: vigil-agent --server URL (--ca FILE | --ca-fingerprint SHA256) [--enroll-token T] [--state-dir DIR]\n"+
-			"                   [--interval 10s] [--config FILE] [--procfs /proc] [--sysfs /sys]\n\n"+
+			"                   [--interval 10s] [--config FILE] [--procfs /proc] [--sysfs /sys]\n"+
+			"       vigil-agent --print-config [flags]\n\n"+
+			"Health checks are declared only in the --config file (checks:); see docs/operating.md.\n"+
 			"Every flag also reads VIGIL_<NAME>, such as VIGIL_SERVER or VIGIL_CA_FINGERPRINT.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -104,6 +111,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil-agent: %v\n", err)
 		return 2
+	}
+	if o.printConfig {
+		if err := printConfig(stdout, o, cfg); err != nil {
+			fmt.Fprintf(stderr, "vigil-agent: %v\n", err)
+			return 2
+		}
+		return 0
 	}
 	notify, err := agent.OpenNotifyFD(os.Getenv("VIGIL_NOTIFY_FD"))
 	if err != nil {
@@ -169,6 +183,7 @@ func buildConfig(o *options, log *slog.Logger) (*agent.Config, error) {
 			WatchProcesses: fc.Watch.Processes,
 			WatchUnits:     fc.Watch.Units,
 		},
+		Checks: fc.Checks,
 	}
 	if cfg.Server == "" {
 		return nil, errors.New("--server is required")

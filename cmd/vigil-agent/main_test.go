@@ -97,3 +97,42 @@ func TestBadConfigs(t *testing.T) {
 		})
 	}
 }
+
+// TestPrintConfig: --print-config prints the effective configuration, checks with their defaults,
+// never the enrollment token, and its output is itself a configuration file that says the same.
+func TestPrintConfig(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "agent.yaml")
+	os.WriteFile(cfgFile, []byte("server: https://vigil.example:8443\nca_fingerprint: "+strings.Repeat("ab", 32)+"\n"+
+		"collectors: {disks: false}\nwatch: {units: [ssh.service]}\nchecks:\n"+
+		"  - {name: site, kind: http, target: 'https://localhost/health', body_contains: ok}\n"+
+		"  - {name: backup, kind: file, target: /var/backups/db.dump, max_age: 26h, interval: 10m}\n"), 0o600)
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"--config", cfgFile, "--print-config", "--enroll-token", "tok-SECRET-42", "--interval", "20s"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("code %d, stderr %s", code, errOut.String())
+	}
+	text := out.String()
+	if strings.Contains(text, "tok-SECRET-42") || !strings.Contains(text, "enrollment token is given (not shown)") {
+		t.Errorf("the enrollment token is printed or its presence not said:\n%s", text)
+	}
+	for _, want := range []string{"# 2 health checks.", "expect_status: 200", "timeout: 5s", "interval: 10m0s", "max_age: 26h0m0s", "disks: false", "state_dir: /var/lib/vigil/agent"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	back, err := parseFile(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("the printed configuration does not parse back: %v\n%s", err, text)
+	}
+	if back.Interval != "20s" || len(back.Checks) != 2 || back.Checks[0].ExpectStatus != 200 || back.Checks[0].Timeout != 5*time.Second ||
+		back.Checks[1].Interval != 10*time.Minute || back.Checks[1].MaxAge != 26*time.Hour || back.Collectors["disks"] {
+		t.Errorf("parsed back: %+v", back)
+	}
+	// A configuration with a bad check is refused, with exit code 2, before anything runs.
+	os.WriteFile(cfgFile, []byte("server: https://x\nchecks: [{name: a, kind: http, target: 'http://h/', min_days: 3}]\n"), 0o600)
+	errOut.Reset()
+	if code := run(context.Background(), []string{"--config", cfgFile, "--print-config"}, io.Discard, &errOut); code != 2 ||
+		!strings.Contains(errOut.String(), "min_days applies to tls checks only") {
+		t.Errorf("bad check: code %d, stderr %s", code, errOut.String())
+	}
+}
