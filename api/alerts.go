@@ -11,6 +11,7 @@ const (
 	KindLoad    = "load"    // 1-minute load average per core above Threshold
 	KindProcess = "process" // a watched process gone or restarted (Match: its name)
 	KindUnit    = "unit"    // a systemd unit failed (Match: its name)
+	KindCheck   = "check"   // a health check of the agent's configuration failed (Match: its name)
 )
 
 // Alert states.
@@ -48,7 +49,7 @@ type Rule struct {
 	For    Duration `json:"for,omitempty"`
 	Group  string   `json:"group,omitempty"`
 	HostID string   `json:"host_id,omitempty"`
-	// Match narrows disk, process and unit rules to one mount path, process or unit name.
+	// Match narrows disk, process, unit and check rules to one mount path, process, unit or check name.
 	Match     string    `json:"match,omitempty"`
 	CreatedAt time.Time `json:"created_at,omitzero"`
 	CreatedBy string    `json:"created_by,omitempty"`
@@ -65,7 +66,7 @@ type Alert struct {
 	HostID   string `json:"host_id,omitempty"`
 	Hostname string `json:"hostname,omitempty"`
 	Group    string `json:"group"`
-	// Subject is the mount, process or unit the alert is about; empty for host-wide conditions.
+	// Subject is the mount, process, unit or check the alert is about; empty for host-wide conditions.
 	Subject string  `json:"subject,omitempty"`
 	State   string  `json:"state"`
 	Summary string  `json:"summary"`

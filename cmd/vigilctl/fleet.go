@@ -250,6 +250,9 @@ func hostRows(h api.Host) [][]string {
 		for _, p := range r.Processes {
 			rows = append(rows, []string{"process " + p.Name, fmt.Sprintf("%d running", p.Running)})
 		}
+		for _, c := range r.Checks {
+			rows = append(rows, []string{"check " + c.Name, checkText(c)})
+		}
 		for _, e := range r.Errors {
 			rows = append(rows, []string{"collector error " + e.Collector, e.Message})
 		}
@@ -456,4 +459,21 @@ func pinString(p api.Pin) string {
 		return "channel " + p.Channel
 	}
 	return "-"
+}
+
+// checkText describes a health check result on one line: "FAIL http 12.3 ms: status 503, want 200
+// (checked 2026-12-02 13:40:00 UTC)".
+func checkText(c wire.CheckResult) string {
+	state := "ok"
+	if !c.OK {
+		state = "FAIL"
+	}
+	s := state + " " + c.Kind
+	if c.Unit != "" {
+		s += " " + strconv.FormatFloat(c.Value, 'f', -1, 64) + " " + c.Unit
+	}
+	if c.Message != "" {
+		s += ": " + c.Message
+	}
+	return s + " (checked " + fmtTime(c.CheckedAt) + ")"
 }

@@ -2,6 +2,7 @@ package alert_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -730,5 +731,77 @@ func TestSaveFailureLosesNoEmail(t *testing.T) {
 	h.wantEmails("firing: FIRING: web-1 is silent")
 	if st := h.openAlerts()["silence/"+id]; st != alert.StateFiring {
 		t.Fatalf("stored alert state %q, want firing", st)
+	}
+}
+
+// TestCheckRules: a check rule fires when its named check fails for the rule's duration, not for
+// another check, and resolves when the check passes again; a rule without a match covers every
+// check and resolves when a failing check is no longer reported.
+func TestCheckRules(t *testing.T) {
+	h := newHarness(t, func(c *alert.Config) { c.FlapDamping = -1 })
+	addRule(t, h, alert.Rule{ID: "r-site", Name: "site down", Kind: alert.KindCheck, Match: "site", For: alert.Duration(time.Minute)})
+	addRule(t, h, alert.Rule{ID: "r-any", Name: "any check", Kind: alert.KindCheck})
+	id := h.host("web-1", "")
+	checks := func(siteOK bool, others ...wire.CheckResult) func(r *wire.Report) {
+		return func(r *wire.Report) {
+			r.Checks = append([]wire.CheckResult{{Name: "site", Kind: wire.CheckHTTP, OK: siteOK, Value: 12, Unit: wire.UnitMillis,
+				Message: map[bool]string{true: "status 200", false: "status 503, want 200"}[siteOK], CheckedAt: h.clock.Now()}}, others...)
+		}
+	}
+	h.clock.set(t0.Add(10 * time.Second))
+	h.report(id, checks(true))
+	h.tick()
+	h.wantEmails()
+
+	// The site fails: pending for a minute on r-site, firing at once on r-any.
+	h.clock.set(t0.Add(20 * time.Second))
+	h.report(id, checks(false))
+	h.tick()
+	h.wantEmails("FIRING: web-1: any check")
+	if got := h.openAlerts()["r-site/"+id+"/site"]; got != alert.StatePending {
+		t.Errorf("r-site alert %q, want pending: %v", got, h.openAlerts())
+	}
+	h.clock.set(t0.Add(90 * time.Second))
+	h.report(id, checks(false))
+	h.tick()
+	ns := h.wantEmails("FIRING: web-1: any check", "FIRING: web-1: site down")
+	if !strings.Contains(ns[1].Text, "http check site failing: status 503, want 200") {
+		t.Errorf("firing email does not say what failed:\n%s", ns[1].Text)
+	}
+
+	// The site passes again while another check fails: only r-site resolves.
+	backup := wire.CheckResult{Name: "backup", Kind: wire.CheckFile, Value: 200000, Unit: wire.UnitSeconds,
+		Message: "written 55h33m20s ago; older than 26h0m0s", CheckedAt: t0}
+	h.clock.set(t0.Add(100 * time.Second))
+	h.report(id, checks(true, backup))
+	h.tick()
+	h.wantEmails("FIRING: web-1: any check", "FIRING: web-1: site down", "FIRING: web-1: any check", "RESOLVED: web-1: any check", "RESOLVED: web-1: site down")
+	if h.alert("r-any/"+id+"/backup").State != alert.StateFiring {
+		t.Errorf("the backup check's alert is not firing: %v", h.openAlerts())
+	}
+	// The backup check is removed from the agent's configuration: its alert resolves.
+	h.clock.set(t0.Add(110 * time.Second))
+	h.report(id, checks(true))
+	h.tick()
+	if open := h.openAlerts(); len(open) != 0 {
+		t.Errorf("open alerts after every check passes or is gone: %v", open)
+	}
+}
+
+func TestValidateCheckRule(t *testing.T) {
+	for _, tt := range []struct {
+		rule alert.Rule
+		ok   bool
+	}{
+		{alert.Rule{Kind: alert.KindCheck, Match: "site", For: alert.Duration(time.Minute)}, true},
+		{alert.Rule{Kind: alert.KindCheck}, true},
+		{alert.Rule{Kind: alert.KindCheck, Match: "my site"}, false},
+		{alert.Rule{Kind: alert.KindCheck, Match: "a/b"}, false},
+		{alert.Rule{Kind: alert.KindCheck, Threshold: 3}, false},
+		{alert.Rule{Kind: "checks"}, false},
+	} {
+		if err := alert.ValidateRule(tt.rule); (err == nil) != tt.ok || (err != nil && !errors.Is(err, server.ErrInvalid)) {
+			t.Errorf("ValidateRule(%+v) = %v, want ok=%v", tt.rule, err, tt.ok)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/wire"
 )
 
 // Manager is the operator surface of alerting: rules, alerts, maintenance silences and the
@@ -82,7 +83,7 @@ func ValidateRule(r Rule) error {
 		return fmt.Errorf("%w: rule: %s", server.ErrInvalid, fmt.Sprintf(format, args...))
 	}
 	if !ValidKind(r.Kind) {
-		return bad("kind %q (silence, cpu, memory, disk, load, process, unit)", r.Kind)
+		return bad("kind %q (silence, cpu, memory, disk, load, process, unit, check)", r.Kind)
 	}
 	if len(r.Name) > maxTextLen || len(r.Match) > maxTextLen || len(r.HostID) > maxTextLen {
 		return bad("name, match and host_id are at most %d characters", maxTextLen)
@@ -107,8 +108,11 @@ func ValidateRule(r Rule) error {
 			return bad("%s rules take no threshold", r.Kind)
 		}
 	}
-	if r.Match != "" && r.Kind != KindDisk && r.Kind != KindProcess && r.Kind != KindUnit {
-		return bad("match applies to disk, process and unit rules only")
+	if r.Match != "" && r.Kind != KindDisk && r.Kind != KindProcess && r.Kind != KindUnit && r.Kind != KindCheck {
+		return bad("match applies to disk, process, unit and check rules only")
+	}
+	if r.Kind == KindCheck && r.Match != "" && !wire.ValidCheckName(r.Match) {
+		return bad("match %q is not a check name (1..%d of a-z A-Z 0-9 . _ -, as in the agent's checks: list)", r.Match, wire.MaxCheckNameLen)
 	}
 	if r.Kind == KindSilence && r.For != 0 {
 		return bad("silence rules take no for duration: the group's grace is theirs")
@@ -153,6 +157,8 @@ func defaultRuleName(r Rule) string {
 		what = "Watched process gone or restarting"
 	case KindUnit:
 		what = "Systemd unit failed"
+	case KindCheck:
+		what = "Health check failing"
 	}
 	if r.Match != "" {
 		what += " (" + r.Match + ")"

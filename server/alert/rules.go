@@ -18,6 +18,16 @@ type ruleReport struct {
 	Processes []wire.Process   `json:"processes,omitempty"`
 	Events    []wire.ProcEvent `json:"events,omitempty"`
 	Units     []wire.Unit      `json:"units,omitempty"`
+	Checks    []ruleCheck      `json:"checks,omitempty"`
+}
+
+type ruleCheck struct {
+	Name    string  `json:"name"`
+	Kind    string  `json:"kind"`
+	OK      bool    `json:"ok"`
+	Value   float64 `json:"value,omitempty"`
+	Unit    string  `json:"unit,omitempty"`
+	Message string  `json:"message,omitempty"`
 }
 
 type ruleMount struct {
@@ -102,6 +112,17 @@ func conditions(r *Rule, rep *ruleReport, since time.Time) []condition {
 				}
 				out = append(out, condition{subject: u.Name, value: float64(u.NRestarts),
 					summary: fmt.Sprintf("unit %s failed (%s)", u.Name, strings.TrimPrefix(detail, ", "))})
+			}
+		}
+	case KindCheck:
+		for _, c := range rep.Checks {
+			if (r.Match == "" || r.Match == c.Name) && !c.OK {
+				msg := c.Message
+				if msg == "" {
+					msg = "no detail"
+				}
+				out = append(out, condition{subject: c.Name, value: c.Value,
+					summary: fmt.Sprintf("%s check %s failing: %s", c.Kind, c.Name, msg)})
 			}
 		}
 	}

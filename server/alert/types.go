@@ -23,12 +23,15 @@ const (
 	KindProcess = "process"
 	// KindUnit alerts when a systemd unit failed (Match: its name; empty: any).
 	KindUnit = "unit"
+	// KindCheck alerts when a health check of the host's agent configuration fails (Match: its
+	// name; empty: any). It resolves when the check passes again or is no longer reported.
+	KindCheck = "check"
 )
 
 // ValidKind reports whether k is one of the rule kinds.
 func ValidKind(k string) bool {
 	switch k {
-	case KindSilence, KindCPU, KindMemory, KindDisk, KindLoad, KindProcess, KindUnit:
+	case KindSilence, KindCPU, KindMemory, KindDisk, KindLoad, KindProcess, KindUnit, KindCheck:
 		return true
 	}
 	return false
@@ -57,7 +60,8 @@ type Rule struct {
 	For    Duration `json:"for,omitempty"`
 	Group  string   `json:"group,omitempty"`
 	HostID string   `json:"host_id,omitempty"`
-	// Match narrows disk, process and unit rules to one mount path, process or unit name.
+	// Match narrows disk, process, unit and check rules to one mount path, process, unit or check
+	// name.
 	Match     string    `json:"match,omitempty"`
 	CreatedAt time.Time `json:"created_at,omitzero"`
 	CreatedBy string    `json:"created_by,omitempty"`
@@ -81,7 +85,8 @@ type Alert struct {
 	HostID   string `json:"host_id,omitempty"`
 	Hostname string `json:"hostname,omitempty"`
 	Group    string `json:"group"`
-	// Subject is the mount, process or unit the alert is about; empty for host-wide conditions.
+	// Subject is the mount, process, unit or check the alert is about; empty for host-wide
+	// conditions.
 	Subject string  `json:"subject,omitempty"`
 	State   string  `json:"state"`
 	Summary string  `json:"summary"`
