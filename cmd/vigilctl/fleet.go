@@ -462,7 +462,7 @@ func pinString(p api.Pin) string {
 }
 
 // checkText describes a health check result on one line: "FAIL http 12.3 ms: status 503, want 200
-// (checked 2026-12-02 13:40:00 UTC)".
+// (checked 2026-12-02 13:40:00)".
 func checkText(c wire.CheckResult) string {
 	state := "ok"
 	if !c.OK {

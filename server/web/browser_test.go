@@ -80,7 +80,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	now := time.Now().UTC()
 	batch := wire.ReportBatch{Reports: []wire.Report{{Seq: 1, Time: now, AgentVersion: "1.0.0", IntervalSeconds: 10,
 		CPU: &wire.CPU{Cores: 2, BusyPct: 42.5}, Memory: &wire.Memory{TotalBytes: 4 << 30, AvailableBytes: 2 << 30, UsedPct: 50},
-		Mounts: []wire.Mount{{Path: "/srv/data", TotalBytes: 100, FreeBytes: 10, UsedPct: 90}}}}}
+		Mounts: []wire.Mount{{Path: "/srv/data", TotalBytes: 100, FreeBytes: 10, UsedPct: 90}},
+		Checks: []wire.CheckResult{
+			{Name: "site", Kind: wire.CheckHTTP, OK: false, Value: 12.5, Unit: wire.UnitMillis, Message: "status 503, want 200 <b>x</b>", CheckedAt: now},
+			{Name: "backup", Kind: wire.CheckFile, OK: true, Value: 3600, Unit: wire.UnitSeconds, Message: "written 1h0m0s ago, 4096 bytes", CheckedAt: now},
+		}}}}
 	if err := apiclient.New(srv.URL, web1.Credential, hc).Do(ctx, http.MethodPost, "/api/v1/reports", batch, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +159,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	if !strings.Contains(table, "web-1") || !strings.Contains(table, "db-<script>1") || !strings.Contains(table, "42.5%") {
 		t.Errorf("hosts table = %q", table)
 	}
-	for _, want := range []string{"web-1", "42.5%", "/srv/data", "90.0%", "default (not pinned)", "1.0.0"} {
+	for _, want := range []string{"web-1", "42.5%", "/srv/data", "90.0%", "default (not pinned)", "1.0.0",
+		"Health checks", "site\thttp\tfailing\t12.5 ms\tstatus 503, want 200 <b>x</b>", "backup\tfile\tok\t3600 s\twritten 1h0m0s ago"} {
 		if !strings.Contains(hostPage, want) {
 			t.Errorf("host page lacks %q:\n%s", want, hostPage)
 		}

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,12 +70,13 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h := &Handler{cfg: cfg, tmpl: map[string]*template.Template{}, mux: mux.NewRouter()}
 	funcs := template.FuncMap{
-		"ago":     h.ago,
-		"pct":     func(v float64) string { return fmtFloat(v) + "%" },
-		"mib":     func(b uint64) string { return fmtFloat(float64(b)/(1<<30)) + " GiB" },
-		"time":    func(t time.Time) string { return fmtTime(t) },
-		"status":  h.status,
-		"pinText": pinText,
+		"ago":        h.ago,
+		"pct":        func(v float64) string { return fmtFloat(v) + "%" },
+		"mib":        func(b uint64) string { return fmtFloat(float64(b)/(1<<30)) + " GiB" },
+		"time":       func(t time.Time) string { return fmtTime(t) },
+		"checkValue": func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
+		"status":     h.status,
+		"pinText":    pinText,
 	}
 	pages, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
