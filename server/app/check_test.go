@@ -15,6 +15,7 @@ import (
 	"github.com/vigilhq/vigil/server/alert"
 	"github.com/vigilhq/vigil/server/alert/alerttest"
 	"github.com/vigilhq/vigil/server/app"
+	"github.com/vigilhq/vigil/wire"
 )
 
 // TestCheckAlertEndToEnd runs the real server, a real vigil-agent process with an HTTP health
@@ -100,5 +101,61 @@ func TestCheckAlertEndToEnd(t *testing.T) {
 		if n != 1 {
 			t.Errorf("Message-ID %s arrived %d times", id, n)
 		}
+	}
+}
+
+// TestReportChecksValidated: the server stores a report's health check results as sent and refuses,
+// with 400 and what is wrong, a report whose checks break the bounds; a report without checks (an
+// older agent) is taken as before.
+func TestReportChecksValidated(t *testing.T) {
+	s, _ := startWith(t, app.Config{}, "")
+	cred := s.enrollQuiet(t, "web-1")
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	good := wire.CheckResult{Name: "site", Kind: wire.CheckHTTP, OK: true, Value: 3.5, Unit: wire.UnitMillis, Message: "status 200", CheckedAt: now}
+	seq := uint64(0)
+	send := func(checks []wire.CheckResult) (int, string) {
+		seq++
+		status, body := s.post(t, "/api/v1/reports", cred, wire.ReportBatch{Reports: []wire.Report{{Seq: seq, Time: now, Checks: checks}}}, true)
+		if status != http.StatusOK {
+			seq-- // refused: the seq is free again
+		}
+		return status, string(body)
+	}
+	if status, body := send(nil); status != http.StatusOK {
+		t.Fatalf("report without checks: %d %s", status, body)
+	}
+	many := make([]wire.CheckResult, wire.MaxChecks+1)
+	for i := range many {
+		many[i] = good
+		many[i].Name = fmt.Sprintf("c%d", i)
+	}
+	for _, tt := range []struct {
+		name   string
+		checks []wire.CheckResult
+		says   string
+	}{
+		{"too many", many, "65 checks, at most 64"},
+		{"bad name", []wire.CheckResult{func() wire.CheckResult { c := good; c.Name = "../etc"; return c }()}, "is not a check name"},
+		{"name twice", []wire.CheckResult{good, good}, "repeats checks[0]"},
+		{"long message", []wire.CheckResult{func() wire.CheckResult { c := good; c.Message = strings.Repeat("m", 257); return c }()}, "message longer than 256 bytes"},
+		{"bad kind", []wire.CheckResult{func() wire.CheckResult { c := good; c.Kind = "<b>"; return c }()}, "kind"},
+		{"no time", []wire.CheckResult{func() wire.CheckResult { c := good; c.CheckedAt = time.Time{}; return c }()}, "checked_at is required"},
+	} {
+		status, body := send(tt.checks)
+		if status != http.StatusBadRequest || !strings.Contains(body, tt.says) {
+			t.Errorf("%s: %d %s, want 400 saying %q", tt.name, status, body, tt.says)
+		}
+	}
+	future := good
+	future.Name, future.Kind, future.Unit = "quic-edge", "quic", "ms" // a newer agent's kind
+	if status, body := send([]wire.CheckResult{good, future}); status != http.StatusOK {
+		t.Fatalf("good checks: %d %s", status, body)
+	}
+	hs, err := s.admin.ListHosts(t.Context(), "")
+	if err != nil || len(hs) != 1 || hs[0].Latest == nil {
+		t.Fatalf("hosts %+v, %v", hs, err)
+	}
+	if got := hs[0].Latest.Checks; len(got) != 2 || got[0] != good || got[1] != future {
+		t.Errorf("stored checks %+v, want %+v and %+v", got, good, future)
 	}
 }
