@@ -19,6 +19,10 @@ package wire
 //   - 1 (2026-12-02, compatible, no bump): servers send the host's complete agent settings as the
 //     ack's config in every answer ({} for none); agents add its watch entries to their local ones
 //     and let a local interval win. Unit names must be systemd unit names.
+//   - 1 (2026-12-02, compatible, no bump): reports may carry checks, the latest result of each
+//     health check declared in the agent's local configuration (CheckResult). Old servers ignore
+//     the field; old agents never send it. Servers accept any kind and unit that is a short
+//     lowercase word, so a newer agent's new check kind does not get its reports refused.
 const ProtocolVersion = 1
 
 // ProtocolHeader is the HTTP header that carries ProtocolVersion.
