@@ -57,6 +57,9 @@ type Report struct {
 	// Checks are the latest results of the health checks declared in the agent's local
 	// configuration, one per check that has completed at least once (since protocol 1, 2026-12-02).
 	Checks []CheckResult `json:"checks,omitempty"`
+	// Hints are the metric values of this report unusual for the host at this hour of the day,
+	// when the agent's anomaly hints are on (since protocol 1, 2026-12-02).
+	Hints []AnomalyHint `json:"hints,omitempty"`
 
 	// Outages are connectivity outages the agent recorded since its last acknowledged report.
 	Outages []Outage `json:"outages,omitempty"`
@@ -191,6 +194,20 @@ type CheckResult struct {
 	// Message says what was seen, such as "status 503, want 200"; at most MaxCheckMessageLen bytes.
 	Message   string    `json:"message,omitempty"`
 	CheckedAt time.Time `json:"checked_at"`
+}
+
+// AnomalyHint says a metric's value is unusual for this host at this hour of the day: Score
+// standard deviations (StdDev) from the Mean the agent learnt for the hour.
+type AnomalyHint struct {
+	// Metric names the value, such as "cpu.busy_pct" (ValidMetricName).
+	Metric string  `json:"metric"`
+	Value  float64 `json:"value"`
+	// Score is (Value - Mean) / StdDev: positive above the baseline, negative below.
+	Score  float64 `json:"score"`
+	Mean   float64 `json:"mean"`
+	StdDev float64 `json:"stddev"`
+	// Hour is the hour of the day (agent's local time, 0..23) whose baseline was used.
+	Hour int `json:"hour"`
 }
 
 // Outage error classes.

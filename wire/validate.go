@@ -169,6 +169,7 @@ func (r *Report) Validate() error {
 		checkCount("outages", len(r.Outages), MaxOutages),
 		checkCount("errors", len(r.Errors), MaxErrors),
 		checkCount("checks", len(r.Checks), MaxChecks),
+		checkCount("hints", len(r.Hints), MaxHints),
 	}
 	if r.IntervalSeconds < 0 || r.IntervalSeconds > MaxIntervalSeconds {
 		errs = append(errs, invalid("interval_seconds %d out of range", r.IntervalSeconds))
@@ -275,7 +276,50 @@ func (r *Report) Validate() error {
 			}
 		}
 	}
+	for i := range r.Hints {
+		if err := r.Hints[i].Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("hints[%d]: %w", i, err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// Validate checks an anomaly hint: a metric name, finite numbers, a positive deviation and an
+// hour of the day.
+func (h *AnomalyHint) Validate() error {
+	var errs []error
+	if !ValidMetricName(h.Metric) {
+		errs = append(errs, invalid("metric %q is not a metric name (1..%d of a-z 0-9 . _)", trimForError(h.Metric), MaxMetricNameLen))
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"value", h.Value}, {"score", h.Score}, {"mean", h.Mean}, {"stddev", h.StdDev}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			errs = append(errs, invalid("%s %v is not finite", f.name, f.v))
+		}
+	}
+	if !(h.StdDev > 0) {
+		errs = append(errs, invalid("stddev %v is not positive", h.StdDev))
+	}
+	if h.Hour < 0 || h.Hour > 23 {
+		errs = append(errs, invalid("hour %d not within 0..23", h.Hour))
+	}
+	return errors.Join(errs...)
+}
+
+// ValidMetricName reports whether s can name a metric in an anomaly hint: 1..MaxMetricNameLen of
+// lowercase ASCII letters, digits, '.' and '_', starting with a letter ("cpu.busy_pct").
+func ValidMetricName(s string) bool {
+	if s == "" || len(s) > MaxMetricNameLen || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Validate checks one check result: its name (ValidCheckName), kind and unit (short lowercase

@@ -23,6 +23,8 @@ package wire
 //     health check declared in the agent's local configuration (CheckResult). Old servers ignore
 //     the field; old agents never send it. Servers accept any kind and unit that is a short
 //     lowercase word, so a newer agent's new check kind does not get its reports refused.
+//   - 1 (2026-12-02, compatible, no bump): reports may carry hints, metric values unusual for the
+//     host at that hour of the day (AnomalyHint), when the agent's anomaly hints are switched on.
 const ProtocolVersion = 1
 
 // ProtocolHeader is the HTTP header that carries ProtocolVersion.
@@ -57,6 +59,8 @@ const (
 	MaxCheckNameLen    = 64  // check names: see ValidCheckName
 	MaxCheckMessageLen = 256 // a check result's message
 	MaxCheckWordLen    = 16  // a check result's kind and unit
+	MaxHints           = 32  // anomaly hints per report
+	MaxMetricNameLen   = 64  // an anomaly hint's metric name
 
 	// MinIntervalSeconds and MaxIntervalSeconds bound the report interval a server may set.
 	MinIntervalSeconds = 1

@@ -33,6 +33,7 @@ func goodReport(seq uint64) Report {
 			{Name: "cert.main", Kind: CheckTLS, OK: true, Value: -0.5, Unit: UnitDays, CheckedAt: t},
 			{Name: "next-gen", Kind: "quic", OK: true, CheckedAt: t}, // a kind from a newer agent
 		},
+		Hints: []AnomalyHint{{Metric: "cpu.busy_pct", Value: 93, Score: 12.5, Mean: 30, StdDev: 5.04, Hour: 14}},
 	}
 }
 
@@ -82,6 +83,12 @@ func TestReportValidate(t *testing.T) {
 		{"check message too long", func(r *Report) { r.Checks[0].Message = strings.Repeat("m", MaxCheckMessageLen+1) }, "message longer than"},
 		{"check message control chars", func(r *Report) { r.Checks[0].Message = "a\x1b[31mb" }, "control characters"},
 		{"check without time", func(r *Report) { r.Checks[0].CheckedAt = time.Time{} }, "checked_at is required"},
+		{"no hints (an older agent)", func(r *Report) { r.Hints = nil }, ""},
+		{"too many hints", func(r *Report) { r.Hints = make([]AnomalyHint, MaxHints+1) }, "hints, at most"},
+		{"hint metric", func(r *Report) { r.Hints[0].Metric = "CPU busy" }, "not a metric name"},
+		{"hint score NaN", func(r *Report) { r.Hints[0].Score = math.NaN() }, "score NaN is not finite"},
+		{"hint stddev zero", func(r *Report) { r.Hints[0].StdDev = 0 }, "stddev 0 is not positive"},
+		{"hint hour", func(r *Report) { r.Hints[0].Hour = 24 }, "hour 24"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
