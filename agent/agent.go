@@ -44,6 +44,7 @@ import (
 
 	"crypto/tls"
 
+	"github.com/vigilhq/vigil/agent/anomaly"
 	"github.com/vigilhq/vigil/agent/check"
 	"github.com/vigilhq/vigil/agent/collect"
 	"github.com/vigilhq/vigil/atomicfile"
@@ -96,6 +97,10 @@ type Config struct {
 	Collect collect.Config
 	// Checks are the health checks to run, from the local configuration only (package check).
 	Checks []check.Spec
+	// Anomaly, if set, switches anomaly hints on (package anomaly): CPU busy, memory used and load
+	// per core are scored against their hour-of-day baselines, kept in StateDir/anomaly.json.
+	// Its Interval is the agent's.
+	Anomaly *anomaly.Config
 	// SpoolBytes bounds the on-disk spool. Defaults to DefaultSpoolBytes.
 	SpoolBytes int64
 	// Version is the agent's version, sent with enrollment and every report.
@@ -168,6 +173,9 @@ type Agent struct {
 	log       *slog.Logger
 	collector *collect.Collector
 	checks    *check.Runner
+	anomaly   *anomaly.Detector
+	anomPath  string
+	anomSaved int // cycles since the baselines were last saved
 	spool     *Spool
 	client    *client
 	notify    notifier
@@ -223,6 +231,17 @@ func New(cfg Config) (*Agent, error) {
 	if a.collector, err = collect.New(cfg.Collect); err != nil {
 		return nil, err
 	}
+	if cfg.Anomaly != nil {
+		ac := *cfg.Anomaly
+		ac.Interval = cfg.Interval
+		if a.anomaly, err = anomaly.New(ac); err != nil {
+			return nil, err
+		}
+		a.anomPath = filepath.Join(cfg.StateDir, "anomaly.json")
+		if err := a.anomaly.Load(a.anomPath); err != nil {
+			a.log.Warn("Could not load the anomaly baselines; learning them again.", keyError, err)
+		}
+	}
 	if a.spool, err = OpenSpool(filepath.Join(cfg.StateDir, "spool"), cfg.SpoolBytes); err != nil {
 		return nil, err
 	}
@@ -276,6 +295,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		timer.Reset(max(time.Until(wake), 0))
 		select {
 		case <-ctx.Done():
+			a.saveBaselines()
 			a.log.Info("Agent stopped.", "pending", a.spool.Pending())
 			return nil
 		case <-timer.C:
@@ -303,6 +323,7 @@ func (a *Agent) cycle(now time.Time) {
 	r.IntervalSeconds = int(a.interval / time.Second)
 	r.Outages = a.outages.done
 	r.Checks = a.checks.Results(now)
+	r.Hints = a.hints(now, r)
 	dropped, corrupt := a.spool.TakeCounters()
 	r.SpoolDropped = dropped + a.lostReports
 	r.SpoolCorrupt = corrupt
@@ -335,6 +356,46 @@ func (a *Agent) cycle(now time.Time) {
 	}
 	if cap(a.payload) > 256<<10 {
 		a.payload = nil
+	}
+}
+
+// anomalySaveEvery is how many cycles pass between saves of the anomaly baselines (and at stop):
+// a crash loses at most this much learning.
+const anomalySaveEvery = 60
+
+// hints scores the report's metrics against their baselines, when anomaly hints are on.
+func (a *Agent) hints(now time.Time, r *wire.Report) []wire.AnomalyHint {
+	if a.anomaly == nil {
+		return nil
+	}
+	var out []wire.AnomalyHint
+	observe := func(metric string, v float64) {
+		if h, ok := a.anomaly.Observe(metric, now, v); ok {
+			out = append(out, h)
+		}
+	}
+	if r.CPU != nil {
+		observe(anomaly.MetricCPU, r.CPU.BusyPct)
+		if r.Load != nil && r.CPU.Cores > 0 {
+			observe(anomaly.MetricLoad, r.Load.Load1/float64(r.CPU.Cores))
+		}
+	}
+	if r.Memory != nil {
+		observe(anomaly.MetricMemory, r.Memory.UsedPct)
+	}
+	if a.anomSaved++; a.anomSaved >= anomalySaveEvery {
+		a.saveBaselines()
+	}
+	return out
+}
+
+func (a *Agent) saveBaselines() {
+	if a.anomaly == nil {
+		return
+	}
+	a.anomSaved = 0
+	if err := a.anomaly.Save(a.anomPath); err != nil {
+		a.log.Warn("Could not save the anomaly baselines.", keyError, err)
 	}
 }
 

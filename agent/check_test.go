@@ -3,9 +3,14 @@ package agent
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/vigilhq/vigil/agent/anomaly"
 	"github.com/vigilhq/vigil/agent/check"
 	"github.com/vigilhq/vigil/wire"
 )
@@ -79,4 +84,26 @@ func TestChecksDoNotDelayReports(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("Run did not return while a check hangs")
 	}
+}
+
+// TestAnomalyBaselinesPersist: with anomaly hints on, the agent learns its baselines while it
+// runs and saves them in its state directory when it stops, so a restart does not relearn.
+func TestAnomalyBaselinesPersist(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newFakeServer()
+		cfg := testConfig(t, srv)
+		cfg.Anomaly = &anomaly.Config{Location: time.UTC}
+		runFor(t, newAgent(t, cfg), 30*time.Second)
+		d, err := anomaly.New(anomaly.Config{Interval: cfg.Interval, Location: time.UTC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Load(filepath.Join(cfg.StateDir, "anomaly.json")); err != nil {
+			t.Fatalf("the agent's saved baselines: %v", err)
+		}
+		data, err := os.ReadFile(filepath.Join(cfg.StateDir, "anomaly.json"))
+		if err != nil || !strings.Contains(string(data), `"memory.used_pct":{"level":`) || strings.Contains(string(data), `"memory.used_pct":{"level":0,`) {
+			t.Errorf("saved baselines %s, %v: want the memory level learnt", data, err)
+		}
+	})
 }

@@ -60,6 +60,16 @@ type fileConfig struct {
 		Units     []string            `yaml:"units"`
 	} `yaml:"watch"`
 	Checks []check.Spec `yaml:"checks,omitempty"`
+	// Anomaly switches anomaly hints on (package anomaly); off by default.
+	Anomaly anomalyConfig `yaml:"anomaly"`
+}
+
+// anomalyConfig is the anomaly: section.
+//
+//	anomaly: {enabled: true, threshold: 4}
+type anomalyConfig struct {
+	Enabled   bool    `yaml:"enabled"`
+	Threshold float64 `yaml:"threshold,omitempty"` // default anomaly.DefaultThreshold, 2..100
 }
 
 func loadFile(path string) (*fileConfig, error) {
@@ -226,6 +236,9 @@ func (fc *fileConfig) validate() error {
 	}
 	if err := check.Validate(fc.Checks); err != nil {
 		return fmt.Errorf("%w: checks: %w", errInvalidValue, err)
+	}
+	if t := fc.Anomaly.Threshold; t != 0 && (t < 2 || t > 100 || !fc.Anomaly.Enabled) {
+		return fmt.Errorf("%w: anomaly.threshold %g: 2..100, with enabled: true", errInvalidValue, t)
 	}
 	return nil
 }

@@ -118,6 +118,9 @@ func TestConfigFileErrors(t *testing.T) {
 		{"bad duration", "checks:\n  - {name: a, kind: tcp, target: 'h:1', interval: soon}\n", nil, true, "cannot unmarshal"},
 		{"unknown check kind", "checks:\n  - {name: a, kind: ping, target: h}\n", errInvalidValue, false, `checks: invalid check a: kind "ping" unknown`},
 		{"option of another kind", "checks:\n  - {name: a, kind: tcp, target: 'h:1', expect_status: 200}\n", errInvalidValue, false, "expect_status applies to http checks only"},
+		{"anomaly threshold without enabled", "anomaly: {threshold: 4}\n", errInvalidValue, false, "anomaly.threshold 4"},
+		{"anomaly threshold too low", "anomaly: {enabled: true, threshold: 1}\n", errInvalidValue, false, "anomaly.threshold 1"},
+		{"unknown anomaly key", "anomaly: {enabled: true, treshold: 4}\n", errUnknownKey, false, `unknown key "treshold" in anomaly`},
 		{"duplicate check names", "checks:\n  - {name: a, kind: tcp, target: 'h:1'}\n  - {name: a, kind: dns, target: h}\n", errInvalidValue, false, `two checks named "a"`},
 	}
 	for _, tt := range tests {

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/agent"
+	"github.com/vigilhq/vigil/agent/anomaly"
 	"github.com/vigilhq/vigil/agent/collect"
 	"github.com/vigilhq/vigil/envflag"
 	"github.com/vigilhq/vigil/tlspin"
@@ -184,6 +185,9 @@ func buildConfig(o *options, log *slog.Logger) (*agent.Config, error) {
 			WatchUnits:     fc.Watch.Units,
 		},
 		Checks: fc.Checks,
+	}
+	if fc.Anomaly.Enabled {
+		cfg.Anomaly = &anomaly.Config{Threshold: fc.Anomaly.Threshold}
 	}
 	if cfg.Server == "" {
 		return nil, errors.New("--server is required")

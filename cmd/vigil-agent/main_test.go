@@ -105,7 +105,8 @@ func TestPrintConfig(t *testing.T) {
 	os.WriteFile(cfgFile, []byte("server: https://vigil.example:8443\nca_fingerprint: "+strings.Repeat("ab", 32)+"\n"+
 		"collectors: {disks: false}\nwatch: {units: [ssh.service]}\nchecks:\n"+
 		"  - {name: site, kind: http, target: 'https://localhost/health', body_contains: ok}\n"+
-		"  - {name: backup, kind: file, target: /var/backups/db.dump, max_age: 26h, interval: 10m}\n"), 0o600)
+		"  - {name: backup, kind: file, target: /var/backups/db.dump, max_age: 26h, interval: 10m}\n"+
+		"anomaly: {enabled: true}\n"), 0o600)
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), []string{"--config", cfgFile, "--print-config", "--enroll-token", "tok-SECRET-42", "--interval", "20s"}, &out, &errOut)
 	if code != 0 {
@@ -115,7 +116,7 @@ func TestPrintConfig(t *testing.T) {
 	if strings.Contains(text, "tok-SECRET-42") || !strings.Contains(text, "enrollment token is given (not shown)") {
 		t.Errorf("the enrollment token is printed or its presence not said:\n%s", text)
 	}
-	for _, want := range []string{"# 2 health checks.", "expect_status: 200", "timeout: 5s", "interval: 10m0s", "max_age: 26h0m0s", "disks: false", "state_dir: /var/lib/vigil/agent"} {
+	for _, want := range []string{"# 2 health checks.", "anomaly:\n    enabled: true\n    threshold: 4\n", "expect_status: 200", "timeout: 5s", "interval: 10m0s", "max_age: 26h0m0s", "disks: false", "state_dir: /var/lib/vigil/agent"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}

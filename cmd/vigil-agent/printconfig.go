@@ -7,6 +7,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigilhq/vigil/agent"
+	"github.com/vigilhq/vigil/agent/anomaly"
 	"github.com/vigilhq/vigil/agent/collect"
 )
 
@@ -57,6 +58,12 @@ func printConfig(w io.Writer, o *options, cfg *agent.Config) error {
 		eff.Collectors[n] = false
 	}
 	eff.Watch.Processes, eff.Watch.Units = cfg.Collect.WatchProcesses, cfg.Collect.WatchUnits
+	if cfg.Anomaly != nil {
+		eff.Anomaly = anomalyConfig{Enabled: true, Threshold: cfg.Anomaly.Threshold}
+		if eff.Anomaly.Threshold == 0 {
+			eff.Anomaly.Threshold = anomaly.DefaultThreshold
+		}
+	}
 	for _, c := range cfg.Checks {
 		eff.Checks = append(eff.Checks, c.WithDefaults())
 	}
