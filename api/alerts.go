@@ -12,6 +12,7 @@ const (
 	KindProcess = "process" // a watched process gone or restarted (Match: its name)
 	KindUnit    = "unit"    // a systemd unit failed (Match: its name)
 	KindCheck   = "check"   // a health check of the agent's configuration failed (Match: its name)
+	KindAnomaly = "anomaly" // a metric unusual for the host at this hour (Match: the metric, such as cpu.busy_pct)
 )
 
 // Alert states.

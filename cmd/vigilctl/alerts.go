@@ -46,12 +46,13 @@ func (c *cli) rulesCommand() *cobra.Command {
 	var forDur time.Duration
 	create := &cobra.Command{
 		Use:   "create --kind KIND [--threshold N] [--for D] [--group G | --host ID] [--match NAME]",
-		Short: "Create an alert rule (kinds: silence, cpu, memory, disk, load, process, unit, check)",
+		Short: "Create an alert rule (kinds: silence, cpu, memory, disk, load, process, unit, check, anomaly)",
 		Long: "Create an alert rule. Kinds: silence (host stopped reporting), cpu (busy % above threshold),\n" +
 			"memory (available % below threshold), disk (used % above threshold; --match a mount path),\n" +
 			"load (1-minute load per core above threshold), process (watched process gone or restarting;\n" +
 			"--match its name), unit (systemd unit failed; --match its name), check (a health check of the\n" +
-			"agent's agent.yaml failed; --match its name; resolves when it passes).",
+			"agent's agent.yaml failed; --match its name; resolves when it passes), anomaly (the agent flags a\n" +
+			"metric as unusual for the host at this hour; --match cpu.busy_pct, memory.used_pct or load.per_core).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.client()
@@ -72,13 +73,13 @@ func (c *cli) rulesCommand() *cobra.Command {
 		},
 	}
 	f := create.Flags()
-	f.StringVar(&r.Kind, "kind", "", "silence, cpu, memory, disk, load, process, unit or check")
+	f.StringVar(&r.Kind, "kind", "", "silence, cpu, memory, disk, load, process, unit, check or anomaly")
 	f.StringVar(&r.Name, "name", "", "name shown in alerts and emails (default: made from the rule)")
 	f.Float64Var(&r.Threshold, "threshold", 0, "limit: percent for cpu, memory and disk; load per core for load")
 	f.DurationVar(&forDur, "for", 0, "how long the condition must hold before the alert fires")
 	f.StringVar(&r.Group, "group", "", "only hosts of this group")
 	f.StringVar(&r.HostID, "host", "", "only this host (ID)")
-	f.StringVar(&r.Match, "match", "", "only this mount path (disk), process, unit or check name")
+	f.StringVar(&r.Match, "match", "", "only this mount path (disk), process, unit, check name or metric (anomaly)")
 	_ = create.MarkFlagRequired("kind")
 	rm := &cobra.Command{
 		Use: "rm RULE_ID", Aliases: []string{"delete"}, Short: "Delete an alert rule (its open alerts resolve)", Args: cobra.ExactArgs(1),

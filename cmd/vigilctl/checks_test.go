@@ -40,7 +40,7 @@ func TestHostsShowChecks(t *testing.T) {
 	batch := wire.ReportBatch{Reports: []wire.Report{{Seq: 1, Time: at, Checks: []wire.CheckResult{
 		{Name: "site", Kind: wire.CheckHTTP, Value: 12.5, Unit: wire.UnitMillis, Message: "status 503, want 200", CheckedAt: at},
 		{Name: "backup", Kind: wire.CheckFile, OK: true, Value: 3600, Unit: wire.UnitSeconds, Message: "written 1h0m0s ago, 4096 bytes", CheckedAt: at},
-	}}}}
+	}, Hints: []wire.AnomalyHint{{Metric: "cpu.busy_pct", Value: 93, Score: 12.6, Mean: 30, StdDev: 5, Hour: 14}}}}}
 	if err := apiclient.New(os.Getenv("VIGIL_SERVER"), host.Credential, hc).Do(ctx, http.MethodPost, "/api/v1/reports", batch, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +51,7 @@ func TestHostsShowChecks(t *testing.T) {
 	for _, want := range []string{
 		"check site", "FAIL http 12.5 ms: status 503, want 200 (checked 2026-12-02 13:40:00)",
 		"check backup", "ok file 3600 s: written 1h0m0s ago, 4096 bytes",
+		"unusual cpu.busy_pct", "93, score 12.6 (usual at 14:00: 30 ± 5)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("hosts show lacks %q:\n%s", want, out)

@@ -253,6 +253,9 @@ func hostRows(h api.Host) [][]string {
 		for _, c := range r.Checks {
 			rows = append(rows, []string{"check " + c.Name, checkText(c)})
 		}
+		for _, h := range r.Hints {
+			rows = append(rows, []string{"unusual " + h.Metric, fmt.Sprintf("%g, score %.1f (usual at %02d:00: %g ± %g)", h.Value, h.Score, h.Hour, h.Mean, h.StdDev)})
+		}
 		for _, e := range r.Errors {
 			rows = append(rows, []string{"collector error " + e.Collector, e.Message})
 		}

@@ -805,3 +805,35 @@ func TestValidateCheckRule(t *testing.T) {
 		}
 	}
 }
+
+// TestAnomalyRules: an anomaly rule fires on the agent's hint for its metric once it lasted the
+// rule's duration, and resolves when the hints stop.
+func TestAnomalyRules(t *testing.T) {
+	h := newHarness(t, func(c *alert.Config) { c.FlapDamping = -1 })
+	addRule(t, h, alert.Rule{ID: "r-anom", Name: "CPU unusual", Kind: alert.KindAnomaly, Match: "cpu.busy_pct", For: alert.Duration(30 * time.Second)})
+	id := h.host("web-1", "")
+	hint := func(metric string) func(r *wire.Report) {
+		return func(r *wire.Report) {
+			r.Hints = []wire.AnomalyHint{{Metric: metric, Value: 93, Score: 12.6, Mean: 30, StdDev: 5, Hour: 14}}
+		}
+	}
+	h.clock.set(t0.Add(10 * time.Second))
+	h.report(id, hint("memory.used_pct")) // another metric: nothing
+	h.tick()
+	for _, at := range []time.Duration{20 * time.Second, 60 * time.Second} {
+		h.clock.set(t0.Add(at))
+		h.report(id, hint("cpu.busy_pct"))
+		h.tick()
+	}
+	ns := h.wantEmails("FIRING: web-1: CPU unusual")
+	if !strings.Contains(ns[0].Text, "cpu.busy_pct 93 unusual for this host at 14:00: 12.6 deviations above its usual 30 ± 5") {
+		t.Errorf("firing email:\n%s", ns[0].Text)
+	}
+	h.clock.set(t0.Add(70 * time.Second))
+	h.report(id, nil)
+	h.tick()
+	h.wantEmails("FIRING: web-1: CPU unusual", "RESOLVED: web-1: CPU unusual")
+	if err := alert.ValidateRule(alert.Rule{Kind: alert.KindAnomaly, Match: "CPU"}); err == nil {
+		t.Error("an anomaly rule on a metric name no agent sends was accepted")
+	}
+}

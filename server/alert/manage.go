@@ -83,7 +83,7 @@ func ValidateRule(r Rule) error {
 		return fmt.Errorf("%w: rule: %s", server.ErrInvalid, fmt.Sprintf(format, args...))
 	}
 	if !ValidKind(r.Kind) {
-		return bad("kind %q (silence, cpu, memory, disk, load, process, unit, check)", r.Kind)
+		return bad("kind %q (silence, cpu, memory, disk, load, process, unit, check, anomaly)", r.Kind)
 	}
 	if len(r.Name) > maxTextLen || len(r.Match) > maxTextLen || len(r.HostID) > maxTextLen {
 		return bad("name, match and host_id are at most %d characters", maxTextLen)
@@ -108,8 +108,11 @@ func ValidateRule(r Rule) error {
 			return bad("%s rules take no threshold", r.Kind)
 		}
 	}
-	if r.Match != "" && r.Kind != KindDisk && r.Kind != KindProcess && r.Kind != KindUnit && r.Kind != KindCheck {
-		return bad("match applies to disk, process, unit and check rules only")
+	if r.Match != "" && r.Kind != KindDisk && r.Kind != KindProcess && r.Kind != KindUnit && r.Kind != KindCheck && r.Kind != KindAnomaly {
+		return bad("match applies to disk, process, unit, check and anomaly rules only")
+	}
+	if r.Kind == KindAnomaly && r.Match != "" && !wire.ValidMetricName(r.Match) {
+		return bad("match %q is not a metric name such as cpu.busy_pct, memory.used_pct or load.per_core", r.Match)
 	}
 	if r.Kind == KindCheck && r.Match != "" && !wire.ValidCheckName(r.Match) {
 		return bad("match %q is not a check name (1..%d of a-z A-Z 0-9 . _ -, as in the agent's checks: list)", r.Match, wire.MaxCheckNameLen)
@@ -159,6 +162,8 @@ func defaultRuleName(r Rule) string {
 		what = "Systemd unit failed"
 	case KindCheck:
 		what = "Health check failing"
+	case KindAnomaly:
+		what = "Unusual for this host at this hour"
 	}
 	if r.Match != "" {
 		what += " (" + r.Match + ")"

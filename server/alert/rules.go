@@ -2,6 +2,7 @@ package alert
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -11,14 +12,15 @@ import (
 // ruleReport is the part of a wire.Report the rules read. Decoding only it (not the disks,
 // interfaces, errors, …) keeps evaluating a large fleet cheap.
 type ruleReport struct {
-	CPU       *wire.CPU        `json:"cpu,omitempty"`
-	Load      *wire.Load       `json:"load,omitempty"`
-	Memory    *wire.Memory     `json:"memory,omitempty"`
-	Mounts    []ruleMount      `json:"mounts,omitempty"`
-	Processes []wire.Process   `json:"processes,omitempty"`
-	Events    []wire.ProcEvent `json:"events,omitempty"`
-	Units     []wire.Unit      `json:"units,omitempty"`
-	Checks    []ruleCheck      `json:"checks,omitempty"`
+	CPU       *wire.CPU          `json:"cpu,omitempty"`
+	Load      *wire.Load         `json:"load,omitempty"`
+	Memory    *wire.Memory       `json:"memory,omitempty"`
+	Mounts    []ruleMount        `json:"mounts,omitempty"`
+	Processes []wire.Process     `json:"processes,omitempty"`
+	Events    []wire.ProcEvent   `json:"events,omitempty"`
+	Units     []wire.Unit        `json:"units,omitempty"`
+	Checks    []ruleCheck        `json:"checks,omitempty"`
+	Hints     []wire.AnomalyHint `json:"hints,omitempty"`
 }
 
 type ruleCheck struct {
@@ -112,6 +114,18 @@ func conditions(r *Rule, rep *ruleReport, since time.Time) []condition {
 				}
 				out = append(out, condition{subject: u.Name, value: float64(u.NRestarts),
 					summary: fmt.Sprintf("unit %s failed (%s)", u.Name, strings.TrimPrefix(detail, ", "))})
+			}
+		}
+	case KindAnomaly:
+		for _, h := range rep.Hints {
+			if r.Match == "" || r.Match == h.Metric {
+				dir := "above"
+				if h.Score < 0 {
+					dir = "below"
+				}
+				out = append(out, condition{subject: h.Metric, value: h.Value,
+					summary: fmt.Sprintf("%s %g unusual for this host at %02d:00: %.1f deviations %s its usual %g ± %g",
+						h.Metric, h.Value, h.Hour, math.Abs(h.Score), dir, h.Mean, h.StdDev)})
 			}
 		}
 	case KindCheck:

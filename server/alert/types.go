@@ -26,12 +26,16 @@ const (
 	// KindCheck alerts when a health check of the host's agent configuration fails (Match: its
 	// name; empty: any). It resolves when the check passes again or is no longer reported.
 	KindCheck = "check"
+	// KindAnomaly alerts when the agent flags a metric as unusual for the host at this hour of the
+	// day (Match: the metric, such as cpu.busy_pct; empty: any). Agents send hints only when their
+	// anomaly hints are on.
+	KindAnomaly = "anomaly"
 )
 
 // ValidKind reports whether k is one of the rule kinds.
 func ValidKind(k string) bool {
 	switch k {
-	case KindSilence, KindCPU, KindMemory, KindDisk, KindLoad, KindProcess, KindUnit, KindCheck:
+	case KindSilence, KindCPU, KindMemory, KindDisk, KindLoad, KindProcess, KindUnit, KindCheck, KindAnomaly:
 		return true
 	}
 	return false

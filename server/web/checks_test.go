@@ -51,7 +51,7 @@ func TestHostPageChecks(t *testing.T) {
 	batch := wire.ReportBatch{Reports: []wire.Report{{Seq: 1, Time: now, Checks: []wire.CheckResult{
 		{Name: "site", Kind: wire.CheckHTTP, Value: 12.5, Unit: wire.UnitMillis, Message: "status 503, want 200 <script>x</script>", CheckedAt: now},
 		{Name: "cert", Kind: wire.CheckTLS, OK: true, Value: 41.25, Unit: wire.UnitDays, Message: `"site" expires in 41.2 days`, CheckedAt: now},
-	}}}}
+	}, Hints: []wire.AnomalyHint{{Metric: "cpu.busy_pct", Value: 93, Score: 12.6, Mean: 30, StdDev: 5, Hour: 14}}}}}
 	if err := apiclient.New(srv.URL, host.Credential, hc).Do(ctx, http.MethodPost, "/api/v1/reports", batch, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +71,8 @@ func TestHostPageChecks(t *testing.T) {
 		`<h3>Health checks</h3>`,
 		`<td>site</td><td>http</td><td><span class="silent">failing</span></td><td>12.5 ms</td><td>status 503, want 200 &lt;script&gt;x&lt;/script&gt;</td>`,
 		`<td>cert</td><td>tls</td><td><span class="ok">ok</span></td><td>41.25 days</td><td>&#34;site&#34; expires in 41.2 days</td>`,
+		`<h3>Unusual for this host</h3>`,
+		`<td>cpu.busy_pct</td><td>93</td><td>12.6</td><td>30 ± 5 at 14:00</td>`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("host page lacks %s", want)
