@@ -20,7 +20,8 @@
 //
 // Health checks (package check) come only from the local configuration (Config.Checks), never
 // from the server. Each runs in its own goroutine; a report carries the latest result of each and
-// never waits for one.
+// never waits for one. With Config.Anomaly set, each report's CPU, memory and load are also scored
+// against the host's hour-of-day baselines (package anomaly) and unusual values ride as hints.
 //
 // An Agent is NOT safe for concurrent use: Run is its only goroutine besides the checks'.
 package agent

@@ -68,7 +68,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 		fmt.Fprintf(stderr, "Usage: vigil-agent --server URL (--ca FILE | --ca-fingerprint SHA256) [--enroll-token T] [--state-dir DIR]\n"+
 			"                   [--interval 10s] [--config FILE] [--procfs /proc] [--sysfs /sys]\n"+
 			"       vigil-agent --print-config [flags]\n\n"+
-			"Health checks are declared only in the --config file (checks:); see docs/operating.md.\n"+
+			"Health checks (checks:) and anomaly hints (anomaly:) are set only in the --config file;\n"+
+			"see docs/operating.md.\n\n"+
 			"Every flag also reads VIGIL_<NAME>, such as VIGIL_SERVER or VIGIL_CA_FINGERPRINT.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
