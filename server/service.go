@@ -116,11 +116,11 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		cfg:       cfg,
-		store:     cfg.Store,
-		log:       cfg.Logger,
-		metrics:   newMetrics(cfg.Registerer),
-		hosts:     newHostCache(cfg.HostCacheSize, cfg.HostCacheTTL),
+		cfg:     cfg,
+		store:   cfg.Store,
+		log:     cfg.Logger,
+		metrics: newMetrics(cfg.Registerer),
+		hosts:   newHostCache(cfg.HostCacheSize, cfg.HostCacheTTL),
 	}
 	s.commit = newCommitter(cfg.Store, cfg.CommitQueue, cfg.MaxCommitReports, s.metrics, cfg.Logger)
 	return s, nil

@@ -75,12 +75,12 @@ type API struct {
 	budget        *byteBudget
 	// onQueueWait, when set (tests), is called when a report starts waiting for a decode slot.
 	onQueueWait func()
-	svc           *server.Service
-	log     *slog.Logger
-	router  *mux.Router
-	limiter *hostLimiter
-	ingest  chan struct{}
-	now     func() time.Time
+	svc         *server.Service
+	log         *slog.Logger
+	router      *mux.Router
+	limiter     *hostLimiter
+	ingest      chan struct{}
+	now         func() time.Time
 
 	releases *tufrepo.Repository
 
@@ -128,11 +128,11 @@ func New(cfg Config) (*API, error) {
 		hostsInFlight: newInflight(cfg.MaxReportsInFlightPerHost),
 		budget:        newByteBudget(cfg.MaxBufferedReportBytes),
 		svc:           cfg.Service,
-		log:     cfg.Logger,
-		router:  mux.NewRouter(),
-		limiter: newHostLimiter(cfg.HostRate, cfg.HostBurst, cfg.Now),
-		ingest:  make(chan struct{}, cfg.MaxConcurrentIngest),
-		now:     cfg.Now,
+		log:           cfg.Logger,
+		router:        mux.NewRouter(),
+		limiter:       newHostLimiter(cfg.HostRate, cfg.HostBurst, cfg.Now),
+		ingest:        make(chan struct{}, cfg.MaxConcurrentIngest),
+		now:           cfg.Now,
 
 		releases: cfg.Releases,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
