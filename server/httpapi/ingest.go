@@ -159,8 +159,10 @@ func readRawBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, time
 		buf.Grow(int(r.ContentLength))
 	}
 	_, err := buf.ReadFrom(&limitedReader{r: r.Body, n: wire.MaxReportBodyBytes})
-	if deadlineSet {
-		// The response may take a while (a commit); the server's own timeouts apply again.
+	if deadlineSet && err == nil {
+		// The body is in; the server's own timeouts apply again. After a failed read the
+		// deadline stays, so the server's drain of an unread body before it answers (and closes
+		// the connection) cannot wait on a slow client either.
 		_ = rc.SetReadDeadline(time.Time{})
 	}
 	var ne net.Error
