@@ -103,6 +103,7 @@ func TestOneHostCannotStopIngestion(t *testing.T) {
 		v.(*atomic.Int64).Add(1)
 	}
 	tlsConf := tr.TLSClientConfig.Clone()
+	tlsConf.NextProtos = []string{"http/1.1"} // the requests below are written by hand
 	addr := s.URL[len("https://"):]
 	for range slowBodies {
 		wg.Go(func() {

@@ -247,10 +247,12 @@ func (a *API) hostAuth(next hostHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h, err := a.svc.AuthenticateHost(r.Context(), bearer(r))
 		if err != nil {
+			closeUnread(w)
 			a.writeError(w, r, err)
 			return
 		}
 		if !a.limiter.allow(h.ID) {
+			closeUnread(w)
 			a.writeError(w, r, fmt.Errorf("%w: host %s", errRateLimited, h.ID))
 			return
 		}

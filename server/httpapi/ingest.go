@@ -178,6 +178,14 @@ func readRawBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, time
 	}
 }
 
+// closeUnread marks an answer given before the request body was read: the connection closes
+// after it. Otherwise net/http would first read what is left of the body (up to 256 KiB) to keep
+// the connection alive, and a slow client would hold the answer, and its goroutine, until the
+// server's ReadTimeout.
+func closeUnread(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+}
+
 // waitSlot takes a decode slot, waiting until timer fires or ctx ends.
 func (a *API) waitSlot(ctx context.Context, timer <-chan time.Time) bool {
 	select {
@@ -209,6 +217,7 @@ func (a *API) shed(w http.ResponseWriter, r *http.Request, err error) {
 func (a *API) reports(w http.ResponseWriter, r *http.Request, h server.Host) {
 	ctx := r.Context()
 	if !a.hostsInFlight.acquire(h.ID) {
+		closeUnread(w)
 		a.writeError(w, r, fmt.Errorf("%w (%d); wait for the answers", errHostBusy, a.cfg.MaxReportsInFlightPerHost))
 		return
 	}
@@ -223,6 +232,7 @@ func (a *API) reports(w http.ResponseWriter, r *http.Request, h server.Host) {
 		if ctx.Err() != nil {
 			return // the client went away
 		}
+		closeUnread(w)
 		a.shed(w, r, fmt.Errorf("%w: report memory budget busy for %s", server.ErrOverloaded, a.cfg.IngestQueueWait))
 		return
 	}
