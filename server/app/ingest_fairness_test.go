@@ -21,7 +21,7 @@ import (
 
 // TestOneHostCannotStopIngestion is the end-to-end regression test of the red-team finding "one
 // host can stop ingestion for the whole fleet": one host credential holds 40 slow report bodies
-// (more than the 32 decode slots) while 50 other hosts keep reporting every 250 ms. None of the
+// (more than the 32 decode slots) while 50 other hosts keep reporting every 500 ms. None of the
 // 50 gets a 503 or any other refusal, and none of them is alerted as silent. As a positive
 // control the slow host itself, whose reports never complete, does go silent and is alerted: the
 // engine was running and able to fire all along.
@@ -32,16 +32,20 @@ func TestOneHostCannotStopIngestion(t *testing.T) {
 	const (
 		goodHosts   = 50
 		slowBodies  = 40
-		reportEvery = 250 * time.Millisecond
+		reportEvery = 500 * time.Millisecond
 	)
 	s, _ := startWith(t, app.Config{Alert: fastAlerts()}, "")
 	ctx := t.Context()
 	onlySilenceRules(t, s.admin)
-	// Interval 1s (from the reports) and grace 5s: a host is silent 6 s after its last report.
-	grace := "5s"
-	if _, err := s.admin.UpdateGroup(ctx, "default", api.GroupSettings{Grace: &grace}); err != nil {
-		t.Fatal(err)
+	// No host is silent while the fleet enrolls (a loaded machine may take long); once every host
+	// reported, the grace drops to 10s: with the reports' interval of 1s a host is then silent 11s
+	// after its last report.
+	setGrace := func(g string) {
+		if _, err := s.admin.UpdateGroup(ctx, "default", api.GroupSettings{Grace: &g}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	setGrace("10m")
 	tok, err := s.admin.CreateEnrollmentToken(ctx, api.CreateEnrollmentTokenRequest{MaxUses: goodHosts + 1})
 	if err != nil {
 		t.Fatal(err)
@@ -53,12 +57,13 @@ func TestOneHostCannotStopIngestion(t *testing.T) {
 		b, _ := json.Marshal(wire.EnrollRequest{EnrollmentToken: tok.Token, Hostname: name, OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
 		resp, err := hc.Post(s.URL+"/api/v1/enroll", "application/json", bytes.NewReader(b))
 		if err != nil {
-			t.Fatal(err)
+			t.Error(err)
+			return wire.EnrollResponse{}
 		}
 		defer resp.Body.Close()
 		var er wire.EnrollResponse
 		if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&er) != nil {
-			t.Fatalf("enroll %s: %d", name, resp.StatusCode)
+			t.Errorf("enroll %s: %d", name, resp.StatusCode)
 		}
 		return er
 	}
@@ -80,23 +85,62 @@ func TestOneHostCannotStopIngestion(t *testing.T) {
 	}
 
 	slow := enroll("slow")
+	good := make([]wire.EnrollResponse, goodHosts)
+	var enrolling sync.WaitGroup
+	for w := range 8 {
+		enrolling.Go(func() {
+			for i := w; i < goodHosts; i += 8 {
+				good[i] = enroll(fmt.Sprintf("good-%02d", i))
+			}
+		})
+	}
+	enrolling.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	isGood := map[string]bool{}
+	for _, g := range good {
+		isGood[g.HostID] = true
+	}
+
+	// The 50 hosts report every 500ms until the slow host's silence alert has fired (and a
+	// little longer).
+	stop := make(chan struct{})
+	var wg, firstReports sync.WaitGroup
+	var refused, failed atomic.Int64
+	var firstRefusal atomic.Value
+	firstReports.Add(goodHosts)
+	for i := range good {
+		wg.Go(func() {
+			for seq := uint64(1); ; seq++ {
+				st, err := post(good[i].Credential, seq)
+				switch {
+				case err != nil:
+					failed.Add(1)
+					firstRefusal.CompareAndSwap(nil, err.Error())
+				case st != http.StatusOK:
+					refused.Add(1)
+					firstRefusal.CompareAndSwap(nil, fmt.Sprintf("status %d", st))
+				}
+				if seq == 1 {
+					firstReports.Done()
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(reportEvery):
+				}
+			}
+		})
+	}
+	firstReports.Wait()
 	if st, err := post(slow.Credential, 1); st != http.StatusOK {
 		t.Fatalf("slow host's first report: %d %v", st, err)
 	}
-	good := make([]wire.EnrollResponse, goodHosts)
-	isGood := map[string]bool{}
-	for i := range good {
-		good[i] = enroll(fmt.Sprintf("good-%02d", i))
-		isGood[good[i].HostID] = true
-		if st, err := post(good[i].Credential, 1); st != http.StatusOK {
-			t.Fatalf("first report of %d: %d %v", i, st, err)
-		}
-	}
+	setGrace("10s")
 
 	// The slow host: 40 connections, each sending headers and a few bytes of a 1000-byte body,
 	// then nothing; when the server gives up on one, it opens another.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	var slowStatus sync.Map // status → *atomic.Int64
 	count := func(status int) {
 		v, _ := slowStatus.LoadOrStore(status, new(atomic.Int64))
@@ -130,44 +174,27 @@ func TestOneHostCannotStopIngestion(t *testing.T) {
 					resp.Body.Close()
 					got <- resp.StatusCode
 				}()
+				pause := time.Duration(0)
 				select {
 				case st := <-got:
 					count(st)
+					if st != http.StatusRequestTimeout {
+						// Refused at once: try again later. Not a handshake flood (that is
+						// another defence); this test is about held bodies.
+						pause = 2 * time.Second
+					}
 				case <-stop:
 				}
 				conn.Close()
-				select { // not a handshake flood: this test is about held bodies
+				select {
 				case <-stop:
 					return
-				case <-time.After(500 * time.Millisecond):
+				case <-time.After(pause):
 				}
 			}
 		})
 	}
 
-	// The 50 hosts report until the slow host's silence alert has fired (and a little longer).
-	var refused, failed atomic.Int64
-	var firstRefusal atomic.Value
-	for i := range good {
-		wg.Go(func() {
-			for seq := uint64(2); ; seq++ {
-				select {
-				case <-stop:
-					return
-				case <-time.After(reportEvery):
-				}
-				st, err := post(good[i].Credential, seq)
-				switch {
-				case err != nil:
-					failed.Add(1)
-					firstRefusal.CompareAndSwap(nil, err.Error())
-				case st != http.StatusOK:
-					refused.Add(1)
-					firstRefusal.CompareAndSwap(nil, fmt.Sprintf("status %d", st))
-				}
-			}
-		})
-	}
 	slowFired := func() bool {
 		as, err := s.admin.ListAlerts(ctx, false, slow.HostID, 0)
 		if err != nil {
@@ -180,10 +207,18 @@ func TestOneHostCannotStopIngestion(t *testing.T) {
 		}
 		return false
 	}
-	waitFor(t, 25*time.Second, "the slow host's silence alert", slowFired)
+	start := time.Now()
+	fired := false
+	for !fired && time.Since(start) < 25*time.Second {
+		time.Sleep(100 * time.Millisecond)
+		fired = slowFired()
+	}
 	time.Sleep(time.Second) // the 50 keep reporting past the moment they would have been silent
 	close(stop)
 	wg.Wait()
+	if !fired {
+		t.Errorf("the slow host's silence alert did not fire within 25s (server overload last noted at %v)", s.Service().LastOverload())
+	}
 
 	if n := refused.Load() + failed.Load(); n != 0 {
 		t.Errorf("%d reports of the 50 hosts refused (%d) or failed (%d); first: %v", n, refused.Load(), failed.Load(), firstRefusal.Load())
