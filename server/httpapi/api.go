@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -75,12 +76,14 @@ type API struct {
 	budget        *byteBudget
 	// onQueueWait, when set (tests), is called when a report starts waiting for a decode slot.
 	onQueueWait func()
-	svc         *server.Service
-	log         *slog.Logger
-	router      *mux.Router
-	limiter     *hostLimiter
-	ingest      chan struct{}
-	now         func() time.Time
+	// shedLogged is when (Unix nanoseconds) a 503 was last logged.
+	shedLogged atomic.Int64
+	svc        *server.Service
+	log        *slog.Logger
+	router     *mux.Router
+	limiter    *hostLimiter
+	ingest     chan struct{}
+	now        func() time.Time
 
 	releases *tufrepo.Repository
 

@@ -210,7 +210,11 @@ func (a *API) waitSlot(ctx context.Context, timer <-chan time.Time) bool {
 // alerts while hosts are being turned away (Service.NoteOverload).
 func (a *API) shed(w http.ResponseWriter, r *http.Request, err error) {
 	a.svc.NoteOverload()
-	a.log.WarnContext(r.Context(), "Report refused: the server is overloaded.", "err", err)
+	// One line a second at most: an overloaded server must not also flood its log.
+	now := time.Now().UnixNano()
+	if last := a.shedLogged.Load(); now-last >= int64(time.Second) && a.shedLogged.CompareAndSwap(last, now) {
+		a.log.WarnContext(r.Context(), "Report refused: the server is overloaded (503; count by status in vigil_http_requests_total).", "err", err)
+	}
 	a.writeError(w, r, err)
 }
 
