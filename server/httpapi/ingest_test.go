@@ -51,6 +51,17 @@ func (l *lockedBuffer) String() string {
 
 func newIngestEnv(t *testing.T, cfg Config) *ingestEnv {
 	t.Helper()
+	return newIngestEnvWith(t, cfg, false)
+}
+
+// newIngestEnvH2 serves over TLS with HTTP/2.
+func newIngestEnvH2(t *testing.T, cfg Config) *ingestEnv {
+	t.Helper()
+	return newIngestEnvWith(t, cfg, true)
+}
+
+func newIngestEnvWith(t *testing.T, cfg Config, h2 bool) *ingestEnv {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), sqlitestore.Options{})
 	if err != nil {
@@ -68,7 +79,13 @@ func newIngestEnv(t *testing.T, cfg Config) *ingestEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(a)
+	hs := httptest.NewUnstartedServer(a)
+	if h2 {
+		hs.EnableHTTP2 = true
+		hs.StartTLS()
+	} else {
+		hs.Start()
+	}
 	t.Cleanup(func() {
 		hs.CloseClientConnections()
 		hs.Close()
@@ -300,5 +317,28 @@ func TestByteBudget(t *testing.T) {
 	b.release(8)
 	if !<-got {
 		t.Fatal("reservation not granted after release")
+	}
+}
+
+// TestSlowBodyHTTP2: over HTTP/2 the read deadline applies to the stream: a body that stops
+// arriving is answered 408 while the connection keeps serving other streams.
+func TestSlowBodyHTTP2(t *testing.T) {
+	e := newIngestEnvH2(t, Config{ReportBodyTimeout: time.Second, HostRate: 1000, HostBurst: 1000})
+	_, cred := e.enroll(t, "slow-h2")
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte(`{"reports":[`)) // then nothing
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/v1/reports", pr)
+	req.Header.Set("Authorization", "Bearer "+cred)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("slow body over HTTP/2: %v", err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("slow body over HTTP/%d: %d, want HTTP/2 408", resp.ProtoMajor, resp.StatusCode)
+	}
+	if status, _, code := e.post(t, cred, 1); status != http.StatusOK {
+		t.Fatalf("next report on the same connection: %d %s", status, code)
 	}
 }
