@@ -7,8 +7,8 @@
 // every body is bounded before and after decompression (wire's named limits) and validated before
 // the Service sees it. A report body is read under its own deadline before a decode slot is taken,
 // and each host credential may have only a few report requests in flight, so one host cannot hold
-// ingestion for the others (ingest.go). Operator endpoints require a Bearer API token whose role permits the action.
-// Secrets are never logged.
+// ingestion for the others (ingest.go). Operator endpoints require a Bearer API token whose role
+// permits the action. Secrets are never logged.
 package httpapi
 
 import (
