@@ -21,7 +21,7 @@ import (
 
 // TestOneHostCannotStopIngestion is the end-to-end regression test of the red-team finding "one
 // host can stop ingestion for the whole fleet": one host credential holds 40 slow report bodies
-// (more than the 32 decode slots) while 50 other hosts keep reporting every 500 ms. None of the
+// (more than the 32 decode slots) while 50 other hosts keep reporting every second (their interval). None of the
 // 50 gets a 503 or any other refusal, and none of them is alerted as silent. As a positive
 // control the slow host itself, whose reports never complete, does go silent and is alerted: the
 // engine was running and able to fire all along.
@@ -32,7 +32,7 @@ func TestOneHostCannotStopIngestion(t *testing.T) {
 	const (
 		goodHosts   = 50
 		slowBodies  = 40
-		reportEvery = 500 * time.Millisecond
+		reportEvery = time.Second
 	)
 	s, _ := startWith(t, app.Config{Alert: fastAlerts()}, "")
 	ctx := t.Context()
@@ -103,7 +103,7 @@ func TestOneHostCannotStopIngestion(t *testing.T) {
 		isGood[g.HostID] = true
 	}
 
-	// The 50 hosts report every 500ms until the slow host's silence alert has fired (and a
+	// The 50 hosts report every second until the slow host's silence alert has fired (and a
 	// little longer).
 	stop := make(chan struct{})
 	var wg, firstReports sync.WaitGroup
@@ -179,9 +179,11 @@ func TestOneHostCannotStopIngestion(t *testing.T) {
 				case st := <-got:
 					count(st)
 					if st != http.StatusRequestTimeout {
-						// Refused at once: try again later. Not a handshake flood (that is
-						// another defence); this test is about held bodies.
-						pause = 2 * time.Second
+						// Refused at once: try again after the Retry-After (5s). Not a
+						// handshake flood (that is another defence, and TLS handshakes
+						// under -race would starve the server); this test is about held
+						// bodies.
+						pause = 5 * time.Second
 					}
 				case <-stop:
 				}
@@ -209,7 +211,8 @@ func TestOneHostCannotStopIngestion(t *testing.T) {
 	}
 	start := time.Now()
 	fired := false
-	for !fired && time.Since(start) < 25*time.Second {
+	// 11s after its last report; the rest is headroom for a loaded machine under -race.
+	for !fired && time.Since(start) < 40*time.Second {
 		time.Sleep(100 * time.Millisecond)
 		fired = slowFired()
 	}
@@ -217,7 +220,7 @@ func TestOneHostCannotStopIngestion(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	if !fired {
-		t.Errorf("the slow host's silence alert did not fire within 25s (server overload last noted at %v)", s.Service().LastOverload())
+		t.Errorf("the slow host's silence alert did not fire within 40s (server overload last noted at %v)", s.Service().LastOverload())
 	}
 
 	if n := refused.Load() + failed.Load(); n != 0 {
