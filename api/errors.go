@@ -24,6 +24,7 @@ const (
 	CodeInternal        = "internal"                 // 500
 	CodeMethod          = "method_not_allowed"       // 405
 	CodeUnsupportedType = "unsupported_media_type"   // 415
+	CodeTimeout         = "timeout"                  // 408: the request body did not arrive in time; send again
 )
 
 // Error codes of the release repository.

@@ -9,7 +9,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,6 +46,14 @@ type Config struct {
 	Committers int
 	// MaxCommitReports caps the reports merged into one transaction. Defaults to 2000.
 	MaxCommitReports int
+	// HostCacheSize bounds the host-credential cache (LRU). Defaults to DefaultHostCacheSize.
+	HostCacheSize int
+	// HostCacheTTL is how long a cached credential is used without a store read. Defaults to
+	// DefaultHostCacheTTL.
+	HostCacheTTL time.Duration
+	// RevocationPoll is how often revocations made by other replicas are looked for, when the
+	// store can tell. Defaults to DefaultRevocationPoll.
+	RevocationPoll time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -73,6 +81,15 @@ func (c *Config) setDefaults() error {
 	if c.MaxCommitReports == 0 {
 		c.MaxCommitReports = 2000
 	}
+	if c.HostCacheSize <= 0 {
+		c.HostCacheSize = DefaultHostCacheSize
+	}
+	if c.HostCacheTTL <= 0 {
+		c.HostCacheTTL = DefaultHostCacheTTL
+	}
+	if c.RevocationPoll <= 0 {
+		c.RevocationPoll = DefaultRevocationPoll
+	}
 	if c.DefaultInterval < time.Second || c.Retention < time.Hour || c.CommitQueue < 1 || c.Committers < 1 {
 		return errors.New("server: Config out of range (interval >= 1s, retention >= 1h, queue and committers >= 1)")
 	}
@@ -87,21 +104,11 @@ type Service struct {
 	metrics *metrics
 	commit  *committer
 
-	mu        sync.Mutex
-	hostCache map[string]cachedHost // credential hash → host
+	hosts *hostCache // credential hash → host
+	// overloadAt is when (Unix nanoseconds) ingest last turned a report away for the server's own
+	// overload; 0 if never (NoteOverload, LastOverload).
+	overloadAt atomic.Int64
 }
-
-type cachedHost struct {
-	host    Host
-	expires time.Time
-}
-
-// Bounds of the credential cache: a revoked credential stops working on other replicas within
-// hostCacheTTL; on this replica at once.
-const (
-	hostCacheTTL = 10 * time.Second
-	hostCacheMax = 100_000
-)
 
 // New returns a Service. Call Start to run its background work and Close to stop it.
 func New(cfg Config) (*Service, error) {
@@ -109,11 +116,11 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		cfg:       cfg,
-		store:     cfg.Store,
-		log:       cfg.Logger,
-		metrics:   newMetrics(cfg.Registerer),
-		hostCache: make(map[string]cachedHost),
+		cfg:     cfg,
+		store:   cfg.Store,
+		log:     cfg.Logger,
+		metrics: newMetrics(cfg.Registerer),
+		hosts:   newHostCache(cfg.HostCacheSize, cfg.HostCacheTTL),
 	}
 	s.commit = newCommitter(cfg.Store, cfg.CommitQueue, cfg.MaxCommitReports, s.metrics, cfg.Logger)
 	return s, nil
@@ -123,6 +130,9 @@ func New(cfg Config) (*Service, error) {
 func (s *Service) Start(ctx context.Context) {
 	s.commit.start(s.cfg.Committers)
 	go s.retentionLoop(ctx)
+	if rc, ok := s.store.(revocationCounter); ok {
+		go s.revocationLoop(ctx, rc)
+	}
 }
 
 // Close stops accepting ingest work and waits for in-flight commits to finish.
@@ -213,11 +223,9 @@ func (s *Service) AuthenticateHost(ctx context.Context, credential string) (Host
 	}
 	hash := HashSecret(credential)
 	now := s.cfg.Now()
-	s.mu.Lock()
-	c, ok := s.hostCache[hash]
-	s.mu.Unlock()
-	if ok && now.Before(c.expires) {
-		return c.host, nil
+	h, ok, gen := s.hosts.get(hash, now)
+	if ok {
+		return h, nil
 	}
 	h, err := s.store.HostByCredential(ctx, hash)
 	if errors.Is(err, ErrNotFound) {
@@ -229,19 +237,24 @@ func (s *Service) AuthenticateHost(ctx context.Context, credential string) (Host
 	if h.Revoked {
 		return Host{}, fmt.Errorf("%w: %w", ErrUnauthorized, ErrHostRevoked)
 	}
-	s.mu.Lock()
-	if len(s.hostCache) >= hostCacheMax {
-		clear(s.hostCache)
-	}
-	s.hostCache[hash] = cachedHost{host: h, expires: now.Add(hostCacheTTL)}
-	s.mu.Unlock()
+	s.hosts.put(hash, h, now, gen)
 	return h, nil
 }
 
-func (s *Service) forgetHosts() {
-	s.mu.Lock()
-	clear(s.hostCache)
-	s.mu.Unlock()
+// NoteOverload records that ingest just turned a report away for the server's own overload (a
+// full queue, no decode slot in time): alerting reads LastOverload so that hosts turned away are
+// not taken for silent ones.
+func (s *Service) NoteOverload() {
+	s.overloadAt.Store(s.cfg.Now().UnixNano())
+}
+
+// LastOverload returns when ingest last turned a report away for the server's own overload, or
+// the zero time if it never did since this process started.
+func (s *Service) LastOverload() time.Time {
+	if n := s.overloadAt.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // Limits on operator input.
@@ -511,7 +524,7 @@ func (s *Service) RevokeHost(ctx context.Context, p Principal, id string) error 
 		return err
 	}
 	err := s.store.RevokeHost(ctx, id, s.audit(p, "host.revoke", "host/"+id, ""))
-	s.forgetHosts()
+	s.hosts.forgetHost(id)
 	return s.storeErr("revoke_host", err)
 }
 

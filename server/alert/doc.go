@@ -33,7 +33,9 @@
 // silent while it fires are folded into it); maintenance silences (host, group or rule, with a
 // start and an end) suppress new emails, but never the recovery email of an alert whose firing
 // email went out; and hosts get no silence alerts until one interval plus
-// grace after the server itself started, because the server's own downtime is not theirs.
+// grace after the server itself started, because the server's own downtime is not theirs, nor
+// until one interval plus grace after ingest last turned reports away for the server's own
+// overload (Config.Overload), because reports the server refused are not the hosts' silence.
 //
 // Everything takes its time from Config.Now, so tests drive the Engine with a fake clock by
 // calling Tick. Engine and Sender are safe for concurrent use by their own Run loops only; Manager

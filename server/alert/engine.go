@@ -35,6 +35,11 @@ type Config struct {
 	// interval + grace, because the server's own downtime is not the hosts'. Defaults to Now()
 	// when the Engine is made.
 	Started time.Time
+	// Overload tells when the server last turned reports away for its own overload (server.Service
+	// implements it). Like Started, it moves every host's deadlines: no host is late or silent
+	// before the last overload + its interval + grace, because reports the server refused are not
+	// the hosts' silence. Nil: the server never counts as overloaded.
+	Overload OverloadSource
 	// Recipients get every alert email; groups add their own AlertEmails.
 	Recipients []string
 	// PublicURL is the dashboard's base URL, for links to hosts (<PublicURL>/hosts/<id>).
@@ -72,6 +77,12 @@ type Config struct {
 	PruneInterval time.Duration
 	// Metrics records evaluation time, outbox depth and pruning. nil records nothing.
 	Metrics *Metrics
+}
+
+// OverloadSource reports when ingest last refused reports because the server itself was
+// overloaded, or the zero time. It is implemented by server.Service (NoteOverload records it).
+type OverloadSource interface {
+	LastOverload() time.Time
 }
 
 // DefaultRetention is how long resolved alerts and sent emails are kept by default: 90 days.
@@ -157,6 +168,8 @@ type Engine struct {
 	queued     map[string]bool
 	// lastCount and lastPrune are when housekeeping last counted the outbox and pruned.
 	lastCount, lastPrune time.Time
+	// overloadAt is Config.Overload's answer, read once per Tick.
+	overloadAt time.Time
 }
 
 // hostEntry is the engine's view of one host.
@@ -251,6 +264,7 @@ func (e *Engine) Prune(ctx context.Context) (alerts, notifications int64, err er
 }
 
 func (e *Engine) tick(ctx context.Context, now time.Time) error {
+	e.readOverload(ctx)
 	if !e.loaded {
 		if err := e.load(ctx, now); err != nil {
 			return err
@@ -387,13 +401,31 @@ func (e *Engine) grace(st HostState) time.Duration {
 	return 3 * e.interval(st)
 }
 
+// readOverload takes the server's last overload for this tick and logs when a new episode
+// starts to hold silence deadlines back.
+func (e *Engine) readOverload(ctx context.Context) {
+	if e.cfg.Overload == nil {
+		return
+	}
+	at := e.cfg.Overload.LastOverload()
+	if at.After(e.overloadAt) {
+		if e.overloadAt.IsZero() || at.Sub(e.overloadAt) > e.cfg.ScanInterval {
+			e.log.WarnContext(ctx, "Ingest is turning reports away for the server's own overload; silence deadlines count from the last refusal, so no host is taken for silent meanwhile.", "overload_at", at)
+		}
+		e.overloadAt = at
+	}
+}
+
 // timing returns when a host is late (missed a whole interval beyond the expected report) and
-// its deadline (late + grace: then it is silent). Both count from its last report or from the
-// server's start, whichever is later.
+// its deadline (late + grace: then it is silent). Both count from its last report, from the
+// server's start or from the server's last overload (Config.Overload), whichever is latest.
 func (e *Engine) timing(st HostState) (lateAt, deadline time.Time) {
 	base := st.LastSeen
 	if base.Before(e.cfg.Started) {
 		base = e.cfg.Started
+	}
+	if base.Before(e.overloadAt) {
+		base = e.overloadAt
 	}
 	iv := e.interval(st)
 	deadline = base.Add(iv + e.grace(st))

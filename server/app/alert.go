@@ -103,6 +103,8 @@ func (s *Server) startAlerting(ctx context.Context) {
 		ScanInterval: t.ScanInterval, FlapDamping: t.FlapDamping, RepeatInterval: t.RepeatInterval,
 		GroupShare: t.GroupShare, GroupMinHosts: t.GroupMinHosts,
 		Retention: s.cfg.AlertRetention, Metrics: a.metrics,
+		// Reports this replica refused for its own overload are not the hosts' silence.
+		Overload: s.svc,
 	}
 	if a.sender != nil {
 		ecfg.OnQueued = a.sender.Wake

@@ -5,8 +5,10 @@
 //
 // Trust model: host endpoints (reports, enroll, updates) take untrusted input from the network;
 // every body is bounded before and after decompression (wire's named limits) and validated before
-// the Service sees it. Operator endpoints require a Bearer API token whose role permits the action.
-// Secrets are never logged.
+// the Service sees it. A report body is read under its own deadline before a decode slot is taken,
+// and each host credential may have only a few report requests in flight, so one host cannot hold
+// ingestion for the others (ingest.go). Operator endpoints require a Bearer API token whose role
+// permits the action. Secrets are never logged.
 package httpapi
 
 import (
@@ -20,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -43,9 +46,24 @@ type Config struct {
 	// Default 5 and 30.
 	HostRate  float64
 	HostBurst float64
-	// MaxConcurrentIngest bounds report bodies being read and decoded at once (503 beyond), so
-	// memory stays bounded at MaxConcurrentIngest × wire.MaxReportDecodedBytes. Default 32.
+	// MaxConcurrentIngest bounds report bodies being decoded at once, so decoding memory stays
+	// bounded at MaxConcurrentIngest × wire.MaxReportDecodedBytes. A report waits up to
+	// IngestQueueWait for a slot (503 beyond). No slot is held while a body is being received.
+	// Default DefaultMaxConcurrentIngest (32).
 	MaxConcurrentIngest int
+	// IngestQueueWait bounds the wait for memory budget and a decode slot. Default
+	// DefaultIngestQueueWait (5s).
+	IngestQueueWait time.Duration
+	// ReportBodyTimeout bounds receiving one report body (408 beyond). Default
+	// DefaultReportBodyTimeout (10s).
+	ReportBodyTimeout time.Duration
+	// MaxReportsInFlightPerHost caps one host credential's report requests in the server at
+	// once (429 beyond). Default DefaultMaxReportsInFlightPerHost (4).
+	MaxReportsInFlightPerHost int
+	// MaxBufferedReportBytes bounds raw report bodies held in memory at once; each reserves its
+	// Content-Length (a chunked one wire.MaxReportBodyBytes). Default
+	// DefaultMaxBufferedReportBytes (256 MiB).
+	MaxBufferedReportBytes int64
 	// Now defaults to time.Now.
 	Now func() time.Time
 	// Releases is the release repository behind /api/v1/repo, /releases and /drafts. Nil: those
@@ -55,12 +73,19 @@ type Config struct {
 
 // API is the HTTP handler for /api/v1. It is safe for concurrent use.
 type API struct {
-	svc     *server.Service
-	log     *slog.Logger
-	router  *mux.Router
-	limiter *hostLimiter
-	ingest  chan struct{}
-	now     func() time.Time
+	cfg           Config
+	hostsInFlight *inflight
+	budget        *byteBudget
+	// onQueueWait, when set (tests), is called when a report starts waiting for a decode slot.
+	onQueueWait func()
+	// shedLogged is when (Unix nanoseconds) a 503 was last logged.
+	shedLogged atomic.Int64
+	svc        *server.Service
+	log        *slog.Logger
+	router     *mux.Router
+	limiter    *hostLimiter
+	ingest     chan struct{}
+	now        func() time.Time
 
 	releases *tufrepo.Repository
 
@@ -82,19 +107,37 @@ func New(cfg Config) (*API, error) {
 	if cfg.HostBurst == 0 {
 		cfg.HostBurst = 30
 	}
-	if cfg.MaxConcurrentIngest == 0 {
-		cfg.MaxConcurrentIngest = 32
+	if cfg.MaxConcurrentIngest <= 0 {
+		cfg.MaxConcurrentIngest = DefaultMaxConcurrentIngest
+	}
+	if cfg.IngestQueueWait <= 0 {
+		cfg.IngestQueueWait = DefaultIngestQueueWait
+	}
+	if cfg.ReportBodyTimeout <= 0 {
+		cfg.ReportBodyTimeout = DefaultReportBodyTimeout
+	}
+	if cfg.MaxReportsInFlightPerHost <= 0 {
+		cfg.MaxReportsInFlightPerHost = DefaultMaxReportsInFlightPerHost
+	}
+	if cfg.MaxBufferedReportBytes <= 0 {
+		cfg.MaxBufferedReportBytes = DefaultMaxBufferedReportBytes
+	}
+	if cfg.MaxBufferedReportBytes < wire.MaxReportBodyBytes {
+		return nil, fmt.Errorf("httpapi: MaxBufferedReportBytes %d is below one maximal report body (%d)", cfg.MaxBufferedReportBytes, wire.MaxReportBodyBytes)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	a := &API{
-		svc:     cfg.Service,
-		log:     cfg.Logger,
-		router:  mux.NewRouter(),
-		limiter: newHostLimiter(cfg.HostRate, cfg.HostBurst, cfg.Now),
-		ingest:  make(chan struct{}, cfg.MaxConcurrentIngest),
-		now:     cfg.Now,
+		cfg:           cfg,
+		hostsInFlight: newInflight(cfg.MaxReportsInFlightPerHost),
+		budget:        newByteBudget(cfg.MaxBufferedReportBytes),
+		svc:           cfg.Service,
+		log:           cfg.Logger,
+		router:        mux.NewRouter(),
+		limiter:       newHostLimiter(cfg.HostRate, cfg.HostBurst, cfg.Now),
+		ingest:        make(chan struct{}, cfg.MaxConcurrentIngest),
+		now:           cfg.Now,
 
 		releases: cfg.Releases,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -209,10 +252,12 @@ func (a *API) hostAuth(next hostHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h, err := a.svc.AuthenticateHost(r.Context(), bearer(r))
 		if err != nil {
+			closeUnread(w)
 			a.writeError(w, r, err)
 			return
 		}
 		if !a.limiter.allow(h.ID) {
+			closeUnread(w)
 			a.writeError(w, r, fmt.Errorf("%w: host %s", errRateLimited, h.ID))
 			return
 		}
@@ -255,15 +300,16 @@ func (a *API) enroll(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, resp)
 }
 
-// readReportBody reads a report batch body: at most wire.MaxReportBodyBytes on the wire and
-// wire.MaxReportDecodedBytes after gzip, so a compression bomb is cut off, never allocated.
-func readReportBody(r *http.Request) (wire.ReportBatch, error) {
+// readReportBody decodes a report batch body of contentLength bytes: at most
+// wire.MaxReportBodyBytes on the wire and wire.MaxReportDecodedBytes after gzip, so a
+// compression bomb is cut off, never allocated.
+func readReportBody(r io.Reader, contentLength int64, contentEncoding string) (wire.ReportBatch, error) {
 	var batch wire.ReportBatch
-	if r.ContentLength > wire.MaxReportBodyBytes {
-		return batch, fmt.Errorf("%w: body of %d bytes exceeds %d", wire.ErrTooLarge, r.ContentLength, wire.MaxReportBodyBytes)
+	if contentLength > wire.MaxReportBodyBytes {
+		return batch, fmt.Errorf("%w: body of %d bytes exceeds %d", wire.ErrTooLarge, contentLength, wire.MaxReportBodyBytes)
 	}
-	body := io.Reader(&limitedReader{r: r.Body, n: wire.MaxReportBodyBytes})
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	body := io.Reader(&limitedReader{r: r, n: wire.MaxReportBodyBytes})
+	switch enc := strings.ToLower(strings.TrimSpace(contentEncoding)); enc {
 	case "", "identity":
 	case "gzip":
 		// Readers are pooled: each holds ~40 KB of inflate state, and one per request was a
@@ -312,29 +358,6 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 		return n, fmt.Errorf("%w: compressed body exceeds %d bytes", wire.ErrTooLarge, wire.MaxReportBodyBytes)
 	}
 	return n, err
-}
-
-func (a *API) reports(w http.ResponseWriter, r *http.Request, h server.Host) {
-	select {
-	case a.ingest <- struct{}{}:
-	default:
-		a.writeError(w, r, fmt.Errorf("%w: too many report bodies in flight", server.ErrOverloaded))
-		return
-	}
-	batch, err := readReportBody(r)
-	<-a.ingest
-	if err != nil {
-		// Drain a little so keep-alive survives small errors; big ones close the connection.
-		_, _ = io.CopyN(io.Discard, r.Body, 64<<10)
-		a.writeError(w, r, err)
-		return
-	}
-	ack, err := a.svc.Ingest(r.Context(), h, batch)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ack)
 }
 
 // desiredAuth serves GET /api/v1/updates/desired to an enrolled host (its credential) and to an

@@ -46,7 +46,11 @@ func statusOf(err error) (int, string, string) {
 		return http.StatusConflict, api.CodeGroupNotEmpty, err.Error()
 	case errors.Is(err, server.ErrConflict):
 		return http.StatusConflict, api.CodeConflict, err.Error()
-	case errors.Is(err, errRateLimited):
+	case errors.Is(err, errBodyTimeout):
+		return http.StatusRequestTimeout, api.CodeTimeout, err.Error()
+	case errors.Is(err, errBodyAborted):
+		return http.StatusBadRequest, api.CodeInvalid, err.Error()
+	case errors.Is(err, errRateLimited), errors.Is(err, errHostBusy):
 		return http.StatusTooManyRequests, api.CodeRateLimited, err.Error()
 	case errors.Is(err, server.ErrOverloaded):
 		return http.StatusServiceUnavailable, api.CodeOverloaded, "server busy, retry later"
@@ -62,6 +66,13 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			return // the client went away
 		}
 		a.log.ErrorContext(r.Context(), "Request failed.", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	switch {
+	case errors.Is(err, errBodyTimeout):
+		// The client's fault or its network's, not the server's: a warning, never an error.
+		a.log.WarnContext(r.Context(), "Request body too slow; answered 408.", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+	case errors.Is(err, errBodyAborted):
+		a.log.InfoContext(r.Context(), "Client broke off its request body.", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 	}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))

@@ -69,6 +69,7 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"NullsAndEmpties", testNullsAndEmpties},
 		{"FloatPrecision", testFloatPrecision},
 		{"Ordering", testOrdering},
+		{"HostRevocations", testHostRevocations},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
