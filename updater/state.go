@@ -259,7 +259,64 @@ func (s stateDir) install(v, src, sha256hex string) error {
 	return atomicfile.SyncDir(s.path(versionsDir))
 }
 
-// cleanup removes every version but keep, temporary links and completed downloads.
+// tempPatterns name, per directory of the state directory, the temporary files a crash between
+// create and rename can leave: atomicfile's ".<name>.tmp*" beside each file we write that way,
+// switchTo's "current.tmp-*", and go-tuf's "tuf_tmp*" in the metadata cache. Only names of these
+// forms are ever removed, so a file someone else put there is left alone.
+var tempPatterns = map[string][]string{
+	"": {
+		"." + journalFile + ".tmp*", "." + quarantineFile + ".tmp*", "." + eventsFile + ".tmp*",
+		currentLink + ".tmp-*",
+	},
+	tufDir: {".root.json.tmp*", "tuf_tmp*"},
+}
+
+// versionTempPattern is the completion marker's temporary file inside versions/<v>/
+// ("..complete.tmp*": atomicfile prefixes the marker's name with a dot).
+const versionTempPattern = "." + completeMarker + ".tmp*"
+
+// removeTemps removes every leftover temporary file of ours (tempPatterns), in the state
+// directory, tuf/ and each versions/<v>/. It must run only while nothing else writes the state
+// directory (at startup, or from the update cycle itself): a temporary file being written now
+// would be removed under its writer. Directories and symlinks to directories are never followed.
+func (s stateDir) removeTemps() error {
+	var errs []error
+	remove := func(dir string, patterns []string) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			return
+		}
+		for _, e := range entries {
+			if e.IsDir() {
+				continue
+			}
+			for _, p := range patterns {
+				if ok, _ := filepath.Match(p, e.Name()); ok {
+					if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+						errs = append(errs, err)
+					}
+					break
+				}
+			}
+		}
+	}
+	for dir, patterns := range tempPatterns {
+		remove(s.path(dir), patterns)
+	}
+	versions, _ := os.ReadDir(s.path(versionsDir))
+	for _, v := range versions {
+		if v.IsDir() {
+			remove(s.path(versionsDir, v.Name()), []string{versionTempPattern})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// cleanup removes every version but keep, every leftover temporary file (removeTemps) and
+// completed downloads.
 func (s stateDir) cleanup(keep ...string) error {
 	var errs []error
 	entries, _ := os.ReadDir(s.path(versionsDir))
@@ -268,12 +325,7 @@ func (s stateDir) cleanup(keep ...string) error {
 			errs = append(errs, os.RemoveAll(s.path(versionsDir, e.Name())))
 		}
 	}
-	entries, _ = os.ReadDir(s.root)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), currentLink+".tmp-") {
-			errs = append(errs, os.Remove(s.path(e.Name())))
-		}
-	}
+	errs = append(errs, s.removeTemps())
 	entries, _ = os.ReadDir(s.path(downloadDir))
 	for _, e := range entries {
 		// Partial downloads stay for Range resume; anything else is a leftover.

@@ -639,6 +639,8 @@ func (u *Updater) Recover(ctx context.Context) error {
 	}
 	if j.Current != "" {
 		errs = append(errs, s.cleanup(j.Current, j.Previous))
+	} else {
+		errs = append(errs, s.removeTemps())
 	}
 	return errors.Join(errs...)
 }
