@@ -3,9 +3,11 @@ package updater_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,17 +47,52 @@ func waitExit(t *testing.T, cmd *exec.Cmd, d time.Duration) error {
 	}
 }
 
-// runningAgents returns the versions of the fake agents running on the state directory.
-func runningAgents(state string) []string {
+// runningAgents returns the versions of the fake agents running on the state directory: those
+// whose running.<pid> file names a live process (a SIGKILLed agent leaves its file behind).
+func runningAgents(state string) []string { return agentsOf(state, 0) }
+
+// agentsOf returns the versions of the live fake agents on the state directory whose parent is
+// the process parent (any parent when 0), so a wait for "the agent this updater started" is not
+// satisfied by another process's agent that is still shutting down or left a file behind.
+func agentsOf(state string, parent int) []string {
 	var out []string
 	files, _ := filepath.Glob(filepath.Join(state, "agent", "running.*"))
 	for _, f := range files {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Ext(f), "."))
+		if err != nil {
+			continue
+		}
+		ppid, ok := liveParent(pid)
+		if !ok || (parent != 0 && ppid != parent) {
+			continue
+		}
 		b, err := os.ReadFile(f)
 		if err == nil {
 			out = append(out, strings.TrimSpace(string(b)))
 		}
 	}
 	return out
+}
+
+// liveParent returns the parent of process pid from /proc/<pid>/stat, and false when pid is not
+// running (gone or a zombie).
+func liveParent(pid int) (int, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// pid (comm) state ppid …; comm may hold spaces and parentheses, so split after the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 || f[0] == "Z" || f[0] == "X" {
+		return 0, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	return ppid, err == nil
 }
 
 // installV1 installs agent 1.0.0 without running anything.
@@ -113,7 +150,7 @@ func TestKillAtEveryJournalStep(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ra := runningAgents(h.state)
+				ra := agentsOf(h.state, cmd.Process.Pid)
 				if st.Journal.Trial == nil && st.Linked == tt.want && len(ra) == 1 && ra[0] == tt.want {
 					break
 				}

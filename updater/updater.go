@@ -293,6 +293,10 @@ func (u *Updater) Run(ctx context.Context) error {
 			_ = u.sup.Stop(stopCtx)
 			c()
 			return ErrReexec
+		case errors.Is(err, ErrQuarantined):
+			// refuse reported and logged it at WARN once per version; every poll while the pin
+			// stays on it would say the same again.
+			u.log.Debug("The desired version is quarantined here; the installed version keeps running.", keyError, err)
 		case err != nil && ctx.Err() == nil:
 			u.log.Warn("Update check failed; the installed version keeps running.", keyError, err)
 		}
@@ -328,7 +332,9 @@ func (u *Updater) CheckOnce(ctx context.Context) error {
 	j, _ := u.state.loadJournal()
 	repo, err := u.tuf.Refresh(ctx)
 	if err != nil {
-		u.refuse(ctx, BinaryAgent, j.Current, d.Version, wire.PhaseCheck, wire.ResultFailed, err)
+		if ctx.Err() == nil { // a refresh cut short by our own shutdown is no failure to report
+			u.refuse(ctx, BinaryAgent, j.Current, d.Version, wire.PhaseCheck, wire.ResultFailed, err)
+		}
 		return err
 	}
 	aerr := u.updateAgent(ctx, repo, d)
