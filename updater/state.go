@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/atomicfile"
+	"github.com/vigilhq/vigil/wire"
 )
 
 // Journal steps. Config.Failpoint names one of them to SIGKILL the process right after it (a test
@@ -41,7 +42,7 @@ const (
 	currentLink    = "current"
 	journalFile    = "state.json"
 	quarantineFile = "quarantine.json"
-	eventsFile     = "events.json"
+	eventsFile     = "events.json" // the event queue of earlier versions, adopted into the journal
 	tufDir         = "tuf"
 	downloadDir    = "download"
 	agentDir       = "agent"
@@ -59,8 +60,30 @@ type Journal struct {
 	Trial *Trial `json:"trial,omitempty"`
 	// SelfTrial is set from before the updater's own binary is replaced until the new binary
 	// runs.
-	SelfTrial *Trial    `json:"self_trial,omitempty"`
-	Updated   time.Time `json:"updated"`
+	SelfTrial *Trial `json:"self_trial,omitempty"`
+	// Outbox holds update events not yet delivered to the server, oldest first. They live in the
+	// journal so that a state change and the event that tells of it are one atomic write: a
+	// kill at any step neither loses an outcome nor reports one that did not happen.
+	Outbox []wire.UpdateEvent `json:"outbox,omitempty"`
+	// Interrupted counts, for the version last tried, trials cut short by a restart of the
+	// supervisor (a kill, a reboot): such a version is rolled back and tried once more, and
+	// quarantined only at the second interruption (maxInterruptions).
+	Interrupted map[string]int `json:"interrupted,omitempty"`
+	// QuarantineGeneration is the server's quarantine generation of this host last applied
+	// (wire.UpdateDesired.QuarantineGeneration): an operator's "clear quarantine" raises it.
+	QuarantineGeneration uint64    `json:"quarantine_generation,omitempty"`
+	Updated              time.Time `json:"updated"`
+}
+
+// maxInterruptions is the number of interrupted trials after which a version is quarantined.
+const maxInterruptions = 2
+
+// enqueue adds events to the outbox; beyond maxQueuedEvents the oldest go.
+func (j *Journal) enqueue(es ...wire.UpdateEvent) {
+	j.Outbox = append(j.Outbox, es...)
+	if len(j.Outbox) > maxQueuedEvents {
+		j.Outbox = slices.Clone(j.Outbox[len(j.Outbox)-maxQueuedEvents:])
+	}
 }
 
 // Trial is an update in progress.
@@ -141,6 +164,18 @@ func (s stateDir) saveJournal(j Journal) error {
 		return fmt.Errorf("write journal: %w", err)
 	}
 	return nil
+}
+
+// updateJournal loads the journal, applies f and writes it back in one atomic step, returning
+// what was written. Every change goes through a fresh load, so events queued since the caller
+// last read the journal are never written over.
+func (s stateDir) updateJournal(f func(*Journal)) (Journal, error) {
+	j, err := s.loadJournal()
+	if err != nil {
+		return j, err
+	}
+	f(&j)
+	return j, s.saveJournal(j)
 }
 
 func quarantineKey(binary, v string) string { return binary + "@" + v }
@@ -377,9 +412,10 @@ func ReadStatus(root string) (Status, error) {
 		st.Quarantine = append(st.Quarantine, e)
 	}
 	slices.SortFunc(st.Quarantine, func(a, b QuarantineEntry) int { return a.Time.Compare(b.Time) })
+	st.Pending = len(st.Journal.Outbox)
 	var ev []json.RawMessage
-	if readJSON(s.path(eventsFile), &ev) == nil {
-		st.Pending = len(ev)
+	if readJSON(s.path(eventsFile), &ev) == nil { // not adopted into the journal yet
+		st.Pending += len(ev)
 	}
 	return st, nil
 }

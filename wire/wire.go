@@ -19,6 +19,9 @@ package wire
 //   - 1 (2026-12-02, compatible, no bump): servers send the host's complete agent settings as the
 //     ack's config in every answer ({} for none); agents add its watch entries to their local ones
 //     and let a local interval win. Unit names must be systemd unit names.
+//   - 1 (2026-12-02, compatible, no bump): update events may carry an id, which the server
+//     dedupes on per host; the desired-version answer may carry quarantine_generation, raised
+//     when an operator clears the host's quarantine. Both optional.
 const ProtocolVersion = 1
 
 // ProtocolHeader is the HTTP header that carries ProtocolVersion.
@@ -38,6 +41,7 @@ const (
 
 	MaxNameLen      = 256  // host names, mount points, device and unit names
 	MaxMessageLen   = 2048 // error messages and reasons
+	MaxEventIDLen   = 64   // UpdateEvent.ID
 	MaxMounts       = 256
 	MaxDevices      = 256
 	MaxInterfaces   = 256
