@@ -117,13 +117,13 @@ func (c *Config) validate() error {
 // Updater supervises the agent and runs the update cycle. Run and CheckOnce must not be called
 // concurrently.
 type Updater struct {
-	cfg    Config
-	log    *slog.Logger
-	state  stateDir
-	tuf    *TUFClient
-	api    *apiClient
-	sup    *Supervisor
-	cred   *syscall.Credential
+	cfg   Config
+	log   *slog.Logger
+	state stateDir
+	tuf   *TUFClient
+	api   *apiClient
+	sup   *Supervisor
+	cred  *syscall.Credential
 
 	refused map[string]bool // refusals already reported, so a standing pin is reported once
 

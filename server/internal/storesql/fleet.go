@@ -266,3 +266,11 @@ func ScanAgentSettings(row Scanner) (group, host server.AgentSettings, err error
 	host, err = DecodeAgentSettings(h)
 	return group, host, err
 }
+
+// NullString is s for a query argument, or NULL when s is empty (an update event without an ID).
+func NullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
