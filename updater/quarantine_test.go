@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigilhq/vigil/updater"
 	"github.com/vigilhq/vigil/updater/internal/tuftest"
+	"github.com/vigilhq/vigil/wire"
 )
 
 // logRecorder is a slog.Handler that keeps every record's level and text (message and values).
@@ -99,4 +100,39 @@ func TestQuarantinedPinWarnsOnce(t *testing.T) {
 	if n := rec.count(slog.LevelDebug, "quarantined"); n < 2 {
 		t.Errorf("%d DEBUG records say the pin is quarantined, want one per poll", n)
 	}
+}
+
+func (h *harness) setQuarantineGeneration(g uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.desired.QuarantineGeneration = g
+}
+
+// TestQuarantineClearedByServer: a raised quarantine generation in the desired-version answer
+// (an operator's clear-quarantine) makes the updater forget its quarantine and try the pinned
+// version again, once per generation.
+func TestQuarantineClearedByServer(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	h.publish("exit-2.1.0", tuftest.Custom{})
+	h.setDesired("2.1.0", "")
+	mustIs(t, h.u.CheckOnce(h.ctx), updater.ErrHealthGate)
+	mustIs(t, h.u.CheckOnce(h.ctx), updater.ErrQuarantined)
+
+	h.setQuarantineGeneration(1)
+	// Cleared: 2.1.0 is downloaded and tried again (and fails its gate again).
+	mustIs(t, h.u.CheckOnce(h.ctx), updater.ErrHealthGate)
+	if n := h.outcomes()[outcome{wire.PhaseTrial, wire.ResultStarted, "2.1.0"}]; n != 2 {
+		t.Errorf("2.1.0 tried %d times, want 2 (once more after the clear)", n)
+	}
+	if !h.quarantined("2.1.0") {
+		t.Error("2.1.0 not quarantined again after failing again")
+	}
+	// The same generation does not clear again.
+	mustIs(t, h.u.CheckOnce(h.ctx), updater.ErrQuarantined)
+	st, _ := updater.ReadStatus(h.state)
+	if st.Journal.QuarantineGeneration != 1 {
+		t.Errorf("journal quarantine generation = %d, want 1", st.Journal.QuarantineGeneration)
+	}
+	h.assertRunning("1.0.0")
 }

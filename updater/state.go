@@ -201,6 +201,11 @@ func (s stateDir) quarantined(binary, v string) (QuarantineEntry, bool) {
 	return e, ok
 }
 
+// clearQuarantine empties the quarantine list.
+func (s stateDir) clearQuarantine() error {
+	return writeJSON(s.path(quarantineFile), map[string]QuarantineEntry{})
+}
+
 // maxQuarantine bounds the quarantine list; the oldest entries go first.
 const maxQuarantine = 100
 

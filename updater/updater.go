@@ -384,6 +384,9 @@ func (u *Updater) CheckOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := u.applyQuarantineGeneration(ctx, d.QuarantineGeneration); err != nil {
+		u.log.Warn("Cannot clear the quarantine as the server asks.", keyError, err)
+	}
 	if d.Version == "" && d.Channel == "" {
 		return nil
 	}
@@ -404,6 +407,36 @@ func (u *Updater) CheckOnce(ctx context.Context) error {
 		return serr
 	}
 	return errors.Join(aerr, serr)
+}
+
+// applyQuarantineGeneration forgets every quarantined version and interrupted trial when the
+// server's quarantine generation for this host (raised by an operator's clear-quarantine) is not
+// the one last applied. Zero, from a server that never cleared or predates the field, changes
+// nothing. Killed between the two writes, the next poll clears again: clearing is idempotent.
+func (u *Updater) applyQuarantineGeneration(ctx context.Context, g uint64) error {
+	if g == 0 {
+		return nil
+	}
+	j, err := u.state.loadJournal()
+	if err != nil || j.QuarantineGeneration == g {
+		return err
+	}
+	q, _ := u.state.loadQuarantine()
+	if err := u.state.clearQuarantine(); err != nil {
+		return err
+	}
+	if _, err := u.state.updateJournal(func(j *Journal) { j.QuarantineGeneration, j.Interrupted = g, nil }); err != nil {
+		return err
+	}
+	clear(u.refused)
+	versions := make([]string, 0, len(q))
+	for _, e := range q {
+		versions = append(versions, e.Binary+" "+e.Version)
+	}
+	slices.Sort(versions)
+	u.log.InfoContext(ctx, "An operator cleared this host's quarantine: its versions may be tried again.",
+		"quarantine_generation", g, "cleared", strings.Join(versions, ", "))
+	return nil
 }
 
 // refuse reports a refusal or check failure once per (binary, version, reason).
