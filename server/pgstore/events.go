@@ -36,7 +36,7 @@ func (s *Store) AddUpdateEvent(ctx context.Context, e server.UpdateEvent) error 
 		if err := mustAffect(tag, "add update event of host "+e.HostID); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO update_events (host_id, event_id, `+storesql.UpdateEventColumns+`)
+		_, err = tx.Exec(ctx, `INSERT INTO update_events (host_id, `+storesql.UpdateEventColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 			e.HostID, storesql.NullString(e.ID), e.Binary, e.FromVersion, e.ToVersion, e.Phase, e.Result, e.Reason, e.Time, e.ReceivedAt)
 		if err != nil {

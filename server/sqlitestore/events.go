@@ -35,7 +35,7 @@ func (s *Store) AddUpdateEvent(ctx context.Context, e server.UpdateEvent) error 
 		if err := mustAffect(res, "add update event of host "+e.HostID); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO update_events (host_id, event_id, `+storesql.UpdateEventColumns+`)
+		_, err = tx.ExecContext(ctx, `INSERT INTO update_events (host_id, `+storesql.UpdateEventColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.HostID, storesql.NullString(e.ID), e.Binary, e.FromVersion, e.ToVersion, e.Phase, e.Result, e.Reason, micros(e.Time), micros(e.ReceivedAt))
 		if err != nil {
