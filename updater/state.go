@@ -67,7 +67,7 @@ type Journal struct {
 	Outbox []wire.UpdateEvent `json:"outbox,omitempty"`
 	// Interrupted counts, for the version last tried, trials cut short by a restart of the
 	// supervisor (a kill, a reboot): such a version is rolled back and tried once more, and
-	// quarantined only at the second interruption (maxInterruptions).
+	// quarantined only at the second interruption (MaxInterruptions).
 	Interrupted map[string]int `json:"interrupted,omitempty"`
 	// QuarantineGeneration is the server's quarantine generation of this host last applied
 	// (wire.UpdateDesired.QuarantineGeneration): an operator's "clear quarantine" raises it.
@@ -75,8 +75,8 @@ type Journal struct {
 	Updated              time.Time `json:"updated"`
 }
 
-// maxInterruptions is the number of interrupted trials after which a version is quarantined.
-const maxInterruptions = 2
+// MaxInterruptions is the number of interrupted trials after which a version is quarantined.
+const MaxInterruptions = 2
 
 // enqueue adds events to the outbox; beyond maxQueuedEvents the oldest go.
 func (j *Journal) enqueue(es ...wire.UpdateEvent) {

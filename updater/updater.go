@@ -697,12 +697,12 @@ func (u *Updater) Recover(ctx context.Context) error {
 			u.log.Warn("Found a failed trial in the journal: finishing its rollback.", keyVersion, t.Version, keyPrevious, t.Previous)
 		} else {
 			n := j.Interrupted[t.Version] + 1
-			if n >= maxInterruptions {
+			if n >= MaxInterruptions {
 				reason = fmt.Sprintf("the supervisor restarted during the trial of %s, %d times: quarantined", t.Version, n)
 				errs = append(errs, s.quarantine(BinaryAgent, t.Version, reason))
 				j.Interrupted = nil
 			} else {
-				reason = fmt.Sprintf("the supervisor restarted during the trial of %s (interrupted %d of %d times): it is tried again", t.Version, n, maxInterruptions)
+				reason = fmt.Sprintf("the supervisor restarted during the trial of %s (interrupted %d of %d times): it is tried again", t.Version, n, MaxInterruptions)
 				// Only the version last tried is counted: the map stays bounded.
 				j.Interrupted = map[string]int{t.Version: n}
 			}
