@@ -51,6 +51,14 @@ type UpdateEvent struct {
 	ReceivedAt time.Time `json:"received_at"`
 }
 
+// ClearQuarantineResponse is the answer to POST /api/v1/hosts/{id}/clear-quarantine: the host's
+// new quarantine generation. Its updater forgets its quarantined versions when it next asks for
+// its desired version.
+type ClearQuarantineResponse struct {
+	HostID               string `json:"host_id"`
+	QuarantineGeneration uint64 `json:"quarantine_generation"`
+}
+
 // MoveHostRequest is the body of PUT /api/v1/hosts/{id}/group.
 type MoveHostRequest struct {
 	Group string `json:"group"`

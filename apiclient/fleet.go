@@ -32,6 +32,13 @@ func (c *Client) RevokeHost(ctx context.Context, id string) error {
 	return c.Do(ctx, http.MethodPost, "/api/v1/hosts/"+url.PathEscape(id)+"/revoke", nil, nil)
 }
 
+// ClearQuarantine tells a host's updater to forget the versions it quarantined, at its next poll.
+func (c *Client) ClearQuarantine(ctx context.Context, id string) (api.ClearQuarantineResponse, error) {
+	var out api.ClearQuarantineResponse
+	err := c.Do(ctx, http.MethodPost, "/api/v1/hosts/"+url.PathEscape(id)+"/clear-quarantine", nil, &out)
+	return out, err
+}
+
 // MoveHost moves a host to another group.
 func (c *Client) MoveHost(ctx context.Context, id, group string) error {
 	return c.Do(ctx, http.MethodPut, "/api/v1/hosts/"+url.PathEscape(id)+"/group", api.MoveHostRequest{Group: group}, nil)

@@ -279,6 +279,32 @@ func TestUpdaterEndToEnd(t *testing.T) {
 		return false
 	})
 
+	// An operator clears the host's quarantine: the updater forgets it at its next poll and tries
+	// 2.1.0 again (which fails its gate again and is quarantined again). Every outcome of both
+	// trials reaches the server exactly once.
+	count := func(phase, result, to string) int {
+		n := 0
+		for _, e := range events() {
+			if e.Phase == phase && e.Result == result && e.ToVersion == to {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count("trial", "started", "2.1.0"); n != 1 {
+		t.Fatalf("%d trials of 2.1.0 before the clear, want 1", n)
+	}
+	srv.ctl("hosts", "clear-quarantine", host.ID)
+	updWait(t, 90*time.Second, "2.1.0 tried again after clear-quarantine", func() bool {
+		return count("trial", "failed", "2.1.0") == 2
+	})
+	if n := count("trial", "started", "2.1.0"); n != 2 {
+		t.Errorf("%d trials of 2.1.0 reported, want 2 (one after the clear)", n)
+	}
+	if st := status(); st.Linked != "2.0.0" || !slices.ContainsFunc(st.Quarantine, func(q struct{ Version, Reason string }) bool { return q.Version == "2.1.0" }) {
+		t.Fatalf("after the retry of 2.1.0: %+v", st)
+	}
+
 	// Back to 1.0.0: refused as a downgrade, 2.0.0 keeps running.
 	pinned = pin("1.0.0")
 	updWait(t, 30*time.Second, "1.0.0 refused as a downgrade", func() bool {

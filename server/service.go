@@ -447,7 +447,11 @@ func (s *Service) Desired(ctx context.Context, h Host) (wire.UpdateDesired, erro
 	if err != nil {
 		return wire.UpdateDesired{}, fmt.Errorf("desired for %s: %w", h.ID, s.storeErr("get_group", err))
 	}
-	return wire.UpdateDesired{Version: g.Pin.Version, Channel: g.Pin.Channel}, nil
+	qg, err := s.store.QuarantineGeneration(ctx, h.ID)
+	if err != nil {
+		return wire.UpdateDesired{}, fmt.Errorf("desired for %s: %w", h.ID, s.storeErr("quarantine_generation", err))
+	}
+	return wire.UpdateDesired{Version: g.Pin.Version, Channel: g.Pin.Channel, QuarantineGeneration: qg}, nil
 }
 
 // DesiredForEnrollment answers GET /api/v1/updates/desired for a host that has not enrolled yet:
@@ -526,6 +530,20 @@ func (s *Service) RevokeHost(ctx context.Context, p Principal, id string) error 
 	err := s.store.RevokeHost(ctx, id, s.audit(p, "host.revoke", "host/"+id, ""))
 	s.hosts.forgetHost(id)
 	return s.storeErr("revoke_host", err)
+}
+
+// ClearQuarantine tells a host's updater to forget the versions it quarantined (and its
+// interrupted trials) at its next poll, by raising the host's quarantine generation, which the
+// desired-version answer carries. It returns the new generation. Operator role; audited.
+func (s *Service) ClearQuarantine(ctx context.Context, p Principal, id string) (uint64, error) {
+	if err := require(p, RoleOperator); err != nil {
+		return 0, err
+	}
+	if err := s.store.ClearQuarantine(ctx, id, s.audit(p, "host.clear_quarantine", "host/"+id, "")); err != nil {
+		return 0, s.storeErr("clear_quarantine", err)
+	}
+	g, err := s.store.QuarantineGeneration(ctx, id)
+	return g, s.storeErr("quarantine_generation", err)
 }
 
 // MoveHost moves a host to another group.

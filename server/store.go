@@ -76,8 +76,15 @@ type Store interface {
 	// cannot be deleted (ErrInvalid).
 	DeleteGroup(ctx context.Context, name string, audit AuditEntry) error
 
-	// AddUpdateEvent stores an update event and makes it the host's LastUpdate.
+	// AddUpdateEvent stores an update event and makes it the host's LastUpdate. An event whose ID
+	// the host sent before is a repost: nothing changes and the answer is nil.
 	AddUpdateEvent(ctx context.Context, e UpdateEvent) error
+	// ClearQuarantine raises the host's quarantine generation by one, with its audit entry
+	// (ErrNotFound without the host).
+	ClearQuarantine(ctx context.Context, hostID string, audit AuditEntry) error
+	// QuarantineGeneration returns the host's quarantine generation, 0 until the first clear
+	// (ErrNotFound without the host).
+	QuarantineGeneration(ctx context.Context, hostID string) (uint64, error)
 	// ListUpdateEvents returns a host's update events, newest first, at most limit.
 	ListUpdateEvents(ctx context.Context, hostID string, limit int) ([]UpdateEvent, error)
 

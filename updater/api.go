@@ -9,9 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vigilhq/vigil/releasespec"
@@ -146,58 +144,16 @@ func (a *apiClient) desired(ctx context.Context) (wire.UpdateDesired, error) {
 	return d, nil
 }
 
-// eventQueue holds update events until the server takes them; it survives restarts.
-type eventQueue struct {
-	path string
-	mu   sync.Mutex
-}
-
-func (q *eventQueue) load() []wire.UpdateEvent {
-	var ev []wire.UpdateEvent
-	if err := readJSON(q.path, &ev); err != nil {
-		return nil
-	}
-	return ev
-}
-
-func (q *eventQueue) add(e wire.UpdateEvent) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	ev := append(q.load(), e)
-	if len(ev) > maxQueuedEvents {
-		ev = ev[len(ev)-maxQueuedEvents:]
-	}
-	return writeJSON(q.path, ev)
-}
-
-// flush posts queued events oldest first and stops at the first that cannot be delivered now.
-// Events the server rejects as invalid (4xx other than 401/429) are dropped.
-func (q *eventQueue) flush(ctx context.Context, post func(context.Context, wire.UpdateEvent) error) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	ev := q.load()
-	if len(ev) == 0 {
-		return nil
-	}
-	sent := 0
-	var err error
-	for _, e := range ev {
-		err = post(ctx, e)
+// postEvents posts the outbox oldest first and returns how many the server took (or rejected
+// as invalid: 4xx other than 401, which a retry cannot fix), stopping at the first that cannot
+// be delivered now.
+func postEvents(ctx context.Context, ev []wire.UpdateEvent, post func(context.Context, wire.UpdateEvent) error) (int, error) {
+	for i, e := range ev {
+		err := post(ctx, e)
 		var ae *apiError
-		if err != nil && !(errors.As(err, &ae) && ae.Status != 401 && ae.Status < 500) {
-			break
+		if err != nil && !(errors.As(err, &ae) && ae.Status != 401 && ae.Status != 429 && ae.Status < 500) {
+			return i, err
 		}
-		err = nil
-		sent++
 	}
-	if sent == len(ev) {
-		if rerr := os.Remove(q.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			return rerr
-		}
-		return err
-	}
-	if werr := writeJSON(q.path, ev[sent:]); werr != nil {
-		return werr
-	}
-	return err
+	return len(ev), nil
 }

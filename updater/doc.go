@@ -34,15 +34,19 @@
 //
 //	versions/<v>/vigil-agent   installed builds; versions/<v>/.complete is written last
 //	current -> versions/<v>    switched atomically (symlink to a temporary name, then rename)
-//	state.json                 the journal (trial/commit), written temp+fsync+rename+dir fsync
+//	state.json                 the journal (trial/commit, interrupted trials, the outbox of update
+//	                           events not yet delivered), written temp+fsync+rename+dir fsync
 //	quarantine.json            versions that failed here
-//	events.json                update events not yet delivered to the server
 //	tuf/                       TUF metadata cache (must be ours and not group/world writable)
 //	download/                  partial downloads (resumed with Range)
 //	agent/                     the agent's --state-dir (credential, spool)
 //
 // A supervisor that starts and finds a trial in the journal rolls it back; it never commits
-// silently. Killed at any step, it comes back to exactly one linked, complete version.
+// silently. Killed at any step, it comes back to exactly one linked, complete version, with no
+// temporary file of ours left. An interrupted trial is tried once more; a second interruption or a
+// failed health gate quarantines the version, until the server's quarantine generation changes
+// (an operator's clear-quarantine). An update event that tells of a state change is written in
+// the same journal write as the change, with an ID the server dedupes on.
 //
 // # Test hook
 //

@@ -142,6 +142,8 @@ type harness struct {
 	mu      sync.Mutex
 	desired wire.UpdateDesired
 	events  []wire.UpdateEvent
+	// desiredCalls counts answered GET /api/v1/updates/desired.
+	desiredCalls int
 
 	u *updater.Updater
 }
@@ -163,6 +165,7 @@ func newHarness(t *testing.T) *harness {
 		}
 		h.mu.Lock()
 		d := h.desired
+		h.desiredCalls++
 		h.mu.Unlock()
 		json.NewEncoder(w).Encode(d)
 	})

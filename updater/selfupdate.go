@@ -148,20 +148,21 @@ func (u *Updater) updateSelf(ctx context.Context, repo *Repository, d wire.Updat
 		u.report(ctx, BinaryUpdater, cur, want, wire.PhaseSelf, wire.ResultFailed, err.Error())
 		return err
 	}
-	j, err := u.state.loadJournal()
-	if err != nil {
+	started := u.event(ctx, BinaryUpdater, cur, want, wire.PhaseSelf, wire.ResultStarted, "")
+	if _, err := u.state.updateJournal(func(j *Journal) {
+		j.SelfTrial = &Trial{Version: want, Previous: cur, Started: time.Now().UTC()}
+		j.enqueue(started)
+	}); err != nil {
 		return err
 	}
-	j.SelfTrial = &Trial{Version: want, Previous: cur, Started: time.Now().UTC()}
-	if err := u.state.saveJournal(j); err != nil {
-		return err
-	}
-	u.report(ctx, BinaryUpdater, cur, want, wire.PhaseSelf, wire.ResultStarted, "")
+	u.flushEvents(ctx)
 	sum, _ := hex.DecodeString(sha256Hex(tf))
 	if err := ApplySelfUpdate(u.cfg.Executable, path, sum, u.failpoint); err != nil {
-		j.SelfTrial = nil
-		_ = u.state.saveJournal(j)
-		u.report(ctx, BinaryUpdater, cur, want, wire.PhaseSelf, wire.ResultFailed, err.Error())
+		failed := u.event(ctx, BinaryUpdater, cur, want, wire.PhaseSelf, wire.ResultFailed, err.Error())
+		if _, jerr := u.state.updateJournal(func(j *Journal) { j.SelfTrial = nil; j.enqueue(failed) }); jerr != nil {
+			u.log.Error("Cannot journal the failed self-update.", keyError, jerr)
+		}
+		u.flushEvents(ctx)
 		return err
 	}
 	u.failpoint(StepSelfSwapped)

@@ -169,7 +169,7 @@ func TestSelfUpdateEndToEnd(t *testing.T) {
 		t.Errorf("updater process gone after re-exec: %v", err)
 	}
 	deadline = time.Now().Add(10 * time.Second)
-	for ra := runningAgents(h.state); len(ra) != 1 || ra[0] != "1.0.0"; ra = runningAgents(h.state) {
+	for ra := agentsOf(h.state, cmd.Process.Pid); len(ra) != 1 || ra[0] != "1.0.0"; ra = agentsOf(h.state, cmd.Process.Pid) {
 		if time.Now().After(deadline) {
 			t.Fatalf("running agents after re-exec: %v", ra)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/atomicfile"
+	"github.com/vigilhq/vigil/wire"
 )
 
 // Journal steps. Config.Failpoint names one of them to SIGKILL the process right after it (a test
@@ -41,7 +42,7 @@ const (
 	currentLink    = "current"
 	journalFile    = "state.json"
 	quarantineFile = "quarantine.json"
-	eventsFile     = "events.json"
+	eventsFile     = "events.json" // the event queue of earlier versions, adopted into the journal
 	tufDir         = "tuf"
 	downloadDir    = "download"
 	agentDir       = "agent"
@@ -59,8 +60,30 @@ type Journal struct {
 	Trial *Trial `json:"trial,omitempty"`
 	// SelfTrial is set from before the updater's own binary is replaced until the new binary
 	// runs.
-	SelfTrial *Trial    `json:"self_trial,omitempty"`
-	Updated   time.Time `json:"updated"`
+	SelfTrial *Trial `json:"self_trial,omitempty"`
+	// Outbox holds update events not yet delivered to the server, oldest first. They live in the
+	// journal so that a state change and the event that tells of it are one atomic write: a
+	// kill at any step neither loses an outcome nor reports one that did not happen.
+	Outbox []wire.UpdateEvent `json:"outbox,omitempty"`
+	// Interrupted counts, for the version last tried, trials cut short by a restart of the
+	// supervisor (a kill, a reboot): such a version is rolled back and tried once more, and
+	// quarantined only at the second interruption (MaxInterruptions).
+	Interrupted map[string]int `json:"interrupted,omitempty"`
+	// QuarantineGeneration is the server's quarantine generation of this host last applied
+	// (wire.UpdateDesired.QuarantineGeneration): an operator's "clear quarantine" raises it.
+	QuarantineGeneration uint64    `json:"quarantine_generation,omitempty"`
+	Updated              time.Time `json:"updated"`
+}
+
+// MaxInterruptions is the number of interrupted trials after which a version is quarantined.
+const MaxInterruptions = 2
+
+// enqueue adds events to the outbox; beyond maxQueuedEvents the oldest go.
+func (j *Journal) enqueue(es ...wire.UpdateEvent) {
+	j.Outbox = append(j.Outbox, es...)
+	if len(j.Outbox) > maxQueuedEvents {
+		j.Outbox = slices.Clone(j.Outbox[len(j.Outbox)-maxQueuedEvents:])
+	}
 }
 
 // Trial is an update in progress.
@@ -143,6 +166,18 @@ func (s stateDir) saveJournal(j Journal) error {
 	return nil
 }
 
+// updateJournal loads the journal, applies f and writes it back in one atomic step, returning
+// what was written. Every change goes through a fresh load, so events queued since the caller
+// last read the journal are never written over.
+func (s stateDir) updateJournal(f func(*Journal)) (Journal, error) {
+	j, err := s.loadJournal()
+	if err != nil {
+		return j, err
+	}
+	f(&j)
+	return j, s.saveJournal(j)
+}
+
 func quarantineKey(binary, v string) string { return binary + "@" + v }
 
 func (s stateDir) loadQuarantine() (map[string]QuarantineEntry, error) {
@@ -164,6 +199,11 @@ func (s stateDir) quarantined(binary, v string) (QuarantineEntry, bool) {
 	}
 	e, ok := q[quarantineKey(binary, v)]
 	return e, ok
+}
+
+// clearQuarantine empties the quarantine list.
+func (s stateDir) clearQuarantine() error {
+	return writeJSON(s.path(quarantineFile), map[string]QuarantineEntry{})
 }
 
 // maxQuarantine bounds the quarantine list; the oldest entries go first.
@@ -259,7 +299,64 @@ func (s stateDir) install(v, src, sha256hex string) error {
 	return atomicfile.SyncDir(s.path(versionsDir))
 }
 
-// cleanup removes every version but keep, temporary links and completed downloads.
+// tempPatterns name, per directory of the state directory, the temporary files a crash between
+// create and rename can leave: atomicfile's ".<name>.tmp*" beside each file we write that way,
+// switchTo's "current.tmp-*", and go-tuf's "tuf_tmp*" in the metadata cache. Only names of these
+// forms are ever removed, so a file someone else put there is left alone.
+var tempPatterns = map[string][]string{
+	"": {
+		"." + journalFile + ".tmp*", "." + quarantineFile + ".tmp*", "." + eventsFile + ".tmp*",
+		currentLink + ".tmp-*",
+	},
+	tufDir: {".root.json.tmp*", "tuf_tmp*"},
+}
+
+// versionTempPattern is the completion marker's temporary file inside versions/<v>/
+// ("..complete.tmp*": atomicfile prefixes the marker's name with a dot).
+const versionTempPattern = "." + completeMarker + ".tmp*"
+
+// removeTemps removes every leftover temporary file of ours (tempPatterns), in the state
+// directory, tuf/ and each versions/<v>/. It must run only while nothing else writes the state
+// directory (at startup, or from the update cycle itself): a temporary file being written now
+// would be removed under its writer. Directories and symlinks to directories are never followed.
+func (s stateDir) removeTemps() error {
+	var errs []error
+	remove := func(dir string, patterns []string) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+			return
+		}
+		for _, e := range entries {
+			if e.IsDir() {
+				continue
+			}
+			for _, p := range patterns {
+				if ok, _ := filepath.Match(p, e.Name()); ok {
+					if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+						errs = append(errs, err)
+					}
+					break
+				}
+			}
+		}
+	}
+	for dir, patterns := range tempPatterns {
+		remove(s.path(dir), patterns)
+	}
+	versions, _ := os.ReadDir(s.path(versionsDir))
+	for _, v := range versions {
+		if v.IsDir() {
+			remove(s.path(versionsDir, v.Name()), []string{versionTempPattern})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// cleanup removes every version but keep, every leftover temporary file (removeTemps) and
+// completed downloads.
 func (s stateDir) cleanup(keep ...string) error {
 	var errs []error
 	entries, _ := os.ReadDir(s.path(versionsDir))
@@ -268,12 +365,7 @@ func (s stateDir) cleanup(keep ...string) error {
 			errs = append(errs, os.RemoveAll(s.path(versionsDir, e.Name())))
 		}
 	}
-	entries, _ = os.ReadDir(s.root)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), currentLink+".tmp-") {
-			errs = append(errs, os.Remove(s.path(e.Name())))
-		}
-	}
+	errs = append(errs, s.removeTemps())
 	entries, _ = os.ReadDir(s.path(downloadDir))
 	for _, e := range entries {
 		// Partial downloads stay for Range resume; anything else is a leftover.
@@ -325,9 +417,10 @@ func ReadStatus(root string) (Status, error) {
 		st.Quarantine = append(st.Quarantine, e)
 	}
 	slices.SortFunc(st.Quarantine, func(a, b QuarantineEntry) int { return a.Time.Compare(b.Time) })
+	st.Pending = len(st.Journal.Outbox)
 	var ev []json.RawMessage
-	if readJSON(s.path(eventsFile), &ev) == nil {
-		st.Pending = len(ev)
+	if readJSON(s.path(eventsFile), &ev) == nil { // not adopted into the journal yet
+		st.Pending += len(ev)
 	}
 	return st, nil
 }

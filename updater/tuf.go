@@ -352,11 +352,14 @@ func (r *Repository) Targets() map[string]*metadata.TargetFiles { return r.targe
 // Listing is the verified top-level targets as releasespec's rules read them.
 func (r *Repository) Listing() releasespec.Listing { return r.listing }
 
-// Target returns the verified entry of one target path, following delegations if any.
+// Target returns the verified entry of one target path, following delegations if any. Every
+// delegated role on the way is verified against the keys of the delegator it is reached through,
+// on every call (see forgetDelegatedRoles). Not safe for concurrent use.
 func (r *Repository) Target(targetPath string) (*metadata.TargetFiles, error) {
 	if tf, ok := r.targets[targetPath]; ok {
 		return tf, nil
 	}
+	r.forgetDelegatedRoles()
 	tf, err := r.up.GetTargetInfo(targetPath)
 	if err != nil {
 		if errors.Is(err, &metadata.ErrRepository{}) {
@@ -365,6 +368,24 @@ func (r *Repository) Target(targetPath string) (*metadata.TargetFiles, error) {
 		return nil, fmt.Errorf("target %s: %w", targetPath, ErrUnknownVersion)
 	}
 	return tf, nil
+}
+
+// forgetDelegatedRoles drops every delegated role from go-tuf's trusted set, keeping the
+// top-level roles. go-tuf v2.4.2 keeps each delegated role it loaded and, on a later lookup,
+// returns it whichever delegator the walk reaches it through, without checking that
+// delegator's keys: a role C that A's keys for C signed would then be trusted for a path that
+// B delegates to C under other keys (the conformance case
+// test_cached_role_is_verified_against_current_delegator). Once dropped, go-tuf loads the role
+// again (from the cache directory, else the repository) and verifies it against the delegator
+// of this walk. GetTrustedMetadataSet returns the set by value, but its Targets map is the one
+// the updater uses; TestCachedRoleIsVerifiedAgainstCurrentDelegator fails if that changes.
+func (r *Repository) forgetDelegatedRoles() {
+	tm := r.up.GetTrustedMetadataSet()
+	for name := range tm.Targets {
+		if name != metadata.TARGETS {
+			delete(tm.Targets, name)
+		}
+	}
 }
 
 // TargetURL is where a target is fetched: with consistent snapshots the base name is prefixed by

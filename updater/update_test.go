@@ -172,8 +172,29 @@ func TestRecoverRollsBackTrial(t *testing.T) {
 	if st.Linked != "1.0.0" || st.Journal.Trial != nil || st.Journal.Current != "1.0.0" {
 		t.Fatalf("after recovery: %+v", st)
 	}
+	// One interruption proves nothing against the build: counted, not quarantined.
+	if h.quarantined("2.0.0") {
+		t.Error("2.0.0 quarantined after one interrupted trial")
+	}
+	if st.Journal.Interrupted["2.0.0"] != 1 {
+		t.Errorf("interrupted = %v, want 2.0.0 once", st.Journal.Interrupted)
+	}
+	// A second interrupted trial of the same version quarantines it.
+	j = st.Journal
+	j.Trial = &updater.Trial{Version: "2.0.0", Previous: "1.0.0", Started: time.Now()}
+	writeJournal(t, h.state, j)
+	if err := u2.Recover(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = updater.ReadStatus(h.state)
+	if st.Linked != "1.0.0" || st.Journal.Trial != nil || st.Journal.Current != "1.0.0" {
+		t.Fatalf("after the second recovery: %+v", st)
+	}
 	if !h.quarantined("2.0.0") {
-		t.Error("2.0.0 not quarantined after an interrupted trial")
+		t.Error("2.0.0 not quarantined after a second interrupted trial")
+	}
+	if st.Pending != 4 {
+		t.Errorf("%d events in the outbox, want 4 (trial failed and rollback ok, twice)", st.Pending)
 	}
 }
 

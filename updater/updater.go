@@ -2,9 +2,11 @@ package updater
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -115,14 +117,13 @@ func (c *Config) validate() error {
 // Updater supervises the agent and runs the update cycle. Run and CheckOnce must not be called
 // concurrently.
 type Updater struct {
-	cfg    Config
-	log    *slog.Logger
-	state  stateDir
-	tuf    *TUFClient
-	api    *apiClient
-	events *eventQueue
-	sup    *Supervisor
-	cred   *syscall.Credential
+	cfg   Config
+	log   *slog.Logger
+	state stateDir
+	tuf   *TUFClient
+	api   *apiClient
+	sup   *Supervisor
+	cred  *syscall.Credential
 
 	refused map[string]bool // refusals already reported, so a standing pin is reported once
 
@@ -159,7 +160,6 @@ func New(cfg Config) (*Updater, error) {
 	}
 	u.api = &apiClient{base: base, client: client, timeout: cfg.HTTP.withDefaults().RequestTimeout,
 		credPath: u.state.path(agentDir, "credential"), enrollToken: cfg.EnrollToken}
-	u.events = &eventQueue{path: u.state.path(eventsFile)}
 	if err := u.dropPrivileges(); err != nil {
 		return nil, err
 	}
@@ -230,31 +230,89 @@ func (u *Updater) failpoint(step string) {
 	}
 }
 
-// report logs an update event, queues it and tries to deliver the queue.
-func (u *Updater) report(ctx context.Context, binary, from, to, phase, result, reason string) {
+// event logs an update event and returns it with a fresh ID, which the server dedupes on, so an
+// event posted again after a kill is still recorded once.
+func (u *Updater) event(ctx context.Context, binary, from, to, phase, result, reason string) wire.UpdateEvent {
 	if len(reason) > wire.MaxMessageLen {
 		reason = reason[:wire.MaxMessageLen]
 	}
-	e := wire.UpdateEvent{Binary: binary, FromVersion: from, ToVersion: to, Phase: phase, Result: result,
-		Reason: reason, Time: time.Now().UTC()}
+	var id [16]byte
+	_, _ = crand.Read(id[:])
+	e := wire.UpdateEvent{ID: hex.EncodeToString(id[:]), Binary: binary, FromVersion: from, ToVersion: to,
+		Phase: phase, Result: result, Reason: reason, Time: time.Now().UTC()}
 	level := slog.LevelInfo
 	if result == wire.ResultFailed || result == wire.ResultRefused {
 		level = slog.LevelWarn
 	}
 	u.log.Log(ctx, level, "Update "+phase+": "+result+".", keyBinary, binary, keyPrevious, from, keyVersion, to, keyReason, reason)
-	if err := u.events.add(e); err != nil {
-		u.log.Warn("Cannot queue the update event.", keyError, err)
-	}
+	return e
+}
+
+// report logs an update event that changes no state, puts it in the journal's outbox and tries
+// to deliver the outbox. A state change and its event go into the journal together instead
+// (see trial, rollback and Recover).
+func (u *Updater) report(ctx context.Context, binary, from, to, phase, result, reason string) {
+	u.queue(ctx, u.event(ctx, binary, from, to, phase, result, reason))
 	u.flushEvents(ctx)
 }
 
+// queue puts events in the outbox without trying to deliver them.
+func (u *Updater) queue(ctx context.Context, es ...wire.UpdateEvent) {
+	if _, err := u.state.updateJournal(func(j *Journal) { j.enqueue(es...) }); err != nil {
+		u.log.Warn("Cannot queue the update event.", keyError, err)
+	}
+}
+
+// flushEvents posts the outbox oldest first and removes from it what the server took. A kill
+// between the server's answer and the removal posts those events again; their IDs make the
+// server record them once.
 func (u *Updater) flushEvents(ctx context.Context) {
-	err := u.events.flush(ctx, func(ctx context.Context, e wire.UpdateEvent) error {
+	j, err := u.state.loadJournal()
+	if err != nil || len(j.Outbox) == 0 {
+		return
+	}
+	n, err := postEvents(ctx, j.Outbox, func(ctx context.Context, e wire.UpdateEvent) error {
 		return u.api.do(ctx, "POST", "/api/v1/updates/events", e, nil, 0)
 	})
 	if err != nil && !errors.Is(err, errNotEnrolled) {
 		u.log.Debug("Update events stay queued.", keyError, err)
 	}
+	if n == 0 {
+		return
+	}
+	sent := map[string]bool{}
+	for _, e := range j.Outbox[:n] {
+		sent[e.ID] = true
+	}
+	if _, err := u.state.updateJournal(func(j *Journal) {
+		j.Outbox = slices.DeleteFunc(j.Outbox, func(e wire.UpdateEvent) bool { return sent[e.ID] })
+	}); err != nil {
+		u.log.Warn("Cannot remove delivered update events from the journal.", keyError, err)
+	}
+}
+
+// adoptEventQueue moves the events.json queue of an earlier version into the journal's outbox.
+func (u *Updater) adoptEventQueue(ctx context.Context) error {
+	var ev []wire.UpdateEvent
+	err := readJSON(u.state.path(eventsFile), &ev)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		for i := range ev {
+			if ev[i].ID == "" {
+				var id [16]byte
+				_, _ = crand.Read(id[:])
+				ev[i].ID = hex.EncodeToString(id[:])
+			}
+		}
+		if _, err := u.state.updateJournal(func(j *Journal) { j.Outbox = append(ev, j.Outbox...); j.enqueue() }); err != nil {
+			return err
+		}
+	} else {
+		u.log.Warn("The update event queue of an earlier version is unreadable; dropping it.", keyError, err)
+	}
+	return os.Remove(u.state.path(eventsFile))
 }
 
 // jitter returns d ±20 %.
@@ -293,6 +351,10 @@ func (u *Updater) Run(ctx context.Context) error {
 			_ = u.sup.Stop(stopCtx)
 			c()
 			return ErrReexec
+		case errors.Is(err, ErrQuarantined):
+			// refuse reported and logged it at WARN once per version; every poll while the pin
+			// stays on it would say the same again.
+			u.log.Debug("The desired version is quarantined here; the installed version keeps running.", keyError, err)
 		case err != nil && ctx.Err() == nil:
 			u.log.Warn("Update check failed; the installed version keeps running.", keyError, err)
 		}
@@ -322,13 +384,18 @@ func (u *Updater) CheckOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := u.applyQuarantineGeneration(ctx, d.QuarantineGeneration); err != nil {
+		u.log.Warn("Cannot clear the quarantine as the server asks.", keyError, err)
+	}
 	if d.Version == "" && d.Channel == "" {
 		return nil
 	}
 	j, _ := u.state.loadJournal()
 	repo, err := u.tuf.Refresh(ctx)
 	if err != nil {
-		u.refuse(ctx, BinaryAgent, j.Current, d.Version, wire.PhaseCheck, wire.ResultFailed, err)
+		if ctx.Err() == nil { // a refresh cut short by our own shutdown is no failure to report
+			u.refuse(ctx, BinaryAgent, j.Current, d.Version, wire.PhaseCheck, wire.ResultFailed, err)
+		}
 		return err
 	}
 	aerr := u.updateAgent(ctx, repo, d)
@@ -340,6 +407,36 @@ func (u *Updater) CheckOnce(ctx context.Context) error {
 		return serr
 	}
 	return errors.Join(aerr, serr)
+}
+
+// applyQuarantineGeneration forgets every quarantined version and interrupted trial when the
+// server's quarantine generation for this host (raised by an operator's clear-quarantine) is not
+// the one last applied. Zero, from a server that never cleared or predates the field, changes
+// nothing. Killed between the two writes, the next poll clears again: clearing is idempotent.
+func (u *Updater) applyQuarantineGeneration(ctx context.Context, g uint64) error {
+	if g == 0 {
+		return nil
+	}
+	j, err := u.state.loadJournal()
+	if err != nil || j.QuarantineGeneration == g {
+		return err
+	}
+	q, _ := u.state.loadQuarantine()
+	if err := u.state.clearQuarantine(); err != nil {
+		return err
+	}
+	if _, err := u.state.updateJournal(func(j *Journal) { j.QuarantineGeneration, j.Interrupted = g, nil }); err != nil {
+		return err
+	}
+	clear(u.refused)
+	versions := make([]string, 0, len(q))
+	for _, e := range q {
+		versions = append(versions, e.Binary+" "+e.Version)
+	}
+	slices.Sort(versions)
+	u.log.InfoContext(ctx, "An operator cleared this host's quarantine: its versions may be tried again.",
+		"quarantine_generation", g, "cleared", strings.Join(versions, ", "))
+	return nil
 }
 
 // refuse reports a refusal or check failure once per (binary, version, reason).
@@ -454,18 +551,17 @@ func (u *Updater) trial(ctx context.Context, v, prev string) error {
 	if c := u.sup.Current(); c != nil {
 		requireAck = c.HasAcked()
 	}
-	j, err := u.state.loadJournal()
-	if err != nil {
-		return err
-	}
-	j.Trial = &Trial{Version: v, Previous: prev, RequireAck: requireAck, Started: time.Now().UTC()}
-	if err := u.state.saveJournal(j); err != nil {
+	started := u.event(ctx, BinaryAgent, prev, v, wire.PhaseTrial, wire.ResultStarted, "")
+	if _, err := u.state.updateJournal(func(j *Journal) {
+		j.Trial = &Trial{Version: v, Previous: prev, RequireAck: requireAck, Started: time.Now().UTC()}
+		j.enqueue(started)
+	}); err != nil {
 		return err
 	}
 	u.failpoint(StepTrial)
-	u.report(ctx, BinaryAgent, prev, v, wire.PhaseTrial, wire.ResultStarted, "")
+	u.flushEvents(ctx)
 	start := time.Now()
-	err = u.state.switchTo(v)
+	err := u.state.switchTo(v)
 	var child *Child
 	if err == nil {
 		u.failpoint(StepSwitched)
@@ -485,15 +581,19 @@ func (u *Updater) trial(ctx context.Context, v, prev string) error {
 		return fmt.Errorf("%s: %w: %w", v, ErrHealthGate, err)
 	}
 	u.failpoint(StepHealthy)
-	j.Current, j.Previous, j.Trial = v, prev, nil
-	if err := u.state.saveJournal(j); err != nil {
+	committed := u.event(ctx, BinaryAgent, prev, v, wire.PhaseCommit, wire.ResultOK, "")
+	if _, err := u.state.updateJournal(func(j *Journal) {
+		j.Current, j.Previous, j.Trial = v, prev, nil
+		delete(j.Interrupted, v)
+		j.enqueue(committed)
+	}); err != nil {
 		return err
 	}
 	u.failpoint(StepCommitted)
 	if err := u.sup.Release(ctx); err != nil {
 		return err
 	}
-	u.report(ctx, BinaryAgent, prev, v, wire.PhaseCommit, wire.ResultOK, "")
+	u.flushEvents(ctx)
 	if err := u.state.cleanup(v, prev); err != nil {
 		u.log.Warn("Cleanup after commit failed.", keyError, err)
 	}
@@ -533,8 +633,9 @@ func (u *Updater) gate(ctx context.Context, c *Child, requireAck bool) error {
 	}
 }
 
-// rollback switches back to prev, quarantines v and restarts the agent. Every step is idempotent,
-// so Recover can repeat it after a crash.
+// rollback switches back to prev, quarantines v and restarts the agent. The quarantine comes
+// first and the journal's end of the trial, with its events, is one write: killed in between,
+// Recover finds the trial and a quarantine entry newer than it, and finishes this rollback.
 func (u *Updater) rollback(ctx context.Context, v, prev, reason string) {
 	if err := u.state.quarantine(BinaryAgent, v, reason); err != nil {
 		u.log.Error("Cannot quarantine the failed version.", keyVersion, v, keyError, err)
@@ -545,21 +646,25 @@ func (u *Updater) rollback(ctx context.Context, v, prev, reason string) {
 		}
 	}
 	u.failpoint(StepRollbackSwitched)
-	j, _ := u.state.loadJournal()
-	j.Trial = nil
-	j.Current = prev
-	if j.Previous == prev {
-		j.Previous = ""
-	}
-	if err := u.state.saveJournal(j); err != nil {
+	failed := u.event(ctx, BinaryAgent, prev, v, wire.PhaseTrial, wire.ResultFailed, reason)
+	rolledBack := u.event(ctx, BinaryAgent, v, prev, wire.PhaseRollback, wire.ResultOK, reason)
+	j, err := u.state.updateJournal(func(j *Journal) {
+		j.Trial = nil
+		j.Current = prev
+		if j.Previous == prev {
+			j.Previous = ""
+		}
+		delete(j.Interrupted, v)
+		j.enqueue(failed, rolledBack)
+	})
+	if err != nil {
 		u.log.Error("Cannot journal the rollback.", keyError, err)
 	}
 	u.failpoint(StepRolledBack)
 	if _, err := u.sup.Restart(context.WithoutCancel(ctx), false); err != nil {
 		u.log.Error("Cannot restart the previous version.", keyError, err)
 	}
-	u.report(ctx, BinaryAgent, prev, v, wire.PhaseTrial, wire.ResultFailed, reason)
-	u.report(ctx, BinaryAgent, v, prev, wire.PhaseRollback, wire.ResultOK, reason)
+	u.flushEvents(ctx)
 	if err := u.state.cleanup(prev, j.Previous); err != nil {
 		u.log.Warn("Cleanup after rollback failed.", keyError, err)
 	}
@@ -568,18 +673,41 @@ func (u *Updater) rollback(ctx context.Context, v, prev, reason string) {
 // Recover repairs the state directory at startup, before the agent starts: a journaled trial is
 // rolled back (never committed), the current link is made to point at a complete version, an
 // interrupted self-update is finished or undone, and leftovers are removed. It needs no network.
+//
+// A trial found in the journal either failed its health gate and was killed before the rollback
+// was journaled (its quarantine entry is newer than the trial) or was interrupted: the supervisor
+// was killed or the host rebooted during it. An interrupted trial proves nothing against the
+// build, so it is counted and tried again at the next check; the second interruption of the same
+// version quarantines it, so a build that makes the host restart cannot loop for ever.
 func (u *Updater) Recover(ctx context.Context) error {
 	s := u.state
 	var errs []error
+	if err := u.adoptEventQueue(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	j, err := s.loadJournal()
 	if err != nil {
 		u.log.Error("The journal is unreadable; rebuilding it from the installed versions.", keyError, err)
 		j = Journal{}
 	}
 	if t := j.Trial; t != nil {
-		reason := "the supervisor restarted during the trial of " + t.Version
-		u.log.Warn("Found a trial in the journal: rolling back.", keyVersion, t.Version, keyPrevious, t.Previous)
-		errs = append(errs, s.quarantine(BinaryAgent, t.Version, reason))
+		var reason string
+		if qe, ok := s.quarantined(BinaryAgent, t.Version); ok && !qe.Time.Before(t.Started) {
+			reason = qe.Reason
+			u.log.Warn("Found a failed trial in the journal: finishing its rollback.", keyVersion, t.Version, keyPrevious, t.Previous)
+		} else {
+			n := j.Interrupted[t.Version] + 1
+			if n >= MaxInterruptions {
+				reason = fmt.Sprintf("the supervisor restarted during the trial of %s, %d times: quarantined", t.Version, n)
+				errs = append(errs, s.quarantine(BinaryAgent, t.Version, reason))
+				j.Interrupted = nil
+			} else {
+				reason = fmt.Sprintf("the supervisor restarted during the trial of %s (interrupted %d of %d times): it is tried again", t.Version, n, MaxInterruptions)
+				// Only the version last tried is counted: the map stays bounded.
+				j.Interrupted = map[string]int{t.Version: n}
+			}
+			u.log.Warn("Found an interrupted trial in the journal: rolling back.", keyVersion, t.Version, keyPrevious, t.Previous, "interrupted", n)
+		}
 		if s.complete(t.Previous) {
 			errs = append(errs, s.switchTo(t.Previous))
 			j.Current = t.Previous
@@ -588,9 +716,9 @@ func (u *Updater) Recover(ctx context.Context) error {
 			j.Previous = ""
 		}
 		j.Trial = nil
+		j.enqueue(u.event(ctx, BinaryAgent, t.Previous, t.Version, wire.PhaseTrial, wire.ResultFailed, reason),
+			u.event(ctx, BinaryAgent, t.Version, t.Previous, wire.PhaseRollback, wire.ResultOK, reason))
 		errs = append(errs, s.saveJournal(j))
-		u.queue(BinaryAgent, t.Previous, t.Version, wire.PhaseTrial, wire.ResultFailed, reason)
-		u.queue(BinaryAgent, t.Version, t.Previous, wire.PhaseRollback, wire.ResultOK, reason)
 	}
 	linked := s.linked()
 	if !s.complete(linked) || (j.Current != "" && linked != j.Current && s.complete(j.Current)) {
@@ -621,11 +749,11 @@ func (u *Updater) Recover(ctx context.Context) error {
 	}
 	if st := j.SelfTrial; st != nil {
 		if st.Version == u.cfg.Version {
-			u.queue(BinaryUpdater, st.Previous, st.Version, wire.PhaseSelf, wire.ResultOK, "the new updater is running")
+			j.enqueue(u.event(ctx, BinaryUpdater, st.Previous, st.Version, wire.PhaseSelf, wire.ResultOK, "the new updater is running"))
 		} else {
 			reason := "the updater restarted as " + u.cfg.Version + ", not " + st.Version
 			errs = append(errs, s.quarantine(BinaryUpdater, st.Version, reason))
-			u.queue(BinaryUpdater, st.Previous, st.Version, wire.PhaseSelf, wire.ResultFailed, reason)
+			j.enqueue(u.event(ctx, BinaryUpdater, st.Previous, st.Version, wire.PhaseSelf, wire.ResultFailed, reason))
 		}
 		j.SelfTrial = nil
 		errs = append(errs, s.saveJournal(j))
@@ -639,17 +767,10 @@ func (u *Updater) Recover(ctx context.Context) error {
 	}
 	if j.Current != "" {
 		errs = append(errs, s.cleanup(j.Current, j.Previous))
+	} else {
+		errs = append(errs, s.removeTemps())
 	}
 	return errors.Join(errs...)
-}
-
-// queue records an event without trying to deliver it (Recover runs before the network).
-func (u *Updater) queue(binary, from, to, phase, result, reason string) {
-	e := wire.UpdateEvent{Binary: binary, FromVersion: from, ToVersion: to, Phase: phase, Result: result,
-		Reason: reason, Time: time.Now().UTC()}
-	if err := u.events.add(e); err != nil {
-		u.log.Warn("Cannot queue the update event.", keyError, err)
-	}
 }
 
 // bestInstalled returns the highest complete, non-quarantined installed version.
@@ -728,7 +849,9 @@ func (u *Updater) Install(ctx context.Context, version, channel string) (string,
 	if err := u.state.switchTo(want); err != nil {
 		return "", err
 	}
-	if err := u.state.saveJournal(Journal{Current: want}); err != nil {
+	if _, err := u.state.updateJournal(func(j *Journal) {
+		*j = Journal{Current: want, Outbox: j.Outbox, QuarantineGeneration: j.QuarantineGeneration}
+	}); err != nil {
 		return "", err
 	}
 	u.report(ctx, BinaryAgent, "", want, wire.PhaseInstall, wire.ResultOK, "first install")

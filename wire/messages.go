@@ -268,6 +268,11 @@ type UpdateDesired struct {
 	Version   string `json:"version"`
 	Channel   string `json:"channel"`
 	RolloutID string `json:"rollout_id"`
+	// QuarantineGeneration is raised by the server each time an operator clears the host's
+	// quarantine; an updater that sees a value other than the one it last applied forgets its
+	// quarantined versions and interrupted trials. Zero (or absent, from an older server) means
+	// "never cleared" and changes nothing.
+	QuarantineGeneration uint64 `json:"quarantine_generation,omitempty"`
 }
 
 // Update phases.
@@ -292,6 +297,10 @@ const (
 
 // UpdateEvent is the body of POST /api/v1/updates/events.
 type UpdateEvent struct {
+	// ID, when set, names this event uniquely for its host (the updater sends 32 hex digits): an
+	// event posted again (the updater was killed after the server took it, before it forgot it)
+	// is recorded once. Optional: events without one are recorded every time they are posted.
+	ID          string    `json:"id,omitempty"`
 	Binary      string    `json:"binary,omitempty"` // "vigil-agent" (default) or "vigil-updater"
 	FromVersion string    `json:"from_version"`
 	ToVersion   string    `json:"to_version"`

@@ -432,6 +432,11 @@ func (e *UpdateEvent) Validate() error {
 	default:
 		errs = append(errs, invalid("result %q unknown", e.Result))
 	}
+	if len(e.ID) > MaxEventIDLen || strings.IndexFunc(e.ID, func(r rune) bool {
+		return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-' || r == '_')
+	}) >= 0 {
+		errs = append(errs, invalid("id must be at most %d letters, digits, '-' or '_'", MaxEventIDLen))
+	}
 	return errors.Join(append(errs,
 		checkString("from_version", e.FromVersion, 64, false),
 		checkString("to_version", e.ToVersion, 64, false),

@@ -25,6 +25,9 @@ package wire
 //     lowercase word, so a newer agent's new check kind does not get its reports refused.
 //   - 1 (2026-12-02, compatible, no bump): reports may carry hints, metric values unusual for the
 //     host at that hour of the day (AnomalyHint), when the agent's anomaly hints are switched on.
+//   - 1 (2026-12-02, compatible, no bump): update events may carry an id, which the server
+//     dedupes on per host; the desired-version answer may carry quarantine_generation, raised
+//     when an operator clears the host's quarantine. Both optional.
 const ProtocolVersion = 1
 
 // ProtocolHeader is the HTTP header that carries ProtocolVersion.
@@ -44,6 +47,7 @@ const (
 
 	MaxNameLen      = 256  // host names, mount points, device and unit names
 	MaxMessageLen   = 2048 // error messages and reasons
+	MaxEventIDLen   = 64   // UpdateEvent.ID
 	MaxMounts       = 256
 	MaxDevices      = 256
 	MaxInterfaces   = 256

@@ -344,6 +344,9 @@ func status(o *options, stdout, stderr io.Writer) int {
 	if t := st.Journal.Trial; t != nil {
 		fmt.Fprintf(stdout, "trial:      %s (from %s, since %s)\n", t.Version, t.Previous, t.Started.Format(time.RFC3339))
 	}
+	for v, n := range st.Journal.Interrupted {
+		fmt.Fprintf(stdout, "interrupted: %s, %d trial(s) cut short by a restart (quarantined at %d)\n", v, n, updater.MaxInterruptions)
+	}
 	for _, q := range st.Quarantine {
 		fmt.Fprintf(stdout, "quarantine: %s %s: %s\n", q.Binary, q.Version, q.Reason)
 	}

@@ -146,7 +146,28 @@ func (c *cli) hostsCommand() *cobra.Command {
 		},
 	}
 	watch.register(setSettings)
-	cmd.AddCommand(ls, show, setSettings)
+	clearQ := &cobra.Command{
+		Use:   "clear-quarantine HOST_ID",
+		Short: "Let a host's updater try again the versions it quarantined",
+		Long: "Let a host's updater try again the versions it quarantined. The updater forgets its quarantine list\n" +
+			"(and its count of interrupted trials) at its next poll, so a pinned version that failed there is\n" +
+			"downloaded and tried again, health gate and rollback included. Audited.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			got, err := cl.ClearQuarantine(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return c.print(got, []string{"FIELD", "VALUE"}, func() [][]string {
+				return [][]string{{"host", got.HostID}, {"quarantine generation", strconv.FormatUint(got.QuarantineGeneration, 10)}}
+			})
+		},
+	}
+	cmd.AddCommand(ls, show, setSettings, clearQ)
 	return cmd
 }
 

@@ -49,6 +49,16 @@ func (a *API) revokeHost(w http.ResponseWriter, r *http.Request, p server.Princi
 	w.WriteHeader(http.StatusNoContent)
 }
 
+func (a *API) clearQuarantine(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	id := mux.Vars(r)["id"]
+	g, err := a.svc.ClearQuarantine(r.Context(), p, id)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.ClearQuarantineResponse{HostID: id, QuarantineGeneration: g})
+}
+
 func (a *API) moveHost(w http.ResponseWriter, r *http.Request, p server.Principal) {
 	var req api.MoveHostRequest
 	if err := decodeSmall(r, &req); err != nil {

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -18,6 +19,16 @@ func (s *Store) AddUpdateEvent(ctx context.Context, e server.UpdateEvent) error 
 		return err
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
+		if e.ID != "" {
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM update_events WHERE host_id = $1 AND event_id = $2`,
+				e.HostID, e.ID).Scan(&n); err != nil {
+				return fmt.Errorf("add update event of host %s: %w", e.HostID, err)
+			}
+			if n > 0 {
+				return nil // a repost: recorded already
+			}
+		}
 		tag, err := tx.Exec(ctx, `UPDATE hosts SET last_update = $1 WHERE id = $2`, last, e.HostID)
 		if err != nil {
 			return fmt.Errorf("add update event of host %s: %w", e.HostID, err)
@@ -26,8 +37,8 @@ func (s *Store) AddUpdateEvent(ctx context.Context, e server.UpdateEvent) error 
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO update_events (host_id, `+storesql.UpdateEventColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			e.HostID, e.Binary, e.FromVersion, e.ToVersion, e.Phase, e.Result, e.Reason, e.Time, e.ReceivedAt)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			e.HostID, storesql.NullString(e.ID), e.Binary, e.FromVersion, e.ToVersion, e.Phase, e.Result, e.Reason, e.Time, e.ReceivedAt)
 		if err != nil {
 			return fmt.Errorf("add update event of host %s: %w", e.HostID, err)
 		}
@@ -45,4 +56,23 @@ func (s *Store) ListUpdateEvents(ctx context.Context, hostID string, limit int) 
 		return nil, fmt.Errorf("list update events of host %s: %w", hostID, err)
 	}
 	return es, nil
+}
+
+// ClearQuarantine raises the host's quarantine generation and audits it.
+func (s *Store) ClearQuarantine(ctx context.Context, hostID string, audit server.AuditEntry) error {
+	return s.change(ctx, "clear quarantine of host "+hostID, audit,
+		`UPDATE hosts SET quarantine_generation = quarantine_generation + 1 WHERE id = $1`, hostID)
+}
+
+// QuarantineGeneration returns the host's quarantine generation.
+func (s *Store) QuarantineGeneration(ctx context.Context, hostID string) (uint64, error) {
+	var g int64
+	err := s.pool.QueryRow(ctx, `SELECT quarantine_generation FROM hosts WHERE id = $1`, hostID).Scan(&g)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("quarantine generation of host %s: %w", hostID, server.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("quarantine generation of host %s: %w", hostID, err)
+	}
+	return uint64(g), nil
 }

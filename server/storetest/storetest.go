@@ -60,6 +60,8 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"DeleteGroup", testDeleteGroup},
 		{"AgentSettings", testAgentSettings},
 		{"UpdateEvents", testUpdateEvents},
+		{"UpdateEventIDs", testUpdateEventIDs},
+		{"QuarantineGeneration", testQuarantineGeneration},
 		{"APITokens", testAPITokens},
 		{"Audit", testAudit},
 		{"AppendAudit", testAppendAudit},

@@ -166,13 +166,17 @@ func NewAudit(a server.AuditEntry, now time.Time) server.AuditEntry {
 }
 
 // UpdateEventColumns are the columns ScanUpdateEvent reads.
-const UpdateEventColumns = `binary_name, from_version, to_version, phase, result, reason, time, received_at`
+const UpdateEventColumns = `event_id, binary_name, from_version, to_version, phase, result, reason, time, received_at`
 
 // ScanUpdateEvent returns a scanner of UpdateEventColumns for events of hostID.
 func ScanUpdateEvent(hostID string) func(Scanner) (server.UpdateEvent, error) {
 	return func(row Scanner) (server.UpdateEvent, error) {
 		e := server.UpdateEvent{HostID: hostID}
-		err := row.Scan(&e.Binary, &e.FromVersion, &e.ToVersion, &e.Phase, &e.Result, &e.Reason, TimeInto(&e.Time), TimeInto(&e.ReceivedAt))
+		var id *string // NULL for an event posted without an ID
+		err := row.Scan(&id, &e.Binary, &e.FromVersion, &e.ToVersion, &e.Phase, &e.Result, &e.Reason, TimeInto(&e.Time), TimeInto(&e.ReceivedAt))
+		if id != nil {
+			e.ID = *id
+		}
 		return e, err
 	}
 }
@@ -265,4 +269,12 @@ func ScanAgentSettings(row Scanner) (group, host server.AgentSettings, err error
 	}
 	host, err = DecodeAgentSettings(h)
 	return group, host, err
+}
+
+// NullString is s for a query argument, or NULL when s is empty (an update event without an ID).
+func NullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }

@@ -307,3 +307,40 @@ func (r *Repo) RequestCount(p string) int {
 	defer r.mu.Unlock()
 	return r.Requests[p]
 }
+
+// Key is a signing key for delegated roles.
+type Key struct{ k *key }
+
+// NewKey returns a fresh ed25519 key.
+func NewKey(t testing.TB) *Key { return &Key{newKey(t)} }
+
+// Public is the key as metadata names it (for a delegation's keys).
+func (k *Key) Public() *metadata.Key { return k.k.key }
+
+// ID is the key's ID.
+func (k *Key) ID() string {
+	id, err := k.k.key.ID()
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+// PublishDelegated writes delegated role name (md, at its version) signed by every key in keys and
+// lists it in the snapshot's meta; the next Publish signs the snapshot that names it.
+func (r *Repo) PublishDelegated(name string, md *metadata.Metadata[metadata.TargetsType], keys ...*Key) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	md.ClearSignatures()
+	for _, k := range keys {
+		if _, err := md.Sign(k.k.signer); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	b, err := md.ToBytes(false)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.write(fmt.Sprintf("%d.%s.json", md.Signed.Version, name), b)
+	r.Snapshot.Signed.Meta[name+".json"] = metadata.MetaFile(md.Signed.Version)
+}
