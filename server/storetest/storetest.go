@@ -63,6 +63,8 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"APITokens", testAPITokens},
 		{"Audit", testAudit},
 		{"AppendAudit", testAppendAudit},
+		{"Users", testUsers},
+		{"SearchAudit", testSearchAudit},
 		{"ContextCanceled", testContextCanceled},
 		{"TimePrecision", testTimePrecision},
 		{"TimeZones", testTimeZones},
