@@ -102,7 +102,9 @@ type APIToken struct {
 	Hash      string    `json:"-"`
 	// Owner is the ID of the user the token acts for; empty for tokens made before users existed
 	// (and the bootstrap token of such a server). A token never has more power than its owner.
-	Owner string `json:"owner,omitempty"`
+	Owner string `json:"owner_id,omitempty"`
+	// OwnerName is the owner's name, filled in by listings (not stored).
+	OwnerName string `json:"owner,omitempty"`
 }
 
 // Principal is who is making an operator request: a user signed in to the dashboard or an API
