@@ -42,14 +42,22 @@ func (c *cli) usersCommand() *cobra.Command {
 		},
 	}
 	var role, pwFile string
+	var pwStdin bool
 	add := &cobra.Command{
-		Use:   "add NAME --role ROLE [--password-file FILE]",
+		Use:     "add NAME --role ROLE [--password-file FILE | --password-stdin]",
+		Aliases: []string{"create"},
 		Short: "Add a user",
 		Long: "Add a user with a role (admin, operator, release, viewer). The password (at least 12 characters)\n" +
 			"is asked for twice on a terminal, or read from --password-file (\"-\": the first line of stdin);\n" +
 			"it is never taken from the command line.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if pwStdin {
+				if pwFile != "" {
+					return usageError{errors.New("give --password-file or --password-stdin, not both")}
+				}
+				pwFile = "-"
+			}
 			pw, err := c.readPassword(pwFile, "Password for "+args[0])
 			if err != nil {
 				return err
@@ -71,6 +79,7 @@ func (c *cli) usersCommand() *cobra.Command {
 	}
 	add.Flags().StringVar(&role, "role", "", "admin, operator, release or viewer (required)")
 	add.Flags().StringVar(&pwFile, "password-file", "", "read the password from FILE (\"-\": stdin) instead of a terminal prompt")
+	add.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from the first line of stdin (same as --password-file -)")
 	_ = add.MarkFlagRequired("role")
 	rm := &cobra.Command{
 		Use: "rm NAME", Aliases: []string{"remove"}, Short: "Remove a user: ends their sessions and revokes their API tokens", Args: cobra.ExactArgs(1),
