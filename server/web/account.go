@@ -40,7 +40,7 @@ func (h *Handler) audit(w http.ResponseWriter, r *http.Request, p server.Princip
 
 // account shows the signed-in user and the password form.
 func (h *Handler) account(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	h.render(w, r, http.StatusOK, "account", page{Title: "Account", Principal: p})
+	h.accountPage(w, r, p, http.StatusOK, "", "", "")
 }
 
 // changePassword sets the signed-in user's password (checking the current one). The Service ends
@@ -48,7 +48,7 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request, p server.Princ
 func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, p server.Principal) {
 	cur, pw, again := r.PostForm.Get("current"), r.PostForm.Get("password"), r.PostForm.Get("again")
 	if pw != again {
-		h.render(w, r, http.StatusBadRequest, "account", page{Title: "Account", Principal: p, Error: "The new passwords differ."})
+		h.accountPage(w, r, p, http.StatusBadRequest, "", "The new passwords differ.", "")
 		return
 	}
 	// Even an admin gives the current password here: a stolen session must not be enough to
@@ -58,10 +58,10 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request, p serve
 	err := h.cfg.Service.SetPassword(r.Context(), self, p.User, cur, pw)
 	switch {
 	case errors.Is(err, server.ErrInvalid):
-		h.render(w, r, http.StatusBadRequest, "account", page{Title: "Account", Principal: p, Error: err.Error()})
+		h.accountPage(w, r, p, http.StatusBadRequest, "", err.Error(), "")
 		return
 	case errors.Is(err, server.ErrForbidden):
-		h.render(w, r, http.StatusForbidden, "account", page{Title: "Account", Principal: p, Error: "The current password is wrong."})
+		h.accountPage(w, r, p, http.StatusForbidden, "", "The current password is wrong.", "")
 		return
 	case err != nil:
 		h.fail(w, r, p, err)

@@ -233,6 +233,13 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("audit page filtered by group. = %q", got)
 	}
 	screenshot(bctx, "audit")
+	if err := chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/users"), chromedp.WaitVisible(chromedp.ID("users"))); err != nil {
+		t.Fatalf("users page: %v", err)
+	}
+	if got := text("#users"); !strings.Contains(got, "admin") {
+		t.Errorf("users page = %q", got)
+	}
+	screenshot(bctx, "users")
 
 	// Signing out ends the session on the server.
 	if err := chromedp.Do(bctx,

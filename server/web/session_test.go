@@ -338,3 +338,80 @@ func TestLoginLockout(t *testing.T) {
 		t.Errorf("a good account from a locked address: %d, want 429", a.status)
 	}
 }
+
+// TestUsersAndTokensPages: an admin adds a user, changes a role and removes a user from the Users
+// page, each form needing the CSRF token; a non-admin cannot open it; on the Account page a user
+// makes an API token (shown once) at most at their role and revokes it.
+func TestUsersAndTokensPages(t *testing.T) {
+	d := newDash(t)
+	ctx := context.Background()
+	if _, err := d.svc.CreateUser(ctx, server.Principal{Role: server.RoleAdmin}, "root", server.RoleAdmin, "root's long password"); err != nil {
+		t.Fatal(err)
+	}
+	admin := d.login("root", "root's long password")
+	tok := d.csrf(admin)
+	add := url.Values{"name": {"bob"}, "role": {"release"}, "password": {"bob's long password"}}
+	if a := d.do("POST", "/users", admin, add, nil); a.status != http.StatusForbidden {
+		t.Errorf("add user without CSRF token: %d", a.status)
+	}
+	add.Set("csrf", tok)
+	if a := d.do("POST", "/users", admin, add, nil); a.status != http.StatusOK || !strings.Contains(a.body, "User bob added with role release") {
+		t.Fatalf("add user: %d\n%s", a.status, a.body)
+	}
+	if a := d.do("POST", "/users", admin, add, nil); a.status != http.StatusConflict || !strings.Contains(a.body, "taken") {
+		t.Errorf("add bob again: %d", a.status)
+	}
+	add.Set("name", "Bad Name")
+	if a := d.do("POST", "/users", admin, add, nil); a.status != http.StatusBadRequest || !strings.Contains(a.body, "user name") {
+		t.Errorf("add a bad name: %d", a.status)
+	}
+	if a := d.do("POST", "/users/bob/role", admin, url.Values{"csrf": {tok}, "role": {"operator"}}, nil); a.status != http.StatusOK ||
+		!strings.Contains(a.body, "bob now has role operator") {
+		t.Errorf("set role: %d", a.status)
+	}
+	bob := d.login("bob", "bob's long password")
+	if a := d.do("GET", "/users", bob, nil, nil); a.status != http.StatusForbidden {
+		t.Errorf("operator opens /users: %d, want 403", a.status)
+	}
+	if a := d.do("POST", "/users/root/role", bob, url.Values{"csrf": {d.csrf(bob)}, "role": {"viewer"}}, nil); a.status != http.StatusForbidden {
+		t.Errorf("operator demotes the admin: %d, want 403", a.status)
+	}
+	// Bob's tokens: at most operator.
+	btok := d.csrf(bob)
+	if a := d.do("POST", "/account/tokens", bob, url.Values{"csrf": {btok}, "name": {"ci"}, "role": {"admin"}}, nil); a.status != http.StatusForbidden ||
+		!strings.Contains(a.body, "above your own role") {
+		t.Errorf("operator makes an admin token: %d", a.status)
+	}
+	a := d.do("POST", "/account/tokens", bob, url.Values{"csrf": {btok}, "name": {"ci"}, "role": {"operator"}}, nil)
+	m := regexp.MustCompile(`id="new-token">(vgt_[A-Za-z0-9_-]+)<`).FindStringSubmatch(a.body)
+	if a.status != http.StatusOK || m == nil {
+		t.Fatalf("make a token: %d\n%s", a.status, a.body)
+	}
+	p, err := d.svc.Authenticate(ctx, m[1])
+	if err != nil || p.User != "bob" || p.Role != server.RoleOperator {
+		t.Fatalf("the new token = %+v, %v", p, err)
+	}
+	if strings.Contains(d.do("GET", "/account", bob, nil, nil).body, m[1]) {
+		t.Error("the token's secret is shown again")
+	}
+	id := regexp.MustCompile(`/account/tokens/([0-9a-f]+)/revoke`).FindStringSubmatch(d.do("GET", "/account", bob, nil, nil).body)
+	if id == nil {
+		t.Fatal("no revoke form for the token")
+	}
+	if a := d.do("POST", "/account/tokens/"+id[1]+"/revoke", bob, url.Values{"csrf": {btok}}, nil); a.status != http.StatusOK {
+		t.Errorf("revoke: %d", a.status)
+	}
+	if _, err := d.svc.Authenticate(ctx, m[1]); err == nil {
+		t.Error("the revoked token still works")
+	}
+	// Removing bob ends his session.
+	if a := d.do("POST", "/users/bob/remove", admin, url.Values{"csrf": {tok}}, nil); a.status != http.StatusOK || !strings.Contains(a.body, "bob removed") {
+		t.Errorf("remove: %d", a.status)
+	}
+	if d.signedIn(bob) {
+		t.Error("a removed user's session still works")
+	}
+	if a := d.do("POST", "/users/root/remove", admin, url.Values{"csrf": {tok}}, nil); a.status != http.StatusBadRequest || !strings.Contains(a.body, "last admin") {
+		t.Errorf("remove the last admin: %d", a.status)
+	}
+}

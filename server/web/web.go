@@ -1,5 +1,6 @@
 // Package web serves Vigil's dashboard: the fleet at a glance, each host's latest state and update
-// history, groups with their pins, the audit log and the signed-in user's account. Pages are
+// history, groups with their pins, the audit log, users (admin) and the signed-in user's account
+// (password, own API tokens). Pages are
 // rendered on the server with html/template (which escapes everything hosts report) from embedded
 // templates and assets; there is no JavaScript.
 //
@@ -114,6 +115,12 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("/audit", h.auth(h.audit)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/account", h.auth(h.account)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/account/password", h.form(h.changePassword)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/account/tokens", h.form(h.createToken)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/account/tokens/{id}/revoke", h.form(h.revokeToken)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/users", h.auth(h.users)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/users", h.form(h.addUser)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/users/{name}/role", h.form(h.setUserRole)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/users/{name}/remove", h.form(h.removeUser)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/", h.auth(h.fleet)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/hosts/{id}", h.auth(h.host)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/groups", h.auth(h.groups)).Methods(http.MethodGet)
