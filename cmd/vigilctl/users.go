@@ -46,7 +46,7 @@ func (c *cli) usersCommand() *cobra.Command {
 	add := &cobra.Command{
 		Use:     "add NAME --role ROLE [--password-file FILE | --password-stdin]",
 		Aliases: []string{"create"},
-		Short: "Add a user",
+		Short:   "Add a user",
 		Long: "Add a user with a role (admin, operator, release, viewer). The password (at least 12 characters)\n" +
 			"is asked for twice on a terminal, or read from --password-file (\"-\": the first line of stdin);\n" +
 			"it is never taken from the command line.",

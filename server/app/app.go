@@ -94,7 +94,7 @@ const (
 	AdminTokenFile = "admin-token"
 	// AdminPasswordFile is the file under DataDir the first admin user's password is written to.
 	AdminPasswordFile = "admin-password"
-	sqliteFile     = "vigil.db"
+	sqliteFile        = "vigil.db"
 )
 
 // Server is a running vigil-server.
