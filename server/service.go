@@ -579,7 +579,11 @@ func (s *Service) RevokeHost(ctx context.Context, p Principal, id string) error 
 	if err := require(p, RoleOperator); err != nil {
 		return err
 	}
-	err := s.store.RevokeHost(ctx, id, s.audit(p, "host.revoke", "host/"+id, ""))
+	a := s.auditChange(p, "host.revoke", "host/"+id, "", "revoked")
+	if h, err := s.store.GetHost(ctx, id); err == nil {
+		a.Before = fmt.Sprintf("hostname=%s group=%s revoked=%v", h.Hostname, h.Group, h.Revoked)
+	}
+	err := s.store.RevokeHost(ctx, id, a)
 	s.forgetHosts()
 	return s.storeErr("revoke_host", err)
 }
@@ -589,7 +593,11 @@ func (s *Service) MoveHost(ctx context.Context, p Principal, id, group string) e
 	if err := require(p, RoleOperator); err != nil {
 		return err
 	}
-	return s.storeErr("move_host", s.store.MoveHost(ctx, id, group, s.audit(p, "host.move", "host/"+id, "group="+group)))
+	a := s.audit(p, "host.move", "host/"+id, "group="+group)
+	if h, err := s.store.GetHost(ctx, id); err == nil {
+		a.Before, a.After = "group="+h.Group, "group="+group
+	}
+	return s.storeErr("move_host", s.store.MoveHost(ctx, id, group, a))
 }
 
 // ListGroups lists groups with their host counts.

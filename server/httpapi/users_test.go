@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/apiclient"
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/wire"
 )
 
 func wantCode(t *testing.T, what string, err error, status int) {
@@ -80,6 +82,26 @@ func TestUsersAndTokenOwnership(t *testing.T) {
 	if _, err := asCarol.SetPin(ctx, "web", api.Pin{Version: "1.2.3"}); err != nil {
 		t.Fatalf("carol pins: %v", err)
 	}
+	// Host changes record the state before.
+	etok, _, err := e.svc.CreateEnrollmentToken(ctx, server.Principal{Role: server.RoleAdmin}, "", time.Hour, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := e.svc.Enroll(ctx, wire.EnrollRequest{EnrollmentToken: etok, Hostname: "web-1", MachineID: strings.Repeat("b", 32), OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := asCarol.MoveHost(ctx, h.HostID, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := asCarol.RevokeHost(ctx, h.HostID); err != nil {
+		t.Fatal(err)
+	}
+	hostAudit, err := e.admin.SearchAudit(ctx, api.AuditQuery{Target: "host/" + h.HostID})
+	if err != nil || len(hostAudit) != 2 || hostAudit[1].Before != "group=default" || hostAudit[1].After != "group=web" ||
+		!strings.Contains(hostAudit[0].Before, "hostname=web-1 group=web revoked=false") || hostAudit[0].After != "revoked" {
+		t.Errorf("host audit = %+v, %v", hostAudit, err)
+	}
 	_, err = e.rel.CreateUser(ctx, api.CreateUserRequest{Name: "mallory", Role: server.RoleAdmin, Password: pw})
 	wantCode(t, "release engineer creates a user", err, http.StatusForbidden)
 
@@ -125,7 +147,7 @@ func TestUsersAndTokenOwnership(t *testing.T) {
 	for _, a := range byCarol {
 		acts = append(acts, a.Action)
 	}
-	if want := []string{"user.password", "group.pin", "group.create", "api_token.create"}; len(acts) != len(want) {
+	if want := []string{"user.password", "host.revoke", "host.move", "group.pin", "group.create", "api_token.create"}; len(acts) != len(want) {
 		t.Errorf("carol's audit = %v, want %v", acts, want)
 	}
 	users, err := e.admin.SearchAudit(ctx, api.AuditQuery{Target: "user/carol", Action: "user."})
