@@ -230,6 +230,10 @@ func (s *Service) Login(ctx context.Context, name, password, address string) (st
 		s.log.WarnContext(ctx, "Sign-in failed.", "user", name, "address", address)
 		if locked := s.login.fail(name, address, now); locked != nil {
 			s.log.WarnContext(ctx, "Sign-in locked out.", "user", name, "address", address, "err", locked)
+			a := AuditFor(Principal{Name: "sign-in", Address: address}, now, "user.lockout", userTarget(name), locked.Error())
+			if err := s.store.AppendAudit(ctx, a); err != nil {
+				s.log.WarnContext(ctx, "Recording a lockout in the audit log failed.", logKeyErr, s.storeErr("append_audit", err))
+			}
 			return "", Principal{}, fmt.Errorf("%w: %w", ErrUnauthorized, locked)
 		}
 		return "", Principal{}, ErrUnauthorized
@@ -243,7 +247,11 @@ func (s *Service) Login(ctx context.Context, name, password, address string) (st
 		return "", Principal{}, fmt.Errorf("start session: %w", s.storeErr("create_session", err))
 	}
 	s.log.InfoContext(ctx, "Signed in.", "user", name, "address", address)
-	return id, Principal{Name: u.Name, Role: u.Role, UserID: u.ID, User: u.Name, Address: address}, nil
+	p := Principal{Name: u.Name, Role: u.Role, UserID: u.ID, User: u.Name, Address: address}
+	if err := s.store.AppendAudit(ctx, AuditFor(p, now, "user.login", userTarget(name), "")); err != nil {
+		s.log.WarnContext(ctx, "Recording a sign-in in the audit log failed.", logKeyErr, s.storeErr("append_audit", err))
+	}
+	return id, p, nil
 }
 
 // AuthenticateSession resolves a dashboard session ID to its user. A session unused for

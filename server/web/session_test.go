@@ -331,6 +331,15 @@ func TestLoginLockout(t *testing.T) {
 	for i := 0; i < server.DefaultLoginMaxFailuresAddress; i++ {
 		last = d.do("POST", "/login", "", url.Values{"user": {"guess" + string(rune('a'+i))}, "password": {"wrong password!!"}}, nil)
 	}
+	// Sign-ins and lockouts are in the audit log, with the address.
+	admin := server.Principal{Role: server.RoleAdmin}
+	if es, err := d.svc.SearchAudit(context.Background(), admin, server.AuditFilter{Action: "user.lockout", Target: "user/alice"}); err != nil ||
+		len(es) != 1 || es[0].Address != "127.0.0.1" || !strings.Contains(es[0].Detail, "this account") {
+		t.Errorf("lockout audit = %+v, %v", es, err)
+	}
+	if es, err := d.svc.SearchAudit(context.Background(), admin, server.AuditFilter{Action: "user.login", Actor: "alice"}); err != nil || len(es) != 1 {
+		t.Errorf("sign-in audit = %+v, %v", es, err)
+	}
 	if last.status != http.StatusTooManyRequests || !strings.Contains(last.body, "your address") {
 		t.Errorf("after %d failures from one address: %d", server.DefaultLoginMaxFailuresAddress, last.status)
 	}
