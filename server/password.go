@@ -41,13 +41,28 @@ const (
 // errBadHash means a stored password hash could not be parsed.
 var errBadHash = errors.New("unrecognised password hash")
 
-// hashSem bounds concurrent password hashing across the process.
-var hashSem = make(chan struct{}, maxConcurrentHashes)
+// hasher hashes and verifies passwords, at most maxConcurrentHashes at once. It is safe for
+// concurrent use.
+type hasher struct {
+	sem chan struct{}
+	// dummy is verified against when a sign-in names no existing user, so the answer takes as
+	// long as for a wrong password and does not reveal which names exist.
+	dummy func() string
+}
 
-func acquireHash(ctx context.Context) (func(), error) {
+func newHasher() *hasher {
+	h := &hasher{sem: make(chan struct{}, maxConcurrentHashes)}
+	h.dummy = sync.OnceValue(func() string {
+		d, _ := h.hash(context.Background(), "not-a-password-of-anyone")
+		return d
+	})
+	return h
+}
+
+func (h *hasher) acquire(ctx context.Context) (func(), error) {
 	select {
-	case hashSem <- struct{}{}:
-		return func() { <-hashSem }, nil
+	case h.sem <- struct{}{}:
+		return func() { <-h.sem }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -65,8 +80,8 @@ func ValidatePassword(pw string) error {
 }
 
 // hashPassword returns the PHC-format argon2id hash of pw.
-func hashPassword(ctx context.Context, pw string) (string, error) {
-	release, err := acquireHash(ctx)
+func (h *hasher) hash(ctx context.Context, pw string) (string, error) {
+	release, err := h.acquire(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -79,7 +94,7 @@ func hashPassword(ctx context.Context, pw string) (string, error) {
 }
 
 // verifyPassword reports whether pw matches the stored hash, in constant time in the key.
-func verifyPassword(ctx context.Context, stored, pw string) (bool, error) {
+func (h *hasher) verify(ctx context.Context, stored, pw string) (bool, error) {
 	parts := strings.Split(stored, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" || parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
 		return false, errBadHash
@@ -98,7 +113,7 @@ func verifyPassword(ctx context.Context, stored, pw string) (bool, error) {
 	if len(pw) > MaxPasswordLen {
 		return false, nil
 	}
-	release, err := acquireHash(ctx)
+	release, err := h.acquire(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -106,10 +121,3 @@ func verifyPassword(ctx context.Context, stored, pw string) (bool, error) {
 	got := argon2.IDKey([]byte(pw), salt, tm, mem, th, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
-
-// dummyHash is verified against when a sign-in names no existing user, so the answer takes as
-// long as for a wrong password and does not reveal which names exist.
-var dummyHash = sync.OnceValue(func() string {
-	h, _ := hashPassword(context.Background(), "not-a-password-of-anyone")
-	return h
-})

@@ -13,17 +13,18 @@ import (
 // absurd parameters or of another scheme is refused without hashing.
 func TestPasswordHash(t *testing.T) {
 	ctx := context.Background()
-	h1, err := hashPassword(ctx, "correct horse battery")
+	hs := newHasher()
+	h1, err := hs.hash(ctx, "correct horse battery")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h2, _ := hashPassword(ctx, "correct horse battery")
+	h2, _ := hs.hash(ctx, "correct horse battery")
 	if !strings.HasPrefix(h1, "$argon2id$v=19$m=19456,t=2,p=1$") || h1 == h2 {
 		t.Fatalf("hashes %q and %q: want argon2id with the named parameters and distinct salts", h1, h2)
 	}
 	for pw, want := range map[string]bool{"correct horse battery": true, "correct horse batterY": false, "": false,
 		strings.Repeat("x", MaxPasswordLen+1): false} {
-		if ok, err := verifyPassword(ctx, h1, pw); err != nil || ok != want {
+		if ok, err := hs.verify(ctx, h1, pw); err != nil || ok != want {
 			t.Errorf("verify %.20q = %v, %v; want %v", pw, ok, err, want)
 		}
 	}
@@ -37,7 +38,7 @@ func TestPasswordHash(t *testing.T) {
 		"old version":  strings.Join([]string{"", "argon2id", "v=16", "m=19456,t=2,p=1", parts[4], parts[5]}, "$"),
 		"empty":        "",
 	} {
-		if ok, err := verifyPassword(ctx, bad, "correct horse battery"); ok || !errors.Is(err, errBadHash) {
+		if ok, err := hs.verify(ctx, bad, "correct horse battery"); ok || !errors.Is(err, errBadHash) {
 			t.Errorf("%s: verify = %v, %v; want errBadHash", name, ok, err)
 		}
 	}

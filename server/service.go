@@ -119,6 +119,7 @@ type Service struct {
 	metrics *metrics
 	commit  *committer
 	login   *loginLimiter
+	pw      *hasher
 
 	mu        sync.Mutex
 	hostCache map[string]cachedHost // credential hash → host
@@ -148,6 +149,7 @@ func New(cfg Config) (*Service, error) {
 		metrics:   newMetrics(cfg.Registerer),
 		hostCache: make(map[string]cachedHost),
 	}
+	s.pw = newHasher()
 	s.login = newLoginLimiter(cfg.LoginMaxFailuresUser, cfg.LoginMaxFailuresAddress, cfg.LoginWindow, cfg.LoginLockout)
 	s.commit = newCommitter(cfg.Store, cfg.CommitQueue, cfg.MaxCommitReports, s.metrics, cfg.Logger)
 	return s, nil

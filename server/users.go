@@ -72,7 +72,7 @@ func (s *Service) createUser(ctx context.Context, p Principal, name, role, passw
 	if err := ValidatePassword(password); err != nil {
 		return User{}, err
 	}
-	hash, err := hashPassword(ctx, password)
+	hash, err := s.pw.hash(ctx, password)
 	if err != nil {
 		return User{}, err
 	}
@@ -158,7 +158,7 @@ func (s *Service) SetPassword(ctx context.Context, p Principal, name, current, p
 		if p.UserID == "" || p.UserID != u.ID {
 			return fmt.Errorf("%w: only an admin may set another user's password", ErrForbidden)
 		}
-		ok, err := verifyPassword(ctx, u.PasswordHash, current)
+		ok, err := s.pw.verify(ctx, u.PasswordHash, current)
 		if err != nil {
 			return fmt.Errorf("verify password of %s: %w", name, err)
 		}
@@ -169,7 +169,7 @@ func (s *Service) SetPassword(ctx context.Context, p Principal, name, current, p
 	if err := ValidatePassword(password); err != nil {
 		return err
 	}
-	hash, err := hashPassword(ctx, password)
+	hash, err := s.pw.hash(ctx, password)
 	if err != nil {
 		return err
 	}
@@ -218,11 +218,11 @@ func (s *Service) Login(ctx context.Context, name, password, address string) (st
 	u, err := s.store.UserByName(ctx, name)
 	hash := u.PasswordHash
 	if errors.Is(err, ErrNotFound) {
-		hash = dummyHash()
+		hash = s.pw.dummy()
 	} else if err != nil {
 		return "", Principal{}, fmt.Errorf("sign in: %w", s.storeErr("user_by_name", err))
 	}
-	ok, verr := verifyPassword(ctx, hash, password)
+	ok, verr := s.pw.verify(ctx, hash, password)
 	if verr != nil && !errors.Is(verr, errBadHash) {
 		return "", Principal{}, fmt.Errorf("sign in: %w", verr)
 	}
