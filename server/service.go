@@ -173,6 +173,7 @@ func (s *Service) Store() Store { return s.store }
 func (s *Service) storeErr(op string, err error) error {
 	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) &&
 		!errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTokenInvalid) && !errors.Is(err, ErrGroupNotEmpty) &&
+		!errors.Is(err, ErrLastAdmin) &&
 		!errors.Is(err, context.Canceled) {
 		s.metrics.storeErrors.WithLabelValues(op).Inc()
 	}

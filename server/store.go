@@ -105,13 +105,15 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (User, error)
 	// ListUsers lists users ordered by name.
 	ListUsers(ctx context.Context) ([]User, error)
-	// SetUserRole changes a user's role (ErrNotFound without the user).
+	// SetUserRole changes a user's role (ErrNotFound without the user). It refuses, atomically with
+	// concurrent changes, to leave no admin user (ErrLastAdmin).
 	SetUserRole(ctx context.Context, id, role string, audit AuditEntry) error
 	// SetUserPassword replaces a user's password hash and deletes all of the user's sessions in the
 	// same transaction (ErrNotFound without the user).
 	SetUserPassword(ctx context.Context, id, hash string, changedAt time.Time, audit AuditEntry) error
 	// DeleteUser deletes a user and its sessions and revokes the API tokens it owns, in one
-	// transaction (ErrNotFound without the user).
+	// transaction (ErrNotFound without the user). It refuses, atomically with concurrent changes,
+	// to delete the last admin (ErrLastAdmin).
 	DeleteUser(ctx context.Context, id string, audit AuditEntry) error
 
 	// CreateSession stores a session (ErrNotFound without the user).

@@ -100,21 +100,12 @@ func (s *Service) userByName(ctx context.Context, name string) (User, error) {
 	return u, nil
 }
 
-// lastAdmin reports whether u is the only admin.
-func (s *Service) lastAdmin(ctx context.Context, u User) (bool, error) {
-	if u.Role != RoleAdmin {
-		return false, nil
+// lastAdminErr explains a refusal to leave no admin.
+func lastAdminErr(name string, err error) error {
+	if errors.Is(err, ErrLastAdmin) {
+		return fmt.Errorf("%w: %s is the last admin; make another user admin first: %w", ErrInvalid, name, ErrLastAdmin)
 	}
-	us, err := s.store.ListUsers(ctx)
-	if err != nil {
-		return false, fmt.Errorf("list users: %w", s.storeErr("list_users", err))
-	}
-	for _, o := range us {
-		if o.Role == RoleAdmin && o.ID != u.ID {
-			return false, nil
-		}
-	}
-	return true, nil
+	return err
 }
 
 // SetUserRole changes a user's role. Admin only; the last admin cannot be demoted. The user's API
@@ -130,15 +121,8 @@ func (s *Service) SetUserRole(ctx context.Context, p Principal, name, role strin
 	if err != nil {
 		return User{}, err
 	}
-	if role != RoleAdmin {
-		if last, err := s.lastAdmin(ctx, u); err != nil {
-			return User{}, err
-		} else if last {
-			return User{}, fmt.Errorf("%w: %s is the last admin; make another user admin first", ErrInvalid, name)
-		}
-	}
 	if err := s.store.SetUserRole(ctx, u.ID, role, s.auditChange(p, "user.set_role", userTarget(name), "role="+u.Role, "role="+role)); err != nil {
-		return User{}, fmt.Errorf("set role of %s: %w", name, s.storeErr("set_user_role", err))
+		return User{}, fmt.Errorf("set role of %s: %w", name, lastAdminErr(name, s.storeErr("set_user_role", err)))
 	}
 	u.Role = role
 	return u, nil
@@ -191,13 +175,8 @@ func (s *Service) DeleteUser(ctx context.Context, p Principal, name string) erro
 	if err != nil {
 		return err
 	}
-	if last, err := s.lastAdmin(ctx, u); err != nil {
-		return err
-	} else if last {
-		return fmt.Errorf("%w: %s is the last admin; make another user admin first", ErrInvalid, name)
-	}
 	if err := s.store.DeleteUser(ctx, u.ID, s.auditChange(p, "user.delete", userTarget(name), "role="+u.Role, "deleted; sessions ended, tokens revoked")); err != nil {
-		return fmt.Errorf("delete user %s: %w", name, s.storeErr("delete_user", err))
+		return fmt.Errorf("delete user %s: %w", name, lastAdminErr(name, s.storeErr("delete_user", err)))
 	}
 	return nil
 }

@@ -55,9 +55,46 @@ func (s *Store) ListUsers(ctx context.Context) ([]server.User, error) {
 	return us, nil
 }
 
-// SetUserRole changes a user's role.
+// SetUserRole changes a user's role, never leaving no admin.
 func (s *Store) SetUserRole(ctx context.Context, id, role string, audit server.AuditEntry) error {
-	return s.change(ctx, "set role of user "+id, audit, `UPDATE users SET role = $1 WHERE id = $2`, role, id)
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if role != server.RoleAdmin {
+			if err := keepAnAdmin(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		tag, err := tx.Exec(ctx, `UPDATE users SET role = $1 WHERE id = $2`, role, id)
+		if err != nil {
+			return fmt.Errorf("set role of user %s: %w", id, err)
+		}
+		if err := mustAffect(tag, "set role of user "+id); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}
+
+// keepAnAdmin fails with server.ErrLastAdmin if id is the only admin. It locks the admin rows, so
+// two transactions demoting or deleting the last two admins at once run one after the other, and
+// the second sees the first's change (READ COMMITTED re-reads locked rows).
+func keepAnAdmin(ctx context.Context, tx pgx.Tx, id string) error {
+	rows, _ := tx.Query(ctx, `SELECT id FROM users WHERE role = $1 FOR UPDATE`, server.RoleAdmin)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("lock admins: %w", err)
+	}
+	self, others := false, 0
+	for _, a := range ids {
+		if a == id {
+			self = true
+		} else {
+			others++
+		}
+	}
+	if self && others == 0 {
+		return fmt.Errorf("change user %s: %w", id, server.ErrLastAdmin)
+	}
+	return nil
 }
 
 // SetUserPassword replaces a user's password hash and ends all of the user's sessions.
@@ -80,6 +117,9 @@ func (s *Store) SetUserPassword(ctx context.Context, id, hash string, changedAt 
 // DeleteUser deletes a user and its sessions and revokes its API tokens.
 func (s *Store) DeleteUser(ctx context.Context, id string, audit server.AuditEntry) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
+		if err := keepAnAdmin(ctx, tx, id); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, id); err != nil {
 			return fmt.Errorf("end sessions of user %s: %w", id, err)
 		}

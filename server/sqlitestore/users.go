@@ -51,9 +51,35 @@ func (s *Store) ListUsers(ctx context.Context) ([]server.User, error) {
 	return us, nil
 }
 
-// SetUserRole changes a user's role.
+// SetUserRole changes a user's role, never leaving no admin.
 func (s *Store) SetUserRole(ctx context.Context, id, role string, audit server.AuditEntry) error {
-	return s.change(ctx, "set role of user "+id, audit, `UPDATE users SET role = ? WHERE id = ?`, role, id)
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if role != server.RoleAdmin {
+			if err := keepAnAdmin(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE users SET role = ? WHERE id = ?`, role, id)
+		if err := affected(res, err, "set role of user "+id); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}
+
+// keepAnAdmin fails with server.ErrLastAdmin if id is the only admin. The store's single writer
+// makes the check and the change one step.
+func keepAnAdmin(ctx context.Context, tx *sql.Tx, id string) error {
+	var self, others int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE id = ?), count(*) FILTER (WHERE id != ?) FROM users WHERE role = ?`,
+		id, id, server.RoleAdmin).Scan(&self, &others)
+	if err != nil {
+		return fmt.Errorf("count admins: %w", err)
+	}
+	if self > 0 && others == 0 {
+		return fmt.Errorf("change user %s: %w", id, server.ErrLastAdmin)
+	}
+	return nil
 }
 
 // SetUserPassword replaces a user's password hash and ends all of the user's sessions.
@@ -73,6 +99,9 @@ func (s *Store) SetUserPassword(ctx context.Context, id, hash string, changedAt 
 // DeleteUser deletes a user and its sessions and revokes its API tokens.
 func (s *Store) DeleteUser(ctx context.Context, id string, audit server.AuditEntry) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := keepAnAdmin(ctx, tx, id); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id); err != nil {
 			return fmt.Errorf("end sessions of user %s: %w", id, err)
 		}

@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"Audit", testAudit},
 		{"AppendAudit", testAppendAudit},
 		{"Users", testUsers},
+		{"LastAdmin", testLastAdmin},
 		{"SearchAudit", testSearchAudit},
 		{"ContextCanceled", testContextCanceled},
 		{"TimePrecision", testTimePrecision},

@@ -136,6 +136,13 @@ func testUsers(t *testing.T, f *fixture) {
 	if got, _ := f.s.APITokenByHash(f.ctx, mine.Hash); got.Owner != alice.ID {
 		t.Errorf("token owner = %q, want %q", got.Owner, alice.ID)
 	}
+	if err := f.s.DeleteUser(f.ctx, alice.ID, audit("user.delete", "user/alice-last")); !errors.Is(err, server.ErrLastAdmin) {
+		t.Fatalf("deleting the only admin: err = %v, want ErrLastAdmin", err)
+	}
+	if a := f.lastAudit(); a.Target == "user/alice-last" {
+		t.Errorf("a refused delete was audited")
+	}
+	f.user("root", server.RoleAdmin)
 	if err := f.s.DeleteUser(f.ctx, alice.ID, audit("user.delete", "user/alice")); err != nil {
 		t.Fatal(err)
 	}
@@ -151,6 +158,55 @@ func testUsers(t *testing.T, f *fixture) {
 	}
 	if got, _ := f.s.APITokenByHash(f.ctx, theirs.Hash); got.Revoked {
 		t.Errorf("another user's token revoked")
+	}
+}
+
+// testLastAdmin: demoting or deleting the last admin is refused, also when two changes race for
+// the last two admins: exactly one of them wins.
+func testLastAdmin(t *testing.T, f *fixture) {
+	a1, a2 := f.user("a1", server.RoleAdmin), f.user("a2", server.RoleAdmin)
+	f.user("op", server.RoleOperator)
+	for round := 0; round < 5; round++ {
+		errs := make(chan error, 2)
+		start := make(chan struct{})
+		for _, id := range []string{a1.ID, a2.ID} {
+			go func() {
+				<-start
+				if round%2 == 0 {
+					errs <- f.s.SetUserRole(f.ctx, id, server.RoleViewer, audit("user.set_role", "user/"+id))
+				} else {
+					errs <- f.s.DeleteUser(f.ctx, id, audit("user.delete", "user/"+id))
+				}
+			}()
+		}
+		close(start)
+		e1, e2 := <-errs, <-errs
+		if (e1 == nil) == (e2 == nil) || !(errors.Is(e1, server.ErrLastAdmin) || errors.Is(e2, server.ErrLastAdmin)) {
+			t.Fatalf("round %d: racing changes to the last two admins: %v and %v; want one ErrLastAdmin", round, e1, e2)
+		}
+		us, err := f.s.ListUsers(f.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		admins := 0
+		for _, u := range us {
+			if u.Role == server.RoleAdmin {
+				admins++
+			}
+		}
+		if admins != 1 {
+			t.Fatalf("round %d: %d admins left, want 1", round, admins)
+		}
+		// Restore two admins for the next round.
+		a1, a2 = f.user(randomID("a"), server.RoleAdmin), server.User{}
+		for _, u := range us {
+			if u.Role == server.RoleAdmin {
+				a2 = u
+			}
+		}
+	}
+	if err := f.s.SetUserRole(f.ctx, a2.ID, server.RoleAdmin, audit("user.set_role", "user/same")); err != nil {
+		t.Errorf("keeping an admin an admin: %v", err)
 	}
 }
 
