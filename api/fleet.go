@@ -159,12 +159,19 @@ type APIToken struct {
 	Role      string    `json:"role"`
 	CreatedAt time.Time `json:"created_at"`
 	Revoked   bool      `json:"revoked,omitempty"`
+	// OwnerID and Owner name the user the token acts for (empty for a token made before users
+	// existed). A token never has more power than its owner's current role.
+	OwnerID string `json:"owner_id,omitempty"`
+	Owner   string `json:"owner,omitempty"`
 }
 
 // CreateTokenRequest is the body of POST /api/v1/tokens.
 type CreateTokenRequest struct {
 	Name string `json:"name"`
 	Role string `json:"role"`
+	// Owner makes the token for another user (admin only); empty: for the caller's own user. The
+	// role may not be above the owner's.
+	Owner string `json:"owner,omitempty"`
 }
 
 // CreateTokenResponse carries the API token secret, shown once, beside the token.
@@ -181,4 +188,52 @@ type AuditEntry struct {
 	Action string    `json:"action"`
 	Target string    `json:"target"`
 	Detail string    `json:"detail,omitempty"`
+	// User is the person behind the change (signed in, or owning the token); TokenID the API
+	// token used, if any.
+	User    string `json:"user,omitempty"`
+	TokenID string `json:"token_id,omitempty"`
+	// Address is the client address the change came from.
+	Address string `json:"address,omitempty"`
+	// Before and After describe the object's state around the change, where known.
+	Before string `json:"before,omitempty"`
+	After  string `json:"after,omitempty"`
+}
+
+// User is a person who signs in to the dashboard and owns API tokens (GET /api/v1/users).
+type User struct {
+	ID                string    `json:"id"`
+	Name              string    `json:"name"`
+	Role              string    `json:"role"`
+	PasswordChangedAt time.Time `json:"password_changed_at"`
+	CreatedAt         time.Time `json:"created_at"`
+}
+
+// CreateUserRequest is the body of POST /api/v1/users.
+type CreateUserRequest struct {
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	Password string `json:"password"`
+}
+
+// SetUserRoleRequest is the body of PUT /api/v1/users/{name}/role.
+type SetUserRoleRequest struct {
+	Role string `json:"role"`
+}
+
+// SetPasswordRequest is the body of PUT /api/v1/users/{name}/password. An admin may leave
+// CurrentPassword empty; a user setting their own password must give it.
+type SetPasswordRequest struct {
+	CurrentPassword string `json:"current_password,omitempty"`
+	Password        string `json:"password"`
+}
+
+// AuditQuery filters GET /api/v1/audit (query parameters of the same names; times RFC 3339).
+type AuditQuery struct {
+	Actor  string    // user name, token ID or actor text
+	Action string    // exact, or a prefix ending in "." ("user.")
+	Target string    // exact, or a prefix ending in "/" ("group/")
+	Since  time.Time // inclusive
+	Until  time.Time // exclusive
+	Limit  int       // at most 1000; default 100
+	Before int64     // page: entries with a smaller ID
 }

@@ -97,8 +97,9 @@ cat <<MSG
 
 Vigil demo is running ($(bin/vigil-server --version)).
 
-  Dashboard         $URL   (sign in with the admin API token; API under $URL/api/v1)
-  Admin API token   $TOKEN_FILE
+  Dashboard         $URL/   (API under $URL/api/v1)
+  Sign in as        user "admin", password in $SERVER_DIR/admin-password
+  Admin API token   $TOKEN_FILE (for vigilctl)
   CA certificate    $CA
   CA fingerprint    $fp
   Logs              $DATA/server.log, $DATA/updater.log (the agent logs through its supervisor)
@@ -109,6 +110,8 @@ Try, in another shell:
   bin/vigilctl hosts ls          # the local agent appears within ~10 s
   bin/vigilctl groups ls         # default follows the stable channel
   bin/vigilctl release ls
+  bin/vigilctl users add alice --role operator     # asks for a password; then sign in as alice
+  bin/vigilctl audit --since 1h
   $DATA/dist/vigil-updater-linux-$(go env GOARCH) status --state-dir $UPDATER_DIR
 
 Ctrl-C stops the demo.

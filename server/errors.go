@@ -14,4 +14,6 @@ var (
 	ErrGroupNotEmpty = errors.New("group still has hosts")
 	ErrOverloaded    = errors.New("server overloaded")
 	ErrHostRevoked   = errors.New("host credential revoked")
+	// ErrLastAdmin: the change would leave no user with the admin role.
+	ErrLastAdmin = errors.New("no admin user would be left")
 )

@@ -12,6 +12,7 @@ const (
 	prefixCredential = "vgh_" // host credential
 	prefixEnrollment = "vge_" // enrollment token
 	prefixAPIToken   = "vgt_" // API token
+	prefixSession    = "vgs_" // dashboard session ID (the cookie)
 )
 
 // newSecret returns prefix + 256 random bits, base64url.

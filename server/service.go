@@ -54,6 +54,17 @@ type Config struct {
 	// RevocationPoll is how often revocations made by other replicas are looked for, when the
 	// store can tell. Defaults to DefaultRevocationPoll.
 	RevocationPoll time.Duration
+	// SessionIdle ends a dashboard session not used for this long (default DefaultSessionIdle);
+	// SessionMax ends any session this long after sign-in (default DefaultSessionMax).
+	SessionIdle time.Duration
+	SessionMax  time.Duration
+	// LoginMaxFailuresUser and LoginMaxFailuresAddress failed sign-ins within LoginWindow lock the
+	// account, or the address, out for LoginLockout. Defaults: DefaultLoginMaxFailuresUser,
+	// DefaultLoginMaxFailuresAddress, DefaultLoginWindow, DefaultLoginLockout.
+	LoginMaxFailuresUser    int
+	LoginMaxFailuresAddress int
+	LoginWindow             time.Duration
+	LoginLockout            time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -90,6 +101,27 @@ func (c *Config) setDefaults() error {
 	if c.RevocationPoll <= 0 {
 		c.RevocationPoll = DefaultRevocationPoll
 	}
+	if c.SessionIdle == 0 {
+		c.SessionIdle = DefaultSessionIdle
+	}
+	if c.SessionMax == 0 {
+		c.SessionMax = DefaultSessionMax
+	}
+	if c.LoginMaxFailuresUser == 0 {
+		c.LoginMaxFailuresUser = DefaultLoginMaxFailuresUser
+	}
+	if c.LoginMaxFailuresAddress == 0 {
+		c.LoginMaxFailuresAddress = DefaultLoginMaxFailuresAddress
+	}
+	if c.LoginWindow == 0 {
+		c.LoginWindow = DefaultLoginWindow
+	}
+	if c.LoginLockout == 0 {
+		c.LoginLockout = DefaultLoginLockout
+	}
+	if c.SessionIdle < time.Minute || c.SessionMax < c.SessionIdle || c.LoginMaxFailuresUser < 1 || c.LoginMaxFailuresAddress < 1 {
+		return errors.New("server: Config out of range (session idle >= 1m, session max >= idle, login failures >= 1)")
+	}
 	if c.DefaultInterval < time.Second || c.Retention < time.Hour || c.CommitQueue < 1 || c.Committers < 1 {
 		return errors.New("server: Config out of range (interval >= 1s, retention >= 1h, queue and committers >= 1)")
 	}
@@ -103,6 +135,8 @@ type Service struct {
 	log     *slog.Logger
 	metrics *metrics
 	commit  *committer
+	login   *loginLimiter
+	pw      *hasher
 
 	hosts *hostCache // credential hash → host
 	// overloadAt is when (Unix nanoseconds) ingest last turned a report away for the server's own
@@ -122,6 +156,8 @@ func New(cfg Config) (*Service, error) {
 		metrics: newMetrics(cfg.Registerer),
 		hosts:   newHostCache(cfg.HostCacheSize, cfg.HostCacheTTL),
 	}
+	s.pw = newHasher()
+	s.login = newLoginLimiter(cfg.LoginMaxFailuresUser, cfg.LoginMaxFailuresAddress, cfg.LoginWindow, cfg.LoginLockout)
 	s.commit = newCommitter(cfg.Store, cfg.CommitQueue, cfg.MaxCommitReports, s.metrics, cfg.Logger)
 	return s, nil
 }
@@ -147,6 +183,7 @@ func (s *Service) Store() Store { return s.store }
 func (s *Service) storeErr(op string, err error) error {
 	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) &&
 		!errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTokenInvalid) && !errors.Is(err, ErrGroupNotEmpty) &&
+		!errors.Is(err, ErrLastAdmin) &&
 		!errors.Is(err, context.Canceled) {
 		s.metrics.storeErrors.WithLabelValues(op).Inc()
 	}
@@ -163,14 +200,20 @@ func (s *Service) Bootstrap(ctx context.Context) (secret string, created bool, e
 	if len(toks) > 0 {
 		return "", false, nil
 	}
-	secret, _, err = s.createAPIToken(ctx, Principal{Name: "bootstrap"}, "admin", RoleAdmin)
+	var owner User
+	if u, err := s.store.UserByName(ctx, BootstrapAdminName); err == nil && u.Role == RoleAdmin {
+		owner = u
+	}
+	secret, _, err = s.createAPIToken(ctx, Principal{Name: "bootstrap"}, owner, "admin", RoleAdmin)
 	if err != nil {
 		return "", false, err
 	}
 	return secret, true, nil
 }
 
-// Authenticate resolves an operator's API token.
+// Authenticate resolves an operator's API token. A token owned by a user acts for that user and
+// never with more than the user's current role: one whose owner was removed is refused, one above
+// its owner's role is ErrForbidden.
 func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, error) {
 	if !strings.HasPrefix(secret, prefixAPIToken) {
 		return Principal{}, ErrUnauthorized
@@ -185,7 +228,22 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 	if t.Revoked {
 		return Principal{}, ErrUnauthorized
 	}
-	return Principal{TokenID: t.ID, Name: t.Name, Role: t.Role}, nil
+	p := Principal{TokenID: t.ID, Name: t.Name, Role: t.Role}
+	if t.Owner != "" {
+		u, err := s.store.UserByID(ctx, t.Owner)
+		if errors.Is(err, ErrNotFound) {
+			return Principal{}, ErrUnauthorized
+		}
+		if err != nil {
+			return Principal{}, fmt.Errorf("authenticate: %w", s.storeErr("user_by_id", err))
+		}
+		if !covers(u.Role, t.Role) {
+			return Principal{}, fmt.Errorf("%w: this token's role %s is above its owner %s's role %s now; create a new token",
+				ErrForbidden, t.Role, u.Name, u.Role)
+		}
+		p.UserID, p.User = u.ID, u.Name
+	}
+	return p, nil
 }
 
 // Allowed reports whether p may perform an action that needs role need. admin may do everything;
@@ -209,11 +267,25 @@ func require(p Principal, role string) error {
 }
 
 func (s *Service) audit(p Principal, action, target, detail string) AuditEntry {
+	return AuditFor(p, s.cfg.Now(), action, target, detail)
+}
+
+// auditChange is audit with the object's state before and after the change.
+func (s *Service) auditChange(p Principal, action, target, before, after string) AuditEntry {
+	a := AuditFor(p, s.cfg.Now(), action, target, "")
+	a.Before, a.After = before, after
+	return a
+}
+
+// AuditFor describes a change p made at now: the actor's display name, the user and token behind
+// it and the address it came from. Features beside the Service (alerting) build entries with it.
+func AuditFor(p Principal, now time.Time, action, target, detail string) AuditEntry {
 	actor := p.Name
-	if p.TokenID != "" {
+	if len(p.TokenID) >= 8 {
 		actor = fmt.Sprintf("%s (token %s)", p.Name, p.TokenID[:8])
 	}
-	return AuditEntry{Time: s.cfg.Now().UTC(), Actor: actor, Action: action, Target: target, Detail: detail}
+	return AuditEntry{Time: now.UTC(), Actor: actor, Action: action, Target: target, Detail: detail,
+		User: p.User, TokenID: p.TokenID, Address: p.Address}
 }
 
 // AuthenticateHost resolves a host credential. Revoked or unknown credentials get ErrUnauthorized.
@@ -527,7 +599,11 @@ func (s *Service) RevokeHost(ctx context.Context, p Principal, id string) error 
 	if err := require(p, RoleOperator); err != nil {
 		return err
 	}
-	err := s.store.RevokeHost(ctx, id, s.audit(p, "host.revoke", "host/"+id, ""))
+	a := s.auditChange(p, "host.revoke", "host/"+id, "", "revoked")
+	if h, err := s.store.GetHost(ctx, id); err == nil {
+		a.Before = fmt.Sprintf("hostname=%s group=%s revoked=%v", h.Hostname, h.Group, h.Revoked)
+	}
+	err := s.store.RevokeHost(ctx, id, a)
 	s.hosts.forgetHost(id)
 	return s.storeErr("revoke_host", err)
 }
@@ -551,7 +627,11 @@ func (s *Service) MoveHost(ctx context.Context, p Principal, id, group string) e
 	if err := require(p, RoleOperator); err != nil {
 		return err
 	}
-	return s.storeErr("move_host", s.store.MoveHost(ctx, id, group, s.audit(p, "host.move", "host/"+id, "group="+group)))
+	a := s.audit(p, "host.move", "host/"+id, "group="+group)
+	if h, err := s.store.GetHost(ctx, id); err == nil {
+		a.Before, a.After = "group="+h.Group, "group="+group
+	}
+	return s.storeErr("move_host", s.store.MoveHost(ctx, id, group, a))
 }
 
 // ListGroups lists groups with their host counts.
@@ -618,7 +698,11 @@ func (s *Service) UpdateGroup(ctx context.Context, p Principal, g Group) (Group,
 	if err := validateGroupSettings(g); err != nil {
 		return Group{}, err
 	}
-	if err := s.store.UpdateGroup(ctx, g, s.audit(p, "group.update", "group/"+g.Name, groupDetail(g))); err != nil {
+	a := s.audit(p, "group.update", "group/"+g.Name, groupDetail(g))
+	if old, err := s.store.GetGroup(ctx, g.Name); err == nil {
+		a.Before, a.After = groupDetail(old), groupDetail(g)
+	}
+	if err := s.store.UpdateGroup(ctx, g, a); err != nil {
 		return Group{}, fmt.Errorf("update group %s: %w", g.Name, s.storeErr("update_group", err))
 	}
 	return s.store.GetGroup(ctx, g.Name)
@@ -643,10 +727,24 @@ func (s *Service) SetPin(ctx context.Context, p Principal, group string, pin Pin
 	} else if pin.Channel != "" {
 		detail = "channel=" + pin.Channel
 	}
-	if err := s.store.SetPin(ctx, group, pin, s.audit(p, "group.pin", "group/"+group, detail)); err != nil {
+	a := s.audit(p, "group.pin", "group/"+group, detail)
+	if old, err := s.store.GetGroup(ctx, group); err == nil {
+		a.Before, a.After = pinDetail(old.Pin), detail
+	}
+	if err := s.store.SetPin(ctx, group, pin, a); err != nil {
 		return Group{}, fmt.Errorf("pin group %s: %w", group, s.storeErr("set_pin", err))
 	}
 	return s.store.GetGroup(ctx, group)
+}
+
+func pinDetail(pin Pin) string {
+	switch {
+	case pin.Version != "":
+		return "version=" + pin.Version
+	case pin.Channel != "":
+		return "channel=" + pin.Channel
+	}
+	return "unpinned"
 }
 
 // DeleteGroup deletes an empty group.
@@ -663,15 +761,36 @@ func (s *Service) DeleteGroup(ctx context.Context, p Principal, name string) err
 	return nil
 }
 
-// CreateAPIToken makes an API token with a role. The secret is returned once. Admin only.
+// CreateAPIToken makes an API token with a role, owned by the user behind p. The secret is returned
+// once. Anyone may make tokens for themselves, never above their own role (ErrForbidden).
 func (s *Service) CreateAPIToken(ctx context.Context, p Principal, name, role string) (string, APIToken, error) {
-	if err := require(p, RoleAdmin); err != nil {
+	if err := require(p, RoleViewer); err != nil {
 		return "", APIToken{}, err
 	}
-	return s.createAPIToken(ctx, p, name, role)
+	if ValidRole(role) && !covers(p.Role, role) {
+		return "", APIToken{}, fmt.Errorf("%w: you may not create a token with role %s above your own role %s", ErrForbidden, role, p.Role)
+	}
+	return s.createAPIToken(ctx, p, User{ID: p.UserID, Name: p.User}, name, role)
 }
 
-func (s *Service) createAPIToken(ctx context.Context, p Principal, name, role string) (string, APIToken, error) {
+// CreateAPITokenFor makes an API token owned by the user named owner, at most that user's role.
+// Admin only.
+func (s *Service) CreateAPITokenFor(ctx context.Context, p Principal, owner, name, role string) (string, APIToken, error) {
+	if err := require(p, RoleAdmin); err != nil {
+		return "", APIToken{}, fmt.Errorf("%w (only an admin may create a token for another user)", err)
+	}
+	u, err := s.userByName(ctx, owner)
+	if err != nil {
+		return "", APIToken{}, err
+	}
+	if ValidRole(role) && !covers(u.Role, role) {
+		return "", APIToken{}, fmt.Errorf("%w: a token with role %s is above %s's role %s", ErrForbidden, role, owner, u.Role)
+	}
+	return s.createAPIToken(ctx, p, u, name, role)
+}
+
+// createAPIToken makes a token owned by owner (the zero User: no owner), audited as p's change.
+func (s *Service) createAPIToken(ctx context.Context, p Principal, owner User, name, role string) (string, APIToken, error) {
 	if !ValidRole(role) {
 		return "", APIToken{}, fmt.Errorf("%w: role %q (admin, operator, release, viewer)", ErrInvalid, role)
 	}
@@ -679,38 +798,100 @@ func (s *Service) createAPIToken(ctx context.Context, p Principal, name, role st
 		return "", APIToken{}, fmt.Errorf("%w: token name must be 1..64 characters", ErrInvalid)
 	}
 	secret := newSecret(prefixAPIToken)
-	t := APIToken{ID: newID(), Name: name, Role: role, CreatedAt: s.cfg.Now().UTC(), Hash: HashSecret(secret)}
-	if err := s.store.CreateAPIToken(ctx, t, s.audit(p, "api_token.create", "api_token/"+t.ID, "name="+name+" role="+role)); err != nil {
+	t := APIToken{ID: newID(), Name: name, Role: role, CreatedAt: s.cfg.Now().UTC(), Hash: HashSecret(secret), Owner: owner.ID, OwnerName: owner.Name}
+	a := s.auditChange(p, "api_token.create", "api_token/"+t.ID, "", "name="+name+" role="+role)
+	a.Detail = "name=" + name + " role=" + role
+	if owner.Name != "" {
+		a.After += " owner=" + owner.Name
+	}
+	if err := s.store.CreateAPIToken(ctx, t, a); err != nil {
 		return "", APIToken{}, fmt.Errorf("create API token: %w", s.storeErr("create_api_token", err))
 	}
 	return secret, t, nil
 }
 
-// ListAPITokens lists API tokens (never their secrets). Admin only.
+// ListAPITokens lists API tokens (never their secrets): all of them for an admin, one's own for
+// everyone else.
 func (s *Service) ListAPITokens(ctx context.Context, p Principal) ([]APIToken, error) {
-	if err := require(p, RoleAdmin); err != nil {
-		return nil, err
-	}
-	return s.store.ListAPITokens(ctx)
-}
-
-// RevokeAPIToken revokes an API token. Admin only.
-func (s *Service) RevokeAPIToken(ctx context.Context, p Principal, id string) error {
-	if err := require(p, RoleAdmin); err != nil {
-		return err
-	}
-	return s.storeErr("revoke_api_token", s.store.RevokeAPIToken(ctx, id, s.audit(p, "api_token.revoke", "api_token/"+id, "")))
-}
-
-// ListAudit pages through the audit log, newest first.
-func (s *Service) ListAudit(ctx context.Context, p Principal, limit int, before int64) ([]AuditEntry, error) {
 	if err := require(p, RoleViewer); err != nil {
 		return nil, err
 	}
-	if limit <= 0 || limit > 1000 {
-		limit = 100
+	ts, err := s.store.ListAPITokens(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return s.store.ListAudit(ctx, limit, before)
+	us, err := s.store.ListUsers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", s.storeErr("list_users", err))
+	}
+	names := map[string]string{}
+	for _, u := range us {
+		names[u.ID] = u.Name
+	}
+	for i := range ts {
+		ts[i].OwnerName = names[ts[i].Owner]
+	}
+	if Allowed(p, RoleAdmin) {
+		return ts, nil
+	}
+	mine := ts[:0]
+	for _, t := range ts {
+		if p.UserID != "" && t.Owner == p.UserID {
+			mine = append(mine, t)
+		}
+	}
+	return mine, nil
+}
+
+// RevokeAPIToken revokes an API token: any for an admin, one's own for everyone else.
+func (s *Service) RevokeAPIToken(ctx context.Context, p Principal, id string) error {
+	if err := require(p, RoleViewer); err != nil {
+		return err
+	}
+	ts, err := s.store.ListAPITokens(ctx)
+	if err != nil {
+		return fmt.Errorf("list API tokens: %w", s.storeErr("list_api_tokens", err))
+	}
+	before := ""
+	for _, t := range ts {
+		if t.ID != id {
+			continue
+		}
+		if !Allowed(p, RoleAdmin) && (p.UserID == "" || t.Owner != p.UserID) {
+			return fmt.Errorf("%w: only an admin may revoke another user's token", ErrForbidden)
+		}
+		before = "name=" + t.Name + " role=" + t.Role
+	}
+	if before == "" {
+		return fmt.Errorf("API token %s: %w", id, ErrNotFound)
+	}
+	return s.storeErr("revoke_api_token", s.store.RevokeAPIToken(ctx, id, s.auditChange(p, "api_token.revoke", "api_token/"+id, before, "revoked")))
+}
+
+// MaxAuditPage is the most audit entries one call returns; DefaultAuditPage is the default.
+const (
+	MaxAuditPage     = 1000
+	DefaultAuditPage = 100
+)
+
+// ListAudit pages through the audit log, newest first.
+func (s *Service) ListAudit(ctx context.Context, p Principal, limit int, before int64) ([]AuditEntry, error) {
+	return s.SearchAudit(ctx, p, AuditFilter{Limit: limit, Before: before})
+}
+
+// SearchAudit returns the audit entries f selects, newest first, at most MaxAuditPage
+// (DefaultAuditPage when f.Limit is zero or less).
+func (s *Service) SearchAudit(ctx context.Context, p Principal, f AuditFilter) ([]AuditEntry, error) {
+	if err := require(p, RoleViewer); err != nil {
+		return nil, err
+	}
+	if f.Limit <= 0 || f.Limit > MaxAuditPage {
+		f.Limit = DefaultAuditPage
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return nil, fmt.Errorf("%w: since must be before until", ErrInvalid)
+	}
+	return s.store.SearchAudit(ctx, f)
 }
 
 // ListUpdateEvents returns a host's recent update events.

@@ -102,6 +102,39 @@ type Store interface {
 	// AppendAudit records a change made outside the store (such as the release repository's).
 	AppendAudit(ctx context.Context, a AuditEntry) error
 
+	// SearchAudit returns the audit entries f selects, newest first.
+	SearchAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+
+	// CreateUser stores a user (ErrConflict if the name is taken).
+	CreateUser(ctx context.Context, u User, audit AuditEntry) error
+	// UserByName and UserByID find a user (ErrNotFound).
+	UserByName(ctx context.Context, name string) (User, error)
+	UserByID(ctx context.Context, id string) (User, error)
+	// ListUsers lists users ordered by name.
+	ListUsers(ctx context.Context) ([]User, error)
+	// SetUserRole changes a user's role (ErrNotFound without the user). It refuses, atomically with
+	// concurrent changes, to leave no admin user (ErrLastAdmin).
+	SetUserRole(ctx context.Context, id, role string, audit AuditEntry) error
+	// SetUserPassword replaces a user's password hash and deletes all of the user's sessions in the
+	// same transaction (ErrNotFound without the user).
+	SetUserPassword(ctx context.Context, id, hash string, changedAt time.Time, audit AuditEntry) error
+	// DeleteUser deletes a user and its sessions and revokes the API tokens it owns, in one
+	// transaction (ErrNotFound without the user). It refuses, atomically with concurrent changes,
+	// to delete the last admin (ErrLastAdmin).
+	DeleteUser(ctx context.Context, id string, audit AuditEntry) error
+
+	// CreateSession stores a session (ErrNotFound without the user).
+	CreateSession(ctx context.Context, s Session) error
+	// SessionByHash finds a session by the hash of its ID (ErrNotFound).
+	SessionByHash(ctx context.Context, idHash string) (Session, error)
+	// TouchSession sets a session's LastSeen. A missing session is not an error.
+	TouchSession(ctx context.Context, idHash string, lastSeen time.Time) error
+	// DeleteSession deletes one session. Idempotent.
+	DeleteSession(ctx context.Context, idHash string) error
+	// DeleteStaleSessions deletes sessions last seen before idleBefore or created before
+	// createdBefore and returns how many went.
+	DeleteStaleSessions(ctx context.Context, idleBefore, createdBefore time.Time) (int64, error)
+
 	// Ping checks the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the store.

@@ -100,16 +100,28 @@ type APIToken struct {
 	CreatedAt time.Time `json:"created_at"`
 	Revoked   bool      `json:"revoked,omitempty"`
 	Hash      string    `json:"-"`
+	// Owner is the ID of the user the token acts for; empty for tokens made before users existed
+	// (and the bootstrap token of such a server). A token never has more power than its owner.
+	Owner string `json:"owner_id,omitempty"`
+	// OwnerName is the owner's name, filled in by listings (not stored).
+	OwnerName string `json:"owner,omitempty"`
 }
 
-// Principal is who is making an operator request.
+// Principal is who is making an operator request: a user signed in to the dashboard or an API
+// token (with the user who owns it, if any).
 type Principal struct {
 	TokenID string
 	Name    string
 	Role    string
+	// UserID and User name the person behind the request: the signed-in user, or the token's owner.
+	UserID string
+	User   string
+	// Address is the client's address as the HTTP edge saw it, for the audit log.
+	Address string
 }
 
-// AuditEntry records one change: who did what to which object, and when.
+// AuditEntry records one change: who did what to which object, the state before and after, when,
+// and from which address.
 type AuditEntry struct {
 	ID     int64     `json:"id"`
 	Time   time.Time `json:"time"`
@@ -117,6 +129,49 @@ type AuditEntry struct {
 	Action string    `json:"action"`
 	Target string    `json:"target"`
 	Detail string    `json:"detail,omitempty"`
+	// User and TokenID say who acted: the user (signed in, or owning the token) and the token.
+	User    string `json:"user,omitempty"`
+	TokenID string `json:"token_id,omitempty"`
+	// Address is the client address of the request that made the change.
+	Address string `json:"address,omitempty"`
+	// Before and After describe the changed object's state around the change, where known.
+	Before string `json:"before,omitempty"`
+	After  string `json:"after,omitempty"`
+}
+
+// AuditFilter selects audit entries. Zero fields match everything.
+type AuditFilter struct {
+	// Actor matches the entry's user name, token ID or actor text exactly.
+	Actor string
+	// Action matches exactly, or as a prefix when it ends in "." (e.g. "user.").
+	Action string
+	// Target matches exactly, or as a prefix when it ends in "/" (e.g. "group/").
+	Target string
+	// Since and Until bound the time: Since <= time < Until.
+	Since, Until time.Time
+	// Before pages: only entries with ID < Before when > 0.
+	Before int64
+	// Limit caps the entries; <= 0 means no limit.
+	Limit int
+}
+
+// User is a person who signs in to the dashboard and owns API tokens.
+type User struct {
+	ID                string    `json:"id"`
+	Name              string    `json:"name"`
+	Role              string    `json:"role"`
+	PasswordHash      string    `json:"-"`
+	PasswordChangedAt time.Time `json:"password_changed_at"`
+	CreatedAt         time.Time `json:"created_at"`
+}
+
+// Session is a dashboard sign-in, stored by the SHA-256 of its random ID (the cookie value).
+type Session struct {
+	IDHash    string
+	UserID    string
+	CreatedAt time.Time
+	LastSeen  time.Time
+	Address   string
 }
 
 // UpdateEvent is an update phase reported by a host's updater.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/envflag"
+	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/app"
 )
 
@@ -83,6 +84,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if srv.AdminTokenPath != "" {
 		fmt.Fprintf(stdout, "Admin API token written to %s\n", srv.AdminTokenPath)
+	}
+	if srv.AdminPassword != "" {
+		fmt.Fprintf(stdout, "Dashboard: sign in at %s/ as %q with password %s (shown once; also in %s)\n",
+			srv.URL, server.BootstrapAdminName, srv.AdminPassword, srv.AdminPasswordPath)
 	}
 	if srv.CAFingerprint != "" {
 		fmt.Fprintf(stdout, "CA certificate %s, SHA-256 fingerprint %s\n", srv.CAFile, srv.CAFingerprint)

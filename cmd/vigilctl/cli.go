@@ -82,7 +82,7 @@ func (c *cli) rootCommand() *cobra.Command {
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
 	pf.StringVar(&c.trustedRoot, "trusted-root", "", "root metadata you trust, which release sign and repo rotate-root verify the server's root against; repo init writes it (default $XDG_CONFIG_HOME/vigil/trusted-root.json or ~/.config/vigil/trusted-root.json)")
 	pf.BoolVar(&c.insecureTrustServerRoot, "insecure-trust-server-root", false, "when there is no --trusted-root file, trust whatever root the server serves (a compromised server could forge it)")
-	root.AddCommand(c.enrollCommand(), c.hostsCommand(), c.groupsCommand(), c.tokensCommand(), c.auditCommand())
+	root.AddCommand(c.enrollCommand(), c.hostsCommand(), c.groupsCommand(), c.tokensCommand(), c.auditCommand(), c.usersCommand())
 	root.AddCommand(c.keysCommand(), c.repoCommand(), c.releaseCommand())
 	root.AddCommand(c.alertCommands()...)
 	return root

@@ -47,11 +47,7 @@ func require(p server.Principal, role string) error {
 }
 
 func (m *Manager) audit(p server.Principal, action, target, detail string) server.AuditEntry {
-	actor := p.Name
-	if len(p.TokenID) >= 8 {
-		actor = fmt.Sprintf("%s (token %s)", p.Name, p.TokenID[:8])
-	}
-	return server.AuditEntry{Time: m.now().UTC(), Actor: actor, Action: action, Target: target, Detail: detail}
+	return server.AuditFor(p, m.now(), action, target, detail)
 }
 
 func newID(prefix string) string {

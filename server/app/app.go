@@ -92,7 +92,9 @@ const (
 	DefaultListen  = "127.0.0.1:8443"
 	// AdminTokenFile is the file under DataDir the first admin token is written to.
 	AdminTokenFile = "admin-token"
-	sqliteFile     = "vigil.db"
+	// AdminPasswordFile is the file under DataDir the first admin user's password is written to.
+	AdminPasswordFile = "admin-password"
+	sqliteFile        = "vigil.db"
 )
 
 // Server is a running vigil-server.
@@ -118,6 +120,10 @@ type Server struct {
 	CAFingerprint string
 	// AdminTokenPath is where the first admin token was written ("" if tokens already existed).
 	AdminTokenPath string
+	// AdminPasswordPath is where the first admin user's password was written, and AdminPassword
+	// that password, shown once ("" if users already existed).
+	AdminPasswordPath string
+	AdminPassword     string
 }
 
 // Start opens the store, applies migrations, prepares TLS and the admin token, and starts serving.
@@ -267,6 +273,18 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 }
 
 func (s *Server) bootstrapAdmin(ctx context.Context) error {
+	password, created, err := s.svc.BootstrapAdmin(ctx)
+	if err != nil {
+		return fmt.Errorf("bootstrap admin user: %w", err)
+	}
+	if created {
+		path := filepath.Join(s.cfg.DataDir, AdminPasswordFile)
+		if err := atomicfile.Write(path, []byte(password+"\n"), 0o600); err != nil {
+			return fmt.Errorf("save admin password: %w", err)
+		}
+		s.AdminPasswordPath, s.AdminPassword = path, password
+		s.log.Info("Created the first admin user.", "user", server.BootstrapAdminName, "password_file", path)
+	}
 	secret, created, err := s.svc.Bootstrap(ctx)
 	if err != nil {
 		return fmt.Errorf("bootstrap admin token: %w", err)

@@ -59,6 +59,14 @@ func startServer(t *testing.T, databaseURL string) *testServer {
 	if fi, _ := os.Stat(filepath.Join(dir, app.AdminTokenFile)); fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin token mode %v, want 0600", fi.Mode().Perm())
 	}
+	// The first admin user's password: shown once and saved 0600.
+	pw, err := os.ReadFile(filepath.Join(dir, app.AdminPasswordFile))
+	if err != nil || srv.AdminPassword == "" || strings.TrimSpace(string(pw)) != srv.AdminPassword {
+		t.Fatalf("admin password file %q (%v), shown %q", pw, err, srv.AdminPassword)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, app.AdminPasswordFile)); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin password mode %v, want 0600", fi.Mode().Perm())
+	}
 	return &testServer{Server: srv, client: hc, admin: apiclient.New(srv.URL, strings.TrimSpace(string(tok)), hc)}
 }
 

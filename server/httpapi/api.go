@@ -204,6 +204,7 @@ func (a *API) routes() {
 	v1.HandleFunc("/tokens", a.opAuth(a.createToken)).Methods(http.MethodPost)
 	v1.HandleFunc("/tokens/{id}", a.opAuth(a.revokeToken)).Methods(http.MethodDelete)
 	v1.HandleFunc("/audit", a.opAuth(a.listAudit)).Methods(http.MethodGet)
+	a.userRoutes(v1)    // users.go
 	a.releaseRoutes(v1) // releases.go
 	a.alertRoutes(v1)
 }
@@ -275,6 +276,7 @@ func (a *API) opAuth(next opHandler) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
+		p.Address = ClientAddress(r)
 		next(w, r, p)
 	}
 }

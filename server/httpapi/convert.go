@@ -71,11 +71,16 @@ func enrollmentTokenOut(t server.EnrollmentToken) api.EnrollmentToken {
 }
 
 func apiTokenOut(t server.APIToken) api.APIToken {
-	return api.APIToken{ID: t.ID, Name: t.Name, Role: t.Role, CreatedAt: t.CreatedAt, Revoked: t.Revoked}
+	return api.APIToken{ID: t.ID, Name: t.Name, Role: t.Role, CreatedAt: t.CreatedAt, Revoked: t.Revoked, OwnerID: t.Owner, Owner: t.OwnerName}
 }
 
 func auditOut(e server.AuditEntry) api.AuditEntry {
-	return api.AuditEntry{ID: e.ID, Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Detail: e.Detail}
+	return api.AuditEntry{ID: e.ID, Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target, Detail: e.Detail,
+		User: e.User, TokenID: e.TokenID, Address: e.Address, Before: e.Before, After: e.After}
+}
+
+func userOut(u server.User) api.User {
+	return api.User{ID: u.ID, Name: u.Name, Role: u.Role, PasswordChangedAt: u.PasswordChangedAt, CreatedAt: u.CreatedAt}
 }
 
 func ruleOut(r alert.Rule) api.Rule {

@@ -105,6 +105,7 @@ func TestContractMatchesDomainJSON(t *testing.T) {
 	checkOut(t, enrollmentTokenOut)
 	checkOut(t, apiTokenOut)
 	checkOut(t, auditOut)
+	checkOut(t, userOut)
 	checkOut(t, ruleOut)
 	checkOut(t, alertOut)
 	checkOut(t, alertEventOut)

@@ -1,9 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -119,6 +119,10 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, p server.Princ
 }
 
 func (a *API) updateGroup(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	if err := a.svc.Authorize(p, server.RoleOperator); err != nil { // 403 before 400/404
+		a.writeError(w, r, err)
+		return
+	}
 	var req api.GroupSettings
 	if err := decodeSmall(r, &req); err != nil {
 		a.writeError(w, r, err)
@@ -164,6 +168,10 @@ func (a *API) getPin(w http.ResponseWriter, r *http.Request, p server.Principal)
 }
 
 func (a *API) setPin(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	if err := a.svc.Authorize(p, server.RoleOperator); err != nil { // 403 before 400/404
+		a.writeError(w, r, err)
+		return
+	}
 	var pin api.Pin
 	if err := decodeSmall(r, &pin); err != nil {
 		a.writeError(w, r, err)
@@ -240,7 +248,13 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, p server.Princ
 		a.writeError(w, r, err)
 		return
 	}
-	secret, t, err := a.svc.CreateAPIToken(r.Context(), p, req.Name, req.Role)
+	create := a.svc.CreateAPIToken
+	if req.Owner != "" {
+		create = func(ctx context.Context, p server.Principal, name, role string) (string, server.APIToken, error) {
+			return a.svc.CreateAPITokenFor(ctx, p, req.Owner, name, role)
+		}
+	}
+	secret, t, err := create(r.Context(), p, req.Name, req.Role)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -257,10 +271,12 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, p server.Princ
 }
 
 func (a *API) listAudit(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	q := r.URL.Query()
-	limit, _ := strconv.Atoi(q.Get("limit"))
-	before, _ := strconv.ParseInt(q.Get("before"), 10, 64)
-	es, err := a.svc.ListAudit(r.Context(), p, limit, before)
+	f, err := ParseAuditQuery(r.URL.Query())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	es, err := a.svc.SearchAudit(r.Context(), p, f)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -185,8 +185,9 @@ func (s *Store) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 
 func insertAudit(ctx context.Context, tx pgx.Tx, a server.AuditEntry) error {
 	a = storesql.NewAudit(a, time.Now())
-	_, err := tx.Exec(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)`,
-		a.Time, a.Actor, a.Action, a.Target, a.Detail)
+	_, err := tx.Exec(ctx, `INSERT INTO audit (time, actor, action, target, detail, actor_user, actor_token, address, state_before, state_after)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		a.Time, a.Actor, a.Action, a.Target, a.Detail, a.User, a.TokenID, a.Address, a.Before, a.After)
 	if err != nil {
 		return fmt.Errorf("write audit entry: %w", err)
 	}

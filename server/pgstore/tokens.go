@@ -46,7 +46,7 @@ func (s *Store) RevokeEnrollmentToken(ctx context.Context, id string, audit serv
 // CreateAPIToken stores an API token by hash.
 func (s *Store) CreateAPIToken(ctx context.Context, t server.APIToken, audit server.AuditEntry) error {
 	return s.create(ctx, "create api token "+t.ID, audit, `INSERT INTO api_tokens (`+storesql.APITokenColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6)`, t.ID, t.Name, t.Role, t.Hash, ts(t.CreatedAt), t.Revoked)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.ID, t.Name, t.Role, t.Hash, ts(t.CreatedAt), t.Revoked, t.Owner)
 }
 
 // APITokenByHash finds a token, revoked or not, by the hash of its secret.

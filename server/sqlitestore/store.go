@@ -240,8 +240,9 @@ func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 func insertAudit(ctx context.Context, tx *sql.Tx, a server.AuditEntry) error {
 	a = storesql.NewAudit(a, time.Now())
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
-		micros(a.Time), a.Actor, a.Action, a.Target, a.Detail)
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit (time, actor, action, target, detail, actor_user, actor_token, address, state_before, state_after)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		micros(a.Time), a.Actor, a.Action, a.Target, a.Detail, a.User, a.TokenID, a.Address, a.Before, a.After)
 	if err != nil {
 		return fmt.Errorf("write audit entry: %w", err)
 	}

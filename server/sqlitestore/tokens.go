@@ -45,7 +45,7 @@ func (s *Store) RevokeEnrollmentToken(ctx context.Context, id string, audit serv
 // CreateAPIToken stores an API token by hash.
 func (s *Store) CreateAPIToken(ctx context.Context, t server.APIToken, audit server.AuditEntry) error {
 	return s.create(ctx, "create api token "+t.ID, audit, `INSERT INTO api_tokens (`+storesql.APITokenColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?)`, t.ID, t.Name, t.Role, t.Hash, micros(t.CreatedAt), t.Revoked)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, t.ID, t.Name, t.Role, t.Hash, micros(t.CreatedAt), t.Revoked, t.Owner)
 }
 
 // APITokenByHash finds a token, revoked or not, by the hash of its secret.

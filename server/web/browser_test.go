@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/vigilhq/vigil/api"
@@ -40,8 +41,10 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// TestDashboardInBrowser signs in with an API token in headless Chromium, sees an enrolled host
-// reporting, opens its page, and checks that a wrong token is refused.
+// TestDashboardInBrowser signs in with the first admin's password in headless Chromium (a wrong
+// password is refused), sees an enrolled host reporting, opens its page, finds the sign-in in the
+// audit page, signs out and checks the old session no longer opens a page. Screenshots of the
+// main pages go to $VIGIL_SCREENSHOT_DIR, else to a temporary directory the log names.
 func TestDashboardInBrowser(t *testing.T) {
 	browser := chromium(t)
 	dir := t.TempDir()
@@ -53,6 +56,27 @@ func TestDashboardInBrowser(t *testing.T) {
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	tokBytes, _ := os.ReadFile(filepath.Join(dir, app.AdminTokenFile))
 	token := strings.TrimSpace(string(tokBytes))
+	pwBytes, err := os.ReadFile(filepath.Join(dir, app.AdminPasswordFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	password := strings.TrimSpace(string(pwBytes))
+	shots := os.Getenv("VIGIL_SCREENSHOT_DIR")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	screenshot := func(bctx context.Context, name string) {
+		t.Helper()
+		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Errorf("screenshot %s: %v", name, err)
+			return
+		}
+		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
+			t.Error(err)
+		}
+		t.Logf("screenshot %s", filepath.Join(shots, name+".png"))
+	}
 
 	// Enroll two hosts; one reports, one never does.
 	caPEM, _ := os.ReadFile(srv.CAFile)
@@ -104,36 +128,61 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	if err := chromedp.Do(bctx,
 		chromedp.Navigate(srv.URL+"/"),
-		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.WaitVisible(chromedp.ID("password")),
 	); err != nil {
 		t.Fatalf("login page: %v", err)
 	}
+	screenshot(bctx, "login")
 	loginTitle, err := chromedp.Run(bctx, chromedp.Title())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := chromedp.Do(bctx,
-		chromedp.SendKeys(chromedp.ID("token"), "vgt_not-a-real-token"),
+		chromedp.SendKeys(chromedp.ID("user"), "admin"),
+		chromedp.SendKeys(chromedp.ID("password"), "not the password"),
 		chromedp.Click(chromedp.ID("signin")),
 		chromedp.WaitVisible(chromedp.CSS(".error")),
 	); err != nil {
-		t.Fatalf("wrong token: %v", err)
+		t.Fatalf("wrong password: %v", err)
 	}
 	errText, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(".error")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(loginTitle, "Sign in") || !strings.Contains(errText, "not valid") {
+	if !strings.Contains(loginTitle, "Sign in") || !strings.Contains(errText, "Wrong user name or password") {
 		t.Fatalf("login page title %q, error %q", loginTitle, errText)
 	}
 
 	if err := chromedp.Do(bctx,
-		chromedp.SendKeys(chromedp.ID("token"), token),
+		chromedp.SendKeys(chromedp.ID("user"), "admin"),
+		chromedp.SendKeys(chromedp.ID("password"), password),
 		chromedp.Click(chromedp.ID("signin")),
 		chromedp.WaitVisible(chromedp.ID("hosts")),
 	); err != nil {
 		t.Fatalf("sign in: %v", err)
 	}
+	// The browser holds a session ID, never the API token.
+	got, err := chromedp.Call(bctx, network.GetCookies, network.GetCookiesParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookies := got.Cookies
+	var session string
+	for _, c := range cookies {
+		if c.Value == token {
+			t.Errorf("cookie %s holds the admin API token", c.Name)
+		}
+		if c.Name == "__Host-vigil_session" {
+			session = c.Value
+			if !c.HTTPOnly || !c.Secure || c.SameSite != network.CookieSameSiteStrict {
+				t.Errorf("session cookie %+v", c)
+			}
+		}
+	}
+	if session == "" {
+		t.Fatalf("no session cookie among %d", len(cookies))
+	}
+	screenshot(bctx, "fleet")
 	text := func(sel chromedp.CSS) string {
 		t.Helper()
 		s, err := chromedp.Run(bctx, chromedp.Text(sel))
@@ -150,6 +199,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("host page: %v", err)
 	}
 	hostPage := text("main")
+	screenshot(bctx, "host")
 	for _, want := range []string{"2 hosts", "1 reporting", "1 never reported"} {
 		if !strings.Contains(summary, want) {
 			t.Errorf("summary %q lacks %q", summary, want)
@@ -177,20 +227,31 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("footer %q lacks the version", footer)
 	}
 
-	if out := os.Getenv("VIGIL_SCREENSHOT_DIR"); out != "" {
-		if err := chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("hosts"))); err == nil {
-			if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
-				os.WriteFile(filepath.Join(out, "fleet.png"), png, 0o644)
-			}
-		}
-	}
+	screenshot(bctx, "groups")
 
-	// Signing out forgets the token.
+	// The audit page shows the sign-in's changes with who and from where; filters narrow it.
+	if err := chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/audit?action=group."), chromedp.WaitVisible(chromedp.ID("audit"))); err != nil {
+		t.Fatalf("audit page: %v", err)
+	}
+	if got := text("#audit"); !strings.Contains(got, "group.agent_settings") || !strings.Contains(got, "127.0.0.1") ||
+		strings.Contains(got, "enrollment_token.create") {
+		t.Errorf("audit page filtered by group. = %q", got)
+	}
+	screenshot(bctx, "audit")
+	if err := chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/users"), chromedp.WaitVisible(chromedp.ID("users"))); err != nil {
+		t.Fatalf("users page: %v", err)
+	}
+	if got := text("#users"); !strings.Contains(got, "admin") {
+		t.Errorf("users page = %q", got)
+	}
+	screenshot(bctx, "users")
+
+	// Signing out ends the session on the server.
 	if err := chromedp.Do(bctx,
-		chromedp.Click(chromedp.CSS(".who button")),
-		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.Click(chromedp.ID("signout")),
+		chromedp.WaitVisible(chromedp.ID("password")),
 		chromedp.Navigate(srv.URL+"/groups"),
-		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.WaitVisible(chromedp.ID("password")),
 	); err != nil {
 		t.Fatalf("sign out: %v", err)
 	}
@@ -200,5 +261,17 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if !strings.HasSuffix(url, "/login") {
 		t.Fatalf("after sign-out /groups went to %s", url)
+	}
+	// The old session ID, replayed, opens nothing.
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+	req.AddCookie(&http.Cookie{Name: "__Host-vigil_session", Value: session})
+	noRedirect := &http.Client{Transport: hc.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+		t.Errorf("replayed session after sign-out: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }

@@ -1,21 +1,35 @@
 // Package web serves Vigil's dashboard: the fleet at a glance, each host's latest state and update
-// history, and groups with their pins. Pages are rendered on the server with html/template (which
-// escapes everything hosts report) from embedded templates and assets; there is no JavaScript.
+// history, groups with their pins, the audit log, users (admin) and the signed-in user's account
+// (password, own API tokens). Pages are
+// rendered on the server with html/template (which escapes everything hosts report) from embedded
+// templates and assets; there is no JavaScript.
 //
-// Trust model: the dashboard authenticates with an API token the operator pastes once; it is kept
-// in a cookie that is HttpOnly, Secure and SameSite=Strict, so scripts cannot read it and other
-// sites cannot ride on it. Every page is read-only (GET); the only state-changing requests are
-// login and logout (POST, same-site only). Authorization is the Service's, per the token's role.
+// Trust model: people sign in with a user name and password (server.Service.Login: argon2id,
+// lockout per account and per address). The browser holds only a random session ID, in a cookie
+// that is __Host- prefixed, HttpOnly, Secure and SameSite=Strict, so scripts cannot read it and
+// other sites cannot send it; the server keeps the ID's SHA-256, with idle and absolute expiry,
+// and forgets it on sign-out and on a password change. No API token ever reaches the browser.
+// Every state-changing request is a POST form that must carry the session's CSRF token (an HMAC
+// of the session ID, compared in constant time) and, if the browser sends them, an Origin of
+// this server and Sec-Fetch-Site same-origin; sign-in, which has no session yet, requires the
+// Origin check. Authorization is the Service's, per the user's role.
 package web
 
 import (
 	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
 	"embed"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +38,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/httpapi"
 )
 
 //go:embed templates/*.html
@@ -32,11 +47,12 @@ var templateFS embed.FS
 //go:embed assets
 var assetFS embed.FS
 
-// cookieName holds the operator's API token.
-const cookieName = "vigil_token"
+// cookieName holds the session ID. The __Host- prefix makes browsers refuse it unless it is Secure,
+// for path / and without a Domain, so a sibling host cannot plant or read one.
+const cookieName = "__Host-vigil_session"
 
-// maxLoginBytes bounds the login form.
-const maxLoginBytes = 4 << 10
+// maxFormBytes bounds every form body.
+const maxFormBytes = 8 << 10
 
 // Config configures the dashboard.
 type Config struct {
@@ -97,7 +113,16 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.PathPrefix("/assets/").Handler(http.StripPrefix("/assets/", cacheFor(time.Hour, http.FileServerFS(assets))))
 	h.mux.HandleFunc("/login", h.loginPage).Methods(http.MethodGet)
 	h.mux.HandleFunc("/login", h.login).Methods(http.MethodPost)
-	h.mux.HandleFunc("/logout", h.logout).Methods(http.MethodPost)
+	h.mux.HandleFunc("/logout", h.form(h.logout)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/audit", h.auth(h.audit)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/account", h.auth(h.account)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/account/password", h.form(h.changePassword)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/account/tokens", h.form(h.createToken)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/account/tokens/{id}/revoke", h.form(h.revokeToken)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/users", h.auth(h.users)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/users", h.form(h.addUser)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/users/{name}/role", h.form(h.setUserRole)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/users/{name}/remove", h.form(h.removeUser)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/", h.auth(h.fleet)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/hosts/{id}", h.auth(h.host)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/groups", h.auth(h.groups)).Methods(http.MethodGet)
@@ -126,10 +151,14 @@ type page struct {
 	Now       time.Time
 	Data      any
 	Error     string
+	Notice    string
+	// CSRF is the session's token, put in every POST form as the field "csrf".
+	CSRF string
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	p.Version = h.cfg.Version
+	p.CSRF = sessionOf(r).csrf
 	p.Now = h.cfg.Now()
 	var buf bytes.Buffer
 	if err := h.tmpl[name].Execute(&buf, p); err != nil {
@@ -145,6 +174,15 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 
 type authed func(w http.ResponseWriter, r *http.Request, p server.Principal)
 
+// session is the signed-in user behind a request and the session's CSRF token.
+type session struct {
+	id   string
+	csrf string
+}
+
+type sessionKey struct{}
+
+// auth resolves the session cookie; without a valid session it sends the browser to /login.
 func (h *Handler) auth(next authed) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := r.Cookie(cookieName)
@@ -152,14 +190,75 @@ func (h *Handler) auth(next authed) http.HandlerFunc {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
-		p, err := h.cfg.Service.Authenticate(r.Context(), c.Value)
+		p, err := h.cfg.Service.AuthenticateSession(r.Context(), c.Value, httpapi.ClientAddress(r))
 		if err != nil {
+			if !errors.Is(err, server.ErrUnauthorized) {
+				h.cfg.Logger.ErrorContext(r.Context(), "Checking a dashboard session failed.", "err", err)
+			}
 			h.clearCookie(w)
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
-		next(w, r, p)
+		ss := session{id: c.Value, csrf: csrfToken(c.Value)}
+		next(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, ss)), p)
 	}
+}
+
+// csrfToken is the session's synchronizer token: an HMAC of the (secret) session ID, so it is
+// bound to the session, needs no storage and reveals nothing about the ID.
+func csrfToken(sessionID string) string {
+	m := hmac.New(sha256.New, []byte(sessionID))
+	m.Write([]byte("vigil dashboard csrf v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func sessionOf(r *http.Request) session {
+	ss, _ := r.Context().Value(sessionKey{}).(session)
+	return ss
+}
+
+// errCrossSite is a state-changing request from another origin or without this session's token.
+var errCrossSite = errors.New("cross-site or stale form")
+
+// sameOrigin checks the headers browsers set on a POST: Origin, when present, must be this server
+// (scheme and host), and Sec-Fetch-Site, when present, same-origin.
+func sameOrigin(r *http.Request) error {
+	if sfs := r.Header.Get("Sec-Fetch-Site"); sfs != "" && sfs != "same-origin" && sfs != "none" {
+		return fmt.Errorf("%w: Sec-Fetch-Site %s", errCrossSite, sfs)
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Scheme != "https" || !strings.EqualFold(u.Host, r.Host) {
+		return fmt.Errorf("%w: Origin %q is not this server", errCrossSite, origin)
+	}
+	return nil
+}
+
+// form wraps a state-changing POST handler: bounded body, a session, a same-origin request and the
+// session's CSRF token. Anything else gets 403 and changes nothing.
+func (h *Handler) form(next authed) http.HandlerFunc {
+	return h.auth(func(w http.ResponseWriter, r *http.Request, p server.Principal) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		if err := r.ParseForm(); err != nil {
+			h.render(w, r, http.StatusBadRequest, "error", page{Title: "Error", Principal: p, Error: "The form could not be read."})
+			return
+		}
+		err := sameOrigin(r)
+		if err == nil && subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(sessionOf(r).csrf)) != 1 {
+			err = fmt.Errorf("%w: missing or wrong CSRF token", errCrossSite)
+		}
+		if err != nil {
+			h.cfg.Logger.WarnContext(r.Context(), "Refused a dashboard form.", "path", r.URL.Path, "user", p.User,
+				"address", httpapi.ClientAddress(r), "err", err)
+			h.render(w, r, http.StatusForbidden, "error", page{Title: "Error", Principal: p,
+				Error: "This form was not sent from this dashboard page, or your session changed since. Reload the page and try again."})
+			return
+		}
+		next(w, r, p)
+	})
 }
 
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -167,22 +266,46 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		h.render(w, r, http.StatusBadRequest, "login", page{Title: "Sign in", Error: "The form could not be read."})
 		return
 	}
-	token := strings.TrimSpace(r.PostForm.Get("token"))
-	if _, err := h.cfg.Service.Authenticate(r.Context(), token); err != nil {
-		h.render(w, r, http.StatusUnauthorized, "login", page{Title: "Sign in", Error: "That token is not valid."})
+	if err := sameOrigin(r); err != nil {
+		h.cfg.Logger.WarnContext(r.Context(), "Refused a cross-site sign-in.", "address", httpapi.ClientAddress(r), "err", err)
+		h.render(w, r, http.StatusForbidden, "login", page{Title: "Sign in", Error: "Sign in from this dashboard's own page."})
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/", HttpOnly: true, Secure: true,
-		SameSite: http.SameSiteStrictMode, MaxAge: int((12 * time.Hour).Seconds())})
+	name := strings.TrimSpace(r.PostForm.Get("user"))
+	id, _, err := h.cfg.Service.Login(r.Context(), name, r.PostForm.Get("password"), httpapi.ClientAddress(r))
+	var locked *server.LockedOutError
+	switch {
+	case errors.As(err, &locked):
+		w.Header().Set("Retry-After", itoa(max(1, int(time.Until(locked.Until).Seconds()))))
+		h.render(w, r, http.StatusTooManyRequests, "login", page{Title: "Sign in",
+			Error: "Too many failed sign-ins for " + map[bool]string{true: "this account", false: "your address"}[locked.Account] +
+				". Try again after " + locked.Until.UTC().Format("15:04 MST") + ", or ask an admin to reset your password."})
+		return
+	case errors.Is(err, server.ErrUnauthorized):
+		h.render(w, r, http.StatusUnauthorized, "login", page{Title: "Sign in", Error: "Wrong user name or password."})
+		return
+	case err != nil:
+		h.cfg.Logger.ErrorContext(r.Context(), "Sign-in failed.", "err", err)
+		h.render(w, r, http.StatusInternalServerError, "login", page{Title: "Sign in", Error: "Signing in failed; the server log has the details."})
+		return
+	}
+	// No MaxAge: the server ends the session (idle and absolute expiry); the cookie goes with the
+	// browser session.
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true, Secure: true,
+		SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	if err := h.cfg.Service.Logout(r.Context(), sessionOf(r).id); err != nil {
+		h.fail(w, r, p, err)
+		return
+	}
 	h.clearCookie(w)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
@@ -198,7 +321,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, p server.Principa
 	case errors.Is(err, server.ErrNotFound):
 		status, msg = http.StatusNotFound, "Not found."
 	case errors.Is(err, server.ErrForbidden):
-		status, msg = http.StatusForbidden, "Your token's role may not see this."
+		status, msg = http.StatusForbidden, "Your role may not do this."
 	default:
 		h.cfg.Logger.ErrorContext(r.Context(), "Dashboard request failed.", "path", r.URL.Path, "err", err)
 	}

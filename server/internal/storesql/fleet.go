@@ -3,6 +3,7 @@ package storesql
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vigilhq/vigil/server"
@@ -140,22 +141,22 @@ func ScanEnrollmentToken(row Scanner) (server.EnrollmentToken, error) {
 }
 
 // APITokenColumns are the columns ScanAPIToken reads.
-const APITokenColumns = `id, name, role, hash, created_at, revoked`
+const APITokenColumns = `id, name, role, hash, created_at, revoked, owner`
 
 // ScanAPIToken reads APITokenColumns.
 func ScanAPIToken(row Scanner) (server.APIToken, error) {
 	var t server.APIToken
-	err := row.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, TimeInto(&t.CreatedAt), &t.Revoked)
+	err := row.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, TimeInto(&t.CreatedAt), &t.Revoked, &t.Owner)
 	return t, err
 }
 
 // AuditColumns are the columns ScanAudit reads.
-const AuditColumns = `id, time, actor, action, target, detail`
+const AuditColumns = `id, time, actor, action, target, detail, actor_user, actor_token, address, state_before, state_after`
 
 // ScanAudit reads AuditColumns.
 func ScanAudit(row Scanner) (server.AuditEntry, error) {
 	var a server.AuditEntry
-	err := row.Scan(&a.ID, TimeInto(&a.Time), &a.Actor, &a.Action, &a.Target, &a.Detail)
+	err := row.Scan(&a.ID, TimeInto(&a.Time), &a.Actor, &a.Action, &a.Target, &a.Detail, &a.User, &a.TokenID, &a.Address, &a.Before, &a.After)
 	return a, err
 }
 
@@ -163,6 +164,74 @@ func ScanAudit(row Scanner) (server.AuditEntry, error) {
 func NewAudit(a server.AuditEntry, now time.Time) server.AuditEntry {
 	a.Time = NormalOr(a.Time, now)
 	return a
+}
+
+// UserColumns are the columns ScanUser reads.
+const UserColumns = `id, name, role, password_hash, password_changed_at, created_at`
+
+// ScanUser reads UserColumns.
+func ScanUser(row Scanner) (server.User, error) {
+	var u server.User
+	err := row.Scan(&u.ID, &u.Name, &u.Role, &u.PasswordHash, TimeInto(&u.PasswordChangedAt), TimeInto(&u.CreatedAt))
+	return u, err
+}
+
+// SessionColumns are the columns ScanSession reads.
+const SessionColumns = `id_hash, user_id, created_at, last_seen, address`
+
+// ScanSession reads SessionColumns.
+func ScanSession(row Scanner) (server.Session, error) {
+	var s server.Session
+	err := row.Scan(&s.IDHash, &s.UserID, TimeInto(&s.CreatedAt), TimeInto(&s.LastSeen), &s.Address)
+	return s, err
+}
+
+// AuditWhere renders f as a WHERE clause (without the keyword) and its arguments, with
+// placeholders from ph (1-based position → "?" or "$n"). Times go through timeArg.
+func AuditWhere(f server.AuditFilter, ph func(int) string, timeArg func(time.Time) any) (string, []any) {
+	var conds []string
+	var args []any
+	// add appends cond, whose "#" marks are replaced in order by placeholders for vals.
+	add := func(cond string, vals ...any) {
+		var b strings.Builder
+		for _, v := range vals {
+			i := strings.IndexByte(cond, '#')
+			args = append(args, v)
+			b.WriteString(cond[:i])
+			b.WriteString(ph(len(args)))
+			cond = cond[i+1:]
+		}
+		b.WriteString(cond)
+		conds = append(conds, b.String())
+	}
+	if f.Actor != "" {
+		add("(actor_user = # OR actor_token = # OR actor = #)", f.Actor, f.Actor, f.Actor)
+	}
+	switch {
+	case strings.HasSuffix(f.Action, "."):
+		add("substr(action, 1, #) = #", len(f.Action), f.Action)
+	case f.Action != "":
+		add("action = #", f.Action)
+	}
+	switch {
+	case strings.HasSuffix(f.Target, "/"):
+		add("substr(target, 1, #) = #", len(f.Target), f.Target)
+	case f.Target != "":
+		add("target = #", f.Target)
+	}
+	if !f.Since.IsZero() {
+		add("time >= #", timeArg(Normal(f.Since)))
+	}
+	if !f.Until.IsZero() {
+		add("time < #", timeArg(Normal(f.Until)))
+	}
+	if f.Before > 0 {
+		add("id < #", f.Before)
+	}
+	if len(conds) == 0 {
+		return "TRUE", args
+	}
+	return strings.Join(conds, " AND "), args
 }
 
 // UpdateEventColumns are the columns ScanUpdateEvent reads.
