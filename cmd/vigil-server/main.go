@@ -41,6 +41,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain; without it the server makes its own CA in the data dir")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL agents and browsers use to reach this server")
+	fs.StringVar(&cfg.MetricsListen, "metrics-addr", "", "also serve /metrics on this address over plain HTTP WITHOUT authentication (loopback or a private network); /metrics on --listen always needs an API token")
 	addAlertFlags(fs, &cfg)
 	fs.DurationVar(&cfg.Retention, "retention", 14*24*time.Hour, "how long samples are kept")
 	fs.StringVar(&cfg.RepoDir, "repo-dir", "", "release repository directory (TUF metadata and builds); default <data-dir>/tuf, shared between replicas")

@@ -46,6 +46,11 @@ type Config struct {
 	// MaxConcurrentIngest bounds report bodies being read and decoded at once (503 beyond), so
 	// memory stays bounded at MaxConcurrentIngest × wire.MaxReportDecodedBytes. Default 32.
 	MaxConcurrentIngest int
+	// FailureRate and FailureBurst bound failed authentications per source address and per
+	// presented secret (429 beyond; see bruteforce.go). Default DefaultFailureRate and
+	// DefaultFailureBurst.
+	FailureRate  float64
+	FailureBurst float64
 	// Now defaults to time.Now.
 	Now func() time.Time
 	// Releases is the release repository behind /api/v1/repo, /releases and /drafts. Nil: those
@@ -59,8 +64,10 @@ type API struct {
 	log     *slog.Logger
 	router  *mux.Router
 	limiter *hostLimiter
-	ingest  chan struct{}
-	now     func() time.Time
+	// failures limits failed authentications (bruteforce.go).
+	failures *failureLimiter
+	ingest   chan struct{}
+	now      func() time.Time
 
 	releases *tufrepo.Repository
 
@@ -88,13 +95,20 @@ func New(cfg Config) (*API, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.FailureRate == 0 {
+		cfg.FailureRate = DefaultFailureRate
+	}
+	if cfg.FailureBurst == 0 {
+		cfg.FailureBurst = DefaultFailureBurst
+	}
 	a := &API{
-		svc:     cfg.Service,
-		log:     cfg.Logger,
-		router:  mux.NewRouter(),
-		limiter: newHostLimiter(cfg.HostRate, cfg.HostBurst, cfg.Now),
-		ingest:  make(chan struct{}, cfg.MaxConcurrentIngest),
-		now:     cfg.Now,
+		svc:      cfg.Service,
+		log:      cfg.Logger,
+		router:   mux.NewRouter(),
+		limiter:  newHostLimiter(cfg.HostRate, cfg.HostBurst, cfg.Now),
+		ingest:   make(chan struct{}, cfg.MaxConcurrentIngest),
+		failures: newFailureLimiter(cfg.FailureRate, cfg.FailureBurst, cfg.Now, cfg.Logger),
+		now:      cfg.Now,
 
 		releases: cfg.Releases,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -207,8 +221,16 @@ type hostHandler func(w http.ResponseWriter, r *http.Request, h server.Host)
 
 func (a *API) hostAuth(next hostHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		h, err := a.svc.AuthenticateHost(r.Context(), bearer(r))
+		cred := bearer(r)
+		if a.failures.blocked(r, kindHostCred, cred) {
+			a.writeError(w, r, errRateLimitedAuth)
+			return
+		}
+		h, err := a.svc.AuthenticateHost(r.Context(), cred)
 		if err != nil {
+			if isAuthFailure(err) {
+				a.failures.failed(r, kindHostCred, cred, err)
+			}
 			a.writeError(w, r, err)
 			return
 		}
@@ -224,13 +246,39 @@ type opHandler func(w http.ResponseWriter, r *http.Request, p server.Principal)
 
 func (a *API) opAuth(next opHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.svc.Authenticate(r.Context(), bearer(r))
+		p, err := a.authenticate(r)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
 		next(w, r, p)
 	}
+}
+
+// authenticate resolves the request's API token, counting a failure against its address and
+// token (bruteforce.go).
+func (a *API) authenticate(r *http.Request) (server.Principal, error) {
+	tok := bearer(r)
+	if a.failures.blocked(r, kindAPIToken, tok) {
+		return server.Principal{}, errRateLimitedAuth
+	}
+	p, err := a.svc.Authenticate(r.Context(), tok)
+	if err != nil && isAuthFailure(err) {
+		a.failures.failed(r, kindAPIToken, tok, err)
+	}
+	return p, err
+}
+
+// RequireToken serves next only to callers with an API token of at least role (viewer: any
+// valid token), with the same brute-force limits as the API. vigil-server guards /metrics with it.
+func (a *API) RequireToken(role string, next http.Handler) http.Handler {
+	return a.opAuth(func(w http.ResponseWriter, r *http.Request, p server.Principal) {
+		if err := a.svc.Authorize(p, role); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // decodeSmall decodes a bounded, strict JSON operator or host body.
@@ -247,8 +295,15 @@ func (a *API) enroll(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	if a.failures.blocked(r, kindEnrollment, req.EnrollmentToken) {
+		a.writeError(w, r, errRateLimitedAuth)
+		return
+	}
 	resp, err := a.svc.Enroll(r.Context(), req)
 	if err != nil {
+		if isAuthFailure(err) {
+			a.failures.failed(r, kindEnrollment, req.EnrollmentToken, err)
+		}
 		a.writeError(w, r, err)
 		return
 	}
@@ -346,8 +401,15 @@ func (a *API) desiredAuth(w http.ResponseWriter, r *http.Request) {
 		a.hostAuth(a.desired)(w, r)
 		return
 	}
+	if a.failures.blocked(r, kindEnrollment, tok) {
+		a.writeError(w, r, errRateLimitedAuth)
+		return
+	}
 	d, err := a.svc.DesiredForEnrollment(r.Context(), tok)
 	if err != nil {
+		if isAuthFailure(err) {
+			a.failures.failed(r, kindEnrollment, tok, err)
+		}
 		a.writeError(w, r, err)
 		return
 	}

@@ -34,9 +34,8 @@ func statusOf(err error) (int, string, string) {
 		return http.StatusBadRequest, api.CodeInvalid, err.Error()
 	case errors.Is(err, server.ErrTokenInvalid):
 		return http.StatusUnauthorized, api.CodeTokenInvalid, server.ErrTokenInvalid.Error()
-	case errors.Is(err, server.ErrHostRevoked):
-		return http.StatusUnauthorized, api.CodeUnauthorized, "host credential revoked"
 	case errors.Is(err, server.ErrUnauthorized):
+		// Revoked and unknown credentials get the same answer: the log tells them apart.
 		return http.StatusUnauthorized, api.CodeUnauthorized, "missing or invalid credentials"
 	case errors.Is(err, server.ErrForbidden):
 		return http.StatusForbidden, api.CodeForbidden, err.Error()
