@@ -65,6 +65,8 @@ func newBruteEnv(t *testing.T) *bruteEnv {
 	if e.svc, err = server.New(server.Config{Store: st, Logger: log}); err != nil {
 		t.Fatal(err)
 	}
+	e.svc.Start(t.Context())
+	t.Cleanup(e.svc.Close)
 	a, err := New(Config{Service: e.svc, Logger: log, Now: e.clock})
 	if err != nil {
 		t.Fatal(err)
