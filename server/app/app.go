@@ -66,6 +66,10 @@ type Config struct {
 	// OnlineKeyPassphraseFile holds the passphrase the online TUF keys are encrypted with. Empty:
 	// a random one is generated once into DataDir/tuf-keys/passphrase.
 	OnlineKeyPassphraseFile string
+	// OnlineKeyPassphrase is that passphrase itself (cmd/vigil-server reads it from the
+	// VIGIL_ONLINE_KEY_PASSPHRASE environment variable, never from a flag, which ps would show).
+	// At most one of the two may be set.
+	OnlineKeyPassphrase []byte
 
 	// Store, when set, is used instead of opening one from DataDir/DatabaseURL (tests, benchmarks).
 	Store server.Store
