@@ -251,6 +251,12 @@ func (a *API) opAuth(next opHandler) http.HandlerFunc {
 			a.writeError(w, r, err)
 			return
 		}
+		if need := routeRole(r); need != "" {
+			if err := a.svc.Authorize(p, need); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+		}
 		next(w, r, p)
 	}
 }
