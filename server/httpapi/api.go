@@ -199,6 +199,9 @@ func (a *API) instrument(next http.Handler) http.Handler {
 				route = tpl
 			}
 		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = abortReader{r.Body}
+		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
 		next.ServeHTTP(rec, r)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -19,6 +21,25 @@ var errRateLimited = errors.New("too many requests")
 // errUnsupportedEncoding is returned for a Content-Encoding other than gzip or identity.
 var errUnsupportedEncoding = errors.New("unsupported Content-Encoding")
 
+// errBodyAborted is returned when the client did not send its whole body: it closed the
+// connection, reset it, or stopped sending until the server's read timeout. It is the client's
+// doing (400, logged at INFO), not the server's failure.
+var errBodyAborted = errors.New("request body incomplete")
+
+// abortReader marks errors reading a request body, other than its clean end, as errBodyAborted.
+type abortReader struct{ io.ReadCloser }
+
+func (b abortReader) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && !errors.Is(err, wire.ErrTooLarge) {
+		var maxErr *http.MaxBytesError
+		if !errors.As(err, &maxErr) {
+			err = fmt.Errorf("%w: %w", errBodyAborted, err)
+		}
+	}
+	return n, err
+}
+
 // retryAfterSeconds is what 429 and 503 answers ask clients to wait.
 const retryAfterSeconds = 5
 
@@ -30,6 +51,8 @@ func statusOf(err error) (int, string, string) {
 		return http.StatusRequestEntityTooLarge, api.CodeTooLarge, err.Error()
 	case errors.Is(err, errUnsupportedEncoding):
 		return http.StatusUnsupportedMediaType, api.CodeUnsupportedType, err.Error()
+	case errors.Is(err, errBodyAborted):
+		return http.StatusBadRequest, api.CodeInvalid, errBodyAborted.Error() + ": send the whole body"
 	case errors.Is(err, server.ErrInvalid), errors.Is(err, wire.ErrInvalid):
 		return http.StatusBadRequest, api.CodeInvalid, err.Error()
 	case errors.Is(err, server.ErrTokenInvalid):
@@ -56,6 +79,10 @@ func statusOf(err error) (int, string, string) {
 
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg := statusOf(err)
+	if errors.Is(err, errBodyAborted) {
+		a.log.InfoContext(r.Context(), "Client did not send its whole request body.", "method", r.Method, "path", r.URL.Path,
+			logKeyAddr, r.RemoteAddr, "err", err)
+	}
 	if status == http.StatusInternalServerError {
 		if errors.Is(err, context.Canceled) {
 			return // the client went away
