@@ -5,8 +5,11 @@
 //
 // Trust model: host endpoints (reports, enroll, updates) take untrusted input from the network;
 // every body is bounded before and after decompression (wire's named limits) and validated before
-// the Service sees it. Operator endpoints require a Bearer API token whose role permits the action.
-// Secrets are never logged.
+// the Service sees it. Operator endpoints require a Bearer API token whose role permits the action,
+// checked before the body is read (authz.go). Failed authentications are limited per source address
+// and per presented secret and answered 429 beyond that (bruteforce.go); revoked and unknown
+// secrets get the same answer. Secrets are never logged: a failure is logged with a short prefix of
+// the secret's SHA-256.
 package httpapi
 
 import (
