@@ -98,6 +98,15 @@ func secretID(secret string) string {
 	return server.HashSecret(secret)[:failureKeyPrefixLen]
 }
 
+// failureKeys are the buckets a request counts against: its source, and the secret it presented
+// (none when it presented none: every such request would share one bucket, and fail anyway).
+func failureKeys(r *http.Request, kind, secret string) []string {
+	if secret == "" {
+		return []string{sourceKey(r)}
+	}
+	return []string{sourceKey(r), kind + ":" + secretID(secret)}
+}
+
 // refill brings b up to date. l.mu must be held.
 func (l *failureLimiter) refill(b *bucket, now time.Time) {
 	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
@@ -108,10 +117,9 @@ func (l *failureLimiter) refill(b *bucket, now time.Time) {
 // first refusal of each.
 func (l *failureLimiter) blocked(r *http.Request, kind, secret string) bool {
 	now := l.now()
-	keys := [2]string{sourceKey(r), kind + ":" + secretID(secret)}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, k := range keys {
+	for _, k := range failureKeys(r, kind, secret) {
 		b, ok := l.buckets[k]
 		if !ok {
 			continue
@@ -138,7 +146,7 @@ func (l *failureLimiter) failed(r *http.Request, kind, secret string, err error)
 		logKeySecretHash, secretID(secret), logKeyReason, failureReason(err), "method", r.Method, "path", r.URL.Path)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, k := range [2]string{sourceKey(r), kind + ":" + secretID(secret)} {
+	for _, k := range failureKeys(r, kind, secret) {
 		b, ok := l.buckets[k]
 		if !ok {
 			if len(l.buckets) >= maxFailureKeys {

@@ -275,6 +275,15 @@ func TestFailureLimiterBounded(t *testing.T) {
 	if !l.blocked(r, kindAPIToken, "vgt_other") {
 		t.Error("the persistently failing address was forgotten")
 	}
+	// A request without a secret counts against its address only: tokenless requests from
+	// everywhere do not share one bucket.
+	fresh := newFailureLimiter(DefaultFailureRate, DefaultFailureBurst, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	n := httptest.NewRequest("GET", "/", nil)
+	n.RemoteAddr = "198.51.100.7:1"
+	fresh.failed(n, kindAPIToken, "", server.ErrUnauthorized)
+	if got := fresh.tracked(); got != 1 {
+		t.Errorf("a failure without a secret tracks %d keys, want 1 (its address)", got)
+	}
 	// IPv6 addresses in one /64 share a bucket.
 	a, b := httptest.NewRequest("GET", "/", nil), httptest.NewRequest("GET", "/", nil)
 	a.RemoteAddr, b.RemoteAddr = "[2001:db8:1:2::1]:1", "[2001:db8:1:2:ffff::9]:2"
