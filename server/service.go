@@ -429,7 +429,7 @@ func (s *Service) Enroll(ctx context.Context, req wire.EnrollRequest) (wire.Enro
 // Ingest validates a batch from an authenticated host, commits it with other hosts' batches and
 // returns the ack. It returns only after the commit; ErrOverloaded when the commit queue is full.
 func (s *Service) Ingest(ctx context.Context, h Host, batch wire.ReportBatch) (wire.Ack, error) {
-	if err := batch.Validate(); err != nil {
+	if err := errors.Join(batch.Validate(), batch.CheckClock(s.cfg.Now())); err != nil {
 		s.metrics.ingestRejected.Inc()
 		return wire.Ack{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -560,7 +560,7 @@ func (s *Service) DesiredForEnrollment(ctx context.Context, token string) (wire.
 
 // RecordUpdateEvent stores an update phase reported by a host's updater.
 func (s *Service) RecordUpdateEvent(ctx context.Context, h Host, e wire.UpdateEvent) error {
-	if err := e.Validate(); err != nil {
+	if err := errors.Join(e.Validate(), e.CheckClock(s.cfg.Now())); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if e.Binary == "" {

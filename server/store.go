@@ -22,7 +22,9 @@ type Store interface {
 	RevokeEnrollmentToken(ctx context.Context, id string, audit AuditEntry) error
 	// Enroll atomically consumes one use of the token whose hash is tokenHash, if it is not revoked,
 	// not expired at now and not used up (else ErrTokenInvalid), and inserts h, with its Group taken
-	// from the token, authenticated by credentialHash. It returns the stored host.
+	// from the token, authenticated by credentialHash. It returns the stored host. A token that
+	// is unknown, revoked, expired or used up is refused after a read, without a write
+	// transaction, so a flood of bad tokens does not queue behind (or in front of) ingestion.
 	Enroll(ctx context.Context, tokenHash string, now time.Time, h Host, credentialHash string) (Host, error)
 
 	// HostByCredential finds the host a credential belongs to, without Latest or LastUpdate. A

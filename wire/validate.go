@@ -108,6 +108,17 @@ func checkNonNeg(field string, v float64) error {
 	return nil
 }
 
+// checkMax checks a non-negative, finite value of at most max.
+func checkMax(field string, v, max float64) error {
+	if err := checkNonNeg(field, v); err != nil {
+		return err
+	}
+	if v > max {
+		return invalid("%s %g above the largest plausible value %g", field, v, max)
+	}
+	return nil
+}
+
 func checkCount(field string, n, max int) error {
 	if n > max {
 		return invalid("%d %s, at most %d allowed", n, field, max)
@@ -159,7 +170,7 @@ func (r *Report) Validate() error {
 		checkTime("boot_time", r.BootTime, false),
 		checkString("agent_version", r.AgentVersion, 64, false),
 		checkString("updater_version", r.UpdaterVersion, 64, false),
-		checkNonNeg("uptime_seconds", r.UptimeSeconds),
+		checkMax("uptime_seconds", r.UptimeSeconds, MaxUptimeSeconds),
 		checkCount("mounts", len(r.Mounts), MaxMounts),
 		checkCount("disks", len(r.Disks), MaxDevices),
 		checkCount("interfaces", len(r.Interfaces), MaxInterfaces),
@@ -184,7 +195,8 @@ func (r *Report) Validate() error {
 		errs = append(errs, checkPct("cpu.busy_pct", c.BusyPct), checkPct("cpu.iowait_pct", c.IOWaitPct), checkPct("cpu.steal_pct", c.StealPct))
 	}
 	if l := r.Load; l != nil {
-		errs = append(errs, checkNonNeg("load.load1", l.Load1), checkNonNeg("load.load5", l.Load5), checkNonNeg("load.load15", l.Load15))
+		errs = append(errs, checkMax("load.load1", l.Load1, MaxLoadAverage), checkMax("load.load5", l.Load5, MaxLoadAverage),
+			checkMax("load.load15", l.Load15, MaxLoadAverage))
 	}
 	if m := r.Memory; m != nil {
 		errs = append(errs, checkPct("memory.used_pct", m.UsedPct))
@@ -209,14 +221,14 @@ func (r *Report) Validate() error {
 	for i, d := range r.Disks {
 		errs = append(errs,
 			checkString(fmt.Sprintf("disks[%d].device", i), d.Device, MaxNameLen, true),
-			checkNonNeg("disks.read_bytes_per_s", d.ReadBytesPS), checkNonNeg("disks.write_bytes_per_s", d.WriteBytesPS),
-			checkNonNeg("disks.read_iops", d.ReadIOPS), checkNonNeg("disks.write_iops", d.WriteIOPS),
+			checkMax("disks.read_bytes_per_s", d.ReadBytesPS, MaxRate), checkMax("disks.write_bytes_per_s", d.WriteBytesPS, MaxRate),
+			checkMax("disks.read_iops", d.ReadIOPS, MaxRate), checkMax("disks.write_iops", d.WriteIOPS, MaxRate),
 			checkPct(fmt.Sprintf("disks[%d].util_pct", i), d.UtilizationPct))
 	}
 	for i, n := range r.Interfaces {
 		errs = append(errs,
 			checkString(fmt.Sprintf("interfaces[%d].interface", i), n.Interface, MaxNameLen, true),
-			checkNonNeg("interfaces.rx_bytes_per_s", n.RxBytesPS), checkNonNeg("interfaces.tx_bytes_per_s", n.TxBytesPS))
+			checkMax("interfaces.rx_bytes_per_s", n.RxBytesPS, MaxRate), checkMax("interfaces.tx_bytes_per_s", n.TxBytesPS, MaxRate))
 	}
 	for i, p := range r.Processes {
 		errs = append(errs, checkString(fmt.Sprintf("processes[%d].name", i), p.Name, MaxNameLen, true),
@@ -413,6 +425,46 @@ func (w *ProcessWatch) Validate() error {
 	}
 	return errors.Join(checkString("name", w.Name, MaxNameLen, false), checkString("exe", w.Exe, MaxNameLen, false))
 }
+
+// checkAhead refuses a time more than MaxClockAhead after now.
+func checkAhead(field string, t, now time.Time) error {
+	if t.After(now.Add(MaxClockAhead)) {
+		return invalid("%s %s is %s ahead of the server's clock (at most %s allowed): fix the host's clock (NTP)",
+			field, t.UTC().Format(time.RFC3339), t.Sub(now).Round(time.Second), MaxClockAhead)
+	}
+	return nil
+}
+
+// CheckClock refuses a batch holding a time more than MaxClockAhead after now, the receiver's
+// clock. Validate cannot check this: it has no clock, and runs on the agent too.
+func (b *ReportBatch) CheckClock(now time.Time) error {
+	for i := range b.Reports {
+		if err := b.Reports[i].CheckClock(now); err != nil {
+			return fmt.Errorf("report %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// CheckClock refuses a report holding a time more than MaxClockAhead after now.
+func (r *Report) CheckClock(now time.Time) error {
+	errs := []error{checkAhead("time", r.Time, now), checkAhead("boot_time", r.BootTime, now)}
+	for i, p := range r.Processes {
+		for _, in := range p.Instances {
+			errs = append(errs, checkAhead(fmt.Sprintf("processes[%d].start_time", i), in.StartTime, now))
+		}
+	}
+	for i, e := range r.Events {
+		errs = append(errs, checkAhead(fmt.Sprintf("events[%d].time", i), e.Time, now))
+	}
+	for i, o := range r.Outages {
+		errs = append(errs, checkAhead(fmt.Sprintf("outages[%d].end", i), o.End, now))
+	}
+	return errors.Join(errs...)
+}
+
+// CheckClock refuses an update event more than MaxClockAhead after now.
+func (e *UpdateEvent) CheckClock(now time.Time) error { return checkAhead("time", e.Time, now) }
 
 // Validate checks an update event.
 func (e *UpdateEvent) Validate() error {

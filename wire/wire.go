@@ -10,6 +10,8 @@
 // how often the agent reports and what it watches, never make it run anything.
 package wire
 
+import "time"
+
 // ProtocolVersion is the version of the wire contract spoken by this build. It is sent by agents in
 // the X-Vigil-Protocol header and by the server in its responses.
 //
@@ -69,4 +71,21 @@ const (
 	// MinIntervalSeconds and MaxIntervalSeconds bound the report interval a server may set.
 	MinIntervalSeconds = 1
 	MaxIntervalSeconds = 3600
+)
+
+// Bounds on reported figures and times, beyond which a value is a bug or an attack, not a
+// measurement (checked by Validate and CheckClock).
+const (
+	// MaxLoadAverage bounds load averages: the kernel's PID_MAX_LIMIT (4,194,304), the most tasks
+	// that can be runnable at once.
+	MaxLoadAverage = 1 << 22
+	// MaxRate bounds bytes per second and I/O operations per second: 2^50 (about 10^15), far above
+	// any disk or interface.
+	MaxRate = 1 << 50
+	// MaxUptimeSeconds bounds uptime_seconds: a hundred years.
+	MaxUptimeSeconds = 100 * 365 * 24 * 3600
+	// MaxClockAhead is how far a time in a report or update event may be ahead of the server's
+	// clock. A host further ahead has a broken clock: its reports are refused (400, saying so)
+	// rather than stored with times that would confuse silence detection, retention and graphs.
+	MaxClockAhead = 24 * time.Hour
 )

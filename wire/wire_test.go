@@ -89,6 +89,13 @@ func TestReportValidate(t *testing.T) {
 		{"hint score NaN", func(r *Report) { r.Hints[0].Score = math.NaN() }, "score NaN is not finite"},
 		{"hint stddev zero", func(r *Report) { r.Hints[0].StdDev = 0 }, "stddev 0 is not positive"},
 		{"hint hour", func(r *Report) { r.Hints[0].Hour = 24 }, "hour 24"},
+		{"load 1e308", func(r *Report) { r.Load.Load1 = 1e308 }, "load.load1 1e+308 above the largest plausible value"},
+		{"load at the limit", func(r *Report) { r.Load.Load15 = MaxLoadAverage }, ""},
+		{"load just over", func(r *Report) { r.Load.Load5 = MaxLoadAverage + 1 }, "load.load5"},
+		{"uptime 1e308", func(r *Report) { r.UptimeSeconds = 1e308 }, "uptime_seconds"},
+		{"disk rate 1e308", func(r *Report) { r.Disks[0].WriteBytesPS = 1e308 }, "disks.write_bytes_per_s"},
+		{"iops 1e308", func(r *Report) { r.Disks[0].ReadIOPS = 1e308 }, "disks.read_iops"},
+		{"net rate 1e308", func(r *Report) { r.Interfaces[0].RxBytesPS = 1e308 }, "interfaces.rx_bytes_per_s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,5 +281,50 @@ func TestValidUnitName(t *testing.T) {
 		if got := ValidUnitName(name); got != ok {
 			t.Errorf("ValidUnitName(%q) = %v, want %v", name, got, ok)
 		}
+	}
+}
+
+// TestCheckClock: times up to MaxClockAhead ahead of the receiver's clock pass; further ahead
+// (year 2199, or just past the bound) is refused with a message that says to fix the clock.
+func TestCheckClock(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	y2199 := time.Date(2199, 6, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		mutate func(r *Report)
+		want   string
+	}{
+		{"good", func(r *Report) {}, ""},
+		{"at the bound", func(r *Report) { r.Time = now.Add(MaxClockAhead) }, ""},
+		{"just past", func(r *Report) { r.Time = now.Add(MaxClockAhead + time.Second) }, "time 2026-11-22T12:00:01Z is 24h0m1s ahead of the server's clock"},
+		{"year 2199", func(r *Report) { r.Time = y2199 }, "fix the host's clock"},
+		{"boot time", func(r *Report) { r.BootTime = y2199 }, "boot_time"},
+		{"process start", func(r *Report) { r.Processes[0].Instances[0].StartTime = y2199 }, "processes[0].start_time"},
+		{"event", func(r *Report) { r.Events[0].Time = y2199 }, "events[0].time"},
+		{"outage end", func(r *Report) { r.Outages[0].End = y2199 }, "outages[0].end"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := goodReport(1)
+			tt.mutate(&r)
+			if err := r.Validate(); err != nil {
+				t.Fatalf("Validate: %v (the clock check is separate)", err)
+			}
+			b := ReportBatch{Reports: []Report{r}}
+			err := b.CheckClock(now)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("CheckClock = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("CheckClock = %v, want ErrInvalid containing %q", err, tt.want)
+			}
+		})
+	}
+	e := UpdateEvent{Phase: PhaseCheck, Result: ResultOK, Time: y2199}
+	if err := e.CheckClock(now); err == nil || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("update event in 2199: %v, want ErrInvalid", err)
 	}
 }

@@ -20,6 +20,10 @@ import (
 	"github.com/vigilhq/vigil/server/app"
 )
 
+// onlineKeyPassphraseEnv holds the online TUF keys' passphrase itself. It is an environment
+// variable only: a flag's value would show in ps.
+const onlineKeyPassphraseEnv = "VIGIL_ONLINE_KEY_PASSPHRASE"
+
 // version is set at build time with -ldflags "-X main.version=1.2.3".
 var version = "dev"
 
@@ -42,10 +46,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain; without it the server makes its own CA in the data dir")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL agents and browsers use to reach this server")
+	fs.StringVar(&cfg.MetricsListen, "metrics-addr", "", "also serve /metrics on this address over plain HTTP WITHOUT authentication (loopback or a private network); /metrics on --listen always needs an API token")
 	addAlertFlags(fs, &cfg)
 	fs.DurationVar(&cfg.Retention, "retention", 14*24*time.Hour, "how long samples are kept")
 	fs.StringVar(&cfg.RepoDir, "repo-dir", "", "release repository directory (TUF metadata and builds); default <data-dir>/tuf, shared between replicas")
-	fs.StringVar(&cfg.OnlineKeyPassphraseFile, "online-key-passphrase-file", "", "file holding the passphrase of the online TUF keys; default a random one in <data-dir>/tuf-keys/passphrase")
+	fs.StringVar(&cfg.OnlineKeyPassphraseFile, "online-key-passphrase-file", "", "file holding the passphrase of the online TUF keys, best outside the data dir (or the passphrase itself in $"+onlineKeyPassphraseEnv+"); default a random one in <data-dir>/tuf-keys/passphrase, which protects the keys only as well as the data dir's permissions do")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {
@@ -70,6 +75,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		fmt.Fprintf(stderr, "vigil-server: --log-level: %v\n", err)
 		return 2
+	}
+	if p, ok := os.LookupEnv(onlineKeyPassphraseEnv); ok {
+		cfg.OnlineKeyPassphrase = []byte(p)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Logger = log

@@ -71,7 +71,7 @@ func startWith(t *testing.T, cfg app.Config, token string) (*testServer, string)
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	return &testServer{Server: srv, client: hc, admin: apiclient.New(srv.URL, token, hc)}, token
+	return &testServer{Server: srv, client: hc, admin: apiclient.New(srv.URL, token, hc), token: token}, token
 }
 
 // onlySilenceRules deletes the default rules other than the silence one, so a real host's disk
@@ -481,7 +481,7 @@ func TestAlertRetentionAndMetrics(t *testing.T) {
 	waitFor(t, 10*time.Second, "alerting's first cycle", s.AlertLeading)
 	var body string
 	waitFor(t, 10*time.Second, "alerting series in /metrics", func() bool {
-		resp, err := s.client.Get(s.URL + "/metrics")
+		resp, err := s.get(s.URL+"/metrics", s.token)
 		if err != nil {
 			return false
 		}

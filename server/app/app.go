@@ -49,8 +49,13 @@ type Config struct {
 	// PublicURL is how agents and browsers reach this server (its host goes into the self-made
 	// certificate). Default https://<Listen>.
 	PublicURL string
-	// Version is this build's version, served in /healthz.
+	// Version is this build's version, logged at start, shown in the dashboard and served to
+	// token holders as the vigil_build_info series of /metrics (not in /healthz).
 	Version string
+	// MetricsListen, when set, is a second address serving /metrics over plain HTTP without
+	// authentication, for a Prometheus on a private network or loopback. On the main listener
+	// /metrics always needs an API token (any role).
+	MetricsListen string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Retention is how long samples are kept. Default 14 days.
@@ -61,6 +66,10 @@ type Config struct {
 	// OnlineKeyPassphraseFile holds the passphrase the online TUF keys are encrypted with. Empty:
 	// a random one is generated once into DataDir/tuf-keys/passphrase.
 	OnlineKeyPassphraseFile string
+	// OnlineKeyPassphrase is that passphrase itself (cmd/vigil-server reads it from the
+	// VIGIL_ONLINE_KEY_PASSPHRASE environment variable, never from a flag, which ps would show).
+	// At most one of the two may be set.
+	OnlineKeyPassphrase []byte
 
 	// Store, when set, is used instead of opening one from DataDir/DatabaseURL (tests, benchmarks).
 	Store server.Store
@@ -124,6 +133,10 @@ type Server struct {
 	// that password, shown once ("" if users already existed).
 	AdminPasswordPath string
 	AdminPassword     string
+	// MetricsURL is the plain-HTTP /metrics URL of Config.MetricsListen ("" without it).
+	MetricsURL string
+
+	metricsHTTP *http.Server
 }
 
 // Start opens the store, applies migrations, prepares TLS and the admin token, and starts serving.
@@ -146,6 +159,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	// An existing directory keeps its mode with MkdirAll: tighten it (it holds the CA key, the
+	// admin token and the database).
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("restrict data dir: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, done: make(chan error, 1)}
 	defer func() {
@@ -214,10 +232,17 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 
 	router := api.Router()
-	router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vigil_build_info", Help: "Always 1; the version label is this build's.",
+		ConstLabels: prometheus.Labels{"version": cfg.Version}}, func() float64 { return 1 }))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	// /metrics tells per-route 401/403 counts and enrollment totals: token holders only (a viewer
+	// token is enough, so a scraper holds no power to change anything), or --metrics-addr.
+	router.Handle("/metrics", api.RequireToken(server.RoleViewer, metrics))
+	// /healthz says only that the process runs; the build is for token holders (vigil_build_info).
 	router.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "ok %s\n", cfg.Version)
+		fmt.Fprintln(w, "ok")
 	})
 	router.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -246,8 +271,14 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.ln = ln
 	s.URL = "https://" + ln.Addr().String()
+	if cfg.MetricsListen != "" {
+		if err := s.listenMetrics(metrics); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	s.http = &http.Server{
-		Handler:           router,
+		Handler:           securityHeaders(router),
 		TLSConfig:         tlsConf,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
@@ -302,7 +333,7 @@ func (s *Server) bootstrapAdmin(ctx context.Context) error {
 }
 
 func (s *Server) tlsConfig() (*tls.Config, error) {
-	conf := &tls.Config{MinVersion: tls.VersionTLS12}
+	conf := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: tls12CipherSuites}
 	if s.cfg.TLSCert != "" {
 		pair, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
 		if err != nil {
@@ -349,6 +380,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := s.http.Shutdown(ctx)
+	if s.metricsHTTP != nil {
+		_ = s.metricsHTTP.Shutdown(ctx)
+	}
 	s.svc.Close()
 	s.cancel()
 	s.stopAlerting()
@@ -367,6 +401,33 @@ func (s *Server) closeStore() error {
 	err := s.store.Close()
 	s.store = nil
 	return err
+}
+
+// listenMetrics serves /metrics without authentication on Config.MetricsListen, and nothing else.
+func (s *Server) listenMetrics(metrics http.Handler) error {
+	ln, err := net.Listen("tcp", s.cfg.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("listen for metrics on %s: %w", s.cfg.MetricsListen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	s.metricsHTTP = &http.Server{
+		Handler:           securityHeaders(mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.MetricsURL = "http://" + ln.Addr().String() + "/metrics"
+	go func() {
+		if err := s.metricsHTTP.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("The metrics listener stopped.", "err", err)
+		}
+	}()
+	s.log.Info("Serving /metrics without authentication.", "url", s.MetricsURL)
+	return nil
 }
 
 // serveFile serves a file built into the binary.

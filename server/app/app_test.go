@@ -32,6 +32,19 @@ type testServer struct {
 	*app.Server
 	client *http.Client
 	admin  *apiclient.Client
+	token  string // the admin API token
+}
+
+// get GETs url with bearer as its Bearer token ("" for none).
+func (s *testServer) get(url, bearer string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	return s.client.Do(req)
 }
 
 func startServer(t *testing.T, databaseURL string) *testServer {
@@ -67,7 +80,7 @@ func startServer(t *testing.T, databaseURL string) *testServer {
 	if fi, _ := os.Stat(filepath.Join(dir, app.AdminPasswordFile)); fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin password mode %v, want 0600", fi.Mode().Perm())
 	}
-	return &testServer{Server: srv, client: hc, admin: apiclient.New(srv.URL, strings.TrimSpace(string(tok)), hc)}
+	return &testServer{Server: srv, client: hc, admin: apiclient.New(srv.URL, strings.TrimSpace(string(tok)), hc), token: strings.TrimSpace(string(tok))}
 }
 
 func (s *testServer) enroll(t *testing.T, hostname string) wire.EnrollResponse {
@@ -281,21 +294,76 @@ func TestGzipBomb(t *testing.T) {
 	}
 }
 
-// TestHealthAndMetrics checks the probe and metrics endpoints.
+// TestHealthAndMetrics checks the probe and metrics endpoints: /healthz says only "ok" (no build),
+// /metrics needs an API token (any role) and then carries the build as vigil_build_info.
 func TestHealthAndMetrics(t *testing.T) {
 	s := startServer(t, "")
+	ctx := context.Background()
+	viewer, err := s.admin.CreateToken(ctx, api.CreateTokenRequest{Name: "scraper", Role: server.RoleViewer})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// In order: the request counter appears in /metrics once an earlier request was recorded.
-	for _, c := range []struct{ path, want string }{{"/healthz", "ok test"}, {"/readyz", "ready"}, {"/metrics", "vigil_http_requests_total"}} {
-		path, want := c.path, c.want
-		resp, err := s.client.Get(s.URL + path)
+	for _, c := range []struct {
+		path, token string
+		status      int
+		want        string
+	}{
+		{"/healthz", "", 200, "ok\n"},
+		{"/readyz", "", 200, "ready\n"},
+		{"/metrics", "", 401, api.CodeUnauthorized},
+		{"/metrics", "vgt_not-a-token", 401, api.CodeUnauthorized},
+		{"/metrics", viewer.Token, 200, "vigil_http_requests_total"},
+		{"/metrics", s.token, 200, `vigil_build_info{version="test"} 1`},
+	} {
+		resp, err := s.get(s.URL+c.path, c.token)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
-			t.Fatalf("%s: %d %q", path, resp.StatusCode, b)
+		if resp.StatusCode != c.status || !strings.Contains(string(b), c.want) {
+			t.Fatalf("%s (token %t): %d %q, want %d with %q", c.path, c.token != "", resp.StatusCode, b, c.status, c.want)
 		}
+		if c.path == "/healthz" && string(b) != "ok\n" {
+			t.Fatalf("/healthz = %q, want exactly \"ok\\n\" (no build string)", b)
+		}
+	}
+}
+
+// TestMetricsListen: with MetricsListen (--metrics-addr), /metrics is served there over plain HTTP
+// without a token, and only /metrics; the main listener still wants a token.
+func TestMetricsListen(t *testing.T) {
+	s, _ := startWith(t, app.Config{MetricsListen: "127.0.0.1:0"}, "")
+	if !strings.HasPrefix(s.MetricsURL, "http://127.0.0.1:") {
+		t.Fatalf("MetricsURL = %q", s.MetricsURL)
+	}
+	resp, err := http.Get(s.MetricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `vigil_build_info{version="test"} 1`) {
+		t.Fatalf("metrics listener: %d %.200q", resp.StatusCode, b)
+	}
+	for _, path := range []string{"/healthz", "/api/v1/hosts", "/"} {
+		resp, err := http.Get(strings.TrimSuffix(s.MetricsURL, "/metrics") + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("metrics listener serves %s: %d, want 404", path, resp.StatusCode)
+		}
+	}
+	resp, err = s.get(s.URL+"/metrics", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("main listener /metrics without a token: %d, want 401", resp.StatusCode)
 	}
 }
 

@@ -13,7 +13,8 @@ import (
 // one process, always leader.
 func (s *Server) openReleases() (*tufrepo.Repository, error) {
 	cfg := tufrepo.Config{
-		DataDir: s.cfg.DataDir, RepoDir: s.cfg.RepoDir, PassphraseFile: s.cfg.OnlineKeyPassphraseFile, Logger: s.log,
+		DataDir: s.cfg.DataDir, RepoDir: s.cfg.RepoDir, PassphraseFile: s.cfg.OnlineKeyPassphraseFile,
+		Passphrase: s.cfg.OnlineKeyPassphrase, Logger: s.log,
 	}
 	if ps, ok := s.store.(*pgstore.Store); ok {
 		cfg.Leader = ps.NewLeader("tuf")

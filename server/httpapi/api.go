@@ -8,7 +8,10 @@
 // the Service sees it. A report body is read under its own deadline before a decode slot is taken,
 // and each host credential may have only a few report requests in flight, so one host cannot hold
 // ingestion for the others (ingest.go). Operator endpoints require a Bearer API token whose role
-// permits the action. Secrets are never logged.
+// permits the action, checked before the body is read (authz.go). Failed authentications are
+// limited per source address and per presented secret and answered 429 beyond that
+// (bruteforce.go); revoked and unknown secrets get the same answer. Secrets are never logged: a
+// failure is logged with a short prefix of the secret's SHA-256.
 package httpapi
 
 import (
@@ -64,6 +67,11 @@ type Config struct {
 	// Content-Length (a chunked one wire.MaxReportBodyBytes). Default
 	// DefaultMaxBufferedReportBytes (256 MiB).
 	MaxBufferedReportBytes int64
+	// FailureRate and FailureBurst bound failed authentications per source address and per
+	// presented secret (429 beyond; see bruteforce.go). Default DefaultFailureRate and
+	// DefaultFailureBurst.
+	FailureRate  float64
+	FailureBurst float64
 	// Now defaults to time.Now.
 	Now func() time.Time
 	// Releases is the release repository behind /api/v1/repo, /releases and /drafts. Nil: those
@@ -84,8 +92,10 @@ type API struct {
 	log        *slog.Logger
 	router     *mux.Router
 	limiter    *hostLimiter
-	ingest     chan struct{}
-	now        func() time.Time
+	// failures limits failed authentications (bruteforce.go).
+	failures *failureLimiter
+	ingest   chan struct{}
+	now      func() time.Time
 
 	releases *tufrepo.Repository
 
@@ -128,6 +138,12 @@ func New(cfg Config) (*API, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.FailureRate == 0 {
+		cfg.FailureRate = DefaultFailureRate
+	}
+	if cfg.FailureBurst == 0 {
+		cfg.FailureBurst = DefaultFailureBurst
+	}
 	a := &API{
 		cfg:           cfg,
 		hostsInFlight: newInflight(cfg.MaxReportsInFlightPerHost),
@@ -136,6 +152,7 @@ func New(cfg Config) (*API, error) {
 		log:           cfg.Logger,
 		router:        mux.NewRouter(),
 		limiter:       newHostLimiter(cfg.HostRate, cfg.HostBurst, cfg.Now),
+		failures:      newFailureLimiter(cfg.FailureRate, cfg.FailureBurst, cfg.Now, cfg.Logger),
 		ingest:        make(chan struct{}, cfg.MaxConcurrentIngest),
 		now:           cfg.Now,
 
@@ -230,6 +247,9 @@ func (a *API) instrument(next http.Handler) http.Handler {
 				route = tpl
 			}
 		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = abortReader{r.Body}
+		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
 		next.ServeHTTP(rec, r)
@@ -252,8 +272,16 @@ type hostHandler func(w http.ResponseWriter, r *http.Request, h server.Host)
 
 func (a *API) hostAuth(next hostHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		h, err := a.svc.AuthenticateHost(r.Context(), bearer(r))
+		cred := bearer(r)
+		if a.failures.blocked(r, kindHostCred, cred) {
+			a.writeError(w, r, errRateLimitedAuth)
+			return
+		}
+		h, err := a.svc.AuthenticateHost(r.Context(), cred)
 		if err != nil {
+			if isAuthFailure(err) {
+				a.failures.failed(r, kindHostCred, cred, err)
+			}
 			closeUnread(w)
 			a.writeError(w, r, err)
 			return
@@ -271,14 +299,46 @@ type opHandler func(w http.ResponseWriter, r *http.Request, p server.Principal)
 
 func (a *API) opAuth(next opHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.svc.Authenticate(r.Context(), bearer(r))
+		p, err := a.authenticate(r)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
 		p.Address = ClientAddress(r)
+		if need := routeRole(r); need != "" {
+			if err := a.svc.Authorize(p, need); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+		}
 		next(w, r, p)
 	}
+}
+
+// authenticate resolves the request's API token, counting a failure against its address and
+// token (bruteforce.go).
+func (a *API) authenticate(r *http.Request) (server.Principal, error) {
+	tok := bearer(r)
+	if a.failures.blocked(r, kindAPIToken, tok) {
+		return server.Principal{}, errRateLimitedAuth
+	}
+	p, err := a.svc.Authenticate(r.Context(), tok)
+	if err != nil && isAuthFailure(err) {
+		a.failures.failed(r, kindAPIToken, tok, err)
+	}
+	return p, err
+}
+
+// RequireToken serves next only to callers with an API token of at least role (viewer: any
+// valid token), with the same brute-force limits as the API. vigil-server guards /metrics with it.
+func (a *API) RequireToken(role string, next http.Handler) http.Handler {
+	return a.opAuth(func(w http.ResponseWriter, r *http.Request, p server.Principal) {
+		if err := a.svc.Authorize(p, role); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // decodeSmall decodes a bounded, strict JSON operator or host body.
@@ -295,8 +355,15 @@ func (a *API) enroll(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	if a.failures.blocked(r, kindEnrollment, req.EnrollmentToken) {
+		a.writeError(w, r, errRateLimitedAuth)
+		return
+	}
 	resp, err := a.svc.Enroll(r.Context(), req)
 	if err != nil {
+		if isAuthFailure(err) {
+			a.failures.failed(r, kindEnrollment, req.EnrollmentToken, err)
+		}
 		a.writeError(w, r, err)
 		return
 	}
@@ -372,8 +439,15 @@ func (a *API) desiredAuth(w http.ResponseWriter, r *http.Request) {
 		a.hostAuth(a.desired)(w, r)
 		return
 	}
+	if a.failures.blocked(r, kindEnrollment, tok) {
+		a.writeError(w, r, errRateLimitedAuth)
+		return
+	}
 	d, err := a.svc.DesiredForEnrollment(r.Context(), tok)
 	if err != nil {
+		if isAuthFailure(err) {
+			a.failures.failed(r, kindEnrollment, tok, err)
+		}
 		a.writeError(w, r, err)
 		return
 	}

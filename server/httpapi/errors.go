@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -19,6 +21,25 @@ var errRateLimited = errors.New("too many requests")
 // errUnsupportedEncoding is returned for a Content-Encoding other than gzip or identity.
 var errUnsupportedEncoding = errors.New("unsupported Content-Encoding")
 
+// errBodyAborted is returned when the client did not send its whole body: it closed the
+// connection, reset it, or stopped sending until the server's read timeout. It is the client's
+// doing (400, logged at INFO), not the server's failure.
+var errBodyAborted = errors.New("request body incomplete")
+
+// abortReader marks errors reading a request body, other than its clean end, as errBodyAborted.
+type abortReader struct{ io.ReadCloser }
+
+func (b abortReader) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && !errors.Is(err, wire.ErrTooLarge) {
+		var maxErr *http.MaxBytesError
+		if !errors.As(err, &maxErr) {
+			err = fmt.Errorf("%w: %w", errBodyAborted, err)
+		}
+	}
+	return n, err
+}
+
 // retryAfterSeconds is what 429 and 503 answers ask clients to wait.
 const retryAfterSeconds = 5
 
@@ -30,13 +51,14 @@ func statusOf(err error) (int, string, string) {
 		return http.StatusRequestEntityTooLarge, api.CodeTooLarge, err.Error()
 	case errors.Is(err, errUnsupportedEncoding):
 		return http.StatusUnsupportedMediaType, api.CodeUnsupportedType, err.Error()
+	case errors.Is(err, errBodyAborted):
+		return http.StatusBadRequest, api.CodeInvalid, errBodyAborted.Error() + ": send the whole body"
 	case errors.Is(err, server.ErrInvalid), errors.Is(err, wire.ErrInvalid):
 		return http.StatusBadRequest, api.CodeInvalid, err.Error()
 	case errors.Is(err, server.ErrTokenInvalid):
 		return http.StatusUnauthorized, api.CodeTokenInvalid, server.ErrTokenInvalid.Error()
-	case errors.Is(err, server.ErrHostRevoked):
-		return http.StatusUnauthorized, api.CodeUnauthorized, "host credential revoked"
 	case errors.Is(err, server.ErrUnauthorized):
+		// Revoked and unknown credentials get the same answer: the log tells them apart.
 		return http.StatusUnauthorized, api.CodeUnauthorized, "missing or invalid credentials"
 	case errors.Is(err, server.ErrForbidden):
 		return http.StatusForbidden, api.CodeForbidden, err.Error()
@@ -48,8 +70,6 @@ func statusOf(err error) (int, string, string) {
 		return http.StatusConflict, api.CodeConflict, err.Error()
 	case errors.Is(err, errBodyTimeout):
 		return http.StatusRequestTimeout, api.CodeTimeout, err.Error()
-	case errors.Is(err, errBodyAborted):
-		return http.StatusBadRequest, api.CodeInvalid, err.Error()
 	case errors.Is(err, errRateLimited), errors.Is(err, errHostBusy):
 		return http.StatusTooManyRequests, api.CodeRateLimited, err.Error()
 	case errors.Is(err, server.ErrOverloaded):
@@ -61,6 +81,10 @@ func statusOf(err error) (int, string, string) {
 
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg := statusOf(err)
+	if errors.Is(err, errBodyAborted) {
+		a.log.InfoContext(r.Context(), "Client did not send its whole request body.", "method", r.Method, "path", r.URL.Path,
+			logKeyAddr, r.RemoteAddr, "err", err)
+	}
 	if status == http.StatusInternalServerError {
 		if errors.Is(err, context.Canceled) {
 			return // the client went away
@@ -71,8 +95,6 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, errBodyTimeout):
 		// The client's fault or its network's, not the server's: a warning, never an error.
 		a.log.WarnContext(r.Context(), "Request body too slow; answered 408.", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
-	case errors.Is(err, errBodyAborted):
-		a.log.InfoContext(r.Context(), "Client broke off its request body.", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 	}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))

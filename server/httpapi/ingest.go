@@ -47,8 +47,6 @@ const (
 var (
 	// errBodyTimeout: the body did not arrive within ReportBodyTimeout (408; the agent retries).
 	errBodyTimeout = errors.New("request body not received in time")
-	// errBodyAborted: the client closed or broke the connection mid-body (400).
-	errBodyAborted = errors.New("request body ended early")
 	// errHostBusy: the host already has its cap of report requests in flight (429).
 	errHostBusy = errors.New("too many report requests in flight for this host")
 )

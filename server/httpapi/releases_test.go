@@ -62,7 +62,9 @@ func newReleaseEnvWith(t testing.TB, withRepo bool, tune func(*httptest.Server))
 		t.Fatal(err)
 	}
 	e := &releaseEnv{svc: svc}
-	cfg := Config{Service: svc, Logger: log}
+	// Authorization tests send hundreds of bad credentials from one address; the brute-force
+	// limits have their own tests (bruteforce_test.go).
+	cfg := Config{Service: svc, Logger: log, FailureBurst: 1e6}
 	if withRepo {
 		if e.repo, err = tufrepo.Open(tufrepo.Config{DataDir: dir, Logger: log}); err != nil {
 			t.Fatal(err)

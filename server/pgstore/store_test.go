@@ -150,3 +150,20 @@ func BenchmarkCommitReports(b *testing.B) {
 		})
 	}
 }
+
+// TestEnrollRefusesWithoutWriting: bad enrollment tokens are refused while another transaction
+// holds enrollment_tokens in EXCLUSIVE mode (reads pass, any UPDATE waits), so they never wrote.
+func TestEnrollRefusesWithoutWriting(t *testing.T) {
+	s := openTemp(t)
+	storetest.EnrollRefusesWithoutWriting(t, s, func(ctx context.Context) (func(), error) {
+		tx, err := s.pool.Begin(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec(ctx, "LOCK TABLE enrollment_tokens IN EXCLUSIVE MODE"); err != nil {
+			_ = tx.Rollback(ctx)
+			return nil, err
+		}
+		return func() { _ = tx.Rollback(context.Background()) }, nil
+	})
+}

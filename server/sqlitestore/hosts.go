@@ -19,6 +19,18 @@ func (s *Store) Enroll(ctx context.Context, tokenHash string, now time.Time, h s
 	if err != nil {
 		return server.Host{}, err
 	}
+	// Refuse a bad token with a read: no write transaction (and, on SQLite, no wait for the one
+	// writer) for guesses. The UPDATE below checks again, atomically, for races with other uses.
+	var one int
+	err = s.r.QueryRowContext(ctx, `SELECT 1 FROM enrollment_tokens
+		WHERE hash = ? AND revoked = 0 AND (expires_at IS NULL OR expires_at > ?) AND (max_uses <= 0 OR uses < max_uses)`,
+		tokenHash, micros(now)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return server.Host{}, fmt.Errorf("enroll: %w", server.ErrTokenInvalid)
+	}
+	if err != nil {
+		return server.Host{}, fmt.Errorf("enroll: check token: %w", err)
+	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `UPDATE enrollment_tokens SET uses = uses + 1
 			WHERE hash = ? AND revoked = 0 AND (expires_at IS NULL OR expires_at > ?) AND (max_uses <= 0 OR uses < max_uses)

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"runtime"
 	"sort"
@@ -72,12 +73,35 @@ type Store struct {
 	selHostState, insSample, insOutage, updHostState *sql.Stmt
 }
 
+// restrictFiles creates the database file mode 0600 if it does not exist, so SQLite, which gives
+// the -wal and -shm files the mode of the database, creates those 0600 too, and tightens the
+// modes of files an older version left world-readable. The database holds credential hashes,
+// host data and the audit log.
+func restrictFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("restrict %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
 // Open opens (creating if needed) the SQLite database at path, a plain file path, and applies
 // pending migrations. Several Stores, in one process or several, may open the same file.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	opts.setDefaults()
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open sqlite store: unusable path %q", path)
+	}
+	if err := restrictFiles(path); err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	common := url.Values{}
 	common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))

@@ -184,3 +184,34 @@ func BenchmarkCommitReports(b *testing.B) {
 		})
 	}
 }
+
+// TestEnrollRefusesWithoutWriting: bad enrollment tokens are refused while another connection
+// holds SQLite's write lock (BEGIN IMMEDIATE), so they never took it.
+func TestEnrollRefusesWithoutWriting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vigil.db")
+	s, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	storetest.EnrollRefusesWithoutWriting(t, s, func(ctx context.Context) (func(), error) {
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+			db.Close()
+			return nil, err
+		}
+		return func() {
+			_, _ = conn.ExecContext(context.Background(), "ROLLBACK")
+			conn.Close()
+			db.Close()
+		}, nil
+	})
+}

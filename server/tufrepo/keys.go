@@ -40,15 +40,15 @@ func haveKeys(dir string) bool {
 }
 
 // onlineKeys loads the snapshot and timestamp keys from dir, generating them (and, without
-// passFile, the passphrase) on first use.
-func onlineKeys(dir, passFile string) (snapshot, timestamp *signing.Key, created bool, err error) {
+// passFile or passphrase, the passphrase) on first use.
+func onlineKeys(dir, passFile string, passphrase []byte) (snapshot, timestamp *signing.Key, created bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, false, fmt.Errorf("create %s: %w", dir, err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, nil, false, fmt.Errorf("restrict %s: %w", dir, err)
 	}
-	pass, err := passphrase(dir, passFile)
+	pass, err := passphraseSource(dir, passFile, passphrase)
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -62,9 +62,13 @@ func onlineKeys(dir, passFile string) (snapshot, timestamp *signing.Key, created
 	return snapshot, timestamp, c1 || c2, nil
 }
 
-// passphrase returns the source of the online keys' passphrase: passFile when given, else
-// dir/passphrase, created with a random passphrase if there are no keys yet.
-func passphrase(dir, passFile string) (signing.PassphraseFunc, error) {
+// passphraseSource returns the source of the online keys' passphrase: the passphrase itself or
+// passFile when given, else dir/passphrase, created with a random passphrase if there are no
+// keys yet.
+func passphraseSource(dir, passFile string, passphrase []byte) (signing.PassphraseFunc, error) {
+	if passphrase != nil {
+		return signing.StaticPassphrase(passphrase), nil
+	}
 	if passFile != "" {
 		if _, err := os.Stat(passFile); err != nil {
 			return nil, fmt.Errorf("online key passphrase file: %w", err)

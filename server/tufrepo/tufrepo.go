@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,9 +42,14 @@ type Config struct {
 	// RepoDir holds the repository (metadata, targets, drafts). Default DataDir/tuf. Replicas
 	// share one directory (and must then share the online keys and passphrase too).
 	RepoDir string
-	// PassphraseFile holds the passphrase the online keys are encrypted with. Empty: a random
-	// passphrase generated once into DataDir/tuf-keys/passphrase.
+	// PassphraseFile holds the passphrase the online keys are encrypted with, best outside
+	// DataDir (a secrets mount, a systemd credential). Empty, and no Passphrase: a random
+	// passphrase generated once into DataDir/tuf-keys/passphrase, which protects the keys only as
+	// well as the data directory's permissions do (see the package doc).
 	PassphraseFile string
+	// Passphrase is the passphrase itself (vigil-server takes it from VIGIL_ONLINE_KEY_PASSPHRASE).
+	// At most one of Passphrase and PassphraseFile may be set.
+	Passphrase []byte
 	// Leader decides whether this process re-signs timestamp and snapshot. Nil: it always does
 	// (a single process; with several, a lost race fails with release.ErrConflict, harmlessly).
 	Leader Leader
@@ -85,6 +91,16 @@ func Open(cfg Config) (*Repository, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.PassphraseFile != "" && cfg.Passphrase != nil {
+		return nil, errors.New("online key passphrase: give a file or the passphrase itself, not both")
+	}
+	if cfg.Passphrase != nil && len(cfg.Passphrase) == 0 {
+		return nil, errors.New("online key passphrase: empty")
+	}
+	if cfg.PassphraseFile != "" && insideDir(cfg.PassphraseFile, cfg.DataDir) {
+		cfg.Logger.Warn("The online key passphrase file is inside the data directory: whoever copies the directory has the keys. Keep it elsewhere.",
+			"passphrase_file", cfg.PassphraseFile, "data_dir", cfg.DataDir)
+	}
 	st, err := release.NewDirStorage(cfg.RepoDir)
 	if err != nil {
 		return nil, err
@@ -102,6 +118,17 @@ func Open(cfg Config) (*Repository, error) {
 	return r, nil
 }
 
+// insideDir reports whether path lies in dir (after making both absolute and clean).
+func insideDir(path, dir string) bool {
+	p, err1 := filepath.Abs(path)
+	d, err2 := filepath.Abs(dir)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(d, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
 // load loads or generates the online keys once and builds the release.Repo over them.
 func (r *Repository) load() (*release.Repo, error) {
 	r.mu.Lock()
@@ -110,9 +137,13 @@ func (r *Repository) load() (*release.Repo, error) {
 		return r.repo, nil
 	}
 	keysDir := filepath.Join(r.cfg.DataDir, KeysDir)
-	snap, ts, created, err := onlineKeys(keysDir, r.cfg.PassphraseFile)
+	snap, ts, created, err := onlineKeys(keysDir, r.cfg.PassphraseFile, r.cfg.Passphrase)
 	if err != nil {
 		return nil, err
+	}
+	if r.cfg.PassphraseFile == "" && r.cfg.Passphrase == nil {
+		r.cfg.Logger.Info("The online TUF keys' passphrase is the generated one beside them: they are protected by the data directory's permissions only (see SECURITY.md).",
+			"passphrase_file", filepath.Join(keysDir, passphraseFileName))
 	}
 	if created {
 		r.cfg.Logger.Info("Generated the release repository's online snapshot and timestamp keys.",

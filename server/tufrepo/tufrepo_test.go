@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -124,6 +125,70 @@ func TestOnlineKeysPassphraseFile(t *testing.T) {
 	}
 	if _, err := Open(Config{DataDir: dir, PassphraseFile: filepath.Join(dir, "missing"), Logger: quiet}); err == nil {
 		t.Fatal("opened with a missing passphrase file")
+	}
+}
+
+// TestOnlineKeysPassphraseGiven: the passphrase can be given itself (VIGIL_ONLINE_KEY_PASSPHRASE);
+// then none is written into the data directory, the keys open again with it and not with another,
+// and a file and a passphrase together are refused.
+func TestOnlineKeysPassphraseGiven(t *testing.T) {
+	if testing.Short() {
+		t.Skip("scrypt key derivations; skipped with -short")
+	}
+	dir := t.TempDir()
+	r, err := Open(Config{DataDir: dir, Passphrase: []byte("from the environment"), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.OnlineKeys(); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, KeysDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, _ := os.ReadFile(filepath.Join(dir, KeysDir, e.Name()))
+		if e.Name() == passphraseFileName || bytes.Contains(b, []byte("from the environment")) {
+			t.Fatalf("the passphrase was written into the data directory (%s)", e.Name())
+		}
+	}
+	if _, err := Open(Config{DataDir: dir, Passphrase: []byte("from the environment"), Logger: quiet}); err != nil {
+		t.Fatalf("reopen with the same passphrase: %v", err)
+	}
+	if _, err := Open(Config{DataDir: dir, Passphrase: []byte("another"), Logger: quiet}); err == nil {
+		t.Fatal("opened the keys with a wrong passphrase")
+	}
+	pass := filepath.Join(t.TempDir(), "pass")
+	os.WriteFile(pass, []byte("from the environment\n"), 0o600)
+	if _, err := Open(Config{DataDir: dir, PassphraseFile: pass, Passphrase: []byte("x"), Logger: quiet}); err == nil {
+		t.Fatal("accepted a passphrase file and a passphrase together")
+	}
+	if _, err := Open(Config{DataDir: dir, Passphrase: []byte{}, Logger: quiet}); err == nil {
+		t.Fatal("accepted an empty passphrase")
+	}
+}
+
+// TestPassphraseFileInsideDataDirWarned: a passphrase file inside the data directory works but is
+// called out in the log, since it protects nothing against a copy of the directory.
+func TestPassphraseFileInsideDataDirWarned(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		path string
+		warn bool
+	}{
+		{filepath.Join(dir, "secrets", "pass"), true},
+		{filepath.Join(t.TempDir(), "pass"), false},
+		{dir + "-other/pass", false},
+	} {
+		var buf bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&buf, nil))
+		if _, err := Open(Config{DataDir: dir, PassphraseFile: c.path, Logger: log}); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(buf.String(), "inside the data directory"); got != c.warn {
+			t.Errorf("%s: warned %t, want %t\n%s", c.path, got, c.warn, buf.String())
+		}
 	}
 }
 

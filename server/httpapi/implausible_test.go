@@ -1,0 +1,65 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/wire"
+)
+
+// TestImplausibleReportsRefused: a load of 1e308 and a report from the year 2199 (or a day and a
+// minute ahead of the server's clock) are refused with 400 and a message that names the field,
+// and nothing is stored; a report at the server's time is taken.
+func TestImplausibleReportsRefused(t *testing.T) {
+	e := newBruteEnv(t)
+	ctx := context.Background()
+	boot := server.Principal{Name: "test", Role: server.RoleAdmin}
+	tok, _, err := e.svc.CreateEnrollmentToken(ctx, boot, "", time.Hour, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := e.svc.Enroll(ctx, wire.EnrollRequest{EnrollmentToken: tok, Hostname: "h", OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := e.clock().UTC()
+	report := func(seq uint64, mutate func(*wire.Report)) wire.ReportBatch {
+		r := wire.Report{Seq: seq, Time: now, Load: &wire.Load{Load1: 0.5, Load5: 0.5, Load15: 0.5}}
+		mutate(&r)
+		return wire.ReportBatch{Reports: []wire.Report{r}}
+	}
+	for _, c := range []struct {
+		name  string
+		batch wire.ReportBatch
+		want  string
+	}{
+		{"load 1e308", report(1, func(r *wire.Report) { r.Load.Load1 = 1e308 }), "load.load1"},
+		{"year 2199", report(1, func(r *wire.Report) { r.Time = time.Date(2199, 1, 1, 0, 0, 0, 0, time.UTC) }), "ahead of the server's clock"},
+		{"a day and a minute ahead", report(1, func(r *wire.Report) { r.Time = now.Add(wire.MaxClockAhead + time.Minute) }), "fix the host's clock"},
+	} {
+		st, _, body := e.do(t, "127.0.0.1", "POST", "/api/v1/reports", host.Credential, c.batch)
+		if st != http.StatusBadRequest || !strings.Contains(body, api.CodeInvalid) || !strings.Contains(body, c.want) {
+			t.Errorf("%s: %d %s, want 400 naming %q", c.name, st, body, c.want)
+		}
+	}
+	h, err := e.svc.GetHost(ctx, boot, host.HostID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.AckedSeq != 0 {
+		t.Fatalf("a refused report was stored: acked seq %d", h.AckedSeq)
+	}
+	if st, _, body := e.do(t, "127.0.0.1", "POST", "/api/v1/reports", host.Credential, report(1, func(*wire.Report) {})); st != http.StatusOK {
+		t.Fatalf("a plausible report: %d %s", st, body)
+	}
+	// Update events too.
+	ev := wire.UpdateEvent{Phase: wire.PhaseCheck, Result: wire.ResultOK, Time: time.Date(2199, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if st, _, body := e.do(t, "127.0.0.1", "POST", "/api/v1/updates/events", host.Credential, ev); st != http.StatusBadRequest || !strings.Contains(body, "ahead of the server's clock") {
+		t.Fatalf("update event in 2199: %d %s, want 400", st, body)
+	}
+}
