@@ -28,13 +28,24 @@ var routeRoles = map[string]string{
 	"PUT /api/v1/groups/{name}/agent-settings": server.RoleOperator,
 	"POST /api/v1/enrollment-tokens":           server.RoleOperator,
 	"DELETE /api/v1/enrollment-tokens/{id}":    server.RoleOperator,
-	"GET /api/v1/tokens":                       server.RoleAdmin,
-	"POST /api/v1/tokens":                      server.RoleAdmin,
-	"DELETE /api/v1/tokens/{id}":               server.RoleAdmin,
+	"POST /api/v1/hosts/{id}/clear-quarantine": server.RoleOperator,
+	"GET /api/v1/users":                        server.RoleAdmin,
+	"POST /api/v1/users":                       server.RoleAdmin,
+	"DELETE /api/v1/users/{name}":              server.RoleAdmin,
+	"PUT /api/v1/users/{name}/role":            server.RoleAdmin,
 	"POST /api/v1/rules":                       server.RoleOperator,
 	"DELETE /api/v1/rules/{id}":                server.RoleOperator,
 	"POST /api/v1/silences":                    server.RoleOperator,
 	"DELETE /api/v1/silences/{id}":             server.RoleOperator,
+}
+
+// selfServiceRoutes change something, yet any role may call them for itself: its own API tokens
+// (never above its role) and its own password. The Service decides, from the principal, whether
+// the object is the caller's own; TestAuthorization and TestUsersAndTokenOwnership cover them.
+var selfServiceRoutes = map[string]bool{
+	"POST /api/v1/tokens":               true,
+	"DELETE /api/v1/tokens/{id}":        true,
+	"PUT /api/v1/users/{name}/password": true,
 }
 
 // routeRole returns the role r's route needs ("" when any valid token may call it, or the route

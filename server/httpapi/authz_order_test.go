@@ -37,7 +37,7 @@ func TestAuthorizationBeforeValidation(t *testing.T) {
 		}
 		path := vars.ReplaceAllString(tpl, "does-not-exist")
 		for _, m := range methods {
-			if m == http.MethodGet || m == http.MethodHead {
+			if m == http.MethodGet || m == http.MethodHead || selfServiceRoutes[m+" "+tpl] {
 				continue
 			}
 			checked++
@@ -64,7 +64,7 @@ func TestAuthorizationBeforeValidation(t *testing.T) {
 		t.Fatalf("checked only %d routes: is the walk still seeing the route table?", checked)
 	}
 	// And an admin-only read.
-	req, _ := http.NewRequest(http.MethodGet, e.base+"/api/v1/tokens", nil)
+	req, _ := http.NewRequest(http.MethodGet, e.base+"/api/v1/users", nil)
 	req.Header.Set("Authorization", "Bearer "+e.viewerTok)
 	resp, err := e.hc.Do(req)
 	if err != nil {
@@ -72,9 +72,18 @@ func TestAuthorizationBeforeValidation(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("GET /api/v1/tokens as viewer: %d, want 403", resp.StatusCode)
+		t.Errorf("GET /api/v1/users as viewer: %d, want 403", resp.StatusCode)
 	}
-	// Every entry of routeRoles names a route that exists, so the table cannot drift silently.
+	// Every entry of routeRoles and selfServiceRoutes names a route that exists, so the tables
+	// cannot drift silently.
+	for key := range selfServiceRoutes {
+		m, tpl, _ := strings.Cut(key, " ")
+		req, _ := http.NewRequest(m, e.base+vars.ReplaceAllString(tpl, "x"), nil)
+		var match mux.RouteMatch
+		if !e.api.Router().Match(req, &match) || match.MatchErr != nil {
+			t.Errorf("selfServiceRoutes has %q, which is not a route", key)
+		}
+	}
 	for key, role := range routeRoles {
 		m, tpl, _ := strings.Cut(key, " ")
 		req, _ := http.NewRequest(m, e.base+vars.ReplaceAllString(tpl, "x"), nil)

@@ -172,6 +172,9 @@ func readRawBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, time
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return fmt.Errorf("%w: %d bytes arrived within %s; send the report again", errBodyTimeout, buf.Len(), timeout)
 	default:
+		if errors.Is(err, errBodyAborted) {
+			return fmt.Errorf("%w (after %d bytes)", err, buf.Len())
+		}
 		return fmt.Errorf("%w after %d bytes: %v", errBodyAborted, buf.Len(), err)
 	}
 }

@@ -222,7 +222,7 @@ func TestAbortedBodyIs400NotError(t *testing.T) {
 	conn.(*net.TCPConn).CloseWrite()
 	e.waitInFlight(t, id, 0)
 	logs := e.logs.String()
-	if strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "Client broke off its request body.") {
+	if strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "level=INFO msg=\"Client did not send its whole request body.\"") {
 		t.Errorf("logs:\n%s", logs)
 	}
 	if status, _, _ := e.post(t, cred, 1); status != http.StatusOK {
