@@ -46,6 +46,9 @@ type Config struct {
 	Committers int
 	// MaxCommitReports caps the reports merged into one transaction. Defaults to 2000.
 	MaxCommitReports int
+	// Stager stages pin changes as rollouts and answers updaters by their wave. Nil: a pin
+	// applies to the whole group at once.
+	Stager Stager
 }
 
 func (c *Config) setDefaults() error {
@@ -434,6 +437,13 @@ func (s *Service) Desired(ctx context.Context, h Host) (wire.UpdateDesired, erro
 	if err != nil {
 		return wire.UpdateDesired{}, fmt.Errorf("desired for %s: %w", h.ID, s.storeErr("get_group", err))
 	}
+	if s.cfg.Stager != nil {
+		d, err := s.cfg.Stager.Desired(ctx, cur, g)
+		if err != nil {
+			return wire.UpdateDesired{}, fmt.Errorf("desired for %s: %w", h.ID, s.storeErr("rollout_desired", err))
+		}
+		return d, nil
+	}
 	return wire.UpdateDesired{Version: g.Pin.Version, Channel: g.Pin.Channel}, nil
 }
 
@@ -612,7 +622,18 @@ func (s *Service) SetPin(ctx context.Context, p Principal, group string, pin Pin
 	} else if pin.Channel != "" {
 		detail = "channel=" + pin.Channel
 	}
-	if err := s.store.SetPin(ctx, group, pin, s.audit(p, "group.pin", "group/"+group, detail)); err != nil {
+	a := s.audit(p, "group.pin", "group/"+group, detail)
+	if s.cfg.Stager != nil {
+		g, err := s.store.GetGroup(ctx, group)
+		if err != nil {
+			return Group{}, fmt.Errorf("pin group %s: %w", group, s.storeErr("get_group", err))
+		}
+		if err := s.cfg.Stager.StagePin(ctx, g, pin, a); err != nil {
+			return Group{}, fmt.Errorf("pin group %s: %w", group, s.storeErr("stage_pin", err))
+		}
+		return s.store.GetGroup(ctx, group)
+	}
+	if err := s.store.SetPin(ctx, group, pin, a); err != nil {
 		return Group{}, fmt.Errorf("pin group %s: %w", group, s.storeErr("set_pin", err))
 	}
 	return s.store.GetGroup(ctx, group)

@@ -21,6 +21,7 @@ import (
 	"github.com/vigilhq/vigil/apiclient"
 	"github.com/vigilhq/vigil/release"
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/rollout"
 	"github.com/vigilhq/vigil/server/sqlitestore"
 	"github.com/vigilhq/vigil/server/tufrepo"
 	"github.com/vigilhq/vigil/signing"
@@ -57,12 +58,16 @@ func newReleaseEnvWith(t testing.TB, withRepo bool, tune func(*httptest.Server))
 	}
 	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := server.New(server.Config{Store: st, Logger: log})
+	rm, err := rollout.NewManager(rollout.Config{Store: st, Fleet: st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := server.New(server.Config{Store: st, Logger: log, Stager: rm})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &releaseEnv{svc: svc}
-	cfg := Config{Service: svc, Logger: log}
+	cfg := Config{Service: svc, Logger: log, Rollouts: rm}
 	if withRepo {
 		if e.repo, err = tufrepo.Open(tufrepo.Config{DataDir: dir, Logger: log}); err != nil {
 			t.Fatal(err)

@@ -362,9 +362,9 @@ const (
 	ActionAbort  = "abort"
 )
 
-// ErrState is returned (wrapped with server.ErrConflict) for an action the rollout's state
-// does not allow.
-var ErrState = errors.New("not allowed in the rollout's state")
+// ErrState is returned for an action the rollout's state does not allow; it wraps
+// server.ErrConflict.
+var ErrState = fmt.Errorf("%w: not allowed in the rollout's state", server.ErrConflict)
 
 // Apply performs an operator action on r at now: pause a running rollout, resume a paused
 // one, abort an active one. The caller sets the group's pin back to From on abort.
@@ -391,7 +391,7 @@ func Apply(r Rollout, action, by string, now time.Time) (Rollout, error) {
 		if r.State == StateHalted && action == ActionResume {
 			hint = ": a halted rollout can only be aborted (its failed hosts would halt it again); abort it, then pin a fixed version"
 		}
-		return r, fmt.Errorf("%w: %w: cannot %s a %s rollout%s", server.ErrConflict, ErrState, action, r.State, hint)
+		return r, fmt.Errorf("cannot %s a %s rollout%s: %w", action, r.State, hint, ErrState)
 	}
 	r.UpdatedAt = now
 	return r, nil
