@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -72,6 +73,9 @@ type Config struct {
 type Manager struct {
 	cfg Config
 	log *slog.Logger
+
+	mu       sync.Mutex
+	channels map[string]cachedChannel
 }
 
 var _ server.Stager = (*Manager)(nil)
@@ -90,7 +94,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 5 * time.Second
 	}
-	return &Manager{cfg: cfg, log: cfg.Logger}, nil
+	return &Manager{cfg: cfg, log: cfg.Logger, channels: map[string]cachedChannel{}}, nil
 }
 
 // Log keys.
@@ -138,6 +142,18 @@ func (m *Manager) StagePin(ctx context.Context, g server.Group, pin server.Pin, 
 	if pin == (server.Pin{}) || pin == g.Pin {
 		return m.cfg.Fleet.SetPin(ctx, g.Name, pin, audit)
 	}
+	policy, err := m.cfg.Store.RolloutPolicy(ctx, g.Name)
+	if err != nil {
+		return fmt.Errorf("stage pin: %w", err)
+	}
+	hosts, err := m.cfg.Fleet.ListHosts(ctx, g.Name)
+	if err != nil {
+		return fmt.Errorf("stage pin: %w", err)
+	}
+	if len(liveIDs(hosts)) <= policy.WithDefaults().Canaries {
+		// Nothing to stage: the canaries would be the whole group.
+		return m.cfg.Fleet.SetPin(ctx, g.Name, pin, audit)
+	}
 	toVersion := pin.Version
 	if pin.Channel != "" {
 		if m.cfg.Channels == nil {
@@ -145,25 +161,17 @@ func (m *Manager) StagePin(ctx context.Context, g server.Group, pin server.Pin, 
 		}
 		v, err := m.cfg.Channels.ChannelVersion(ctx, pin.Channel)
 		if errors.Is(err, ErrNoChannel) {
-			return fmt.Errorf("%w: channel %q: %w (vigilctl release ls shows the channels)", server.ErrInvalid, pin.Channel, err)
+			return fmt.Errorf("%w: channel %q: %w, so there is nothing to roll out (vigilctl release ls shows the channels)", server.ErrInvalid, pin.Channel, err)
 		}
 		if err != nil {
 			return fmt.Errorf("resolve channel %s: %w", pin.Channel, err)
 		}
 		toVersion = v
 	}
-	return m.start(ctx, g, g.Pin, pin, toVersion, audit)
+	return m.start(ctx, g, g.Pin, pin, toVersion, policy, hosts, audit)
 }
 
-func (m *Manager) start(ctx context.Context, g server.Group, from, to server.Pin, toVersion string, audit server.AuditEntry) error {
-	policy, err := m.cfg.Store.RolloutPolicy(ctx, g.Name)
-	if err != nil {
-		return fmt.Errorf("start rollout: %w", err)
-	}
-	hosts, err := m.cfg.Fleet.ListHosts(ctx, g.Name)
-	if err != nil {
-		return fmt.Errorf("start rollout: %w", err)
-	}
+func (m *Manager) start(ctx context.Context, g server.Group, from, to server.Pin, toVersion string, policy Policy, hosts []server.Host, audit server.AuditEntry) error {
 	r := Start(newID(), g.Name, from, to, toVersion, policy, liveIDs(hosts), audit.Actor, m.cfg.Now().UTC())
 	audit.Detail += " rollout=" + r.ID
 	if err := m.cfg.Store.StartRollout(ctx, &r, audit); err != nil {
@@ -192,13 +200,59 @@ func (m *Manager) Desired(ctx context.Context, h server.Host, g server.Group) (w
 		return wire.UpdateDesired{}, err
 	}
 	if r == nil {
-		return wire.UpdateDesired{Version: g.Pin.Version, Channel: g.Pin.Channel}, nil
+		return m.desiredUnstaged(ctx, g)
 	}
 	pin := r.From
 	if r.Admits(h.ID) {
 		pin = r.To
 	}
 	return wire.UpdateDesired{Version: pin.Version, Channel: pin.Channel, RolloutID: r.ID}, nil
+}
+
+// desiredUnstaged answers for a group without an active rollout: its pin, except that a group
+// whose last rollout completed on its channel stays on that rollout's version when the channel
+// has moved since, until the driver starts the rollout to the new version.
+func (m *Manager) desiredUnstaged(ctx context.Context, g server.Group) (wire.UpdateDesired, error) {
+	d := wire.UpdateDesired{Version: g.Pin.Version, Channel: g.Pin.Channel}
+	if g.Pin.Channel == "" || m.cfg.Channels == nil {
+		return d, nil
+	}
+	last, err := m.cfg.Store.ListRollouts(ctx, Filter{Group: g.Name, Limit: 1})
+	if err != nil || len(last) == 0 || last[0].State != StateCompleted || last[0].To != g.Pin {
+		return d, err
+	}
+	v, err := m.channelVersion(ctx, g.Pin.Channel)
+	if err != nil || v == last[0].ToVersion {
+		return d, nil // unresolvable: the updater's own TUF check decides, as without rollouts
+	}
+	return wire.UpdateDesired{Version: last[0].ToVersion}, nil
+}
+
+// channelTTL bounds how stale a cached channel resolution may be on the desired-version path.
+const channelTTL = 2 * time.Second
+
+func (m *Manager) channelVersion(ctx context.Context, channel string) (string, error) {
+	now := m.cfg.Now()
+	m.mu.Lock()
+	c, ok := m.channels[channel]
+	m.mu.Unlock()
+	if ok && now.Sub(c.at) < channelTTL && now.After(c.at) {
+		return c.version, c.err
+	}
+	v, err := m.cfg.Channels.ChannelVersion(ctx, channel)
+	m.mu.Lock()
+	if len(m.channels) > 1000 {
+		clear(m.channels)
+	}
+	m.channels[channel] = cachedChannel{version: v, err: err, at: now}
+	m.mu.Unlock()
+	return v, err
+}
+
+type cachedChannel struct {
+	version string
+	err     error
+	at      time.Time
 }
 
 func require(p server.Principal, role string) error {
@@ -406,29 +460,51 @@ func (m *Manager) followChannels(ctx context.Context) error {
 			}
 			continue
 		}
+		hosts, err := m.cfg.Fleet.ListHosts(ctx, g.Name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		policy, err := m.cfg.Store.RolloutPolicy(ctx, g.Name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(liveIDs(hosts)) <= policy.WithDefaults().Canaries {
+			continue // nothing to stage: the hosts follow the channel at once
+		}
 		from := server.Pin{}
 		switch {
 		case len(last) > 0 && last[0].ToVersion == v && last[0].To == g.Pin:
 			continue
-		case len(last) > 0 && last[0].State == StateCompleted:
+		case len(last) > 0 && last[0].State == StateCompleted && last[0].To == g.Pin:
 			from = server.Pin{Version: last[0].ToVersion}
-		case len(last) == 0:
-			hosts, err := m.cfg.Fleet.ListHosts(ctx, g.Name)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if !slices.ContainsFunc(hosts, func(h server.Host) bool { return !h.Revoked && h.AgentVersion != v }) {
-				continue
-			}
+		case mostRun(hosts) == v || mostRun(hosts) == "":
+			continue // no rollout to compare with, and the group already runs v
 		}
 		a := server.AuditEntry{Time: m.cfg.Now().UTC(), Actor: driverActor, Action: "rollout.start", Target: "group/" + g.Name,
 			Detail: fmt.Sprintf("channel %s moved to %s", g.Pin.Channel, v)}
-		if err := m.start(ctx, g, from, g.Pin, v, a); err != nil && !errors.Is(err, server.ErrConflict) {
+		if err := m.start(ctx, g, from, g.Pin, v, policy, hosts, a); err != nil && !errors.Is(err, server.ErrConflict) {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// mostRun returns the agent version most live hosts run ("" when none reported one).
+func mostRun(hosts []server.Host) string {
+	count := map[string]int{}
+	best := ""
+	for _, h := range hosts {
+		if h.Revoked || h.AgentVersion == "" {
+			continue
+		}
+		count[h.AgentVersion]++
+		if c := count[h.AgentVersion]; c > count[best] || (c == count[best] && h.AgentVersion < best) {
+			best = h.AgentVersion
+		}
+	}
+	return best
 }
 
 // haltEmail is the notification a halt queues: one per rollout (its key is the rollout's), with
