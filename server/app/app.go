@@ -191,6 +191,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	scfg := server.Config{
 		Store: s.store, Logger: cfg.Logger, Registerer: reg, Committers: committers, Retention: cfg.Retention,
+		Now: cfg.Rollout.Now,
 	}
 	if s.rollouts != nil {
 		scfg.Stager = s.rollouts

@@ -16,7 +16,8 @@ import (
 // 5s. Tests make it small.
 type RolloutTuning struct {
 	Interval time.Duration
-	// Now replaces the clock (tests). Defaults to time.Now.
+	// Now replaces the clock of the rollout driver and of the Service, whose times (update
+	// events received, reports seen) the driver judges (tests). Defaults to time.Now.
 	Now func() time.Time
 }
 

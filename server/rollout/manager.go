@@ -168,6 +168,10 @@ func (m *Manager) StagePin(ctx context.Context, g server.Group, pin server.Pin, 
 		}
 		toVersion = v
 	}
+	if !slices.ContainsFunc(hosts, func(h server.Host) bool { return !h.Revoked && h.AgentVersion != toVersion }) {
+		// Nothing to roll out: every host runs the version already.
+		return m.cfg.Fleet.SetPin(ctx, g.Name, pin, audit)
+	}
 	return m.start(ctx, g, g.Pin, pin, toVersion, policy, hosts, audit)
 }
 
