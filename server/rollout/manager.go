@@ -296,25 +296,36 @@ func (m *Manager) Act(ctx context.Context, p server.Principal, id, action string
 	if err := require(p, server.RoleOperator); err != nil {
 		return Rollout{}, err
 	}
-	r, err := m.cfg.Store.GetRollout(ctx, id)
-	if err != nil {
-		return Rollout{}, err
+	// The driver may store a step between our read and our write: read again and retry, a few
+	// times, so an operator's action never fails for the driver's bookkeeping.
+	for attempt := 0; ; attempt++ {
+		r, err := m.cfg.Store.GetRollout(ctx, id)
+		if err != nil {
+			return Rollout{}, err
+		}
+		a := m.audit(p, "rollout."+action, "rollout/"+id, "group="+r.Group)
+		next, err := Apply(r, action, a.Actor, m.cfg.Now().UTC())
+		if err != nil {
+			return Rollout{}, err
+		}
+		var pin *server.Pin
+		if next.State == StateAborted {
+			pin = &next.From
+		}
+		err = m.cfg.Store.SaveRollout(ctx, &next, pin, nil, &a)
+		if errors.Is(err, server.ErrConflict) && attempt < maxActAttempts {
+			continue
+		}
+		if err != nil {
+			return Rollout{}, fmt.Errorf("%s rollout %s: %w", action, id, err)
+		}
+		m.log.InfoContext(ctx, "Rollout changed by an operator.", logKeyRollout, id, logKeyGroup, r.Group, "action", action, "by", a.Actor)
+		return next, nil
 	}
-	a := m.audit(p, "rollout."+action, "rollout/"+id, "group="+r.Group)
-	next, err := Apply(r, action, a.Actor, m.cfg.Now().UTC())
-	if err != nil {
-		return Rollout{}, err
-	}
-	var pin *server.Pin
-	if next.State == StateAborted {
-		pin = &next.From
-	}
-	if err := m.cfg.Store.SaveRollout(ctx, &next, pin, nil, &a); err != nil {
-		return Rollout{}, fmt.Errorf("%s rollout %s: %w", action, id, err)
-	}
-	m.log.InfoContext(ctx, "Rollout changed by an operator.", logKeyRollout, id, logKeyGroup, r.Group, "action", action, "by", a.Actor)
-	return next, nil
 }
+
+// maxActAttempts bounds the retries of an operator action that raced the driver.
+const maxActAttempts = 5
 
 // Policy returns a group's rollout policy as set (zero fields mean the defaults).
 func (m *Manager) Policy(ctx context.Context, p server.Principal, group string) (Policy, error) {

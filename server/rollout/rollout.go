@@ -391,7 +391,7 @@ func Apply(r Rollout, action, by string, now time.Time) (Rollout, error) {
 		if r.State == StateHalted && action == ActionResume {
 			hint = ": a halted rollout can only be aborted (its failed hosts would halt it again); abort it, then pin a fixed version"
 		}
-		return r, fmt.Errorf("cannot %s a %s rollout%s: %w", action, r.State, hint, ErrState)
+		return r, fmt.Errorf("cannot %s a rollout that is %s%s: %w", action, r.State, hint, ErrState)
 	}
 	r.UpdatedAt = now
 	return r, nil
