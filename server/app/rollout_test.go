@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/vigilhq/vigil/server/alert/alerttest"
 	"github.com/vigilhq/vigil/server/app"
 	"github.com/vigilhq/vigil/server/rollout"
+	"github.com/vigilhq/vigil/server/storetest"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -570,4 +572,49 @@ func countNotes(ns []api.Notification, key string) int {
 func isStatus(err error, status int) bool {
 	var e *apiclient.Error
 	return errors.As(err, &e) && e.Status == status
+}
+
+// TestRolloutLeaderChange runs two replicas on one PostgreSQL schema, each with the real driver.
+// The alert leader drives the rollout; shut down mid-rollout, the other replica takes over
+// leadership and carries the same rollout from the same stage to its end.
+func TestRolloutLeaderChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	dbURL := storetest.PostgresURL(t, "rollouttest")
+	clock := newTestClock()
+	cfg := app.Config{DatabaseURL: dbURL, Alert: fastAlerts(), Rollout: app.RolloutTuning{Interval: 20 * time.Millisecond, Now: clock.Now}}
+	a, token := startWith(t, cfg, "")
+	waitFor(t, 10*time.Second, "the first replica to lead", a.AlertLeading)
+	b, _ := startWith(t, cfg, token)
+	if b.AlertLeading() {
+		t.Fatal("both replicas lead")
+	}
+	ctx := t.Context()
+	f := newSimFleet(t, b, clock, "core", 10) // hosts talk to the replica that stays
+	setPolicy(t, b, "core", api.RolloutPolicy{Canaries: 1, WavePercent: 30, Soak: api.Duration(time.Minute)})
+	if _, err := b.admin.SetPin(ctx, "core", api.Pin{Version: "4.0.0"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the leader's driver to reach wave 1", func() bool {
+		f.round()
+		clock.Advance(time.Minute)
+		return rolloutOf(t, b.admin, "core").Stage >= 1
+	})
+	before := rolloutOf(t, b.admin, "core")
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the second replica to lead", b.AlertLeading)
+	if r := rolloutOf(t, b.admin, "core"); r.ID != before.ID || r.Stage < before.Stage {
+		t.Fatalf("after the leader change: %+v\nbefore: %+v", r, before)
+	}
+	waitFor(t, 30*time.Second, "the new leader's driver to complete the rollout", func() bool {
+		f.round()
+		clock.Advance(time.Minute)
+		return rolloutOf(t, b.admin, "core").State == api.RolloutCompleted
+	})
+	if n := f.on("4.0.0"); n != 10 {
+		t.Fatalf("%d of 10 hosts on 4.0.0", n)
+	}
 }
