@@ -196,8 +196,9 @@ func liveIDs(hosts []server.Host) []string {
 	return ids
 }
 
-// Desired answers host h of group g: the new pin when the group's active rollout admits h, the
-// previous one when it does not, the group's pin when no rollout is active.
+// Desired answers host h of group g: the new pin when the group's active rollout admits h (for a
+// channel, the version it pointed to when the rollout started), the previous one when it does
+// not, the group's pin when no rollout is active.
 func (m *Manager) Desired(ctx context.Context, h server.Host, g server.Group) (wire.UpdateDesired, error) {
 	r, err := m.activeOf(ctx, g.Name)
 	if err != nil {
@@ -209,6 +210,11 @@ func (m *Manager) Desired(ctx context.Context, h server.Host, g server.Group) (w
 	pin := r.From
 	if r.Admits(h.ID) {
 		pin = r.To
+		if pin.Channel != "" && r.ToVersion != "" {
+			// The version the channel pointed to at the start, not the channel: a channel that
+			// moves mid-rollout must not hand admitted hosts an unstaged build.
+			pin = server.Pin{Version: r.ToVersion}
+		}
 	}
 	return wire.UpdateDesired{Version: pin.Version, Channel: pin.Channel, RolloutID: r.ID}, nil
 }

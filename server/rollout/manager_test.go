@@ -205,7 +205,7 @@ func TestChannelMoveStartsRollout(t *testing.T) {
 	for _, h := range e.hosts {
 		d := e.desired(h)
 		switch d {
-		case wire.UpdateDesired{Channel: "stable", RolloutID: a.ID}:
+		case wire.UpdateDesired{Version: "1.2.0", RolloutID: a.ID}:
 			admitted++
 		case wire.UpdateDesired{Version: "1.1.0", RolloutID: a.ID}:
 		default:
@@ -215,6 +215,14 @@ func TestChannelMoveStartsRollout(t *testing.T) {
 	if admitted != 1 {
 		t.Fatalf("%d hosts admitted, want the canary", admitted)
 	}
+	// The channel moves again mid-rollout: admitted hosts stay on the rollout's version.
+	e.ch.set("stable", "1.3.0")
+	for _, h := range e.hosts {
+		if d := e.desired(h); d.Version == "1.3.0" || d.Channel != "" {
+			t.Fatalf("channel moved mid-rollout, %s: %+v", h.ID, d)
+		}
+	}
+	e.ch.set("stable", "1.2.0")
 	if r := e.runToEnd("web"); r.State != rollout.StateCompleted || r.ID != a.ID {
 		t.Fatalf("second rollout %+v", r)
 	}
