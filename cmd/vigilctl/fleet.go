@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/apiclient"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -396,6 +397,20 @@ func (c *cli) groupsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var extra [][]string
+			if c.output != "json" {
+				// The rollout policy and the active rollout, when the server keeps rollouts.
+				if pol, err := cl.RolloutPolicy(cmd.Context(), args[0]); err == nil {
+					for _, r := range policyRows(pol) {
+						extra = append(extra, []string{"rollout " + r[0], r[1]})
+					}
+				}
+				if rs, err := cl.ListRollouts(cmd.Context(), apiclient.RolloutFilter{Group: args[0], ActiveOnly: true, Limit: 1}); err == nil && len(rs) == 1 {
+					r := rs[0]
+					extra = append(extra, []string{"rollout", fmt.Sprintf("%s %s to %s, %s, %d of %d hosts admitted", r.ID, r.State, r.ToVersion,
+						stageString(r), r.Progress.Admitted, r.Progress.GroupHosts)})
+				}
+			}
 			return c.print(g, []string{"FIELD", "VALUE"}, func() [][]string {
 				grace := "default"
 				if g.Grace != 0 {
@@ -403,7 +418,8 @@ func (c *cli) groupsCommand() *cobra.Command {
 				}
 				rows := [][]string{{"name", g.Name}, {"hosts", strconv.Itoa(g.Hosts)}, {"pin", pinString(g.Pin)},
 					{"grace", grace}, {"alert emails", orDash(strings.Join(g.AlertEmails, ","))}}
-				return append(rows, agentSettingsRows("", g.AgentSettings)...)
+				rows = append(rows, agentSettingsRows("", g.AgentSettings)...)
+				return append(rows, extra...)
 			})
 		},
 	}

@@ -162,6 +162,9 @@ func TestRolloutCommands(t *testing.T) {
 		t.Fatalf("rollouts ls: %d %q", code, out)
 	}
 	stopFleet()
+	if code, out, _ := ctl(t, "groups", "show", "web"); code != 0 || !strings.Contains(out, "rollout wave percent") || !strings.Contains(out, "50%") {
+		t.Fatalf("groups show: %d %q", code, out)
+	}
 
 	// The next one: pause, resume, abort.
 	if code, _, errOut := ctl(t, "groups", "pin", "web", "1.2.0"); code != 0 {
@@ -174,6 +177,9 @@ func TestRolloutCommands(t *testing.T) {
 		t.Fatalf("active rollouts: %q", out)
 	}
 	id2 := rs[0].ID
+	if code, out, _ := ctl(t, "groups", "show", "web"); code != 0 || !strings.Contains(out, id2+" running to 1.2.0") {
+		t.Fatalf("groups show during a rollout: %d %q", code, out)
+	}
 	if code, _, errOut := ctl(t, "groups", "pin", "web", "1.3.0"); code != 1 || !strings.Contains(errOut, "rollouts abort "+id2) {
 		t.Fatalf("pin during a rollout: %d %q", code, errOut)
 	}
