@@ -476,6 +476,13 @@ func (s *Service) DesiredForEnrollment(ctx context.Context, token string) (wire.
 	if err != nil {
 		return wire.UpdateDesired{}, fmt.Errorf("desired for an enrollment token: %w", s.storeErr("get_group", err))
 	}
+	if s.cfg.Stager != nil {
+		d, err := s.cfg.Stager.DesiredForNewHost(ctx, g)
+		if err != nil {
+			return wire.UpdateDesired{}, fmt.Errorf("desired for an enrollment token: %w", s.storeErr("rollout_desired", err))
+		}
+		return d, nil
+	}
 	return wire.UpdateDesired{Version: g.Pin.Version, Channel: g.Pin.Channel}, nil
 }
 

@@ -16,4 +16,7 @@ type Stager interface {
 	// Desired returns what host h, of group g, should run now: the new pin if its rollout
 	// admits it, else the previous one.
 	Desired(ctx context.Context, h Host, g Group) (wire.UpdateDesired, error)
+	// DesiredForNewHost returns what a host about to enroll into g should install first: during
+	// a rollout the previous pin, the proven one (when there was one).
+	DesiredForNewHost(ctx context.Context, g Group) (wire.UpdateDesired, error)
 }

@@ -445,6 +445,14 @@ func TestRolloutPauseResumeAbort(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rolloutOf(t, s.admin, "app")
+	// An updater installing before its host enrolls gets the previous, proven version.
+	et, err := s.admin.CreateEnrollmentToken(ctx, api.CreateEnrollmentTokenRequest{Group: "app", MaxUses: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := f.desired(&simHost{name: "installing", cred: et.Token}); d != (wire.UpdateDesired{Version: "1.0.0", RolloutID: r.ID}) {
+		t.Fatalf("desired for an enrollment token during the rollout: %+v", d)
+	}
 	f.round()
 	tick(t, s) // the canary is healthy: the soak starts
 	p, err := s.admin.PauseRollout(ctx, r.ID)

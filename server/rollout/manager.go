@@ -219,6 +219,27 @@ func (m *Manager) Desired(ctx context.Context, h server.Host, g server.Group) (w
 	return wire.UpdateDesired{Version: pin.Version, Channel: pin.Channel, RolloutID: r.ID}, nil
 }
 
+// DesiredForNewHost answers an updater installing before its host enrolled (it has no rank yet):
+// during a rollout the previous pin when there was one (the proven version; once enrolled the
+// host follows its wave), else the group's pin as Desired would answer it.
+func (m *Manager) DesiredForNewHost(ctx context.Context, g server.Group) (wire.UpdateDesired, error) {
+	r, err := m.activeOf(ctx, g.Name)
+	if err != nil {
+		return wire.UpdateDesired{}, err
+	}
+	if r == nil {
+		return m.desiredUnstaged(ctx, g)
+	}
+	if r.From != (server.Pin{}) {
+		return wire.UpdateDesired{Version: r.From.Version, Channel: r.From.Channel, RolloutID: r.ID}, nil
+	}
+	pin := r.To
+	if pin.Channel != "" && r.ToVersion != "" {
+		pin = server.Pin{Version: r.ToVersion}
+	}
+	return wire.UpdateDesired{Version: pin.Version, Channel: pin.Channel, RolloutID: r.ID}, nil
+}
+
 // desiredUnstaged answers for a group without an active rollout: its pin, except that a group
 // whose last rollout completed on its channel stays on that rollout's version when the channel
 // has moved since, until the driver starts the rollout to the new version.
