@@ -147,6 +147,21 @@ func (c *cli) stdoutTerminal() bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// fromString renders a rollout's previous pin; none means hosts not yet admitted stay put.
+func fromString(p api.Pin) string {
+	if p == (api.Pin{}) {
+		return "no pin (hosts not yet admitted stay on what they run)"
+	}
+	return pinString(p)
+}
+
 func toString(r api.Rollout) string {
 	s := pinString(r.To)
 	if r.To.Channel != "" {
@@ -185,18 +200,18 @@ func (c *cli) printRollout(r api.Rollout) error {
 		{"rollout", r.ID},
 		{"group", r.Group},
 		{"state", r.State},
-		{"from", pinString(r.From)},
+		{"from", fromString(r.From)},
 		{"to", toString(r)},
 		{"stage", stageString(r) + ", since " + fmtTime(r.StageStarted)},
 		{"admitted", fmt.Sprintf("%s %d of %d hosts", progressBar(p.Admitted, p.GroupHosts, 30), p.Admitted, p.GroupHosts)},
-		{"this stage", fmt.Sprintf("%d hosts: %d healthy, %d updating, %d failed, %d offline", p.StageHosts, p.Healthy, p.Pending, p.Failed, p.Offline)},
+		{"this stage", fmt.Sprintf("%s: %d healthy, %d updating, %d failed, %d offline", plural(p.StageHosts, "host", "hosts"), p.Healthy, p.Pending, p.Failed, p.Offline)},
 	}
 	if !r.Settled.IsZero() && r.State == api.RolloutRunning {
 		rows = append(rows, []string{"soak", fmt.Sprintf("since %s (%s)", fmtTime(r.Settled), pol.Soak)})
 	}
 	rows = append(rows,
-		[]string{"policy", fmt.Sprintf("%d canaries, waves of %d%%, soak %s, halt above %d%% failed, health deadline %s",
-			pol.Canaries, pol.WavePercent, pol.Soak, pol.FailureThreshold, pol.HealthDeadline)},
+		[]string{"policy", fmt.Sprintf("%s, waves of %d%%, soak %s, halt above %d%% failed, health deadline %s",
+			plural(pol.Canaries, "canary", "canaries"), pol.WavePercent, pol.Soak, pol.FailureThreshold, pol.HealthDeadline)},
 		[]string{"started", fmtTime(r.CreatedAt) + " by " + r.CreatedBy})
 	if !r.FinishedAt.IsZero() {
 		rows = append(rows, []string{"finished", fmtTime(r.FinishedAt)})
