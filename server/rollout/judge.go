@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vigilhq/vigil/server"
@@ -21,6 +22,8 @@ const maxLogLines = 10
 //     after the switch): failed;
 //   - no decisive event, but the host already runs ToVersion: healthy;
 //   - no decisive event and the host silent for the health deadline: offline;
+//   - a host that reports but whose updater started nothing toward ToVersion within the
+//     health deadline of its admission (the stage's start, or its enrollment if later): failed;
 //   - otherwise pending (a download that failed is retried by the updater).
 func Judge(r *Rollout, h server.Host, events []server.UpdateEvent, now time.Time) HostOutcome {
 	out := HostOutcome{HostID: h.ID, Hostname: h.Hostname}
@@ -52,11 +55,19 @@ func Judge(r *Rollout, h server.Host, events []server.UpdateEvent, now time.Time
 			return out
 		}
 	}
+	admitted := r.StageStarted
+	if h.EnrolledAt.After(admitted) {
+		admitted = h.EnrolledAt // a joiner was admitted when it enrolled
+	}
 	switch {
 	case h.AgentVersion == target && target != "":
 		out.Outcome = Healthy
 	case h.LastSeen.IsZero() || now.Sub(h.LastSeen) > r.Policy.HealthDeadline:
 		out.Outcome = Offline
+	case !slices.ContainsFunc(relevant, func(e server.UpdateEvent) bool { return e.ToVersion == target }) &&
+		now.Sub(admitted) > r.Policy.HealthDeadline:
+		// The agent reports but its updater has not even started toward the version.
+		return failed(out, fmt.Sprintf("reporting, but no update to %s started within %s of being admitted (is vigil-updater running?)", target, r.Policy.HealthDeadline), relevant)
 	default:
 		out.Outcome = Pending
 	}

@@ -257,7 +257,14 @@ func TestDriverOnlyOnLeader(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		e.m.Run(ctx, func() bool { return <-asked })
+		e.m.Run(ctx, func() bool {
+			select {
+			case v := <-asked:
+				return v
+			case <-ctx.Done():
+				return false
+			}
+		})
 	}()
 	for range 5 { // five ticks as a follower
 		asked <- false
