@@ -65,6 +65,9 @@ type Config struct {
 	LoginMaxFailuresAddress int
 	LoginWindow             time.Duration
 	LoginLockout            time.Duration
+	// Stager stages pin changes as rollouts and answers updaters by their wave. Nil: a pin
+	// applies to the whole group at once.
+	Stager Stager
 }
 
 func (c *Config) setDefaults() error {
@@ -523,6 +526,14 @@ func (s *Service) Desired(ctx context.Context, h Host) (wire.UpdateDesired, erro
 	if err != nil {
 		return wire.UpdateDesired{}, fmt.Errorf("desired for %s: %w", h.ID, s.storeErr("quarantine_generation", err))
 	}
+	if s.cfg.Stager != nil {
+		d, err := s.cfg.Stager.Desired(ctx, cur, g)
+		if err != nil {
+			return wire.UpdateDesired{}, fmt.Errorf("desired for %s: %w", h.ID, s.storeErr("rollout_desired", err))
+		}
+		d.QuarantineGeneration = qg
+		return d, nil
+	}
 	return wire.UpdateDesired{Version: g.Pin.Version, Channel: g.Pin.Channel, QuarantineGeneration: qg}, nil
 }
 
@@ -554,6 +565,13 @@ func (s *Service) DesiredForEnrollment(ctx context.Context, token string) (wire.
 	g, err := s.store.GetGroup(ctx, found.Group)
 	if err != nil {
 		return wire.UpdateDesired{}, fmt.Errorf("desired for an enrollment token: %w", s.storeErr("get_group", err))
+	}
+	if s.cfg.Stager != nil {
+		d, err := s.cfg.Stager.DesiredForNewHost(ctx, g)
+		if err != nil {
+			return wire.UpdateDesired{}, fmt.Errorf("desired for an enrollment token: %w", s.storeErr("rollout_desired", err))
+		}
+		return d, nil
 	}
 	return wire.UpdateDesired{Version: g.Pin.Version, Channel: g.Pin.Channel}, nil
 }
@@ -730,6 +748,16 @@ func (s *Service) SetPin(ctx context.Context, p Principal, group string, pin Pin
 	a := s.audit(p, "group.pin", "group/"+group, detail)
 	if old, err := s.store.GetGroup(ctx, group); err == nil {
 		a.Before, a.After = pinDetail(old.Pin), detail
+	}
+	if s.cfg.Stager != nil {
+		g, err := s.store.GetGroup(ctx, group)
+		if err != nil {
+			return Group{}, fmt.Errorf("pin group %s: %w", group, s.storeErr("get_group", err))
+		}
+		if err := s.cfg.Stager.StagePin(ctx, g, pin, a); err != nil {
+			return Group{}, fmt.Errorf("pin group %s: %w", group, s.storeErr("stage_pin", err))
+		}
+		return s.store.GetGroup(ctx, group)
 	}
 	if err := s.store.SetPin(ctx, group, pin, a); err != nil {
 		return Group{}, fmt.Errorf("pin group %s: %w", group, s.storeErr("set_pin", err))

@@ -85,6 +85,7 @@ func (c *cli) rootCommand() *cobra.Command {
 	root.AddCommand(c.enrollCommand(), c.hostsCommand(), c.groupsCommand(), c.tokensCommand(), c.auditCommand(), c.usersCommand())
 	root.AddCommand(c.keysCommand(), c.repoCommand(), c.releaseCommand())
 	root.AddCommand(c.alertCommands()...)
+	root.AddCommand(c.rolloutsCommand())
 	return root
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/apiclient"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -341,10 +342,29 @@ func (c *cli) groupsCommand() *cobra.Command {
 	var setGrace time.Duration
 	var setEmails []string
 	var watch agentSettingsFlags
+	var policy rolloutPolicyFlags
 	set := &cobra.Command{
-		Use:   "set GROUP [--grace D] [--alert-email ADDR…] [--watch-process NAME…] [--watch-exe PATH…] [--watch-unit UNIT…] [--interval D] [--clear-agent-settings]",
+		Use:   "set GROUP [--grace D] [--alert-email ADDR…] [--watch-process NAME…] [--watch-exe PATH…] [--watch-unit UNIT…] [--interval D] [--clear-agent-settings] [--canaries N] [--wave-percent P] [--soak D] [--failure-threshold P] [--health-deadline D]",
 		Short: "Change a group's settings", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if policy.changed(cmd) {
+				if watch.changed(cmd) || cmd.Flags().Changed("grace") || cmd.Flags().Changed("alert-email") {
+					return usageError{fmt.Errorf("set the rollout policy in a command of its own")}
+				}
+				cl, err := c.client()
+				if err != nil {
+					return err
+				}
+				cur, err := cl.RolloutPolicy(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				got, err := cl.SetRolloutPolicy(cmd.Context(), args[0], policy.apply(cmd, cur))
+				if err != nil {
+					return err
+				}
+				return c.print(got, []string{"FIELD", "VALUE"}, func() [][]string { return policyRows(got) })
+			}
 			if watch.changed(cmd) {
 				if cmd.Flags().Changed("grace") || cmd.Flags().Changed("alert-email") {
 					return usageError{fmt.Errorf("set agent settings and alert settings in separate commands")}
@@ -392,6 +412,7 @@ func (c *cli) groupsCommand() *cobra.Command {
 	set.Flags().DurationVar(&setGrace, "grace", 0, "silence grace (0 = default)")
 	set.Flags().StringArrayVar(&setEmails, "alert-email", nil, "alert recipients, replacing the current ones (repeatable; --alert-email '' clears)")
 	watch.register(set)
+	policy.register(set)
 	show := &cobra.Command{
 		Use: "show GROUP", Short: "Show a group with its pin, alert and agent settings", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -403,6 +424,20 @@ func (c *cli) groupsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var extra [][]string
+			if c.output != "json" {
+				// The rollout policy and the active rollout, when the server keeps rollouts.
+				if pol, err := cl.RolloutPolicy(cmd.Context(), args[0]); err == nil {
+					for _, r := range policyRows(pol) {
+						extra = append(extra, []string{"rollout " + r[0], r[1]})
+					}
+				}
+				if rs, err := cl.ListRollouts(cmd.Context(), apiclient.RolloutFilter{Group: args[0], ActiveOnly: true, Limit: 1}); err == nil && len(rs) == 1 {
+					r := rs[0]
+					extra = append(extra, []string{"rollout", fmt.Sprintf("%s %s to %s, %s, %d of %d hosts admitted", r.ID, r.State, r.ToVersion,
+						stageString(r), r.Progress.Admitted, r.Progress.GroupHosts)})
+				}
+			}
 			return c.print(g, []string{"FIELD", "VALUE"}, func() [][]string {
 				grace := "default"
 				if g.Grace != 0 {
@@ -410,7 +445,8 @@ func (c *cli) groupsCommand() *cobra.Command {
 				}
 				rows := [][]string{{"name", g.Name}, {"hosts", strconv.Itoa(g.Hosts)}, {"pin", pinString(g.Pin)},
 					{"grace", grace}, {"alert emails", orDash(strings.Join(g.AlertEmails, ","))}}
-				return append(rows, agentSettingsRows("", g.AgentSettings)...)
+				rows = append(rows, agentSettingsRows("", g.AgentSettings)...)
+				return append(rows, extra...)
 			})
 		},
 	}
@@ -473,6 +509,68 @@ func (c *cli) groupsCommand() *cobra.Command {
 	}
 	cmd.AddCommand(ls, show, create, set, pin, rm)
 	return cmd
+}
+
+// rolloutPolicyFlags are the rollout policy flags of `groups set`.
+type rolloutPolicyFlags struct {
+	canaries, wavePercent, failureThreshold int
+	soak, healthDeadline                    time.Duration
+}
+
+var rolloutPolicyFlagNames = []string{"canaries", "wave-percent", "soak", "failure-threshold", "health-deadline"}
+
+func (f *rolloutPolicyFlags) register(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&f.canaries, "canaries", 0, "rollout policy: hosts that take a new version first (0 = default, 1)")
+	cmd.Flags().IntVar(&f.wavePercent, "wave-percent", 0, "rollout policy: share of the group each wave adds, 1..100 (0 = default, 25)")
+	cmd.Flags().DurationVar(&f.soak, "soak", 0, "rollout policy: how long a stage stays healthy before the next (0 = default, 10m)")
+	cmd.Flags().IntVar(&f.failureThreshold, "failure-threshold", 0, "rollout policy: failed % of a stage above which the rollout halts (0 = default, 10)")
+	cmd.Flags().DurationVar(&f.healthDeadline, "health-deadline", 0, "rollout policy: time from switch to commit before a host counts as failed (0 = default, 15m)")
+}
+
+func (f *rolloutPolicyFlags) changed(cmd *cobra.Command) bool {
+	for _, n := range rolloutPolicyFlagNames {
+		if cmd.Flags().Changed(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// apply sets the given flags on cur, keeping the others.
+func (f *rolloutPolicyFlags) apply(cmd *cobra.Command, cur api.RolloutPolicy) api.RolloutPolicy {
+	fl := cmd.Flags()
+	if fl.Changed("canaries") {
+		cur.Canaries = f.canaries
+	}
+	if fl.Changed("wave-percent") {
+		cur.WavePercent = f.wavePercent
+	}
+	if fl.Changed("soak") {
+		cur.Soak = api.Duration(f.soak)
+	}
+	if fl.Changed("failure-threshold") {
+		cur.FailureThreshold = f.failureThreshold
+	}
+	if fl.Changed("health-deadline") {
+		cur.HealthDeadline = api.Duration(f.healthDeadline)
+	}
+	return cur
+}
+
+func policyRows(p api.RolloutPolicy) [][]string {
+	orDefault := func(set bool, v, def string) string {
+		if set {
+			return v
+		}
+		return def + " (default)"
+	}
+	return [][]string{
+		{"canaries", orDefault(p.Canaries != 0, strconv.Itoa(p.Canaries), "1")},
+		{"wave percent", orDefault(p.WavePercent != 0, strconv.Itoa(p.WavePercent)+"%", "25%")},
+		{"soak", orDefault(p.Soak != 0, p.Soak.String(), "10m0s")},
+		{"failure threshold", orDefault(p.FailureThreshold != 0, strconv.Itoa(p.FailureThreshold)+"%", "10%")},
+		{"health deadline", orDefault(p.HealthDeadline != 0, p.HealthDeadline.String(), "15m0s")},
+	}
 }
 
 func pinString(p api.Pin) string {

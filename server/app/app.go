@@ -31,6 +31,7 @@ import (
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/httpapi"
 	"github.com/vigilhq/vigil/server/pgstore"
+	"github.com/vigilhq/vigil/server/rollout"
 	"github.com/vigilhq/vigil/server/sqlitestore"
 	"github.com/vigilhq/vigil/server/web"
 )
@@ -93,6 +94,8 @@ type Config struct {
 	AlertRetention time.Duration
 	// Alert tunes alerting (see AlertTuning).
 	Alert AlertTuning
+	// Rollout tunes the rollout driver (see RolloutTuning).
+	Rollout RolloutTuning
 }
 
 // Default values of Config.
@@ -119,7 +122,9 @@ type Server struct {
 	done     chan error
 	alerting alerting
 	// tufDone is closed when the release repository's re-signing loop has returned.
-	tufDone chan struct{}
+	tufDone      chan struct{}
+	rollouts     *rollout.Manager
+	rolloutsDone chan struct{}
 
 	// URL is the base URL the server listens on (https://127.0.0.1:port).
 	URL string
@@ -201,19 +206,27 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.svc, err = server.New(server.Config{
-		Store: s.store, Logger: cfg.Logger, Registerer: reg, Committers: committers, Retention: cfg.Retention,
-	})
+	releases, err := s.openReleases()
 	if err != nil {
 		return nil, err
 	}
-	releases, err := s.openReleases()
+	if err := s.prepareRollouts(releases); err != nil {
+		return nil, err
+	}
+	scfg := server.Config{
+		Store: s.store, Logger: cfg.Logger, Registerer: reg, Committers: committers, Retention: cfg.Retention,
+		Now: cfg.Rollout.Now,
+	}
+	if s.rollouts != nil {
+		scfg.Stager = s.rollouts
+	}
+	s.svc, err = server.New(scfg)
 	if err != nil {
 		return nil, err
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Service: s.svc, Logger: cfg.Logger, Registerer: reg, HostRate: cfg.HostRate, HostBurst: cfg.HostBurst,
-		Releases: releases,
+		Releases: releases, Rollouts: s.rollouts,
 	})
 	if err != nil {
 		return nil, err
@@ -292,6 +305,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.svc.Start(runCtx)
 	s.startReleases(runCtx, releases)
 	s.startAlerting(runCtx)
+	s.startRollouts(runCtx)
 	go func() {
 		err := s.http.ServeTLS(ln, "", "")
 		if errors.Is(err, http.ErrServerClosed) {
@@ -385,6 +399,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.svc.Close()
 	s.cancel()
+	s.stopRollouts(ctx)
 	s.stopAlerting()
 	s.stopReleases(ctx)
 	if cerr := s.closeStore(); err == nil {

@@ -33,6 +33,7 @@ import (
 
 	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/rollout"
 	"github.com/vigilhq/vigil/server/tufrepo"
 	"github.com/vigilhq/vigil/wire"
 )
@@ -77,6 +78,9 @@ type Config struct {
 	// Releases is the release repository behind /api/v1/repo, /releases and /drafts. Nil: those
 	// endpoints answer 404.
 	Releases *tufrepo.Repository
+	// Rollouts is behind /api/v1/rollouts and /groups/{name}/rollout-policy. Nil: those
+	// endpoints answer 404.
+	Rollouts *rollout.Manager
 }
 
 // API is the HTTP handler for /api/v1. It is safe for concurrent use.
@@ -98,6 +102,7 @@ type API struct {
 	now      func() time.Time
 
 	releases *tufrepo.Repository
+	rollouts *rollout.Manager
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -157,6 +162,7 @@ func New(cfg Config) (*API, error) {
 		now:           cfg.Now,
 
 		releases: cfg.Releases,
+		rollouts: cfg.Rollouts,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "method", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -224,6 +230,7 @@ func (a *API) routes() {
 	a.userRoutes(v1)    // users.go
 	a.releaseRoutes(v1) // releases.go
 	a.alertRoutes(v1)
+	a.rolloutRoutes(v1)
 }
 
 // statusRecorder captures the status for metrics.

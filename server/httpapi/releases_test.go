@@ -21,6 +21,7 @@ import (
 	"github.com/vigilhq/vigil/apiclient"
 	"github.com/vigilhq/vigil/release"
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/rollout"
 	"github.com/vigilhq/vigil/server/sqlitestore"
 	"github.com/vigilhq/vigil/server/tufrepo"
 	"github.com/vigilhq/vigil/signing"
@@ -57,14 +58,18 @@ func newReleaseEnvWith(t testing.TB, withRepo bool, tune func(*httptest.Server))
 	}
 	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := server.New(server.Config{Store: st, Logger: log})
+	rm, err := rollout.NewManager(rollout.Config{Store: st, Fleet: st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := server.New(server.Config{Store: st, Logger: log, Stager: rm})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &releaseEnv{svc: svc}
 	// Authorization tests send hundreds of bad credentials from one address; the brute-force
 	// limits have their own tests (bruteforce_test.go).
-	cfg := Config{Service: svc, Logger: log, FailureBurst: 1e6}
+	cfg := Config{Service: svc, Logger: log, FailureBurst: 1e6, Rollouts: rm}
 	if withRepo {
 		if e.repo, err = tufrepo.Open(tufrepo.Config{DataDir: dir, Logger: log}); err != nil {
 			t.Fatal(err)

@@ -83,6 +83,7 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 		})
 	}
 	runAlert(t, newStore)
+	runRollout(t, newStore)
 }
 
 // t0 has nanoseconds on purpose: stores keep microseconds.

@@ -507,6 +507,11 @@ func (b *bench) group(name string, uses int) (string, error) {
 	if _, err := b.ctl("groups", "create", name); err != nil {
 		return "", err
 	}
+	// This measures how fast a pin reaches the whole group, so it is not staged: every host is
+	// a canary (a group no bigger than its canaries is pinned at once; beyond 1000, one wave).
+	if _, err := b.ctl("groups", "set", name, "--canaries", strconv.Itoa(min(max(uses, 1), 1000)), "--wave-percent", "100", "--soak", "1s"); err != nil {
+		return "", err
+	}
 	out, err := b.ctl("--output", "json", "enroll", "create-token", "--group", name, "--max-uses", strconv.Itoa(uses))
 	if err != nil {
 		return "", err
