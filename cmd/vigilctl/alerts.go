@@ -166,17 +166,25 @@ func (c *cli) alertsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.print(a, []string{"TIME", "STATE", "EVENT"}, func() [][]string {
-				rows := [][]string{{fmtTime(a.StartedAt), alertState(a), fmt.Sprintf("%s on %s: %s", a.RuleName, orDash(a.Hostname), a.Summary)}}
-				for _, ev := range a.History {
-					rows = append(rows, []string{fmtTime(ev.Time), ev.State, ev.Message})
-				}
-				return rows
-			})
+			return c.print(a, []string{"TIME", "STATE", "EVENT"}, func() [][]string { return alertShowRows(a) })
 		},
 	}
 	cmd.AddCommand(ls, show)
 	return cmd
+}
+
+// alertShowRows are the rows of `alerts show`: when the alert started (labelled "started", whatever
+// its state now), each change in its history, and its state now.
+func alertShowRows(a api.Alert) [][]string {
+	rows := [][]string{{fmtTime(a.StartedAt), "started", fmt.Sprintf("%s on %s: %s", a.RuleName, hostLabel(a.Hostname, a.HostID), a.Summary)}}
+	for _, ev := range a.History {
+		rows = append(rows, []string{fmtTime(ev.Time), ev.State, ev.Message})
+	}
+	now := a.UpdatedAt
+	if a.State == api.StateResolved && !a.ResolvedAt.IsZero() {
+		now = a.ResolvedAt
+	}
+	return append(rows, []string{fmtTime(now), "now " + alertState(a), ""})
 }
 
 func alertState(a api.Alert) string {

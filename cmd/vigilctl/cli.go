@@ -170,11 +170,48 @@ func (c *cli) print(v any, header []string, rows func() [][]string) error {
 	return tw.Flush()
 }
 
+// fmtTime renders a time in the local time zone, with the zone's abbreviation (or its offset when
+// it has no abbreviation) so that a time pasted into a ticket still says when it was.
 func fmtTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.Local().Format("2006-01-02 15:04:05")
+	t = t.Local()
+	if name, _ := t.Zone(); name != "" && (name[0] < '0' || name[0] > '9') && name[0] != '+' && name[0] != '-' {
+		return t.Format("2006-01-02 15:04:05 MST")
+	}
+	return t.Format("2006-01-02 15:04:05 -07:00")
+}
+
+// shortIDLen is how many characters of a host ID tell hosts apart in listings.
+const shortIDLen = 8
+
+// shortID returns the first shortIDLen characters of an ID.
+func shortID(id string) string {
+	if len(id) > shortIDLen {
+		return id[:shortIDLen]
+	}
+	return id
+}
+
+// hostLabel is a host's name with its short ID beside it, so two hosts with one hostname can be
+// told apart ("web-1 (3f2a9c01)"); "-" without either.
+func hostLabel(hostname, id string) string {
+	switch {
+	case id == "":
+		return orDash(hostname)
+	case hostname == "":
+		return shortID(id)
+	}
+	return hostname + " (" + shortID(id) + ")"
+}
+
+// plural returns "1 host" or "2 hosts": n with the singular or plural noun.
+func plural(n int, singular, pluralForm string) string {
+	if n == 1 {
+		return "1 " + singular
+	}
+	return fmt.Sprintf("%d %s", n, pluralForm)
 }
 
 func orDash(s string) string {

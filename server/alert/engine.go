@@ -384,7 +384,7 @@ func (e *Engine) grace(st HostState) time.Duration {
 	if g, ok := e.groups[st.Group]; ok && g.Grace > 0 {
 		return g.Grace
 	}
-	return 3 * e.interval(st)
+	return server.DefaultGrace(e.interval(st))
 }
 
 // timing returns when a host is late (missed a whole interval beyond the expected report) and
@@ -395,13 +395,7 @@ func (e *Engine) timing(st HostState) (lateAt, deadline time.Time) {
 	if base.Before(e.cfg.Started) {
 		base = e.cfg.Started
 	}
-	iv := e.interval(st)
-	deadline = base.Add(iv + e.grace(st))
-	lateAt = base.Add(2 * iv)
-	if lateAt.After(deadline) {
-		lateAt = deadline
-	}
-	return lateAt, deadline
+	return server.LivenessTimes(base, e.interval(st), e.grace(st))
 }
 
 func silenceKey(hostID string) string     { return "silence/" + hostID }
@@ -631,8 +625,8 @@ func (e *Engine) fireSilent(ctx context.Context, now time.Time, silent []silentH
 			for _, s := range hosts {
 				ga.Hosts = append(ga.Hosts, s.st.ID)
 			}
-			ga.Summary = fmt.Sprintf("%d hosts of group %s stopped reporting", len(ga.Hosts), g)
-			if err := e.save(ctx, ga, now, fmt.Sprintf("%d more host(s) went silent and are covered by this alert", len(hosts)), nil); err != nil {
+			ga.Summary = fmt.Sprintf("%s of group %s stopped reporting", server.Plural(len(ga.Hosts), "host", "hosts"), g)
+			if err := e.save(ctx, ga, now, fmt.Sprintf("%s more went silent and are covered by this alert", server.Plural(len(hosts), "host", "hosts")), nil); err != nil {
 				return err
 			}
 		}

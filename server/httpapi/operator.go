@@ -49,6 +49,14 @@ func (a *API) revokeHost(w http.ResponseWriter, r *http.Request, p server.Princi
 	w.WriteHeader(http.StatusNoContent)
 }
 
+func (a *API) deleteHost(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	if err := a.svc.DeleteHost(r.Context(), p, mux.Vars(r)["id"]); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (a *API) moveHost(w http.ResponseWriter, r *http.Request, p server.Principal) {
 	var req api.MoveHostRequest
 	if err := decodeSmall(r, &req); err != nil {
