@@ -113,6 +113,9 @@ type HostAgentSettings struct {
 type Pin struct {
 	Version string `json:"version,omitempty"`
 	Channel string `json:"channel,omitempty"`
+	// Force, in a PUT only, pins a version the release repository has not published (yet);
+	// without it such a pin is refused as a likely typo. Answers never set it.
+	Force bool `json:"force,omitempty"`
 }
 
 // CreateGroupRequest is the body of POST /api/v1/groups.

@@ -388,9 +388,13 @@ func (c *cli) groupsCommand() *cobra.Command {
 		},
 	}
 	var channel string
-	var unpin bool
+	var unpin, force bool
 	pin := &cobra.Command{
-		Use: "pin GROUP (VERSION | --channel C | --none)", Short: "Pin a group to an agent version or a release channel",
+		Use: "pin GROUP (VERSION [--force] | --channel C | --none)", Short: "Pin a group to an agent version or a release channel",
+		Long: "Pin a group to an agent version or a release channel. The server checks the pin against the\n" +
+			"release repository: a version it has not published, or a channel no published release is on, is\n" +
+			"refused as a likely typo. --force pins a version that is not published yet (staged, or to come):\n" +
+			"the group's hosts stay where they are until it is published.",
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var p api.Pin
@@ -399,8 +403,10 @@ func (c *cli) groupsCommand() *cobra.Command {
 				return usageError{fmt.Errorf("--none takes no version or channel")}
 			case len(args) == 2 && channel != "":
 				return usageError{fmt.Errorf("give a version or --channel, not both")}
+			case force && len(args) != 2:
+				return usageError{fmt.Errorf("--force applies to a VERSION only")}
 			case len(args) == 2:
-				p.Version = strings.TrimPrefix(args[1], "v")
+				p.Version, p.Force = strings.TrimPrefix(args[1], "v"), force
 			case channel != "":
 				p.Channel = channel
 			case !unpin:
@@ -430,6 +436,7 @@ func (c *cli) groupsCommand() *cobra.Command {
 	}
 	pin.Flags().StringVar(&channel, "channel", "", "follow a release channel (e.g. stable)")
 	pin.Flags().BoolVar(&unpin, "none", false, "remove the pin")
+	pin.Flags().BoolVar(&force, "force", false, "pin a VERSION the repository has not published (yet)")
 	rm := &cobra.Command{
 		Use: "rm GROUP", Aliases: []string{"delete"}, Short: "Delete an empty group", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
