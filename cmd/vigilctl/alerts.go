@@ -58,6 +58,11 @@ func (c *cli) rulesCommand() *cobra.Command {
 				return err
 			}
 			r.For = api.Duration(forDur)
+			if r.HostID != "" {
+				if r.HostID, err = c.resolveHost(cmd.Context(), cl, r.HostID); err != nil {
+					return err
+				}
+			}
 			out, err := cl.CreateRule(cmd.Context(), r)
 			if err != nil {
 				return err
@@ -76,7 +81,7 @@ func (c *cli) rulesCommand() *cobra.Command {
 	f.Float64Var(&r.Threshold, "threshold", 0, "limit: percent for cpu, memory and disk; load per core for load")
 	f.DurationVar(&forDur, "for", 0, "how long the condition must hold before the alert fires")
 	f.StringVar(&r.Group, "group", "", "only hosts of this group")
-	f.StringVar(&r.HostID, "host", "", "only this host (ID)")
+	f.StringVar(&r.HostID, "host", "", "only this host (ID, unique ID prefix or hostname)")
 	f.StringVar(&r.Match, "match", "", "only this mount path (disk), process or unit name")
 	_ = create.MarkFlagRequired("kind")
 	rm := &cobra.Command{
@@ -122,6 +127,11 @@ func (c *cli) alertsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if host != "" {
+				if host, err = c.resolveHost(cmd.Context(), cl, host); err != nil {
+					return err
+				}
+			}
 			as, err := cl.ListAlerts(cmd.Context(), open, host, limit)
 			if err != nil {
 				return err
@@ -138,7 +148,7 @@ func (c *cli) alertsCommand() *cobra.Command {
 			return c.print(as, []string{"ID", "STATE", "STARTED", "HOST", "GROUP", "RULE", "SUMMARY"}, func() [][]string {
 				var rows [][]string
 				for _, a := range as {
-					rows = append(rows, []string{strconv.FormatInt(a.ID, 10), alertState(a), fmtTime(a.StartedAt), orDash(a.Hostname), a.Group, orDash(a.RuleName), a.Summary})
+					rows = append(rows, []string{strconv.FormatInt(a.ID, 10), alertState(a), fmtTime(a.StartedAt), hostLabel(a.Hostname, a.HostID), a.Group, orDash(a.RuleName), a.Summary})
 					for _, ev := range a.History {
 						rows = append(rows, []string{"", "  " + ev.State, fmtTime(ev.Time), "", "", "", ev.Message})
 					}
@@ -149,7 +159,7 @@ func (c *cli) alertsCommand() *cobra.Command {
 	}
 	ls.Flags().BoolVar(&open, "open", false, "only pending and firing alerts")
 	ls.Flags().BoolVar(&history, "history", false, "show each alert's history")
-	ls.Flags().StringVar(&host, "host", "", "only alerts of this host (ID)")
+	ls.Flags().StringVar(&host, "host", "", "only alerts of this host (ID, unique ID prefix or hostname)")
 	ls.Flags().IntVar(&limit, "limit", 50, "at most this many alerts")
 	show := &cobra.Command{
 		Use: "show ALERT_ID", Short: "Show one alert with its history", Args: cobra.ExactArgs(1),
@@ -252,6 +262,11 @@ func (c *cli) silencesCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if req.HostID != "" {
+				if req.HostID, err = c.resolveHost(cmd.Context(), cl, req.HostID); err != nil {
+					return err
+				}
+			}
 			s, err := cl.CreateSilence(cmd.Context(), req)
 			if err != nil {
 				return err
@@ -265,7 +280,7 @@ func (c *cli) silencesCommand() *cobra.Command {
 		},
 	}
 	f := create.Flags()
-	f.StringVar(&req.HostID, "host", "", "host ID")
+	f.StringVar(&req.HostID, "host", "", "host (ID, unique ID prefix or hostname)")
 	f.StringVar(&req.Group, "group", "", "group name")
 	f.StringVar(&req.RuleID, "rule", "", "rule ID")
 	f.StringVar(&start, "start", "", "start time, RFC 3339 (default now)")

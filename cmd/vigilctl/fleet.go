@@ -40,8 +40,8 @@ func (c *cli) enrollCommand() *cobra.Command {
 				return c.print(resp, nil, nil)
 			}
 			fmt.Fprintf(c.stdout, "%s\n", resp.Token)
-			fmt.Fprintf(c.stderr, "Enrollment token for group %s, %d use(s), expires %s. It is shown only once.\n",
-				resp.Group, resp.MaxUses, fmtTime(resp.ExpiresAt))
+			fmt.Fprintf(c.stderr, "Enrollment token %s for group %s, %s, expires %s. It is shown only once.\n",
+				shortID(resp.ID), resp.Group, plural(resp.MaxUses, "use", "uses"), fmtTime(resp.ExpiresAt))
 			// The one-line install, on stderr so that stdout stays the token for scripts.
 			line, err := c.installLine(cmd.Context(), cl, resp.Group, resp.Token)
 			if err != nil {
@@ -55,17 +55,76 @@ func (c *cli) enrollCommand() *cobra.Command {
 	create.Flags().StringVar(&group, "group", api.DefaultGroup, "group the hosts join")
 	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token is valid")
 	create.Flags().IntVar(&maxUses, "max-uses", 1, "how many hosts may enroll with it")
-	cmd.AddCommand(create)
+	ls := &cobra.Command{
+		Use: "ls", Aliases: []string{"list"}, Short: "List enrollment tokens (never their secrets)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			ts, err := cl.ListEnrollmentTokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			return c.print(ts, []string{"ID", "GROUP", "STATE", "USES", "EXPIRES", "CREATED", "BY"}, func() [][]string {
+				rows := make([][]string, 0, len(ts))
+				for _, t := range ts {
+					rows = append(rows, []string{t.ID, t.Group, enrollmentTokenState(t, now), fmt.Sprintf("%d/%d", t.Uses, t.MaxUses),
+						fmtTime(t.ExpiresAt), fmtTime(t.CreatedAt), orDash(t.CreatedBy)})
+				}
+				return rows
+			})
+		},
+	}
+	revoke := &cobra.Command{
+		Use: "revoke TOKEN_ID", Aliases: []string{"rm"}, Args: cobra.ExactArgs(1),
+		Short: "Revoke an enrollment token (by its ID or a unique ID prefix); hosts it enrolled stay",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			id, err := c.resolveEnrollmentToken(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
+			if err := cl.RevokeEnrollmentToken(cmd.Context(), id); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stderr, "Enrollment token %s revoked: no more hosts can enroll with it.\n", id)
+			return nil
+		},
+	}
+	cmd.AddCommand(create, ls, revoke)
 	return cmd
 }
 
+// enrollmentTokenState is "active", "revoked", "expired" or "used up".
+func enrollmentTokenState(t api.EnrollmentToken, now time.Time) string {
+	switch {
+	case t.Revoked:
+		return "revoked"
+	case !now.Before(t.ExpiresAt):
+		return "expired"
+	case t.Uses >= t.MaxUses:
+		return "used up"
+	}
+	return "active"
+}
+
 func (c *cli) hostsCommand() *cobra.Command {
-	cmd := parentCommand("hosts", "List and inspect hosts")
+	cmd := parentCommand("hosts", "List, inspect, revoke and remove hosts")
+	cmd.Long = "List, inspect, revoke and remove hosts. Wherever a HOST is asked for, give its ID, a prefix of\n" +
+		"its ID that no other host's ID starts with, or its hostname when no other host has that name."
 	var group string
 	ls := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
-		Short:   "List hosts",
+		Short:   "List hosts with their status (up, late, silent, unreachable)",
+		Long: "List hosts. STATUS is up (reported within two intervals), late (missed a report), silent (no\n" +
+			"report for more than interval + grace: its silence alert fires) or unreachable (enrolled, but no\n" +
+			"report ever arrived by then); docs/operating.md has the details.",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.client()
@@ -76,7 +135,7 @@ func (c *cli) hostsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.print(hs, []string{"ID", "HOSTNAME", "GROUP", "AGENT", "LAST SEEN", "CPU%", "MEM%"}, func() [][]string {
+			return c.print(hs, []string{"ID", "HOSTNAME", "STATUS", "GROUP", "AGENT", "LAST SEEN", "CPU%", "MEM%"}, func() [][]string {
 				rows := make([][]string, 0, len(hs))
 				for _, h := range hs {
 					cpu, mem := "-", "-"
@@ -90,7 +149,7 @@ func (c *cli) hostsCommand() *cobra.Command {
 					if h.Revoked {
 						name += " (revoked)"
 					}
-					rows = append(rows, []string{h.ID, name, h.Group, orDash(h.AgentVersion), fmtTime(h.LastSeen), cpu, mem})
+					rows = append(rows, []string{h.ID, name, orDash(h.Status), h.Group, orDash(h.AgentVersion), fmtTime(h.LastSeen), cpu, mem})
 				}
 				return rows
 			})
@@ -98,7 +157,7 @@ func (c *cli) hostsCommand() *cobra.Command {
 	}
 	ls.Flags().StringVar(&group, "group", "", "only hosts of this group")
 	show := &cobra.Command{
-		Use:   "show HOST_ID",
+		Use:   "show HOST",
 		Short: "Show one host with its latest metrics",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -106,7 +165,11 @@ func (c *cli) hostsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			h, err := cl.GetHost(cmd.Context(), args[0])
+			id, err := c.resolveHost(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
+			h, err := cl.GetHost(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
@@ -115,7 +178,7 @@ func (c *cli) hostsCommand() *cobra.Command {
 	}
 	var watch agentSettingsFlags
 	setSettings := &cobra.Command{
-		Use:   "set-settings HOST_ID [--watch-process NAME…] [--watch-exe PATH…] [--watch-unit UNIT…] [--interval D] [--clear-agent-settings]",
+		Use:   "set-settings HOST [--watch-process NAME…] [--watch-exe PATH…] [--watch-unit UNIT…] [--interval D] [--clear-agent-settings]",
 		Short: "Set a host's own agent settings, added to its group's",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -124,6 +187,9 @@ func (c *cli) hostsCommand() *cobra.Command {
 			}
 			cl, err := c.client()
 			if err != nil {
+				return err
+			}
+			if args[0], err = c.resolveHost(cmd.Context(), cl, args[0]); err != nil {
 				return err
 			}
 			var got api.HostAgentSettings
@@ -146,7 +212,58 @@ func (c *cli) hostsCommand() *cobra.Command {
 		},
 	}
 	watch.register(setSettings)
-	cmd.AddCommand(ls, show, setSettings)
+	revoke := &cobra.Command{
+		Use:   "revoke HOST",
+		Short: "Revoke a host's credential: its agent and updater are refused from their next request",
+		Long: "Revoke a host's credential: its agent and updater are refused (401) from their next request. The\n" +
+			"host stays listed, marked revoked, with its history; to let it back, enroll it again (as a new\n" +
+			"host). hosts rm also deletes its stored reports.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			id, err := c.resolveHost(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
+			if err := cl.RevokeHost(cmd.Context(), id); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stderr, "Host %s revoked: its next report is refused.\n", id)
+			return nil
+		},
+	}
+	rm := &cobra.Command{
+		Use:     "rm HOST",
+		Aliases: []string{"delete"},
+		Short:   "Remove a host: revoke its credential and delete its stored reports",
+		Long: "Remove a host from the fleet: its credential stops working at once, and its stored reports,\n" +
+			"outages and update events are deleted. Its alerts (with their history) and the audit log keep\n" +
+			"what they recorded. An agent still running there is refused and must enroll again, as a new host.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			id, err := c.resolveHost(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
+			h, err := cl.GetHost(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			if err := cl.DeleteHost(cmd.Context(), id); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stderr, "Host %s removed, with its stored reports.\n", hostLabel(h.Hostname, h.ID))
+			return nil
+		},
+	}
+	cmd.AddCommand(ls, show, setSettings, revoke, rm)
 	return cmd
 }
 
@@ -225,7 +342,7 @@ func agentSettingsRows(prefix string, s api.AgentSettings) [][]string {
 
 func hostRows(h api.Host) [][]string {
 	rows := [][]string{
-		{"id", h.ID}, {"hostname", h.Hostname}, {"group", h.Group},
+		{"id", h.ID}, {"hostname", h.Hostname}, {"status", orDash(h.Status)}, {"group", h.Group},
 		{"os/arch", h.OS + "/" + h.Arch}, {"agent", orDash(h.AgentVersion)}, {"updater", orDash(h.UpdaterVersion)},
 		{"enrolled", fmtTime(h.EnrolledAt)}, {"last seen", fmtTime(h.LastSeen)},
 		{"interval", fmt.Sprintf("%ds", h.IntervalSeconds)}, {"acked seq", strconv.FormatUint(h.AckedSeq, 10)},
