@@ -125,7 +125,7 @@ func (c *cli) hostsCommand() *cobra.Command {
 		Long: "List hosts. STATUS is up (reported within two intervals), late (missed a report), silent (no\n" +
 			"report for more than interval + grace: its silence alert fires) or unreachable (enrolled, but no\n" +
 			"report ever arrived by then); docs/operating.md has the details.",
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.client()
 			if err != nil {

@@ -97,7 +97,9 @@ func (c *cli) resolveEnrollmentToken(ctx context.Context, cl *apiclient.Client, 
 		return match[0].ID, nil
 	}
 	return "", candidatesError(fmt.Sprintf("token ID prefix %q matches %d enrollment tokens; give more of the ID", arg, len(match)), match,
-		func(t api.EnrollmentToken) string { return t.ID + "  group " + t.Group + ", created " + fmtTime(t.CreatedAt) })
+		func(t api.EnrollmentToken) string {
+			return t.ID + "  group " + t.Group + ", created " + fmtTime(t.CreatedAt)
+		})
 }
 
 // candidatesError is an errAmbiguous error whose message lists the candidates, one a line.

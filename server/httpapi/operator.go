@@ -3,10 +3,10 @@ package httpapi
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
