@@ -242,15 +242,11 @@ func (c *cli) silencesCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
-			if start != "" {
-				if req.StartsAt, err = time.Parse(time.RFC3339, start); err != nil {
-					return usageError{fmt.Errorf("--start: want RFC 3339 time like 2026-11-21T22:00:00Z: %w", err)}
-				}
+			if req.StartsAt, err = parseFlagTime("--start", start); err != nil {
+				return err
 			}
-			if end != "" {
-				if req.EndsAt, err = time.Parse(time.RFC3339, end); err != nil {
-					return usageError{fmt.Errorf("--end: want RFC 3339 time like 2026-11-21T23:00:00Z: %w", err)}
-				}
+			if req.EndsAt, err = parseFlagTime("--end", end); err != nil {
+				return err
 			}
 			if dur != 0 {
 				req.Duration = dur.String()
@@ -283,8 +279,8 @@ func (c *cli) silencesCommand() *cobra.Command {
 	f.StringVar(&req.HostID, "host", "", "host (ID, unique ID prefix or hostname)")
 	f.StringVar(&req.Group, "group", "", "group name")
 	f.StringVar(&req.RuleID, "rule", "", "rule ID")
-	f.StringVar(&start, "start", "", "start time, RFC 3339 (default now)")
-	f.StringVar(&end, "end", "", "end time, RFC 3339")
+	f.StringVar(&start, "start", "", "start time, RFC 3339 such as 2026-11-21T22:00:00Z or 2026-11-21T23:00:00+01:00 (default now)")
+	f.StringVar(&end, "end", "", "end time, RFC 3339 such as 2026-11-21T23:00:00Z")
 	f.DurationVar(&dur, "duration", 0, "how long, from the start")
 	f.StringVar(&req.Comment, "comment", "", "why (shown in listings)")
 	rm := &cobra.Command{
@@ -299,6 +295,20 @@ func (c *cli) silencesCommand() *cobra.Command {
 	}
 	cmd.AddCommand(ls, create, rm)
 	return cmd
+}
+
+// parseFlagTime parses the RFC 3339 time given to flag; "" is the zero time. The error says what
+// is accepted in words and examples, never with Go's reference layout.
+func parseFlagTime(flag, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, usageError{fmt.Errorf("%s %q is not a time vigilctl reads: give an RFC 3339 time, the date, a T, "+
+			"the time and the zone as Z (UTC) or an offset, such as 2026-11-21T22:00:00Z or 2026-11-21T23:00:00+01:00", flag, v)}
+	}
+	return t, nil
 }
 
 func (c *cli) notificationsCommand() *cobra.Command {

@@ -43,6 +43,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "vigilctl: %v\n", err)
+		if hint := tlsHint(err, c.ca); hint != "" {
+			fmt.Fprintf(stderr, "vigilctl: %s\n", hint)
+		}
 		var ue usageError
 		if errors.As(err, &ue) {
 			return 2
@@ -50,6 +53,29 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	return 0
+}
+
+// hintedError replaces the message of err, which stays available to errors.Is and errors.As.
+type hintedError struct {
+	msg string
+	err error
+}
+
+func (e *hintedError) Error() string { return e.msg }
+func (e *hintedError) Unwrap() error { return e.err }
+
+// tlsHint says what to do when the server's certificate is not signed by a CA vigilctl trusts
+// ("" for any other error). ca is the --ca file given, if any.
+func tlsHint(err error, ca string) string {
+	var unknown x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	if !errors.As(err, &unknown) && !(errors.As(err, &verify) && errors.As(verify.Err, &unknown)) {
+		return ""
+	}
+	if ca != "" {
+		return "the server's certificate is not signed by the CA in --ca/VIGIL_CA " + ca + ": give the server's CA (<data-dir>/tls/ca.pem on the server, or the CA that issued its --tls-cert)"
+	}
+	return "the server's certificate is not signed by a CA this machine trusts: pass --ca FILE or set VIGIL_CA to the server's CA (<data-dir>/tls/ca.pem on the server, or the CA that issued its --tls-cert)"
 }
 
 // usageError marks errors in how vigilctl was called (exit status 2).
