@@ -221,7 +221,7 @@ func shortID(id string) string {
 }
 
 // hostLabel is a host's name with its short ID beside it, so two hosts with one hostname can be
-// told apart ("web-1 (3f2a9c01)"); "-" without either.
+// told apart ("web-1 [3f2a9c01]"); "-" without either.
 func hostLabel(hostname, id string) string {
 	switch {
 	case id == "":
@@ -229,7 +229,7 @@ func hostLabel(hostname, id string) string {
 	case hostname == "":
 		return shortID(id)
 	}
-	return hostname + " (" + shortID(id) + ")"
+	return hostname + " [" + shortID(id) + "]"
 }
 
 // plural returns "1 host" or "2 hosts": n with the singular or plural noun.

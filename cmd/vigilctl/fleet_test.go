@@ -93,7 +93,7 @@ func TestFleetCommands(t *testing.T) {
 	if code, out, _ = ctl(t, "hosts", "ls"); code != 0 || !strings.HasPrefix(out, "ID") {
 		t.Fatalf("hosts ls: %d %q", code, out)
 	}
-	if code, _, errOut = ctl(t, "hosts", "show", "0000"); code != 1 || !strings.Contains(errOut, "not_found") {
+	if code, _, errOut = ctl(t, "hosts", "show", "0000"); code != 1 || !strings.Contains(errOut, `no host has the ID, ID prefix or hostname "0000"`) {
 		t.Fatalf("hosts show missing: %d %q", code, errOut)
 	}
 

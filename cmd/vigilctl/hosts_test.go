@@ -127,7 +127,7 @@ func TestHostCommands(t *testing.T) {
 	if err := report(web1a.Credential, t, 1); err != nil {
 		t.Fatalf("report: %v", err)
 	}
-	if code, _, errOut = ctl(t, "hosts", "rm", web1a.HostID); code != 0 || !strings.Contains(errOut, "web-1 ("+web1a.HostID[:8]+") removed") {
+	if code, _, errOut = ctl(t, "hosts", "rm", web1a.HostID); code != 0 || !strings.Contains(errOut, "web-1 ["+web1a.HostID[:8]+"] removed") {
 		t.Fatalf("hosts rm: %d %q", code, errOut)
 	}
 	if code, _, errOut = ctl(t, "hosts", "show", web1a.HostID); code != 1 {

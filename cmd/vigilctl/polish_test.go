@@ -25,7 +25,7 @@ func TestAlertShowLabels(t *testing.T) {
 		History: []api.AlertEvent{{Time: t0, State: api.StatePending, Message: "late"}, {Time: t0.Add(time.Minute), State: api.StateFiring, Message: "silent"},
 			{Time: t0.Add(10 * time.Minute), State: api.StateResolved, Message: "back"}}}
 	rows := alertShowRows(a)
-	if rows[0][0] != fmtTime(t0) || rows[0][1] != "started" || !strings.Contains(rows[0][2], "web-1 (3f2a9c01)") {
+	if rows[0][0] != fmtTime(t0) || rows[0][1] != "started" || !strings.Contains(rows[0][2], "web-1 [3f2a9c01]") {
 		t.Errorf("first row = %q, want the start labelled started, with the host's short ID", rows[0])
 	}
 	last := rows[len(rows)-1]
@@ -67,7 +67,7 @@ func TestPluralAndHostLabel(t *testing.T) {
 		t.Error("plural")
 	}
 	for _, tt := range []struct{ name, id, want string }{
-		{"web-1", "3f2a9c01deadbeef", "web-1 (3f2a9c01)"}, {"", "3f2a9c01deadbeef", "3f2a9c01"}, {"web-1", "", "web-1"}, {"", "", "-"},
+		{"web-1", "3f2a9c01deadbeef", "web-1 [3f2a9c01]"}, {"", "3f2a9c01deadbeef", "3f2a9c01"}, {"web-1", "", "web-1"}, {"", "", "-"},
 	} {
 		if got := hostLabel(tt.name, tt.id); got != tt.want {
 			t.Errorf("hostLabel(%q, %q) = %q, want %q", tt.name, tt.id, got, tt.want)

@@ -152,6 +152,9 @@ type Engine struct {
 	rules    []Rule
 	silences []Silence
 	groups   map[string]server.Group
+	// hostnames counts the hosts of each hostname at the last scan, so emails can tell apart
+	// hosts that share one (hostLabel).
+	hostnames map[string]int
 	// toEvaluate queues hosts with new reports for the rules; queued marks them.
 	toEvaluate []string
 	queued     map[string]bool
@@ -317,8 +320,10 @@ func (e *Engine) scan(ctx context.Context, now time.Time) error {
 	e.lastScan = now
 
 	seen := make(map[string]bool, len(sts))
+	e.hostnames = make(map[string]int, len(sts))
 	for _, st := range sts {
 		seen[st.ID] = true
+		e.hostnames[st.Hostname]++
 		ent := e.hosts[st.ID]
 		if ent == nil {
 			ent = &hostEntry{idx: -1}
