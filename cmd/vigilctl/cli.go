@@ -198,11 +198,14 @@ func (c *cli) print(v any, header []string, rows func() [][]string) error {
 
 // fmtTime renders a time in the local time zone, with the zone's abbreviation (or its offset when
 // it has no abbreviation) so that a time pasted into a ticket still says when it was.
-func fmtTime(t time.Time) string {
+func fmtTime(t time.Time) string { return fmtTimeIn(t, time.Local) }
+
+// fmtTimeIn is fmtTime in the time zone loc.
+func fmtTimeIn(t time.Time, loc *time.Location) string {
 	if t.IsZero() {
 		return "-"
 	}
-	t = t.Local()
+	t = t.In(loc)
 	if name, _ := t.Zone(); name != "" && (name[0] < '0' || name[0] > '9') && name[0] != '+' && name[0] != '-' {
 		return t.Format("2006-01-02 15:04:05 MST")
 	}

@@ -39,8 +39,6 @@ func TestAlertShowLabels(t *testing.T) {
 
 // TestFmtTimeHasZone: every printed time says its zone, by name or by offset.
 func TestFmtTimeHasZone(t *testing.T) {
-	saved := time.Local
-	t.Cleanup(func() { time.Local = saved })
 	at := time.Date(2026, 11, 21, 22, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		loc  *time.Location
@@ -51,8 +49,7 @@ func TestFmtTimeHasZone(t *testing.T) {
 		{time.FixedZone("", -5*3600), "2026-11-21 17:00:00 -05:00"},
 		{time.FixedZone("+0530", 5*3600+1800), "2026-11-22 03:30:00 +05:30"},
 	} {
-		time.Local = tt.loc
-		if got := fmtTime(at); got != tt.want {
+		if got := fmtTimeIn(at, tt.loc); got != tt.want {
 			t.Errorf("fmtTime in %v = %q, want %q", tt.loc, got, tt.want)
 		}
 	}
