@@ -42,7 +42,18 @@ type Host struct {
 	Latest *wire.Report `json:"latest,omitempty"`
 	// LastUpdate is the most recent update event the host's updater reported.
 	LastUpdate *UpdateEvent `json:"last_update,omitempty"`
+	// Status is how recently the host reported, against its interval and its group's grace:
+	// HostUp, HostLate, HostSilent or HostUnreachable (docs/operating.md defines them).
+	Status string `json:"status"`
 }
+
+// Host statuses (Host.Status).
+const (
+	HostUp          = "up"          // reported within the last two intervals
+	HostLate        = "late"        // missed a report, not yet past interval + grace
+	HostSilent      = "silent"      // no report for more than interval + grace
+	HostUnreachable = "unreachable" // enrolled, but no report ever arrived by its deadline
+)
 
 // UpdateEvent is an update phase a host's updater reported: GET /api/v1/hosts/{id}/updates.
 type UpdateEvent struct {
@@ -110,6 +121,9 @@ type HostAgentSettings struct {
 type Pin struct {
 	Version string `json:"version,omitempty"`
 	Channel string `json:"channel,omitempty"`
+	// Force, in a PUT only, pins a version the release repository has not published (yet);
+	// without it such a pin is refused as a likely typo. Answers never set it.
+	Force bool `json:"force,omitempty"`
 }
 
 // CreateGroupRequest is the body of POST /api/v1/groups.

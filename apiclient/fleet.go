@@ -39,6 +39,11 @@ func (c *Client) ClearQuarantine(ctx context.Context, id string) (api.ClearQuara
 	return out, err
 }
 
+// DeleteHost removes a host and its stored reports; its credential stops working.
+func (c *Client) DeleteHost(ctx context.Context, id string) error {
+	return c.Do(ctx, http.MethodDelete, "/api/v1/hosts/"+url.PathEscape(id), nil, nil)
+}
+
 // MoveHost moves a host to another group.
 func (c *Client) MoveHost(ctx context.Context, id, group string) error {
 	return c.Do(ctx, http.MethodPut, "/api/v1/hosts/"+url.PathEscape(id)+"/group", api.MoveHostRequest{Group: group}, nil)

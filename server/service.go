@@ -600,7 +600,10 @@ func (s *Service) ListHosts(ctx context.Context, p Principal, group string) ([]H
 		return nil, err
 	}
 	hs, err := s.store.ListHosts(ctx, group)
-	return hs, s.storeErr("list_hosts", err)
+	if err != nil {
+		return nil, s.storeErr("list_hosts", err)
+	}
+	return hs, s.withStatus(ctx, hs)
 }
 
 // GetHost returns one host.
@@ -609,7 +612,12 @@ func (s *Service) GetHost(ctx context.Context, p Principal, id string) (Host, er
 		return Host{}, err
 	}
 	h, err := s.store.GetHost(ctx, id)
-	return h, s.storeErr("get_host", err)
+	if err != nil {
+		return Host{}, s.storeErr("get_host", err)
+	}
+	hs := []Host{h}
+	err = s.withStatus(ctx, hs)
+	return hs[0], err
 }
 
 // RevokeHost revokes a host's credential; its next report is refused.
@@ -638,6 +646,25 @@ func (s *Service) ClearQuarantine(ctx context.Context, p Principal, id string) (
 	}
 	g, err := s.store.QuarantineGeneration(ctx, id)
 	return g, s.storeErr("quarantine_generation", err)
+}
+
+// DeleteHost removes a host from the fleet: its credential stops working at once and its stored
+// reports, outages and update events are deleted. Alerts and the audit log keep their history. An
+// agent still running on it is refused (401) and must enroll again to come back, as a new host.
+func (s *Service) DeleteHost(ctx context.Context, p Principal, id string) error {
+	if err := require(p, RoleOperator); err != nil {
+		return err
+	}
+	h, err := s.store.GetHost(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete host %s: %w", id, s.storeErr("get_host", err))
+	}
+	err = s.store.DeleteHost(ctx, id, s.audit(p, "host.delete", "host/"+id, "hostname="+h.Hostname))
+	s.hosts.forgetHost(id)
+	if err != nil {
+		return fmt.Errorf("delete host %s: %w", id, s.storeErr("delete_host", err))
+	}
+	return nil
 }
 
 // MoveHost moves a host to another group.

@@ -36,6 +36,10 @@ type Store interface {
 	ListHosts(ctx context.Context, group string) ([]Host, error)
 	// RevokeHost revokes a host's credential. Idempotent.
 	RevokeHost(ctx context.Context, id string, audit AuditEntry) error
+	// DeleteHost deletes a host with its samples, outages, update events and agent settings, and
+	// with it its credential (ErrNotFound if missing). Alerts, their history and the audit log
+	// keep what they recorded about it.
+	DeleteHost(ctx context.Context, id string, audit AuditEntry) error
 	// MoveHost puts a host into another existing group.
 	MoveHost(ctx context.Context, id, group string, audit AuditEntry) error
 

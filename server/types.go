@@ -53,6 +53,9 @@ type Host struct {
 	Latest *wire.Report `json:"latest,omitempty"`
 	// LastUpdate is the most recent update event the host's updater reported.
 	LastUpdate *UpdateEvent `json:"last_update,omitempty"`
+	// Status is StatusUp, StatusLate, StatusSilent or StatusUnreachable, filled by the Service's
+	// ListHosts and GetHost (HostStatus); stores leave it empty.
+	Status string `json:"status"`
 }
 
 // Group is a set of hosts sharing a version pin and alerting settings.

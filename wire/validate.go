@@ -52,6 +52,10 @@ func Unmarshal(data []byte, strict bool, v any) error {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {
+		// A bad time would otherwise be explained with Go's reference layout ("2006-01-02…").
+		if pe := (*time.ParseError)(nil); errors.As(err, &pe) {
+			return invalid("malformed JSON: %q is not an RFC 3339 time such as 2026-11-21T22:00:00Z or 2026-11-21T23:00:00+01:00", pe.Value)
+		}
 		return invalid("malformed JSON: %v", err)
 	}
 	if dec.More() {

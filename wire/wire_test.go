@@ -328,3 +328,16 @@ func TestCheckClock(t *testing.T) {
 		t.Fatalf("update event in 2199: %v, want ErrInvalid", err)
 	}
 }
+
+// TestUnmarshalBadTime: a time that does not parse is explained with an example, never with Go's
+// reference layout ("2006-01-02T15:04:05Z07:00").
+func TestUnmarshalBadTime(t *testing.T) {
+	var v struct {
+		At time.Time `json:"at"`
+	}
+	err := Unmarshal([]byte(`{"at": "tomorrow 10pm"}`), true, &v)
+	if !errors.Is(err, ErrInvalid) || strings.Contains(err.Error(), "2006") ||
+		!strings.Contains(err.Error(), `"tomorrow 10pm" is not an RFC 3339 time such as 2026-11-21T22:00:00Z`) {
+		t.Fatalf("Unmarshal of a bad time: %v", err)
+	}
+}

@@ -60,6 +60,11 @@ func (c *cli) rulesCommand() *cobra.Command {
 				return err
 			}
 			r.For = api.Duration(forDur)
+			if r.HostID != "" {
+				if r.HostID, err = c.resolveHost(cmd.Context(), cl, r.HostID); err != nil {
+					return err
+				}
+			}
 			out, err := cl.CreateRule(cmd.Context(), r)
 			if err != nil {
 				return err
@@ -78,7 +83,7 @@ func (c *cli) rulesCommand() *cobra.Command {
 	f.Float64Var(&r.Threshold, "threshold", 0, "limit: percent for cpu, memory and disk; load per core for load")
 	f.DurationVar(&forDur, "for", 0, "how long the condition must hold before the alert fires")
 	f.StringVar(&r.Group, "group", "", "only hosts of this group")
-	f.StringVar(&r.HostID, "host", "", "only this host (ID)")
+	f.StringVar(&r.HostID, "host", "", "only this host (ID, unique ID prefix or hostname)")
 	f.StringVar(&r.Match, "match", "", "only this mount path (disk), process, unit, check name or metric (anomaly)")
 	_ = create.MarkFlagRequired("kind")
 	rm := &cobra.Command{
@@ -124,6 +129,11 @@ func (c *cli) alertsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if host != "" {
+				if host, err = c.resolveHost(cmd.Context(), cl, host); err != nil {
+					return err
+				}
+			}
 			as, err := cl.ListAlerts(cmd.Context(), open, host, limit)
 			if err != nil {
 				return err
@@ -140,7 +150,7 @@ func (c *cli) alertsCommand() *cobra.Command {
 			return c.print(as, []string{"ID", "STATE", "STARTED", "HOST", "GROUP", "RULE", "SUMMARY"}, func() [][]string {
 				var rows [][]string
 				for _, a := range as {
-					rows = append(rows, []string{strconv.FormatInt(a.ID, 10), alertState(a), fmtTime(a.StartedAt), orDash(a.Hostname), a.Group, orDash(a.RuleName), a.Summary})
+					rows = append(rows, []string{strconv.FormatInt(a.ID, 10), alertState(a), fmtTime(a.StartedAt), hostLabel(a.Hostname, a.HostID), a.Group, orDash(a.RuleName), a.Summary})
 					for _, ev := range a.History {
 						rows = append(rows, []string{"", "  " + ev.State, fmtTime(ev.Time), "", "", "", ev.Message})
 					}
@@ -151,7 +161,7 @@ func (c *cli) alertsCommand() *cobra.Command {
 	}
 	ls.Flags().BoolVar(&open, "open", false, "only pending and firing alerts")
 	ls.Flags().BoolVar(&history, "history", false, "show each alert's history")
-	ls.Flags().StringVar(&host, "host", "", "only alerts of this host (ID)")
+	ls.Flags().StringVar(&host, "host", "", "only alerts of this host (ID, unique ID prefix or hostname)")
 	ls.Flags().IntVar(&limit, "limit", 50, "at most this many alerts")
 	show := &cobra.Command{
 		Use: "show ALERT_ID", Short: "Show one alert with its history", Args: cobra.ExactArgs(1),
@@ -168,17 +178,25 @@ func (c *cli) alertsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.print(a, []string{"TIME", "STATE", "EVENT"}, func() [][]string {
-				rows := [][]string{{fmtTime(a.StartedAt), alertState(a), fmt.Sprintf("%s on %s: %s", a.RuleName, orDash(a.Hostname), a.Summary)}}
-				for _, ev := range a.History {
-					rows = append(rows, []string{fmtTime(ev.Time), ev.State, ev.Message})
-				}
-				return rows
-			})
+			return c.print(a, []string{"TIME", "STATE", "EVENT"}, func() [][]string { return alertShowRows(a) })
 		},
 	}
 	cmd.AddCommand(ls, show)
 	return cmd
+}
+
+// alertShowRows are the rows of `alerts show`: when the alert started (labelled "started", whatever
+// its state now), each change in its history, and its state now.
+func alertShowRows(a api.Alert) [][]string {
+	rows := [][]string{{fmtTime(a.StartedAt), "started", fmt.Sprintf("%s on %s: %s", a.RuleName, hostLabel(a.Hostname, a.HostID), a.Summary)}}
+	for _, ev := range a.History {
+		rows = append(rows, []string{fmtTime(ev.Time), ev.State, ev.Message})
+	}
+	now := a.UpdatedAt
+	if a.State == api.StateResolved && !a.ResolvedAt.IsZero() {
+		now = a.ResolvedAt
+	}
+	return append(rows, []string{fmtTime(now), "now " + alertState(a), ""})
 }
 
 func alertState(a api.Alert) string {
@@ -226,15 +244,11 @@ func (c *cli) silencesCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
-			if start != "" {
-				if req.StartsAt, err = time.Parse(time.RFC3339, start); err != nil {
-					return usageError{fmt.Errorf("--start: want RFC 3339 time like 2026-11-21T22:00:00Z: %w", err)}
-				}
+			if req.StartsAt, err = parseFlagTime("--start", start); err != nil {
+				return err
 			}
-			if end != "" {
-				if req.EndsAt, err = time.Parse(time.RFC3339, end); err != nil {
-					return usageError{fmt.Errorf("--end: want RFC 3339 time like 2026-11-21T23:00:00Z: %w", err)}
-				}
+			if req.EndsAt, err = parseFlagTime("--end", end); err != nil {
+				return err
 			}
 			if dur != 0 {
 				req.Duration = dur.String()
@@ -245,6 +259,11 @@ func (c *cli) silencesCommand() *cobra.Command {
 			cl, err := c.client()
 			if err != nil {
 				return err
+			}
+			if req.HostID != "" {
+				if req.HostID, err = c.resolveHost(cmd.Context(), cl, req.HostID); err != nil {
+					return err
+				}
 			}
 			s, err := cl.CreateSilence(cmd.Context(), req)
 			if err != nil {
@@ -259,11 +278,11 @@ func (c *cli) silencesCommand() *cobra.Command {
 		},
 	}
 	f := create.Flags()
-	f.StringVar(&req.HostID, "host", "", "host ID")
+	f.StringVar(&req.HostID, "host", "", "host (ID, unique ID prefix or hostname)")
 	f.StringVar(&req.Group, "group", "", "group name")
 	f.StringVar(&req.RuleID, "rule", "", "rule ID")
-	f.StringVar(&start, "start", "", "start time, RFC 3339 (default now)")
-	f.StringVar(&end, "end", "", "end time, RFC 3339")
+	f.StringVar(&start, "start", "", "start time, RFC 3339 such as 2026-11-21T22:00:00Z or 2026-11-21T23:00:00+01:00 (default now)")
+	f.StringVar(&end, "end", "", "end time, RFC 3339 such as 2026-11-21T23:00:00Z")
 	f.DurationVar(&dur, "duration", 0, "how long, from the start")
 	f.StringVar(&req.Comment, "comment", "", "why (shown in listings)")
 	rm := &cobra.Command{
@@ -278,6 +297,20 @@ func (c *cli) silencesCommand() *cobra.Command {
 	}
 	cmd.AddCommand(ls, create, rm)
 	return cmd
+}
+
+// parseFlagTime parses the RFC 3339 time given to flag; "" is the zero time. The error says what
+// is accepted in words and examples, never with Go's reference layout.
+func parseFlagTime(flag, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, usageError{fmt.Errorf("%s %q is not a time vigilctl reads: give an RFC 3339 time, the date, a T, "+
+			"the time and the zone as Z (UTC) or an offset, such as 2026-11-21T22:00:00Z or 2026-11-21T23:00:00+01:00", flag, v)}
+	}
+	return t, nil
 }
 
 func (c *cli) notificationsCommand() *cobra.Command {

@@ -43,6 +43,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "vigilctl: %v\n", err)
+		if hint := tlsHint(err, c.ca); hint != "" {
+			fmt.Fprintf(stderr, "vigilctl: %s\n", hint)
+		}
 		var ue usageError
 		if errors.As(err, &ue) {
 			return 2
@@ -50,6 +53,29 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	return 0
+}
+
+// hintedError replaces the message of err, which stays available to errors.Is and errors.As.
+type hintedError struct {
+	msg string
+	err error
+}
+
+func (e *hintedError) Error() string { return e.msg }
+func (e *hintedError) Unwrap() error { return e.err }
+
+// tlsHint says what to do when the server's certificate is not signed by a CA vigilctl trusts
+// ("" for any other error). ca is the --ca file given, if any.
+func tlsHint(err error, ca string) string {
+	var unknown x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	if !errors.As(err, &unknown) && !(errors.As(err, &verify) && errors.As(verify.Err, &unknown)) {
+		return ""
+	}
+	if ca != "" {
+		return "the server's certificate is not signed by the CA in --ca/VIGIL_CA " + ca + ": give the server's CA (<data-dir>/tls/ca.pem on the server, or the CA that issued its --tls-cert)"
+	}
+	return "the server's certificate is not signed by a CA this machine trusts: pass --ca FILE or set VIGIL_CA to the server's CA (<data-dir>/tls/ca.pem on the server, or the CA that issued its --tls-cert)"
 }
 
 // usageError marks errors in how vigilctl was called (exit status 2).
@@ -171,11 +197,51 @@ func (c *cli) print(v any, header []string, rows func() [][]string) error {
 	return tw.Flush()
 }
 
-func fmtTime(t time.Time) string {
+// fmtTime renders a time in the local time zone, with the zone's abbreviation (or its offset when
+// it has no abbreviation) so that a time pasted into a ticket still says when it was.
+func fmtTime(t time.Time) string { return fmtTimeIn(t, time.Local) }
+
+// fmtTimeIn is fmtTime in the time zone loc.
+func fmtTimeIn(t time.Time, loc *time.Location) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.Local().Format("2006-01-02 15:04:05")
+	t = t.In(loc)
+	if name, _ := t.Zone(); name != "" && (name[0] < '0' || name[0] > '9') && name[0] != '+' && name[0] != '-' {
+		return t.Format("2006-01-02 15:04:05 MST")
+	}
+	return t.Format("2006-01-02 15:04:05 -07:00")
+}
+
+// shortIDLen is how many characters of a host ID tell hosts apart in listings.
+const shortIDLen = 8
+
+// shortID returns the first shortIDLen characters of an ID.
+func shortID(id string) string {
+	if len(id) > shortIDLen {
+		return id[:shortIDLen]
+	}
+	return id
+}
+
+// hostLabel is a host's name with its short ID beside it, so two hosts with one hostname can be
+// told apart ("web-1 [3f2a9c01]"); "-" without either.
+func hostLabel(hostname, id string) string {
+	switch {
+	case id == "":
+		return orDash(hostname)
+	case hostname == "":
+		return shortID(id)
+	}
+	return hostname + " [" + shortID(id) + "]"
+}
+
+// plural returns "1 host" or "2 hosts": n with the singular or plural noun.
+func plural(n int, singular, pluralForm string) string {
+	if n == 1 {
+		return "1 " + singular
+	}
+	return fmt.Sprintf("%d %s", n, pluralForm)
 }
 
 func orDash(s string) string {

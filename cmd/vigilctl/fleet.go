@@ -41,8 +41,8 @@ func (c *cli) enrollCommand() *cobra.Command {
 				return c.print(resp, nil, nil)
 			}
 			fmt.Fprintf(c.stdout, "%s\n", resp.Token)
-			fmt.Fprintf(c.stderr, "Enrollment token for group %s, %d use(s), expires %s. It is shown only once.\n",
-				resp.Group, resp.MaxUses, fmtTime(resp.ExpiresAt))
+			fmt.Fprintf(c.stderr, "Enrollment token %s for group %s, %s, expires %s. It is shown only once.\n",
+				shortID(resp.ID), resp.Group, plural(resp.MaxUses, "use", "uses"), fmtTime(resp.ExpiresAt))
 			// The one-line install, on stderr so that stdout stays the token for scripts.
 			line, err := c.installLine(cmd.Context(), cl, resp.Group, resp.Token)
 			if err != nil {
@@ -56,18 +56,77 @@ func (c *cli) enrollCommand() *cobra.Command {
 	create.Flags().StringVar(&group, "group", api.DefaultGroup, "group the hosts join")
 	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token is valid")
 	create.Flags().IntVar(&maxUses, "max-uses", 1, "how many hosts may enroll with it")
-	cmd.AddCommand(create)
+	ls := &cobra.Command{
+		Use: "ls", Aliases: []string{"list"}, Short: "List enrollment tokens (never their secrets)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			ts, err := cl.ListEnrollmentTokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			return c.print(ts, []string{"ID", "GROUP", "STATE", "USES", "EXPIRES", "CREATED", "BY"}, func() [][]string {
+				rows := make([][]string, 0, len(ts))
+				for _, t := range ts {
+					rows = append(rows, []string{t.ID, t.Group, enrollmentTokenState(t, now), fmt.Sprintf("%d/%d", t.Uses, t.MaxUses),
+						fmtTime(t.ExpiresAt), fmtTime(t.CreatedAt), orDash(t.CreatedBy)})
+				}
+				return rows
+			})
+		},
+	}
+	revoke := &cobra.Command{
+		Use: "revoke TOKEN_ID", Aliases: []string{"rm"}, Args: cobra.ExactArgs(1),
+		Short: "Revoke an enrollment token (by its ID or a unique ID prefix); hosts it enrolled stay",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			id, err := c.resolveEnrollmentToken(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
+			if err := cl.RevokeEnrollmentToken(cmd.Context(), id); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stderr, "Enrollment token %s revoked: no more hosts can enroll with it.\n", id)
+			return nil
+		},
+	}
+	cmd.AddCommand(create, ls, revoke)
 	return cmd
 }
 
+// enrollmentTokenState is "active", "revoked", "expired" or "used up".
+func enrollmentTokenState(t api.EnrollmentToken, now time.Time) string {
+	switch {
+	case t.Revoked:
+		return "revoked"
+	case !now.Before(t.ExpiresAt):
+		return "expired"
+	case t.Uses >= t.MaxUses:
+		return "used up"
+	}
+	return "active"
+}
+
 func (c *cli) hostsCommand() *cobra.Command {
-	cmd := parentCommand("hosts", "List and inspect hosts")
+	cmd := parentCommand("hosts", "List, inspect, revoke and remove hosts")
+	cmd.Long = "List, inspect, revoke and remove hosts. Wherever a HOST is asked for, give its ID, a prefix of\n" +
+		"its ID that no other host's ID starts with, or its hostname when no other host has that name."
 	var group string
 	ls := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
-		Short:   "List hosts",
-		Args:    cobra.NoArgs,
+		Short:   "List hosts with their status (up, late, silent, unreachable)",
+		Long: "List hosts. STATUS is up (reported within two intervals), late (missed a report), silent (no\n" +
+			"report for more than interval + grace: its silence alert fires) or unreachable (enrolled, but no\n" +
+			"report ever arrived by then); docs/operating.md has the details.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.client()
 			if err != nil {
@@ -77,7 +136,7 @@ func (c *cli) hostsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.print(hs, []string{"ID", "HOSTNAME", "GROUP", "AGENT", "LAST SEEN", "CPU%", "MEM%"}, func() [][]string {
+			return c.print(hs, []string{"ID", "HOSTNAME", "STATUS", "GROUP", "AGENT", "LAST SEEN", "CPU%", "MEM%"}, func() [][]string {
 				rows := make([][]string, 0, len(hs))
 				for _, h := range hs {
 					cpu, mem := "-", "-"
@@ -91,7 +150,7 @@ func (c *cli) hostsCommand() *cobra.Command {
 					if h.Revoked {
 						name += " (revoked)"
 					}
-					rows = append(rows, []string{h.ID, name, h.Group, orDash(h.AgentVersion), fmtTime(h.LastSeen), cpu, mem})
+					rows = append(rows, []string{h.ID, name, orDash(h.Status), h.Group, orDash(h.AgentVersion), fmtTime(h.LastSeen), cpu, mem})
 				}
 				return rows
 			})
@@ -99,7 +158,7 @@ func (c *cli) hostsCommand() *cobra.Command {
 	}
 	ls.Flags().StringVar(&group, "group", "", "only hosts of this group")
 	show := &cobra.Command{
-		Use:   "show HOST_ID",
+		Use:   "show HOST",
 		Short: "Show one host with its latest metrics",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -107,7 +166,11 @@ func (c *cli) hostsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			h, err := cl.GetHost(cmd.Context(), args[0])
+			id, err := c.resolveHost(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
+			h, err := cl.GetHost(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
@@ -116,7 +179,7 @@ func (c *cli) hostsCommand() *cobra.Command {
 	}
 	var watch agentSettingsFlags
 	setSettings := &cobra.Command{
-		Use:   "set-settings HOST_ID [--watch-process NAME…] [--watch-exe PATH…] [--watch-unit UNIT…] [--interval D] [--clear-agent-settings]",
+		Use:   "set-settings HOST [--watch-process NAME…] [--watch-exe PATH…] [--watch-unit UNIT…] [--interval D] [--clear-agent-settings]",
 		Short: "Set a host's own agent settings, added to its group's",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -125,6 +188,9 @@ func (c *cli) hostsCommand() *cobra.Command {
 			}
 			cl, err := c.client()
 			if err != nil {
+				return err
+			}
+			if args[0], err = c.resolveHost(cmd.Context(), cl, args[0]); err != nil {
 				return err
 			}
 			var got api.HostAgentSettings
@@ -148,7 +214,7 @@ func (c *cli) hostsCommand() *cobra.Command {
 	}
 	watch.register(setSettings)
 	clearQ := &cobra.Command{
-		Use:   "clear-quarantine HOST_ID",
+		Use:   "clear-quarantine HOST",
 		Short: "Let a host's updater try again the versions it quarantined",
 		Long: "Let a host's updater try again the versions it quarantined. The updater forgets its quarantine list\n" +
 			"(and its count of interrupted trials) at its next poll, so a pinned version that failed there is\n" +
@@ -159,7 +225,11 @@ func (c *cli) hostsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			got, err := cl.ClearQuarantine(cmd.Context(), args[0])
+			id, err := c.resolveHost(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
+			got, err := cl.ClearQuarantine(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
@@ -168,7 +238,58 @@ func (c *cli) hostsCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(ls, show, setSettings, clearQ)
+	revoke := &cobra.Command{
+		Use:   "revoke HOST",
+		Short: "Revoke a host's credential: its agent and updater are refused from their next request",
+		Long: "Revoke a host's credential: its agent and updater are refused (401) from their next request. The\n" +
+			"host stays listed, marked revoked, with its history; to let it back, enroll it again (as a new\n" +
+			"host). hosts rm also deletes its stored reports.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			id, err := c.resolveHost(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
+			if err := cl.RevokeHost(cmd.Context(), id); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stderr, "Host %s revoked: its next report is refused.\n", id)
+			return nil
+		},
+	}
+	rm := &cobra.Command{
+		Use:     "rm HOST",
+		Aliases: []string{"delete"},
+		Short:   "Remove a host: revoke its credential and delete its stored reports",
+		Long: "Remove a host from the fleet: its credential stops working at once, and its stored reports,\n" +
+			"outages and update events are deleted. Its alerts (with their history) and the audit log keep\n" +
+			"what they recorded. An agent still running there is refused and must enroll again, as a new host.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			id, err := c.resolveHost(cmd.Context(), cl, args[0])
+			if err != nil {
+				return err
+			}
+			h, err := cl.GetHost(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			if err := cl.DeleteHost(cmd.Context(), id); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stderr, "Host %s removed, with its stored reports.\n", hostLabel(h.Hostname, h.ID))
+			return nil
+		},
+	}
+	cmd.AddCommand(ls, show, setSettings, revoke, rm, clearQ)
 	return cmd
 }
 
@@ -247,7 +368,7 @@ func agentSettingsRows(prefix string, s api.AgentSettings) [][]string {
 
 func hostRows(h api.Host) [][]string {
 	rows := [][]string{
-		{"id", h.ID}, {"hostname", h.Hostname}, {"group", h.Group},
+		{"id", h.ID}, {"hostname", h.Hostname}, {"status", orDash(h.Status)}, {"group", h.Group},
 		{"os/arch", h.OS + "/" + h.Arch}, {"agent", orDash(h.AgentVersion)}, {"updater", orDash(h.UpdaterVersion)},
 		{"enrolled", fmtTime(h.EnrolledAt)}, {"last seen", fmtTime(h.LastSeen)},
 		{"interval", fmt.Sprintf("%ds", h.IntervalSeconds)}, {"acked seq", strconv.FormatUint(h.AckedSeq, 10)},
@@ -451,9 +572,13 @@ func (c *cli) groupsCommand() *cobra.Command {
 		},
 	}
 	var channel string
-	var unpin bool
+	var unpin, force bool
 	pin := &cobra.Command{
-		Use: "pin GROUP (VERSION | --channel C | --none)", Short: "Pin a group to an agent version or a release channel",
+		Use: "pin GROUP (VERSION [--force] | --channel C | --none)", Short: "Pin a group to an agent version or a release channel",
+		Long: "Pin a group to an agent version or a release channel. The server checks the pin against the\n" +
+			"release repository: a version it has not published, or a channel no published release is on, is\n" +
+			"refused as a likely typo. --force pins a version that is not published yet (staged, or to come):\n" +
+			"the group's hosts stay where they are until it is published.",
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var p api.Pin
@@ -462,8 +587,10 @@ func (c *cli) groupsCommand() *cobra.Command {
 				return usageError{fmt.Errorf("--none takes no version or channel")}
 			case len(args) == 2 && channel != "":
 				return usageError{fmt.Errorf("give a version or --channel, not both")}
+			case force && len(args) != 2:
+				return usageError{fmt.Errorf("--force applies to a VERSION only")}
 			case len(args) == 2:
-				p.Version = strings.TrimPrefix(args[1], "v")
+				p.Version, p.Force = strings.TrimPrefix(args[1], "v"), force
 			case channel != "":
 				p.Channel = channel
 			case !unpin:
@@ -493,6 +620,7 @@ func (c *cli) groupsCommand() *cobra.Command {
 	}
 	pin.Flags().StringVar(&channel, "channel", "", "follow a release channel (e.g. stable)")
 	pin.Flags().BoolVar(&unpin, "none", false, "remove the pin")
+	pin.Flags().BoolVar(&force, "force", false, "pin a VERSION the repository has not published (yet)")
 	rm := &cobra.Command{
 		Use: "rm GROUP", Aliases: []string{"delete"}, Short: "Delete an empty group", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -55,8 +55,16 @@ func TestFleetCommands(t *testing.T) {
 	if code, out, _ = ctl(t, "groups", "set", "web", "--grace", "5m"); code != 0 || !strings.Contains(out, "5m0s") {
 		t.Fatalf("groups set: %d %q", code, out)
 	}
-	if code, out, _ = ctl(t, "groups", "pin", "web", "1.2.3"); code != 0 || !strings.Contains(out, "version 1.2.3") {
-		t.Fatalf("pin version: %d %q", code, out)
+	// Nothing is published: a pin to a version is refused as a likely typo, unless forced.
+	if code, _, errOut = ctl(t, "groups", "pin", "web", "1.2.3"); code != 1 || !strings.Contains(errOut, "no published version 1.2.3") ||
+		!strings.Contains(errOut, "--force") {
+		t.Fatalf("pin unpublished version: %d %q", code, errOut)
+	}
+	if code, out, _ = ctl(t, "groups", "pin", "web", "1.2.3", "--force"); code != 0 || !strings.Contains(out, "version 1.2.3") {
+		t.Fatalf("pin version --force: %d %q", code, out)
+	}
+	if code, _, errOut = ctl(t, "groups", "pin", "web", "--channel", "stable", "--force"); code != 2 {
+		t.Fatalf("--force with a channel: %d %q", code, errOut)
 	}
 	if code, _, errOut = ctl(t, "groups", "pin", "web", "1.2.3", "--channel", "stable"); code != 2 {
 		t.Fatalf("pin both: %d %q", code, errOut)
@@ -64,13 +72,13 @@ func TestFleetCommands(t *testing.T) {
 	if code, _, errOut = ctl(t, "groups", "pin", "web", "not-a-version"); code != 1 || !strings.Contains(errOut, "invalid") {
 		t.Fatalf("bad version: %d %q", code, errOut)
 	}
-	if code, out, _ = ctl(t, "groups", "pin", "web", "--channel", "stable"); code != 0 || !strings.Contains(out, "channel stable") {
-		t.Fatalf("pin channel: %d %q", code, out)
+	if code, _, errOut = ctl(t, "groups", "pin", "web", "--channel", "stable"); code != 1 || !strings.Contains(errOut, `no published release is on channel "stable"`) {
+		t.Fatalf("pin to a channel nothing is on: %d %q", code, errOut)
 	}
 
 	code, out, _ = ctl(t, "--output", "json", "groups", "ls")
 	var gs []server.Group
-	if code != 0 || json.Unmarshal([]byte(out), &gs) != nil || len(gs) != 2 || gs[1].Name != "web" || gs[1].Pin.Channel != "stable" || gs[1].AlertEmails[0] != "ops@example.com" {
+	if code != 0 || json.Unmarshal([]byte(out), &gs) != nil || len(gs) != 2 || gs[1].Name != "web" || gs[1].Pin.Version != "1.2.3" || gs[1].AlertEmails[0] != "ops@example.com" {
 		t.Fatalf("groups ls json: %d %q", code, out)
 	}
 
@@ -85,7 +93,7 @@ func TestFleetCommands(t *testing.T) {
 	if code, out, _ = ctl(t, "hosts", "ls"); code != 0 || !strings.HasPrefix(out, "ID") {
 		t.Fatalf("hosts ls: %d %q", code, out)
 	}
-	if code, _, errOut = ctl(t, "hosts", "show", "0000"); code != 1 || !strings.Contains(errOut, "not_found") {
+	if code, _, errOut = ctl(t, "hosts", "show", "0000"); code != 1 || !strings.Contains(errOut, `no host has the ID, ID prefix or hostname "0000"`) {
 		t.Fatalf("hosts show missing: %d %q", code, errOut)
 	}
 

@@ -81,9 +81,12 @@ func (c *cli) passphrase() signing.PassphraseFunc {
 	return signing.FirstPassphrase(sources...)
 }
 
+// passphraseHint replaces a missing-passphrase error, however deeply the signing package wrapped
+// it (and whatever hint it already carries), by one message that says what to do. errors.Is
+// still finds signing.ErrNoPassphrase.
 func passphraseHint(err error) error {
 	if errors.Is(err, signing.ErrNoPassphrase) {
-		return fmt.Errorf("%w: set %s or run vigilctl on a terminal", err, signing.PassphraseEnv)
+		return &hintedError{msg: fmt.Sprintf("no passphrase for the key: set %s, or run vigilctl on a terminal to be asked for it", signing.PassphraseEnv), err: err}
 	}
 	return err
 }

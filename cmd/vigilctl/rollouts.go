@@ -147,13 +147,6 @@ func (c *cli) stdoutTerminal() bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return strconv.Itoa(n) + " " + many
-}
-
 // fromString renders a rollout's previous pin; none means hosts not yet admitted stay put.
 func fromString(p api.Pin) string {
 	if p == (api.Pin{}) {

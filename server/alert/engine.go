@@ -163,6 +163,9 @@ type Engine struct {
 	rules    []Rule
 	silences []Silence
 	groups   map[string]server.Group
+	// hostnames counts the hosts of each hostname at the last scan, so emails can tell apart
+	// hosts that share one (hostLabel).
+	hostnames map[string]int
 	// toEvaluate queues hosts with new reports for the rules; queued marks them.
 	toEvaluate []string
 	queued     map[string]bool
@@ -331,8 +334,10 @@ func (e *Engine) scan(ctx context.Context, now time.Time) error {
 	e.lastScan = now
 
 	seen := make(map[string]bool, len(sts))
+	e.hostnames = make(map[string]int, len(sts))
 	for _, st := range sts {
 		seen[st.ID] = true
+		e.hostnames[st.Hostname]++
 		ent := e.hosts[st.ID]
 		if ent == nil {
 			ent = &hostEntry{idx: -1}
@@ -398,7 +403,7 @@ func (e *Engine) grace(st HostState) time.Duration {
 	if g, ok := e.groups[st.Group]; ok && g.Grace > 0 {
 		return g.Grace
 	}
-	return 3 * e.interval(st)
+	return server.DefaultGrace(e.interval(st))
 }
 
 // readOverload takes the server's last overload for this tick and logs when a new episode
@@ -427,13 +432,7 @@ func (e *Engine) timing(st HostState) (lateAt, deadline time.Time) {
 	if base.Before(e.overloadAt) {
 		base = e.overloadAt
 	}
-	iv := e.interval(st)
-	deadline = base.Add(iv + e.grace(st))
-	lateAt = base.Add(2 * iv)
-	if lateAt.After(deadline) {
-		lateAt = deadline
-	}
-	return lateAt, deadline
+	return server.LivenessTimes(base, e.interval(st), e.grace(st))
 }
 
 func silenceKey(hostID string) string     { return "silence/" + hostID }
@@ -663,8 +662,8 @@ func (e *Engine) fireSilent(ctx context.Context, now time.Time, silent []silentH
 			for _, s := range hosts {
 				ga.Hosts = append(ga.Hosts, s.st.ID)
 			}
-			ga.Summary = fmt.Sprintf("%d hosts of group %s stopped reporting", len(ga.Hosts), g)
-			if err := e.save(ctx, ga, now, fmt.Sprintf("%d more host(s) went silent and are covered by this alert", len(hosts)), nil); err != nil {
+			ga.Summary = fmt.Sprintf("%s of group %s stopped reporting", server.Plural(len(ga.Hosts), "host", "hosts"), g)
+			if err := e.save(ctx, ga, now, fmt.Sprintf("%s more went silent and are covered by this alert", server.Plural(len(hosts), "host", "hosts")), nil); err != nil {
 				return err
 			}
 		}

@@ -837,3 +837,33 @@ func TestAnomalyRules(t *testing.T) {
 		t.Error("an anomaly rule on a metric name no agent sends was accepted")
 	}
 }
+
+// TestEmailsTellSameNamedHostsApart: when two hosts share a hostname, their emails' subjects
+// carry each one's short ID; a host whose name is its own keeps a plain subject. Every email links
+// the host with its short ID.
+func TestEmailsTellSameNamedHostsApart(t *testing.T) {
+	h := newHarness(t, nil)
+	first := h.host("web-1", "")
+	tok := server.EnrollmentToken{ID: "tok-web-1-again", Group: server.DefaultGroup, MaxUses: 1, CreatedAt: t0, Hash: "hash-web-1-again"}
+	if err := h.st.CreateEnrollmentToken(h.ctx, tok, server.AuditEntry{Action: "token.create"}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := h.st.Enroll(h.ctx, tok.Hash, t0, server.Host{ID: "9d8e7f6a5b4c", Hostname: "web-1", IntervalSeconds: 10}, "cred-web-1-again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.names[second.ID] = "web-1"
+	h.report(second.ID, nil)
+	db := h.host("db-1", "")
+	// Only the second web-1 and db-1 stop.
+	h.run(2*time.Minute, first)
+	ns := h.wantEmails("FIRING: web-1 [9d8e7f6a] is silent", "FIRING: db-1 is silent")
+	if strings.Contains(ns[1].Subject, "[h-db-1") {
+		t.Errorf("a unique hostname got an ID in its subject: %q", ns[1].Subject)
+	}
+	for i, id := range []string{second.ID, db} {
+		if want := "[" + id[:min(len(id), 8)] + "]"; !strings.Contains(ns[i].Text, want) || !strings.Contains(ns[i].HTML, want) {
+			t.Errorf("email %q does not link the host with its short ID %s:\n%s", ns[i].Subject, want, ns[i].Text)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -127,6 +128,9 @@ func (m *Manager) CreateRule(ctx context.Context, p server.Principal, r Rule) (R
 	if err := ValidateRule(r); err != nil {
 		return Rule{}, err
 	}
+	if err := m.checkTargets(ctx, r.HostID, r.Group, ""); err != nil {
+		return Rule{}, fmt.Errorf("rule: %w", err)
+	}
 	r.ID = newID("r-")
 	if r.Name == "" {
 		r.Name = defaultRuleName(r)
@@ -229,6 +233,9 @@ func (m *Manager) CreateSilence(ctx context.Context, p server.Principal, s Silen
 	case s.Group != "" && !server.ValidName(s.Group):
 		return Silence{}, fmt.Errorf("%w: group name %q", server.ErrInvalid, s.Group)
 	}
+	if err := m.checkTargets(ctx, s.HostID, s.Group, s.RuleID); err != nil {
+		return Silence{}, fmt.Errorf("silence: %w", err)
+	}
 	s.ID, s.CreatedAt, s.CreatedBy = newID("s-"), now, p.Name
 	detail := fmt.Sprintf("host=%s group=%s rule=%s from=%s to=%s", s.HostID, s.Group, s.RuleID,
 		s.StartsAt.Format(time.RFC3339), s.EndsAt.Format(time.RFC3339))
@@ -236,6 +243,44 @@ func (m *Manager) CreateSilence(ctx context.Context, p server.Principal, s Silen
 		return Silence{}, fmt.Errorf("create silence: %w", err)
 	}
 	return s, nil
+}
+
+// checkTargets refuses (ErrInvalid) a host, group or rule that does not exist, so a typo in a
+// rule or a silence is an error instead of a rule that never matches or a silence that holds
+// nothing back. Empty arguments are not checked.
+func (m *Manager) checkTargets(ctx context.Context, hostID, group, ruleID string) error {
+	if hostID != "" {
+		sts, err := m.store.HostStates(ctx, []string{hostID})
+		if err != nil {
+			return fmt.Errorf("look up host %s: %w", hostID, err)
+		}
+		if len(sts) == 0 {
+			return fmt.Errorf("%w: there is no host with ID %q (vigilctl hosts ls lists them)", server.ErrInvalid, hostID)
+		}
+	}
+	if group != "" {
+		gs, err := m.store.ListGroups(ctx)
+		if err != nil {
+			return fmt.Errorf("list groups: %w", err)
+		}
+		names := make([]string, len(gs))
+		for i, g := range gs {
+			names[i] = g.Name
+		}
+		if !slices.Contains(names, group) {
+			return fmt.Errorf("%w: there is no group %q (groups: %s)", server.ErrInvalid, group, strings.Join(names, ", "))
+		}
+	}
+	if ruleID != "" {
+		rs, err := m.store.ListRules(ctx)
+		if err != nil {
+			return fmt.Errorf("list rules: %w", err)
+		}
+		if !slices.ContainsFunc(rs, func(r Rule) bool { return r.ID == ruleID }) {
+			return fmt.Errorf("%w: there is no rule with ID %q (vigilctl rules ls lists them)", server.ErrInvalid, ruleID)
+		}
+	}
+	return nil
 }
 
 // DeleteSilence deletes a maintenance silence (ends it early).

@@ -57,9 +57,29 @@ var htmlTmpl = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
 `))
 
 // hostLink is the dashboard page of a host.
+// hostLink links to a host's dashboard page. Its text is the host's name (and what follows it in
+// name) with the host's short ID, so hosts that share a hostname can be told apart.
 func (e *Engine) hostLink(id, name string) link {
 	base := strings.TrimRight(e.cfg.PublicURL, "/")
-	return link{Name: name, URL: base + "/hosts/" + url.PathEscape(id)}
+	hostname, rest, _ := strings.Cut(name, " ")
+	if rest != "" {
+		rest = " " + rest
+	}
+	return link{Name: hostname + " [" + shortHostID(id) + "]" + rest, URL: base + "/hosts/" + url.PathEscape(id)}
+}
+
+// shortHostIDLen is how many characters of a host ID emails and lists show.
+const shortHostIDLen = 8
+
+func shortHostID(id string) string { return id[:min(len(id), shortHostIDLen)] }
+
+// hostLabel is how subjects and titles name a host: its hostname, with its short ID when another
+// host has the same hostname ("web-1 [3f2a9c01]").
+func (e *Engine) hostLabel(hostname, id string) string {
+	if e.hostnames[hostname] > 1 && id != "" {
+		return hostname + " [" + shortHostID(id) + "]"
+	}
+	return hostname
 }
 
 // recipients are the server's default recipients plus the group's.
@@ -125,17 +145,17 @@ func (e *Engine) notifyFiring(a *Alert, now time.Time) []Notification {
 		return e.queue(a, now, EventGroupFiring, "FIRING: "+a.Summary, email{
 			Title: a.Summary, Lines: []string{"Silent since " + fmtClock(a.StartedAt) + "."}})
 	}
-	title := fmt.Sprintf("%s: %s", a.Hostname, a.RuleName)
+	title := fmt.Sprintf("%s: %s", e.hostLabel(a.Hostname, a.HostID), a.RuleName)
 	lines := []string{a.Summary + ".", fmt.Sprintf("Group %s, since %s.", a.Group, fmtClock(a.StartedAt))}
 	if a.Kind == KindSilence {
-		title = fmt.Sprintf("%s is silent", a.Hostname)
+		title = fmt.Sprintf("%s is silent", e.hostLabel(a.Hostname, a.HostID))
 		lines = []string{a.Summary + ".", "Group " + a.Group + ". A recovery email follows when it reports again."}
 	}
 	return e.queue(a, now, EventFiring, "FIRING: "+title, email{Title: title, Lines: lines, Links: []link{e.hostLink(a.HostID, a.Hostname)}})
 }
 
 func (e *Engine) notifyReminder(a *Alert, now time.Time) []Notification {
-	title := fmt.Sprintf("%s: %s", a.Hostname, a.RuleName)
+	title := fmt.Sprintf("%s: %s", e.hostLabel(a.Hostname, a.HostID), a.RuleName)
 	if a.HostID == "" {
 		title = a.Summary
 	}
@@ -152,13 +172,13 @@ func (e *Engine) notifyResolved(a *Alert, now time.Time) []Notification {
 	var lines []string
 	if a.Kind == KindSilence {
 		d := a.BackAt.Sub(a.LastSeen)
-		title = fmt.Sprintf("%s is reporting again after %s silent", a.Hostname, fmtDur(d))
+		title = fmt.Sprintf("%s is reporting again after %s silent", e.hostLabel(a.Hostname, a.HostID), fmtDur(d))
 		lines = []string{
 			fmt.Sprintf("%s was silent for %s, from %s to %s.", a.Hostname, fmtDur(d), fmtClock(a.LastSeen), fmtClock(a.BackAt)),
 			"Why: " + reasonText(a) + ".",
 		}
 	} else {
-		title = fmt.Sprintf("%s: %s resolved", a.Hostname, a.RuleName)
+		title = fmt.Sprintf("%s: %s resolved", e.hostLabel(a.Hostname, a.HostID), a.RuleName)
 		lines = []string{fmt.Sprintf("Cleared after firing for %s; last seen: %s.", fmtDur(a.RecoveringSince.Sub(a.FiredAt)), a.Summary)}
 	}
 	return e.queue(a, now, EventResolved, "RESOLVED: "+title, email{Title: title, Lines: lines, Links: []link{e.hostLink(a.HostID, a.Hostname)}})

@@ -41,7 +41,7 @@ func seed(t *testing.T, s *testServer) (hostID, credential string) {
 	if _, err := s.admin.CreateGroup(ctx, api.CreateGroupRequest{Name: "web", Grace: "2m", AlertEmails: []string{"web@example.com"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.admin.SetPin(ctx, "web", api.Pin{Version: "1.4.2"}); err != nil {
+	if _, err := s.admin.SetPin(ctx, "web", api.Pin{Version: "1.4.2", Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	tok, err := s.admin.CreateEnrollmentToken(ctx, api.CreateEnrollmentTokenRequest{Group: "web", MaxUses: 1})

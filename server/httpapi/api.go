@@ -205,6 +205,7 @@ func (a *API) routes() {
 	v1.HandleFunc("/hosts/{id}", a.opAuth(a.getHost)).Methods(http.MethodGet)
 	v1.HandleFunc("/hosts/{id}/revoke", a.opAuth(a.revokeHost)).Methods(http.MethodPost)
 	v1.HandleFunc("/hosts/{id}/clear-quarantine", a.opAuth(a.clearQuarantine)).Methods(http.MethodPost)
+	v1.HandleFunc("/hosts/{id}", a.opAuth(a.deleteHost)).Methods(http.MethodDelete)
 	v1.HandleFunc("/hosts/{id}/group", a.opAuth(a.moveHost)).Methods(http.MethodPut)
 	v1.HandleFunc("/hosts/{id}/updates", a.opAuth(a.hostUpdates)).Methods(http.MethodGet)
 	v1.HandleFunc("/hosts/{id}/agent-settings", a.opAuth(a.getHostAgentSettings)).Methods(http.MethodGet)

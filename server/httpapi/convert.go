@@ -35,7 +35,7 @@ func hostOut(h server.Host) api.Host {
 		ID: h.ID, Hostname: h.Hostname, MachineID: h.MachineID, OS: h.OS, Arch: h.Arch, Group: h.Group,
 		EnrolledAt: h.EnrolledAt, Revoked: h.Revoked, AgentVersion: h.AgentVersion, UpdaterVersion: h.UpdaterVersion,
 		IntervalSeconds: h.IntervalSeconds, LastSeen: h.LastSeen, AckedSeq: h.AckedSeq, BootTime: h.BootTime,
-		Latest: h.Latest,
+		Latest: h.Latest, Status: h.Status,
 	}
 	if h.LastUpdate != nil {
 		u := updateEventOut(*h.LastUpdate)

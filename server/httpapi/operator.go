@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/release"
 	"github.com/vigilhq/vigil/server"
 )
 
@@ -57,6 +60,14 @@ func (a *API) clearQuarantine(w http.ResponseWriter, r *http.Request, p server.P
 		return
 	}
 	writeJSON(w, http.StatusOK, api.ClearQuarantineResponse{HostID: id, QuarantineGeneration: g})
+}
+
+func (a *API) deleteHost(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	if err := a.svc.DeleteHost(r.Context(), p, mux.Vars(r)["id"]); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *API) moveHost(w http.ResponseWriter, r *http.Request, p server.Principal) {
@@ -181,6 +192,10 @@ func (a *API) setPin(w http.ResponseWriter, r *http.Request, p server.Principal)
 		a.writeError(w, r, fmt.Errorf("%w: a pin needs a version or a channel (DELETE the pin to unpin)", server.ErrInvalid))
 		return
 	}
+	if err := a.checkPin(r.Context(), pin); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	g, err := a.svc.SetPin(r.Context(), p, mux.Vars(r)["name"], pinIn(pin))
 	if err != nil {
 		a.writeError(w, r, err)
@@ -282,4 +297,58 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, p server.Princip
 		return
 	}
 	writeJSON(w, http.StatusOK, orEmpty(mapSlice(es, auditOut)))
+}
+
+// checkPin refuses (ErrInvalid) a pin to a channel no published release is on, or to a version
+// the release repository has not published, unless pin.Force allows the latter: both are more
+// often typos than intent, and a group pinned to nothing that exists just never updates. A
+// server without a release repository, or with an empty one, has nothing published.
+func (a *API) checkPin(ctx context.Context, pin api.Pin) error {
+	var rels []release.Release
+	if a.releases != nil {
+		var err error
+		if rels, err = a.releases.Releases(ctx); err != nil {
+			return fmt.Errorf("list releases: %w", err)
+		}
+	}
+	var published, channels []string
+	draft := false
+	for _, r := range rels {
+		if r.Published {
+			published = append(published, r.Version)
+			for _, c := range r.Channels {
+				if !slices.Contains(channels, c) {
+					channels = append(channels, c)
+				}
+			}
+		} else if r.Version == pin.Version {
+			draft = true
+		}
+	}
+	slices.Sort(channels)
+	switch {
+	case pin.Channel != "" && !slices.Contains(channels, pin.Channel):
+		return fmt.Errorf("%w: no published release is on channel %q (channels: %s); promote a release to it first (vigilctl release promote)",
+			server.ErrInvalid, pin.Channel, listOrNone(channels))
+	case pin.Version != "" && !pin.Force && !slices.Contains(published, pin.Version) && draft:
+		return fmt.Errorf("%w: version %s is staged but not published yet; publish it first, or pin it anyway with force (vigilctl groups pin --force): hosts stay where they are until it is published",
+			server.ErrInvalid, pin.Version)
+	case pin.Version != "" && !pin.Force && !slices.Contains(published, pin.Version):
+		return fmt.Errorf("%w: the release repository has no published version %s (published: %s); to pin a version before it is published, use force (vigilctl groups pin --force)",
+			server.ErrInvalid, pin.Version, listOrNone(published))
+	}
+	return nil
+}
+
+// maxListed bounds the names an error message lists.
+const maxListed = 10
+
+func listOrNone(names []string) string {
+	switch {
+	case len(names) == 0:
+		return "none"
+	case len(names) > maxListed:
+		return strings.Join(names[:maxListed], ", ") + fmt.Sprintf(" and %d more", len(names)-maxListed)
+	}
+	return strings.Join(names, ", ")
 }

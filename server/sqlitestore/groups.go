@@ -80,7 +80,7 @@ func (s *Store) DeleteGroup(ctx context.Context, name string, audit server.Audit
 			return fmt.Errorf("delete group %s: %w", name, err)
 		}
 		if n > 0 {
-			return fmt.Errorf("delete group %s (%d hosts): %w", name, n, server.ErrGroupNotEmpty)
+			return fmt.Errorf("delete group %s (%s): %w", name, server.Plural(int(n), "host", "hosts"), server.ErrGroupNotEmpty)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM groups WHERE name = ?`, name); err != nil {
 			return fmt.Errorf("delete group %s: %w", name, err)

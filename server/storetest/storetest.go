@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"EnrollConcurrent", testEnrollConcurrent},
 		{"Hosts", testHosts},
 		{"RevokeHost", testRevokeHost},
+		{"DeleteHost", testDeleteHost},
 		{"MoveHost", testMoveHost},
 		{"CommitReportsAck", testCommitReportsAck},
 		{"CommitReportsDedupe", testCommitReportsDedupe},

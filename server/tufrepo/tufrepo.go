@@ -227,3 +227,24 @@ func (r *Repository) Refresh(ctx context.Context) bool {
 	}
 	return true
 }
+
+// Releases lists the repository's published and drafted releases (release.Repo.Releases). A
+// repository that is not initialized has none; one whose online keys were never generated cannot
+// have been initialized, and is answered without generating them (a slow key derivation).
+func (r *Repository) Releases(ctx context.Context) ([]release.Release, error) {
+	r.mu.Lock()
+	loaded := r.repo != nil
+	r.mu.Unlock()
+	if !loaded && !haveKeys(filepath.Join(r.cfg.DataDir, KeysDir)) {
+		return nil, nil
+	}
+	repo, err := r.load()
+	if err != nil {
+		return nil, err
+	}
+	rels, err := repo.Releases(ctx)
+	if errors.Is(err, release.ErrNotInitialized) {
+		return nil, nil
+	}
+	return rels, err
+}

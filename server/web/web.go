@@ -93,6 +93,8 @@ func New(cfg Config) (*Handler, error) {
 		"checkValue": func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) },
 		"status":     h.status,
 		"pinText":    pinText,
+		"plural":     server.Plural,
+		"shortID":    func(id string) string { return id[:min(len(id), 8)] },
 	}
 	pages, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
@@ -346,19 +348,15 @@ func (h *Handler) fleet(w http.ResponseWriter, r *http.Request, p server.Princip
 		h.fail(w, r, p, err)
 		return
 	}
-	grace := map[string]time.Duration{}
-	for _, g := range groups {
-		grace[g.Name] = g.Grace
-	}
 	rows := make([]fleetRow, 0, len(hosts))
 	counts := map[string]int{}
 	for _, host := range hosts {
-		st := h.status(host, grace[host.Group])
+		st := h.status(host)
 		counts[st]++
 		rows = append(rows, fleetRow{Host: host, Status: st})
 	}
 	// Problems first, then by name.
-	rank := map[string]int{"silent": 0, "never": 1, "ok": 2, "revoked": 3}
+	rank := map[string]int{server.StatusSilent: 0, server.StatusUnreachable: 1, server.StatusLate: 2, server.StatusUp: 3, "revoked": 4}
 	slices.SortStableFunc(rows, func(a, b fleetRow) int { return rank[a.Status] - rank[b.Status] })
 	h.render(w, r, http.StatusOK, "fleet", page{Title: "Fleet", Principal: p, Data: map[string]any{
 		"Rows": rows, "Counts": counts, "Group": group, "Groups": groups, "Total": len(rows)}})
@@ -382,7 +380,7 @@ func (h *Handler) host(w http.ResponseWriter, r *http.Request, p server.Principa
 		return
 	}
 	h.render(w, r, http.StatusOK, "host", page{Title: host.Hostname, Principal: p, Data: map[string]any{
-		"Host": host, "Group": g, "Status": h.status(host, g.Grace), "Events": events}})
+		"Host": host, "Group": g, "Status": h.status(host), "Events": events}})
 }
 
 func (h *Handler) groups(w http.ResponseWriter, r *http.Request, p server.Principal) {
@@ -394,23 +392,13 @@ func (h *Handler) groups(w http.ResponseWriter, r *http.Request, p server.Princi
 	h.render(w, r, http.StatusOK, "groups", page{Title: "Groups", Principal: p, Data: groups})
 }
 
-// status is "ok", "silent" (past last seen + interval + grace), "never" (no report yet) or "revoked".
-// Grace zero means the default of three intervals.
-func (h *Handler) status(host server.Host, grace time.Duration) string {
-	switch {
-	case host.Revoked:
+// status is the host's status as the Service derived it (server.HostStatus: up, late, silent or
+// unreachable), or "revoked".
+func (h *Handler) status(host server.Host) string {
+	if host.Revoked {
 		return "revoked"
-	case host.LastSeen.IsZero():
-		return "never"
 	}
-	interval := time.Duration(max(host.IntervalSeconds, 1)) * time.Second
-	if grace == 0 {
-		grace = 3 * interval
-	}
-	if h.cfg.Now().After(host.LastSeen.Add(interval + grace)) {
-		return "silent"
-	}
-	return "ok"
+	return host.Status
 }
 
 func (h *Handler) ago(t time.Time) string {
