@@ -15,6 +15,7 @@ import (
 // Release routes give their role to relAuth directly. TestAuthorizationBeforeValidation walks the
 // router, so a new route that changes something cannot be missing here.
 var routeRoles = map[string]string{
+	"DELETE /api/v1/hosts/{id}":                server.RoleOperator,
 	"POST /api/v1/hosts/{id}/revoke":           server.RoleOperator,
 	"PUT /api/v1/hosts/{id}/group":             server.RoleOperator,
 	"PUT /api/v1/hosts/{id}/agent-settings":    server.RoleOperator,

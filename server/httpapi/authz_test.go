@@ -69,6 +69,7 @@ func TestAuthorization(t *testing.T) {
 		{"GET", "/api/v1/hosts", server.RoleViewer},
 		{"GET", "/api/v1/hosts/nohost", server.RoleViewer},
 		{"POST", "/api/v1/hosts/nohost/revoke", server.RoleOperator},
+		{"DELETE", "/api/v1/hosts/nohost", server.RoleOperator},
 		{"POST", "/api/v1/hosts/nohost/clear-quarantine", server.RoleOperator},
 		{"PUT", "/api/v1/hosts/nohost/group", server.RoleOperator},
 		{"GET", "/api/v1/hosts/nohost/updates", server.RoleViewer},

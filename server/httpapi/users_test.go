@@ -79,7 +79,7 @@ func TestUsersAndTokenOwnership(t *testing.T) {
 	if _, err := asCarol.CreateGroup(ctx, api.CreateGroupRequest{Name: "web"}); err != nil {
 		t.Fatalf("carol creates a group: %v", err)
 	}
-	if _, err := asCarol.SetPin(ctx, "web", api.Pin{Version: "1.2.3"}); err != nil {
+	if _, err := asCarol.SetPin(ctx, "web", api.Pin{Version: "1.2.3", Force: true}); err != nil {
 		t.Fatalf("carol pins: %v", err)
 	}
 	// Host changes record the state before.
