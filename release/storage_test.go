@@ -55,7 +55,7 @@ func TestDirStorage(t *testing.T) {
 	if err == nil {
 		t.Fatal("PutBlob with a failing reader succeeded")
 	}
-	ents, _ := os.ReadDir(filepath.Join(s.TargetsPath(), "vigil-agent", "1.0.0"))
+	ents, _ := os.ReadDir(filepath.Join(s.StagingPath(), "vigil-agent", "1.0.0"))
 	if len(ents) != 0 {
 		t.Errorf("left behind: %v", ents)
 	}
