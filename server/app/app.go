@@ -61,6 +61,11 @@ type Config struct {
 	// OnlineKeyPassphraseFile holds the passphrase the online TUF keys are encrypted with. Empty:
 	// a random one is generated once into DataDir/tuf-keys/passphrase.
 	OnlineKeyPassphraseFile string
+	// ReleaseMaxBlobBytes bounds one uploaded build. Default (and at most) release.MaxArtifactSize, 512 MiB.
+	ReleaseMaxBlobBytes int64
+	// ReleaseMaxStagedBytes bounds the uploaded builds not yet published, all together.
+	// Default release.DefaultMaxStagedBytes, 2 GiB.
+	ReleaseMaxStagedBytes int64
 
 	// Store, when set, is used instead of opening one from DataDir/DatabaseURL (tests, benchmarks).
 	Store server.Store
