@@ -25,8 +25,8 @@
 // path can leave those directories; drafts (<repo>/drafts) and uploaded builds not yet
 // published (<repo>/staging) are never served. Under /tuf/targets/ it serves only the targets
 // that the current signed targets metadata names, by their consistent-snapshot name
-// ("<sha256>.linux-amd64", immutable: cached for a year) or their plain target path
-// ("linux-amd64", revalidated); anything else in the directory is a 404. timestamp.json is
+// ("<sha256>.linux-amd64", immutable: cached for a year); anything else in the directory,
+// the plain target path included, is a 404. timestamp.json is
 // served with "Cache-Control: no-store", root.json with "no-cache", versioned metadata
 // ("3.root.json") as immutable; a missing file, such as the next root a client probes for,
 // is a 404.

@@ -81,8 +81,7 @@ func (r *Repository) serveTarget(w http.ResponseWriter, req *http.Request, name 
 		writeError(w, http.StatusNotFound, "not_found", "no such target in the current signed targets metadata")
 		return
 	}
-	// Only a hash-named (consistent-snapshot) path has fixed content; a plain target path
-	// names whatever the current targets metadata says, so caches revalidate it.
+	// Only a hash-named (consistent-snapshot) path, whose content is fixed, may be cached long.
 	cache := cacheRevalid
 	if name == blob {
 		cache = cacheImmutable
@@ -91,9 +90,8 @@ func (r *Repository) serveTarget(w http.ResponseWriter, req *http.Request, name 
 	serveFile(w, req, r.storage.TargetsPath(), blob, "application/octet-stream", cache)
 }
 
-// servedTargets is what /tuf/targets/ serves: request name (the target path, or its
-// consistent-snapshot name "<dir>/<sha256>.<base>") → stored blob, as of the timestamp.json
-// it was read for.
+// servedTargets is what /tuf/targets/ serves: request name (a target's consistent-snapshot
+// name "<dir>/<sha256>.<base>") → stored blob, as of the timestamp.json it was read for.
 type servedTargets struct {
 	stamp os.FileInfo
 	names map[string]string
@@ -141,8 +139,7 @@ func (r *Repository) readServed(req *http.Request) (map[string]string, error) {
 			continue
 		}
 		blob := release.ConsistentTargetPath(p, hex.EncodeToString(sum))
-		names[blob] = blob
-		names[p] = blob
+		names[blob] = blob // consistent snapshots: clients ask for the hash-named path only
 	}
 	return names, nil
 }

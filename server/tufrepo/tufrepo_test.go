@@ -277,9 +277,8 @@ func publishedRepo(t *testing.T, r *Repository) (body string, repo *release.Repo
 }
 
 // TestHandlerServesOnlySignedTargets: /tuf/targets/ serves a build only once signed targets
-// metadata names it, by its hash-named path (cached for good) or its plain target path
-// (revalidated); an uploaded build no metadata names, or a file dropped into the directory, is
-// a 404.
+// metadata names it, by its hash-named path (cached for good); an uploaded build no metadata
+// names, or a file dropped into the directory, is a 404.
 func TestHandlerServesOnlySignedTargets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("generates online keys (scrypt); skipped with -short")
@@ -316,7 +315,7 @@ func TestHandlerServesOnlySignedTargets(t *testing.T) {
 		cache  string
 	}{
 		{"/tuf/targets/" + hashed, 200, cacheImmutable},
-		{"/tuf/targets/vigil-agent/1.0.0/linux-amd64", 200, cacheRevalid},
+		{"/tuf/targets/vigil-agent/1.0.0/linux-amd64", 404, cacheNoStore}, // consistent snapshots: hash-named only
 		{"/tuf/targets/" + unpublished, 404, cacheNoStore},
 		{"/tuf/targets/vigil-agent/1.1.0/linux-amd64", 404, cacheNoStore},
 		{"/tuf/targets/" + planted, 404, cacheNoStore},
