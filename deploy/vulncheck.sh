@@ -42,8 +42,9 @@ if [ ! -x "$bin" ]; then
 fi
 dir=$("$GO" mod download -json "golang.org/x/vulndb@$VULNDB_VERSION" 2>/dev/null | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') ||
 	skip "the vulnerability database snapshot golang.org/x/vulndb@$VULNDB_VERSION could not be fetched"
-[ -n "$dir" ] && [ -d "$dir/data/osv" ] ||
+if [ -z "$dir" ] || [ ! -d "$dir/data/osv" ]; then
 	skip "golang.org/x/vulndb@$VULNDB_VERSION has no data/osv"
+fi
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
