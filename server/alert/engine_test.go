@@ -732,3 +732,5 @@ func TestSaveFailureLosesNoEmail(t *testing.T) {
 		t.Fatalf("stored alert state %q, want firing", st)
 	}
 }
+
+var _ alert.AuditPruner = (*sqlitestore.Store)(nil)

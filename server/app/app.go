@@ -87,6 +87,9 @@ type Config struct {
 	// AlertRetention is how long resolved alerts and sent or skipped alert emails are kept.
 	// Default alert.DefaultRetention (90 days); at least alert.MinRetention.
 	AlertRetention time.Duration
+	// AuditRetention is how long audit entries are kept; the alerting leader deletes older ones.
+	// Default alert.DefaultAuditRetention (365 days); at least alert.MinRetention.
+	AuditRetention time.Duration
 	// Alert tunes alerting (see AlertTuning).
 	Alert AlertTuning
 }

@@ -63,6 +63,7 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"APITokens", testAPITokens},
 		{"Audit", testAudit},
 		{"AppendAudit", testAppendAudit},
+		{"AuditRetention", testAuditRetention},
 		{"ContextCanceled", testContextCanceled},
 		{"TimePrecision", testTimePrecision},
 		{"TimeZones", testTimeZones},
