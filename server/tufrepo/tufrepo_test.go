@@ -211,15 +211,15 @@ func TestHandler(t *testing.T) {
 }
 
 // publishedRepo initializes r with a 1-of-1 root and targets key and publishes release 1.0.0
-// with one agent build; it returns the build's content and the repository.
-func publishedRepo(t *testing.T, r *Repository) (body string, repo *release.Repo) {
+// with one agent build; it returns the build's content, the repository and the targets key.
+func publishedRepo(t *testing.T, r *Repository) (body string, repo *release.Repo, targetsKey *signing.Key) {
 	t.Helper()
 	ctx := t.Context()
 	rootKey, err := signing.Generate(signing.KeyTypeED25519)
 	if err != nil {
 		t.Fatal(err)
 	}
-	targetsKey, err := signing.Generate(signing.KeyTypeED25519)
+	targetsKey, err = signing.Generate(signing.KeyTypeED25519)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,21 +259,27 @@ func publishedRepo(t *testing.T, r *Repository) (body string, repo *release.Repo
 	if _, err := repo.Stage(ctx, "1.0.0", []release.ArtifactInfo{a}, release.StageOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	draft, err := repo.Draft(ctx, "1.0.0")
+	publishSigned(t, repo, "1.0.0", targetsKey)
+	return body, repo, targetsKey
+}
+
+// publishSigned signs draft name with key and publishes it.
+func publishSigned(t *testing.T, repo *release.Repo, name string, key *signing.Key) {
+	t.Helper()
+	draft, err := repo.Draft(t.Context(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sig, err := release.SignMetadata(ctx, draft, targetsKey)
+	_, sig, err := release.SignMetadata(t.Context(), draft, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := repo.AddSignature(ctx, "1.0.0", sig); err != nil {
+	if _, err := repo.AddSignature(t.Context(), name, sig); err != nil {
 		t.Fatal(err)
 	}
-	if err := repo.Publish(ctx, "1.0.0"); err != nil {
+	if err := repo.Publish(t.Context(), name); err != nil {
 		t.Fatal(err)
 	}
-	return body, repo
 }
 
 // TestHandlerServesOnlySignedTargets: /tuf/targets/ serves a build only once signed targets
@@ -287,7 +293,7 @@ func TestHandlerServesOnlySignedTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, repo := publishedRepo(t, r)
+	body, repo, targetsKey := publishedRepo(t, r)
 	sum := sha256.Sum256([]byte(body))
 	hashed := "vigil-agent/1.0.0/" + hex.EncodeToString(sum[:]) + ".linux-amd64"
 
@@ -333,5 +339,17 @@ func TestHandlerServesOnlySignedTargets(t *testing.T) {
 		if tt.status == 200 && string(b) != body {
 			t.Errorf("GET %s: body %q", tt.path, b)
 		}
+	}
+	// Once a signed targets version names 1.1.0, it is served (the handler re-reads what it
+	// serves when timestamp.json changes).
+	publishSigned(t, repo, "1.1.0", targetsKey)
+	resp, err := http.Get(srv.URL + "/tuf/targets/" + unpublished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != other || resp.Header.Get("Cache-Control") != cacheImmutable {
+		t.Errorf("GET %s after publishing: %d %q %q", unpublished, resp.StatusCode, resp.Header.Get("Cache-Control"), b)
 	}
 }
