@@ -90,7 +90,7 @@ func TestBadInputOverRouteTable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("generates online keys (scrypt) and walks every route; skipped with -short")
 	}
-	e := newReleaseEnvRepo(t, true, nil, func(c *tufrepo.Config) { c.MaxBlobBytes, c.MaxStagedBytes = badInputMaxBlob, 1 << 20 })
+	e := newReleaseEnvRepo(t, true, nil, func(c *tufrepo.Config) { c.MaxBlobBytes, c.MaxStagedBytes = badInputMaxBlob, 1<<20 })
 	ctx := context.Background()
 	e.initRepo(t)
 	e.stage(t, "1.0.0", []byte("agent build")) // a pending draft "1.0.0"
