@@ -64,13 +64,13 @@ func (c *Config) validate() error {
 		c.MaxBlobBytes = MaxArtifactSize
 	}
 	if c.MaxBlobBytes < 0 || c.MaxBlobBytes > MaxArtifactSize {
-		return fmt.Errorf("release: Config.MaxBlobBytes %d not in 1..%d", c.MaxBlobBytes, MaxArtifactSize)
+		return fmt.Errorf("release: per-build upload limit %d not in 1..%d (vigil-server --release-max-blob-bytes)", c.MaxBlobBytes, MaxArtifactSize)
 	}
 	if c.MaxStagedBytes == 0 {
 		c.MaxStagedBytes = DefaultMaxStagedBytes
 	}
 	if c.MaxStagedBytes < c.MaxBlobBytes {
-		return fmt.Errorf("release: Config.MaxStagedBytes %d is below MaxBlobBytes %d: no build could be staged", c.MaxStagedBytes, c.MaxBlobBytes)
+		return fmt.Errorf("release: staging limit %d is below the per-build limit %d, so no build could be uploaded (vigil-server --release-max-staged-bytes, --release-max-blob-bytes)", c.MaxStagedBytes, c.MaxBlobBytes)
 	}
 	if c.StagedTTL == 0 {
 		c.StagedTTL = DefaultStagedTTL
