@@ -76,35 +76,31 @@ func (r *Repository) serveMetadata(w http.ResponseWriter, req *http.Request, nam
 }
 
 func (r *Repository) serveTarget(w http.ResponseWriter, req *http.Request, name string) {
-	blob, ok := r.servedTarget(req, name)
-	if !ok {
+	if !r.servedTarget(req, name) {
 		writeError(w, http.StatusNotFound, "not_found", "no such target in the current signed targets metadata")
 		return
 	}
-	// Only a hash-named (consistent-snapshot) path, whose content is fixed, may be cached long.
-	cache := cacheRevalid
-	if name == blob {
-		cache = cacheImmutable
-	}
+	// Only hash-named (consistent-snapshot) paths are served, and their content is fixed: they
+	// may be cached for good.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(targetWriteTimeout))
-	serveFile(w, req, r.storage.TargetsPath(), blob, "application/octet-stream", cache)
+	serveFile(w, req, r.storage.TargetsPath(), name, "application/octet-stream", cacheImmutable)
 }
 
-// servedTargets is what /tuf/targets/ serves: request name (a target's consistent-snapshot
-// name "<dir>/<sha256>.<base>") → stored blob, as of the timestamp.json it was read for.
+// servedTargets is what /tuf/targets/ serves: the consistent-snapshot names
+// ("<dir>/<sha256>.<base>") of the targets, as of the timestamp.json it was read for.
 type servedTargets struct {
 	stamp os.FileInfo
-	names map[string]string
+	names map[string]bool
 }
 
-// servedTarget returns the blob to send for a request name: only targets that the current
+// servedTarget reports whether name may be served: only targets that the current
 // signed targets metadata names are served, so an uploaded build, an unpublished one or one a
 // later targets version dropped is not, whatever lies in the targets directory. The set is
 // read again whenever timestamp.json changes (every publish writes a new one).
-func (r *Repository) servedTarget(req *http.Request, name string) (string, bool) {
+func (r *Repository) servedTarget(req *http.Request, name string) bool {
 	st, err := os.Stat(filepath.Join(r.storage.MetadataPath(), "timestamp.json"))
 	if err != nil {
-		return "", false // nothing published yet
+		return false // nothing published yet
 	}
 	r.servedMu.Lock()
 	defer r.servedMu.Unlock()
@@ -112,20 +108,19 @@ func (r *Repository) servedTarget(req *http.Request, name string) (string, bool)
 		names, err := r.readServed(req)
 		if err != nil {
 			r.cfg.Logger.ErrorContext(req.Context(), "Release repository targets unreadable; serving no target.", "err", err)
-			return "", false
+			return false
 		}
 		r.served = servedTargets{stamp: st, names: names}
 	}
-	blob, ok := r.served.names[name]
-	return blob, ok
+	return r.served.names[name]
 }
 
-func (r *Repository) readServed(req *http.Request) (map[string]string, error) {
+func (r *Repository) readServed(req *http.Request) (map[string]bool, error) {
 	b, err := r.reader.Targets(req.Context())
 	if err != nil {
 		return nil, err
 	}
-	names := map[string]string{}
+	names := map[string]bool{}
 	if b == nil {
 		return names, nil
 	}
@@ -138,8 +133,8 @@ func (r *Repository) readServed(req *http.Request) (map[string]string, error) {
 		if !ok {
 			continue
 		}
-		blob := release.ConsistentTargetPath(p, hex.EncodeToString(sum))
-		names[blob] = blob // consistent snapshots: clients ask for the hash-named path only
+		// Consistent snapshots: clients ask for the hash-named path only.
+		names[release.ConsistentTargetPath(p, hex.EncodeToString(sum))] = true
 	}
 	return names, nil
 }
