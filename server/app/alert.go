@@ -11,6 +11,13 @@ import (
 
 	"github.com/vigilhq/vigil/server/alert"
 	"github.com/vigilhq/vigil/server/pgstore"
+	"github.com/vigilhq/vigil/server/sqlitestore"
+)
+
+// Both stores apply --audit-retention.
+var (
+	_ alert.AuditPruner = (*sqlitestore.Store)(nil)
+	_ alert.AuditPruner = (*pgstore.Store)(nil)
 )
 
 // AlertTuning adjusts alerting beyond the flags. Zero values take alert's defaults: evaluation
