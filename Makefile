@@ -87,12 +87,17 @@ HASHBANG := \#!
 SHELL_SCRIPTS = $(shell awk 'FNR == 1 && index($$0, "$(HASHBANG)") == 1 && /[\/ ](ba|da)?sh([ \t]|$$)/ { print FILENAME }' $$(find deploy .ci -type f))
 
 .PHONY: lint
-lint: ## go vet, staticcheck, shellcheck on deploy/ and .ci/ scripts, systemd-analyze verify on the units.
+lint: ## go vet, staticcheck, shellcheck on deploy/ and .ci/ scripts, systemd-analyze verify on the units, govulncheck.
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	@command -v shellcheck >/dev/null || { echo "shellcheck not found: apt-get install shellcheck (.ci/run does)"; exit 1; }
 	shellcheck $(SHELL_SCRIPTS)
 	GO='$(GO)' deploy/verify-units.sh
+	GO='$(GO)' deploy/vulncheck.sh
+
+.PHONY: vulncheck
+vulncheck: ## govulncheck offline, on a vulnerability-database snapshot from the module proxy (skips if unreachable).
+	GO='$(GO)' deploy/vulncheck.sh
 
 .PHONY: deps
 deps: ## Check go.mod is tidy and binaries link only what they may.

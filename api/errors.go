@@ -49,4 +49,5 @@ const (
 	CodeRepoConflict       = "repo_conflict"        // 409
 	CodeNoTargets          = "no_targets"           // 404
 	CodeLengthRequired     = "length_required"      // 411
+	CodeStagingFull        = "staging_full"         // 413: uploaded, unpublished builds at their limit
 )

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -88,10 +89,14 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// UploadArtifact stores the build a (body r) of release version, content
+// UploadArtifact stages the build a (body r) of release version, content
 // addressed, after checking that it has a's length and sha256; on a
-// mismatch nothing is stored and the error wraps ErrBlobMismatch. It is
-// idempotent; uploading a build does not stage it (see Stage).
+// mismatch nothing is stored and the error wraps ErrBlobMismatch. The build
+// is not served to clients until a published targets version names it. It
+// is refused with ErrNotInitialized before the repository exists, with
+// ErrBlobTooLarge over Config.MaxBlobBytes and with ErrStagingFull when it
+// would take the staged builds past Config.MaxStagedBytes. It is
+// idempotent; uploading a build does not stage it in a draft (see Stage).
 func (r *Repo) UploadArtifact(ctx context.Context, version string, a ArtifactInfo, body io.Reader) error {
 	if _, err := ParseVersion(version); err != nil {
 		return err
@@ -100,8 +105,22 @@ func (r *Repo) UploadArtifact(ctx context.Context, version string, a ArtifactInf
 	if err != nil {
 		return err
 	}
+	if a.Length > r.cfg.MaxBlobBytes {
+		return fmt.Errorf("%w: %s is %d bytes, the limit is %d (vigil-server --release-max-blob-bytes)", ErrBlobTooLarge, a.Name, a.Length, r.cfg.MaxBlobBytes)
+	}
+	if _, err := r.load(ctx); errors.Is(err, ErrNotInitialized) {
+		return fmt.Errorf("%w: create it with `vigilctl repo init` before uploading builds", ErrNotInitialized)
+	} else if err != nil {
+		return err
+	}
+	name := blobPath(t, a.SHA256)
+	release, err := r.reserveStaging(ctx, name, a.Length)
+	if err != nil {
+		return err
+	}
+	defer release()
 	vr := &verifyingReader{r: body, h: sha256.New(), max: a.Length, sum: sum}
-	if err := r.cfg.Storage.PutBlob(ctx, blobPath(t, a.SHA256), vr); err != nil {
+	if err := r.cfg.Storage.PutBlob(ctx, name, vr); err != nil {
 		return fmt.Errorf("store %s: %w", a.Name, err)
 	}
 	return nil
@@ -398,14 +417,33 @@ func (r *Repo) DraftStatus(ctx context.Context, name string) (DraftInfo, error) 
 	return draftInfo(st, name, md, b)
 }
 
-// Discard deletes a pending draft. Uploaded blobs stay.
+// Discard deletes a pending draft, and the staged builds it named that no
+// other pending draft names, so they stop counting against the staging quota.
 func (r *Repo) Discard(ctx context.Context, name string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, _, err := r.readDraft(ctx, name); err != nil {
+	md, _, err := r.readDraft(ctx, name)
+	if err != nil {
 		return err
 	}
-	return r.cfg.Storage.DeleteDraft(ctx, name+draftSuffix)
+	if err := r.cfg.Storage.DeleteDraft(ctx, name+draftSuffix); err != nil {
+		return err
+	}
+	named, err := r.draftBlobs(ctx)
+	if err != nil {
+		r.cfg.Logger.WarnContext(ctx, "Discarded draft's staged builds kept: pending drafts unreadable.", logDraft, name, "error", err)
+		return nil
+	}
+	for p, tf := range md.Signed.Targets {
+		b := ConsistentTargetPath(p, sha256Of(tf))
+		if named[b] {
+			continue
+		}
+		if err := r.cfg.Storage.DeleteStagedBlob(ctx, b); err != nil {
+			r.cfg.Logger.WarnContext(ctx, "Discarded draft's staged build not deleted.", logDraft, name, "blob", b, "error", err)
+		}
+	}
+	return nil
 }
 
 // AddSignature adds a release engineer's signature to a draft after checking
@@ -516,7 +554,7 @@ func (r *Repo) Publish(ctx context.Context, name string) error {
 		return err
 	}
 	now := r.cfg.Now()
-	tf, err := r.acceptTargets(ctx, &st.root.Signed, st, b, now)
+	tf, blobs, err := r.acceptTargets(ctx, &st.root.Signed, st, b, now)
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", name, err)
 	}
@@ -525,6 +563,9 @@ func (r *Repo) Publish(ctx context.Context, name string) error {
 		return err
 	}
 	if err := selfCheck(st.rootJSON, online, b, now); err != nil {
+		return err
+	}
+	if err := r.publishBlobs(ctx, blobs); err != nil {
 		return err
 	}
 	if err := r.cfg.Storage.PublishMetadata(ctx, append([]MetadataFile{tf}, online...)); err != nil {

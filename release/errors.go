@@ -44,6 +44,11 @@ var (
 	ErrBlobMissing = errors.New("release: artifact not uploaded")
 	// ErrNoChange: a promotion would change nothing.
 	ErrNoChange = errors.New("release: nothing to change")
+	// ErrBlobTooLarge: an upload is larger than Config.MaxBlobBytes.
+	ErrBlobTooLarge = errors.New("release: build larger than the per-build limit")
+	// ErrStagingFull: an upload would take the staged (uploaded, unpublished) builds past
+	// Config.MaxStagedBytes; publish or discard pending releases first.
+	ErrStagingFull = errors.New("release: staging quota exceeded")
 	// ErrConflict: Storage refused to replace a published file with different content.
 	ErrConflict = errors.New("release: published file exists with different content")
 )

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"slices"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -30,15 +31,52 @@ type Config struct {
 	OnlineKeys []signing.Signer
 	// Expiry sets metadata lifetimes. Zero fields take DefaultExpiryPolicy values.
 	Expiry ExpiryPolicy
+	// MaxBlobBytes bounds one uploaded build. Defaults to (and may not exceed)
+	// MaxArtifactSize, which clients enforce too.
+	MaxBlobBytes int64
+	// MaxStagedBytes bounds the builds uploaded but not published yet, all
+	// together (uploads in progress included). Defaults to DefaultMaxStagedBytes.
+	MaxStagedBytes int64
+	// StagedTTL is how long PruneStaging keeps an uploaded build that no
+	// pending draft names. Defaults to DefaultStagedTTL.
+	StagedTTL time.Duration
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
 	// Logger receives operational messages. Defaults to slog.Default() if nil.
 	Logger *slog.Logger
 }
 
+// Defaults of Config's staging limits.
+const (
+	// DefaultMaxStagedBytes: 2 GiB, room for a release of every binary and
+	// architecture (a few tens of MiB each) many times over.
+	DefaultMaxStagedBytes = 2 << 30
+	// DefaultStagedTTL: a day. `vigilctl release stage` drafts right after
+	// uploading, so an upload no draft names after a day was abandoned.
+	DefaultStagedTTL = 24 * time.Hour
+)
+
 func (c *Config) validate() error {
 	if c.Storage == nil {
 		return errors.New("release: Config.Storage is required")
+	}
+	if c.MaxBlobBytes == 0 {
+		c.MaxBlobBytes = MaxArtifactSize
+	}
+	if c.MaxBlobBytes < 0 || c.MaxBlobBytes > MaxArtifactSize {
+		return fmt.Errorf("release: per-build upload limit %d not in 1..%d (vigil-server --release-max-blob-bytes)", c.MaxBlobBytes, MaxArtifactSize)
+	}
+	if c.MaxStagedBytes == 0 {
+		c.MaxStagedBytes = DefaultMaxStagedBytes
+	}
+	if c.MaxStagedBytes < c.MaxBlobBytes {
+		return fmt.Errorf("release: staging limit %d is below the per-build limit %d, so no build could be uploaded (vigil-server --release-max-staged-bytes, --release-max-blob-bytes)", c.MaxStagedBytes, c.MaxBlobBytes)
+	}
+	if c.StagedTTL == 0 {
+		c.StagedTTL = DefaultStagedTTL
+	}
+	if c.StagedTTL < 0 {
+		return fmt.Errorf("release: Config.StagedTTL %s is negative", c.StagedTTL)
 	}
 	c.Expiry = c.Expiry.withDefaults()
 	if c.Now == nil {
@@ -67,6 +105,9 @@ const (
 type Repo struct {
 	cfg Config
 	mu  sync.Mutex
+
+	stagingMu sync.Mutex // guards inFlight
+	inFlight  int64      // bytes of uploads in progress, reserved against MaxStagedBytes
 }
 
 // New returns a Repo over cfg.Storage, which may be empty (see Init).
@@ -320,9 +361,11 @@ func (r *Repo) Init(ctx context.Context, rootJSON, targetsJSON []byte) error {
 		return err
 	}
 	files := []MetadataFile{{versioned(1, metadata.ROOT), rootJSON}, {"root.json", rootJSON}}
+	var blobs []string
 	if targetsJSON != nil {
 		st := &state{root: root, rootJSON: rootJSON}
-		tf, err := r.acceptTargets(ctx, &root.Signed, st, targetsJSON, now)
+		var tf MetadataFile
+		tf, blobs, err = r.acceptTargets(ctx, &root.Signed, st, targetsJSON, now)
 		if err != nil {
 			return err
 		}
@@ -335,6 +378,9 @@ func (r *Repo) Init(ctx context.Context, rootJSON, targetsJSON []byte) error {
 		}
 		files = append(files, tf)
 		files = append(files, online...)
+	}
+	if err := r.publishBlobs(ctx, blobs); err != nil {
+		return err
 	}
 	if err := r.cfg.Storage.PublishMetadata(ctx, files); err != nil {
 		return fmt.Errorf("publish initial metadata: %w", err)
@@ -379,45 +425,64 @@ func (r *Repo) acceptRoot(ctx context.Context, prev *metadata.RootType, root *me
 }
 
 // acceptTargets checks signed targets metadata about to be published as the
-// next targets version under root and returns it as a file to publish.
-func (r *Repo) acceptTargets(ctx context.Context, root *metadata.RootType, st *state, targetsJSON []byte, now time.Time) (MetadataFile, error) {
+// next targets version under root and returns it as a file to publish, with
+// the storage names of the builds it adds (to PublishBlob first).
+func (r *Repo) acceptTargets(ctx context.Context, root *metadata.RootType, st *state, targetsJSON []byte, now time.Time) (MetadataFile, []string, error) {
 	md, err := parseTargets(targetsJSON)
 	if err != nil {
-		return MetadataFile{}, err
+		return MetadataFile{}, nil, err
 	}
 	if want := st.targetsVersion() + 1; md.Signed.Version != want {
-		return MetadataFile{}, fmt.Errorf("targets version %d, want %d: %w", md.Signed.Version, want, ErrStaleDraft)
+		return MetadataFile{}, nil, fmt.Errorf("targets version %d, want %d: %w", md.Signed.Version, want, ErrStaleDraft)
 	}
 	if err := validateTargetsContent(&md.Signed); err != nil {
-		return MetadataFile{}, err
+		return MetadataFile{}, nil, err
 	}
 	if md.Signed.Expires.Before(now) {
-		return MetadataFile{}, fmt.Errorf("targets version %d expired at %s: %w", md.Signed.Version, md.Signed.Expires, ErrExpired)
+		return MetadataFile{}, nil, fmt.Errorf("targets version %d expired at %s: %w", md.Signed.Version, md.Signed.Expires, ErrExpired)
 	}
 	rep, err := checkSignatures(root, metadata.TARGETS, md.Signed, md.Signatures)
 	if err != nil {
-		return MetadataFile{}, err
+		return MetadataFile{}, nil, err
 	}
 	if err := rep.Err(); err != nil {
-		return MetadataFile{}, err
+		return MetadataFile{}, nil, err
 	}
-	if err := r.checkBlobs(ctx, st, &md.Signed); err != nil {
-		return MetadataFile{}, err
+	blobs, err := r.checkBlobs(ctx, st, &md.Signed)
+	if err != nil {
+		return MetadataFile{}, nil, err
 	}
-	return MetadataFile{versioned(md.Signed.Version, metadata.TARGETS), targetsJSON}, nil
+	return MetadataFile{versioned(md.Signed.Version, metadata.TARGETS), targetsJSON}, blobs, nil
 }
 
 // checkBlobs verifies the stored blob of every target that is new or
-// changed compared to the published targets.
-func (r *Repo) checkBlobs(ctx context.Context, st *state, t *metadata.TargetsType) error {
+// changed compared to the published targets, and returns their storage names.
+func (r *Repo) checkBlobs(ctx context.Context, st *state, t *metadata.TargetsType) ([]string, error) {
+	var names []string
 	for p, tf := range t.Targets {
 		if st.targets != nil {
 			if old, ok := st.targets.Signed.Targets[p]; ok && old.Equal(*tf) {
 				continue
 			}
 		}
-		if err := r.verifyBlob(ctx, ConsistentTargetPath(p, sha256Of(tf)), tf.Length, tf.Hashes[HashAlgorithm]); err != nil {
-			return fmt.Errorf("target %s: %w", p, err)
+		name := ConsistentTargetPath(p, sha256Of(tf))
+		if err := r.verifyBlob(ctx, name, tf.Length, tf.Hashes[HashAlgorithm]); err != nil {
+			return nil, fmt.Errorf("target %s: %w", p, err)
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// publishBlobs makes verified builds servable, before the metadata naming them
+// is published. A publish that fails after this leaves them in the served
+// directory, where no client is served them (only what the current signed
+// targets name is), and publishing again is a no-op for them.
+func (r *Repo) publishBlobs(ctx context.Context, names []string) error {
+	for _, n := range names {
+		if err := r.cfg.Storage.PublishBlob(ctx, n); err != nil {
+			return fmt.Errorf("publish build %s: %w", n, err)
 		}
 	}
 	return nil
@@ -550,8 +615,10 @@ func (r *Repo) RotateRoot(ctx context.Context, newRootJSON, targetsJSON []byte) 
 	}
 	files := []MetadataFile{{versioned(nr.Signed.Version, metadata.ROOT), newRootJSON}, {"root.json", newRootJSON}}
 	targetsNow, targetsVersion := st.targetsJS, st.targetsVersion()
+	var blobs []string
 	if targetsJSON != nil {
-		tf, err := r.acceptTargets(ctx, &nr.Signed, st, targetsJSON, now)
+		tf, newBlobs, err := r.acceptTargets(ctx, &nr.Signed, st, targetsJSON, now)
+		blobs = newBlobs
 		if err != nil {
 			return fmt.Errorf("targets for root version %d: %w", nr.Signed.Version, err)
 		}
@@ -576,6 +643,9 @@ func (r *Repo) RotateRoot(ctx context.Context, newRootJSON, targetsJSON []byte) 
 			return err
 		}
 		files = append(files, online...)
+	}
+	if err := r.publishBlobs(ctx, blobs); err != nil {
+		return err
 	}
 	if err := r.cfg.Storage.PublishMetadata(ctx, files); err != nil {
 		return fmt.Errorf("publish root version %d: %w", nr.Signed.Version, err)

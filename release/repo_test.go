@@ -553,7 +553,7 @@ func TestStageAndUploadValidation(t *testing.T) {
 		t.Run("upload "+tt.name, func(t *testing.T) {
 			err := f.repo.UploadArtifact(f.ctx, "2.0.0", tt.a, strings.NewReader(tt.body))
 			wantErr(t, err, ErrBlobMismatch)
-			p := filepath.Join(f.storage.TargetsPath(), "vigil-agent", "2.0.0")
+			p := filepath.Join(f.storage.StagingPath(), "vigil-agent", "2.0.0")
 			ents, _ := os.ReadDir(p)
 			if len(ents) != 0 {
 				t.Errorf("a failed upload left %v", ents)

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/vigilhq/vigil/atomicfile"
 )
@@ -49,20 +50,38 @@ type Storage interface {
 	DeleteDraft(ctx context.Context, name string) error
 	ListDrafts(ctx context.Context) ([]string, error)
 
-	// PutBlob stores a target file under name (its consistent-snapshot path,
-	// "vigil-agent/1.2.3/<sha256>.linux-amd64"). The blob must become visible
+	// PutBlob stages a target file under name (its consistent-snapshot path,
+	// "vigil-agent/1.2.3/<sha256>.linux-amd64"), out of what clients are
+	// served, until PublishBlob. The blob must become visible (to OpenBlob)
 	// only if r was read to io.EOF without error; a reader that fails leaves
 	// nothing behind. Replacing an existing blob is allowed (same name means
 	// same content). Must be idempotent.
 	PutBlob(ctx context.Context, name string, r io.Reader) error
-	// OpenBlob opens a stored target file.
+	// OpenBlob opens a stored target file, staged or published.
 	OpenBlob(ctx context.Context, name string) (io.ReadCloser, error)
+	// PublishBlob moves a staged blob to where clients are served it, durably,
+	// before metadata naming it is published. Publishing a blob already
+	// published is a no-op; one neither staged nor published is an error
+	// wrapping fs.ErrNotExist. Must be idempotent.
+	PublishBlob(ctx context.Context, name string) error
+	// StagedBlobs lists the staged (not yet published) blobs.
+	StagedBlobs(ctx context.Context) ([]BlobInfo, error)
+	// DeleteStagedBlob removes a staged blob; a missing one is not an error.
+	DeleteStagedBlob(ctx context.Context, name string) error
+}
+
+// BlobInfo describes a staged blob.
+type BlobInfo struct {
+	Name     string // storage name, as given to PutBlob
+	Size     int64
+	Modified time.Time
 }
 
 // DirStorage is a Storage in a directory:
 //
 //	<dir>/metadata/   published metadata, served under /tuf/metadata/
-//	<dir>/targets/    blobs, served under /tuf/targets/
+//	<dir>/targets/    published blobs, served under /tuf/targets/
+//	<dir>/staging/    uploaded blobs not published yet (private)
 //	<dir>/drafts/     drafts (private)
 //
 // Every file is written to a temporary file, synced, and renamed (or linked,
@@ -78,12 +97,13 @@ var _ Storage = (*DirStorage)(nil)
 const (
 	MetadataDir = "metadata"
 	TargetsDir  = "targets"
+	StagingDir  = "staging"
 	DraftsDir   = "drafts"
 )
 
 // NewDirStorage creates (mode 0700) or opens a repository directory.
 func NewDirStorage(dir string) (*DirStorage, error) {
-	for _, sub := range []string{MetadataDir, TargetsDir, DraftsDir} {
+	for _, sub := range []string{MetadataDir, TargetsDir, StagingDir, DraftsDir} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return nil, fmt.Errorf("create repository directory: %w", err)
 		}
@@ -94,8 +114,11 @@ func NewDirStorage(dir string) (*DirStorage, error) {
 // MetadataPath is the directory holding published metadata (to serve).
 func (s *DirStorage) MetadataPath() string { return filepath.Join(s.dir, MetadataDir) }
 
-// TargetsPath is the directory holding blobs (to serve).
+// TargetsPath is the directory holding published blobs (to serve).
 func (s *DirStorage) TargetsPath() string { return filepath.Join(s.dir, TargetsDir) }
+
+// StagingPath is the directory holding staged blobs (never served).
+func (s *DirStorage) StagingPath() string { return filepath.Join(s.dir, StagingDir) }
 
 // checkName rejects names that could escape the directory.
 func checkName(name string, nested bool) error {
@@ -228,9 +251,9 @@ func (s *DirStorage) ListDrafts(context.Context) ([]string, error) {
 	return names, nil
 }
 
-// PutBlob implements Storage.
+// PutBlob implements Storage: the blob goes to <dir>/staging.
 func (s *DirStorage) PutBlob(_ context.Context, name string, r io.Reader) error {
-	p, err := s.path(TargetsDir, name, true)
+	p, err := s.path(StagingDir, name, true)
 	if err != nil {
 		return err
 	}
@@ -244,13 +267,91 @@ func (s *DirStorage) PutBlob(_ context.Context, name string, r io.Reader) error 
 	return atomicfile.SyncDir(dir)
 }
 
-// OpenBlob implements Storage.
+// OpenBlob implements Storage: the published copy if there is one, else the staged one.
 func (s *DirStorage) OpenBlob(_ context.Context, name string) (io.ReadCloser, error) {
 	p, err := s.path(TargetsDir, name, true)
 	if err != nil {
 		return nil, err
 	}
-	return os.Open(p)
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return os.Open(filepath.Join(s.dir, StagingDir, filepath.FromSlash(name)))
+	}
+	return f, err
+}
+
+// PublishBlob implements Storage: the staged file is linked into <dir>/targets (never
+// replacing a published one), the directory synced, then the staged name removed.
+func (s *DirStorage) PublishBlob(_ context.Context, name string) error {
+	dst, err := s.path(TargetsDir, name, true)
+	if err != nil {
+		return err
+	}
+	src := filepath.Join(s.dir, StagingDir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	err = os.Link(src, dst)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+	case errors.Is(err, fs.ErrNotExist):
+		if _, serr := os.Stat(dst); serr == nil {
+			return nil // published before (by another process, or before a crash)
+		}
+		return fmt.Errorf("publish blob %s: %w", name, fs.ErrNotExist)
+	case err != nil:
+		return fmt.Errorf("publish blob %s: %w", name, err)
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
+		return err
+	}
+	if err := os.Remove(src); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return atomicfile.SyncDir(filepath.Dir(src))
+}
+
+// StagedBlobs implements Storage. Temporary files of uploads in progress are not listed.
+func (s *DirStorage) StagedBlobs(context.Context) ([]BlobInfo, error) {
+	root := s.StagingPath()
+	var out []BlobInfo
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // published or removed meanwhile
+			}
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		out = append(out, BlobInfo{Name: filepath.ToSlash(rel), Size: fi.Size(), Modified: fi.ModTime()})
+		return nil
+	})
+	return out, err
+}
+
+// DeleteStagedBlob implements Storage.
+func (s *DirStorage) DeleteStagedBlob(_ context.Context, name string) error {
+	p, err := s.path(StagingDir, name, true)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return atomicfile.SyncDir(filepath.Dir(p))
 }
 
 // writeAtomic writes r to dir/name through a synced temporary file. With

@@ -55,7 +55,7 @@ func TestDirStorage(t *testing.T) {
 	if err == nil {
 		t.Fatal("PutBlob with a failing reader succeeded")
 	}
-	ents, _ := os.ReadDir(filepath.Join(s.TargetsPath(), "vigil-agent", "1.0.0"))
+	ents, _ := os.ReadDir(filepath.Join(s.StagingPath(), "vigil-agent", "1.0.0"))
 	if len(ents) != 0 {
 		t.Errorf("left behind: %v", ents)
 	}
@@ -90,3 +90,70 @@ func TestDirStorage(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+// TestDirStoragePublishBlob: a blob is staged out of targets/, PublishBlob moves it there
+// (idempotently, also after a crash that left only the published copy), StagedBlobs and
+// DeleteStagedBlob see only staging.
+func TestDirStoragePublishBlob(t *testing.T) {
+	ctx := context.Background()
+	s, err := NewDirStorage(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "vigil-agent/1.0.0/ab.linux-amd64"
+	published := filepath.Join(s.TargetsPath(), filepath.FromSlash(name))
+	if err := s.PublishBlob(ctx, name); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("PublishBlob of nothing: %v, want fs.ErrNotExist", err)
+	}
+	if err := s.PutBlob(ctx, name, strings.NewReader("build")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(published); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a staged blob is in the served directory: %v", err)
+	}
+	staged, err := s.StagedBlobs(ctx)
+	if err != nil || len(staged) != 1 || staged[0].Name != name || staged[0].Size != 5 {
+		t.Fatalf("StagedBlobs = %+v, %v", staged, err)
+	}
+	for range 2 { // the second is a no-op
+		if err := s.PublishBlob(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, err := os.ReadFile(published); err != nil || string(b) != "build" {
+		t.Fatalf("published blob: %q, %v", b, err)
+	}
+	if staged, _ := s.StagedBlobs(ctx); len(staged) != 0 {
+		t.Errorf("still staged after publishing: %+v", staged)
+	}
+	rc, err := s.OpenBlob(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	// Staged again (a repeated upload), then published: the published copy stays, staging empties.
+	if err := s.PutBlob(ctx, name, strings.NewReader("build")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PublishBlob(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if staged, _ := s.StagedBlobs(ctx); len(staged) != 0 {
+		t.Errorf("still staged: %+v", staged)
+	}
+	if err := s.PutBlob(ctx, "vigil-agent/2.0.0/cd.linux-amd64", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteStagedBlob(ctx, "vigil-agent/2.0.0/cd.linux-amd64"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteStagedBlob(ctx, "vigil-agent/2.0.0/cd.linux-amd64"); err != nil {
+		t.Errorf("deleting a missing staged blob: %v", err)
+	}
+	if err := s.DeleteStagedBlob(ctx, "../targets/"+name); !errors.Is(err, ErrInvalidName) {
+		t.Errorf("DeleteStagedBlob out of staging: %v, want ErrInvalidName", err)
+	}
+	if _, err := os.Stat(published); err != nil {
+		t.Errorf("published blob gone: %v", err)
+	}
+}

@@ -40,4 +40,10 @@ func TestAlertFlags(t *testing.T) {
 	if _, err := parse([]string{"--alert-retention", "90d"}, nil); err == nil {
 		t.Error("--alert-retention 90d (not a Go duration) was accepted")
 	}
+	if cfg, err := parse(nil, nil); err != nil || cfg.AuditRetention != 365*24*time.Hour {
+		t.Errorf("default --audit-retention = %s, %v; want 365 days", cfg.AuditRetention, err)
+	}
+	if cfg, err := parse(nil, map[string]string{"VIGIL_AUDIT_RETENTION": "2160h"}); err != nil || cfg.AuditRetention != 90*24*time.Hour {
+		t.Errorf("VIGIL_AUDIT_RETENTION = %s, %v", cfg.AuditRetention, err)
+	}
 }

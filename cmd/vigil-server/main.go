@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/envflag"
+	"github.com/vigilhq/vigil/release"
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/app"
 )
@@ -51,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Retention, "retention", 14*24*time.Hour, "how long samples are kept")
 	fs.StringVar(&cfg.RepoDir, "repo-dir", "", "release repository directory (TUF metadata and builds); default <data-dir>/tuf, shared between replicas")
 	fs.StringVar(&cfg.OnlineKeyPassphraseFile, "online-key-passphrase-file", "", "file holding the passphrase of the online TUF keys, best outside the data dir (or the passphrase itself in $"+onlineKeyPassphraseEnv+"); default a random one in <data-dir>/tuf-keys/passphrase, which protects the keys only as well as the data dir's permissions do")
+	fs.Int64Var(&cfg.ReleaseMaxBlobBytes, "release-max-blob-bytes", release.MaxArtifactSize, "largest build a release upload may be, in bytes (at most the default)")
+	fs.Int64Var(&cfg.ReleaseMaxStagedBytes, "release-max-staged-bytes", release.DefaultMaxStagedBytes, "bytes of uploaded builds not yet published the server holds at once; further uploads get 413 staging_full until releases are published or discarded")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {

@@ -367,7 +367,7 @@ func (c *cli) releaseStatusCommand() *cobra.Command {
 
 func (c *cli) releaseDiscardCommand() *cobra.Command {
 	return &cobra.Command{
-		Use: "discard NAME", Short: "Delete a pending draft (uploaded builds stay)", Args: cobra.ExactArgs(1),
+		Use: "discard NAME", Short: "Delete a pending draft and the uploaded builds only it named", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.client()
 			if err != nil {

@@ -73,8 +73,14 @@ type Config struct {
 	// kept; open alerts and unsent emails are kept whatever their age. The leader deletes older
 	// ones every PruneInterval. Defaults to DefaultRetention; it must be at least MinRetention.
 	Retention time.Duration
-	// PruneInterval is how often Tick applies Retention. Defaults to 1h.
+	// PruneInterval is how often Tick applies Retention and AuditRetention. Defaults to 1h.
 	PruneInterval time.Duration
+	// Audit, when set, has the leader delete audit entries older than AuditRetention every
+	// PruneInterval (the alerting leader is the server's one singleton housekeeper).
+	Audit AuditPruner
+	// AuditRetention is how long audit entries are kept. Defaults to DefaultAuditRetention; it
+	// must be at least MinRetention.
+	AuditRetention time.Duration
 	// Metrics records evaluation time, outbox depth and pruning. nil records nothing.
 	Metrics *Metrics
 }
@@ -87,6 +93,15 @@ type OverloadSource interface {
 
 // DefaultRetention is how long resolved alerts and sent emails are kept by default: 90 days.
 const DefaultRetention = 90 * 24 * time.Hour
+
+// DefaultAuditRetention is how long audit entries are kept by default: 365 days.
+const DefaultAuditRetention = 365 * 24 * time.Hour
+
+// AuditPruner deletes old audit entries; sqlitestore.Store and pgstore.Store implement it.
+type AuditPruner interface {
+	// PruneAudit deletes audit entries older than before and returns how many. Idempotent.
+	PruneAudit(ctx context.Context, before time.Time) (int64, error)
+}
 
 // MinRetention is the shortest Retention accepted: an hour, so a unit typo (--alert-retention
 // 90s for 90 days) is refused instead of wiping the alert history.
@@ -143,6 +158,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.PruneInterval <= 0 {
 		c.PruneInterval = time.Hour
+	}
+	if c.AuditRetention == 0 {
+		c.AuditRetention = DefaultAuditRetention
+	}
+	if c.AuditRetention < MinRetention {
+		return fmt.Errorf("%w: audit retention %s is below the minimum %s", ErrConfig, c.AuditRetention, MinRetention)
 	}
 	return nil
 }
@@ -248,6 +269,28 @@ func (e *Engine) housekeep(ctx context.Context, now time.Time) {
 		e.cfg.Metrics.housekeepingError()
 		e.log.ErrorContext(ctx, "Alert retention failed.", logKeyErr, err)
 	}
+	if _, err := e.PruneAudit(ctx); err != nil {
+		e.cfg.Metrics.housekeepingError()
+		e.log.ErrorContext(ctx, "Audit retention failed.", logKeyErr, err)
+	}
+}
+
+// PruneAudit deletes audit entries older than AuditRetention, now, when Config.Audit is set.
+// Tick calls it every PruneInterval on the leader.
+func (e *Engine) PruneAudit(ctx context.Context) (int64, error) {
+	if e.cfg.Audit == nil {
+		return 0, nil
+	}
+	cutoff := e.cfg.Now().Add(-e.cfg.AuditRetention)
+	n, err := e.cfg.Audit.PruneAudit(ctx, cutoff)
+	if err != nil {
+		return 0, fmt.Errorf("audit retention: %w", err)
+	}
+	e.cfg.Metrics.prunedAudit(n)
+	if n > 0 {
+		e.log.InfoContext(ctx, "Audit retention deleted old audit entries.", "entries", n, "before", cutoff.UTC().Format(time.RFC3339))
+	}
+	return n, nil
 }
 
 // Prune deletes resolved alerts and sent or skipped emails older than Retention, now. Tick calls

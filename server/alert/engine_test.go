@@ -867,3 +867,5 @@ func TestEmailsTellSameNamedHostsApart(t *testing.T) {
 		}
 	}
 }
+
+var _ alert.AuditPruner = (*sqlitestore.Store)(nil)

@@ -12,6 +12,7 @@ type Metrics struct {
 	sendFailures  prometheus.Counter
 	skipped       prometheus.Counter
 	pruned        *prometheus.CounterVec
+	auditPruned   prometheus.Counter
 	housekeepErrs prometheus.Counter
 }
 
@@ -31,11 +32,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "vigil_alert_emails_skipped_total", Help: "Alert emails dropped unsent: no recipients, or too old."}),
 		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_alert_pruned_total", Help: "Rows deleted by alert retention, by kind (alerts, notifications)."}, []string{"kind"}),
+		auditPruned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_audit_pruned_total", Help: "Audit entries deleted by audit retention (--audit-retention)."}),
 		housekeepErrs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "vigil_alert_housekeeping_errors_total", Help: "Failed outbox counts and retention runs."}),
+			Name: "vigil_alert_housekeeping_errors_total", Help: "Failed outbox counts and retention runs (alert and audit)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.evalSeconds, m.outboxDepth, m.sent, m.sendFailures, m.skipped, m.pruned, m.housekeepErrs)
+		reg.MustRegister(m.evalSeconds, m.outboxDepth, m.sent, m.sendFailures, m.skipped, m.pruned, m.auditPruned, m.housekeepErrs)
 	}
 	return m
 }
@@ -70,6 +73,12 @@ func (m *Metrics) prunedRows(alerts, notifications int64) {
 	if m != nil {
 		m.pruned.WithLabelValues("alerts").Add(float64(alerts))
 		m.pruned.WithLabelValues("notifications").Add(float64(notifications))
+	}
+}
+
+func (m *Metrics) prunedAudit(n int64) {
+	if m != nil {
+		m.auditPruned.Add(float64(n))
 	}
 }
 

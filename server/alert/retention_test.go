@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/alert"
 )
 
@@ -104,5 +105,50 @@ func TestRetention(t *testing.T) {
 	}
 	if _, err := alert.NewEngine(alert.Config{Store: h.st, Retention: 90 * time.Second}); !errors.Is(err, alert.ErrConfig) {
 		t.Errorf("Retention 90s: %v, want refused", err)
+	}
+}
+
+// TestAuditRetention: the leader's Tick deletes audit entries older than AuditRetention and
+// keeps newer ones; the count shows in vigil_audit_pruned_total; a retention below the minimum
+// is refused.
+func TestAuditRetention(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := newHarness(t, func(c *alert.Config) {
+		c.AuditRetention = 48 * time.Hour
+		c.Metrics = alert.NewMetrics(reg)
+	})
+	// An engine with the harness's store as audit pruner.
+	cfg := h.cfg
+	cfg.Audit = h.st.(alert.AuditPruner) // the SQLite store
+	eng, err := alert.NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, age := range []time.Duration{72 * time.Hour, 49 * time.Hour, 47 * time.Hour, time.Hour} {
+		if err := h.st.AppendAudit(h.ctx, server.AuditEntry{Time: t0.Add(-age), Actor: "admin", Action: "group.create", Target: age.String()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := eng.Tick(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	left, err := h.st.ListAudit(h.ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var targets []string // of this test's entries (the harness's own are recent)
+	for _, a := range left {
+		if a.Action == "group.create" {
+			targets = append(targets, a.Target)
+		}
+	}
+	if len(targets) != 2 || targets[0] != "1h0m0s" || targets[1] != "47h0m0s" {
+		t.Fatalf("audit entries left: %v; want the 1h and 47h old ones", targets)
+	}
+	if v, _ := metricValue(t, reg, "vigil_audit_pruned_total", ""); v != 2 {
+		t.Errorf("vigil_audit_pruned_total = %v, want 2", v)
+	}
+	if _, err := alert.NewEngine(alert.Config{Store: h.st, AuditRetention: 30 * time.Minute}); !errors.Is(err, alert.ErrConfig) {
+		t.Errorf("AuditRetention 30m: %v, want refused", err)
 	}
 }

@@ -11,6 +11,13 @@ import (
 
 	"github.com/vigilhq/vigil/server/alert"
 	"github.com/vigilhq/vigil/server/pgstore"
+	"github.com/vigilhq/vigil/server/sqlitestore"
+)
+
+// Both stores apply --audit-retention.
+var (
+	_ alert.AuditPruner = (*sqlitestore.Store)(nil)
+	_ alert.AuditPruner = (*pgstore.Store)(nil)
 )
 
 // AlertTuning adjusts alerting beyond the flags. Zero values take alert's defaults: evaluation
@@ -51,6 +58,9 @@ func (s *Server) prepareAlerting(reg prometheus.Registerer) error {
 	}
 	if cfg.AlertRetention != 0 && cfg.AlertRetention < alert.MinRetention {
 		return fmt.Errorf("--alert-retention %s: must be at least %s", cfg.AlertRetention, alert.MinRetention)
+	}
+	if cfg.AuditRetention != 0 && cfg.AuditRetention < alert.MinRetention {
+		return fmt.Errorf("--audit-retention %s: must be at least %s", cfg.AuditRetention, alert.MinRetention)
 	}
 	s.alerting.metrics = alert.NewMetrics(reg)
 	st, ok := s.store.(alert.Store)
@@ -102,9 +112,14 @@ func (s *Server) startAlerting(ctx context.Context) {
 		Store: a.store, Logger: s.log, Now: t.Now, Recipients: s.cfg.AlertEmails, PublicURL: publicURL,
 		ScanInterval: t.ScanInterval, FlapDamping: t.FlapDamping, RepeatInterval: t.RepeatInterval,
 		GroupShare: t.GroupShare, GroupMinHosts: t.GroupMinHosts,
-		Retention: s.cfg.AlertRetention, Metrics: a.metrics,
+		Retention: s.cfg.AlertRetention, Metrics: a.metrics, AuditRetention: s.cfg.AuditRetention,
 		// Reports this replica refused for its own overload are not the hosts' silence.
 		Overload: s.svc,
+	}
+	if p, ok := s.store.(alert.AuditPruner); ok {
+		ecfg.Audit = p
+	} else {
+		s.log.Warn("The store cannot delete old audit entries; --audit-retention is not applied.")
 	}
 	if a.sender != nil {
 		ecfg.OnQueued = a.sender.Wake

@@ -472,13 +472,19 @@ func TestAlertAPI(t *testing.T) {
 	}
 }
 
-// TestAlertRetentionAndMetrics: a typo in --alert-retention (90s meant as 90 days) fails the
-// start instead of wiping the alert history, and /metrics carries alerting's series.
+// TestAlertRetentionAndMetrics: a typo in --alert-retention (90s meant as 90 days) or
+// --audit-retention fails the start instead of wiping the history, and /metrics carries
+// alerting's series (evaluation time, outbox depth, send failures) and audit retention's.
 func TestAlertRetentionAndMetrics(t *testing.T) {
 	_, err := app.Start(context.Background(), app.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Version: "test",
 		AlertRetention: 90 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err == nil || !strings.Contains(err.Error(), "--alert-retention") {
 		t.Fatalf("Start with --alert-retention 90s = %v, want refused", err)
+	}
+	_, err = app.Start(context.Background(), app.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Version: "test",
+		AuditRetention: 30 * time.Minute, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil || !strings.Contains(err.Error(), "--audit-retention") {
+		t.Fatalf("Start with --audit-retention 30m = %v, want refused", err)
 	}
 	s, _ := startWith(t, app.Config{Alert: fastAlerts()}, "")
 	waitFor(t, 10*time.Second, "alerting's first cycle", s.AlertLeading)
@@ -493,7 +499,7 @@ func TestAlertRetentionAndMetrics(t *testing.T) {
 		body = string(b)
 		return strings.Contains(body, "vigil_alert_evaluation_seconds_count")
 	})
-	for _, want := range []string{"vigil_alert_outbox_depth 0", "vigil_alert_send_failures_total 0", "vigil_alert_emails_sent_total 0"} {
+	for _, want := range []string{"vigil_alert_outbox_depth 0", "vigil_alert_send_failures_total 0", "vigil_alert_emails_sent_total 0", "vigil_audit_pruned_total 0"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

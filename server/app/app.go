@@ -71,6 +71,11 @@ type Config struct {
 	// VIGIL_ONLINE_KEY_PASSPHRASE environment variable, never from a flag, which ps would show).
 	// At most one of the two may be set.
 	OnlineKeyPassphrase []byte
+	// ReleaseMaxBlobBytes bounds one uploaded build. Default (and at most) release.MaxArtifactSize, 512 MiB.
+	ReleaseMaxBlobBytes int64
+	// ReleaseMaxStagedBytes bounds the uploaded builds not yet published, all together.
+	// Default release.DefaultMaxStagedBytes, 2 GiB.
+	ReleaseMaxStagedBytes int64
 
 	// Store, when set, is used instead of opening one from DataDir/DatabaseURL (tests, benchmarks).
 	Store server.Store
@@ -92,6 +97,9 @@ type Config struct {
 	// AlertRetention is how long resolved alerts and sent or skipped alert emails are kept.
 	// Default alert.DefaultRetention (90 days); at least alert.MinRetention.
 	AlertRetention time.Duration
+	// AuditRetention is how long audit entries are kept; the alerting leader deletes older ones.
+	// Default alert.DefaultAuditRetention (365 days); at least alert.MinRetention.
+	AuditRetention time.Duration
 	// Alert tunes alerting (see AlertTuning).
 	Alert AlertTuning
 	// Rollout tunes the rollout driver (see RolloutTuning).

@@ -15,6 +15,7 @@ func (s *Server) openReleases() (*tufrepo.Repository, error) {
 	cfg := tufrepo.Config{
 		DataDir: s.cfg.DataDir, RepoDir: s.cfg.RepoDir, PassphraseFile: s.cfg.OnlineKeyPassphraseFile,
 		Passphrase: s.cfg.OnlineKeyPassphrase, Logger: s.log,
+		MaxBlobBytes: s.cfg.ReleaseMaxBlobBytes, MaxStagedBytes: s.cfg.ReleaseMaxStagedBytes,
 	}
 	if ps, ok := s.store.(*pgstore.Store); ok {
 		cfg.Leader = ps.NewLeader("tuf")

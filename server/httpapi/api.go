@@ -193,6 +193,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusNotFound, wire.ErrorResponse{Error: wire.ErrorBody{Code: api.CodeNotFound, Message: "no such endpoint"}})
 	})
 	v1.MethodNotAllowedHandler = r.MethodNotAllowedHandler
+	v1.Use(a.checkBody) // bodies.go: no body where none is taken, the route's Content-Type
 
 	// Host endpoints.
 	v1.HandleFunc("/enroll", a.enroll).Methods(http.MethodPost)

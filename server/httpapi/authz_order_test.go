@@ -11,11 +11,6 @@ import (
 	"github.com/vigilhq/vigil/server"
 )
 
-// hostRoutes take host credentials or enrollment tokens, not API tokens.
-var hostRoutes = map[string]bool{
-	"/api/v1/enroll": true, "/api/v1/reports": true, "/api/v1/updates/desired": true, "/api/v1/updates/events": true,
-}
-
 // TestAuthorizationBeforeValidation walks the router's own route list: every operator route that
 // changes something answers a viewer 403 whatever the body (malformed JSON, wrong type, unknown
 // fields, empty) and whether or not the object exists, so authorization never depends on

@@ -49,7 +49,7 @@ func statusOf(err error) (int, string, string) {
 	switch {
 	case errors.Is(err, wire.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, api.CodeTooLarge, err.Error()
-	case errors.Is(err, errUnsupportedEncoding):
+	case errors.Is(err, errUnsupportedEncoding), errors.Is(err, errUnsupportedType):
 		return http.StatusUnsupportedMediaType, api.CodeUnsupportedType, err.Error()
 	case errors.Is(err, errBodyAborted):
 		return http.StatusBadRequest, api.CodeInvalid, errBodyAborted.Error() + ": send the whole body"

@@ -60,6 +60,8 @@ var releaseErrors = []struct {
 	{release.ErrBlobMissing, http.StatusConflict, api.CodeBlobMissing},
 	{release.ErrNoChange, http.StatusConflict, api.CodeNoChange},
 	{release.ErrConflict, http.StatusConflict, api.CodeRepoConflict},
+	{release.ErrBlobTooLarge, http.StatusRequestEntityTooLarge, api.CodeTooLarge},
+	{release.ErrStagingFull, http.StatusRequestEntityTooLarge, api.CodeStagingFull},
 	{release.ErrUnknownRelease, http.StatusNotFound, api.CodeUnknownRelease},
 	{release.ErrNoDraft, http.StatusNotFound, api.CodeNoDraft},
 }

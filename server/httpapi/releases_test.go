@@ -50,6 +50,13 @@ func newReleaseEnv(t testing.TB, withRepo bool) *releaseEnv {
 // HTTP/2) before it starts.
 func newReleaseEnvWith(t testing.TB, withRepo bool, tune func(*httptest.Server)) *releaseEnv {
 	t.Helper()
+	return newReleaseEnvRepo(t, withRepo, tune, nil)
+}
+
+// newReleaseEnvRepo is newReleaseEnvWith with the release repository's configuration adjusted
+// by repoCfg.
+func newReleaseEnvRepo(t testing.TB, withRepo bool, tune func(*httptest.Server), repoCfg func(*tufrepo.Config)) *releaseEnv {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := sqlitestore.Open(ctx, filepath.Join(dir, "vigil.db"), sqlitestore.Options{})
@@ -71,7 +78,11 @@ func newReleaseEnvWith(t testing.TB, withRepo bool, tune func(*httptest.Server))
 	// limits have their own tests (bruteforce_test.go).
 	cfg := Config{Service: svc, Logger: log, FailureBurst: 1e6, Rollouts: rm}
 	if withRepo {
-		if e.repo, err = tufrepo.Open(tufrepo.Config{DataDir: dir, Logger: log}); err != nil {
+		rc := tufrepo.Config{DataDir: dir, Logger: log}
+		if repoCfg != nil {
+			repoCfg(&rc)
+		}
+		if e.repo, err = tufrepo.Open(rc); err != nil {
 			t.Fatal(err)
 		}
 		cfg.Releases = e.repo
@@ -165,6 +176,13 @@ func TestReleaseRolesAndErrors(t *testing.T) {
 	}
 	if st, err := e.viewer.RepoStatus(ctx); err != nil || st.Initialized {
 		t.Fatalf("status before init: %+v %v", st, err)
+	}
+	// An upload before the repository exists is refused, and says what to do.
+	early := []byte("early build")
+	esum := sha256.Sum256(early)
+	err := e.rel.UploadArtifact(ctx, "1.0.0", api.ArtifactInfo{Name: "vigil-agent-linux-amd64", Length: int64(len(early)), SHA256: hex.EncodeToString(esum[:])}, bytes.NewReader(early))
+	if !apiclient.IsCode(err, api.CodeNotInitialized) || !strings.Contains(err.Error(), "vigilctl repo init") {
+		t.Fatalf("upload before init: %v, want %s saying to run vigilctl repo init", err, api.CodeNotInitialized)
 	}
 	e.initRepo(t)
 	if tg, err := e.viewer.Targets(ctx); err != nil || tg != nil {
@@ -355,4 +373,54 @@ func tufKeys(ks []api.Key) []*metadata.Key {
 // apiSig is a go-tuf signature as the contract sends it.
 func apiSig(s metadata.Signature) api.Signature {
 	return api.Signature{KeyID: s.KeyID, Sig: s.Signature.String()}
+}
+
+// TestReleaseUploadQuota: over the per-build limit 413 too_large, over the staging quota 413
+// staging_full; an uploaded build is not served under /tuf/targets/ until published, and a
+// discarded draft gives its room back.
+func TestReleaseUploadQuota(t *testing.T) {
+	e := newReleaseEnvRepo(t, true, nil, func(c *tufrepo.Config) { c.MaxBlobBytes, c.MaxStagedBytes = 16, 32 })
+	ctx := context.Background()
+	e.initRepo(t)
+	tuf := httptest.NewServer(e.repo.Handler())
+	defer tuf.Close()
+	upload := func(version, name, body string) error {
+		sum := sha256.Sum256([]byte(body))
+		return e.rel.UploadArtifact(ctx, version, api.ArtifactInfo{Name: name, Length: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}, strings.NewReader(body))
+	}
+	if err := upload("1.0.0", "vigil-agent-linux-amd64", strings.Repeat("x", 17)); !apiclient.IsCode(err, api.CodeTooLarge) {
+		t.Fatalf("17 bytes over a 16-byte limit: %v, want %s", err, api.CodeTooLarge)
+	}
+	body := strings.Repeat("a", 16)
+	if err := upload("1.0.0", "vigil-agent-linux-amd64", body); err != nil {
+		t.Fatal(err)
+	}
+	if err := upload("1.0.0", "vigil-agent-linux-arm64", strings.Repeat("b", 16)); err != nil {
+		t.Fatal(err)
+	}
+	err := upload("1.0.0", "vigil-updater-linux-amd64", strings.Repeat("c", 16))
+	if !apiclient.IsCode(err, api.CodeStagingFull) || !strings.Contains(err.Error(), "--release-max-staged-bytes") {
+		t.Fatalf("upload over the staging quota: %v, want %s naming the setting", err, api.CodeStagingFull)
+	}
+	sum := sha256.Sum256([]byte(body))
+	resp, err := http.Get(tuf.URL + "/tuf/targets/vigil-agent/1.0.0/" + hex.EncodeToString(sum[:]) + ".linux-amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("an uploaded, unpublished build is served: %d", resp.StatusCode)
+	}
+	a := api.ArtifactInfo{Name: "vigil-agent-linux-amd64", Length: 16, SHA256: hex.EncodeToString(sum[:])}
+	bsum := sha256.Sum256([]byte(strings.Repeat("b", 16)))
+	b := api.ArtifactInfo{Name: "vigil-agent-linux-arm64", Length: 16, SHA256: hex.EncodeToString(bsum[:])}
+	if _, err := e.rel.Stage(ctx, "1.0.0", api.StageRequest{Artifacts: []api.ArtifactInfo{a, b}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rel.Discard(ctx, "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := upload("1.0.0", "vigil-updater-linux-amd64", strings.Repeat("c", 16)); err != nil {
+		t.Fatalf("upload after discarding the draft: %v", err)
+	}
 }

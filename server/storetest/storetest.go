@@ -69,6 +69,7 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"Users", testUsers},
 		{"LastAdmin", testLastAdmin},
 		{"SearchAudit", testSearchAudit},
+		{"AuditRetention", testAuditRetention},
 		{"ContextCanceled", testContextCanceled},
 		{"TimePrecision", testTimePrecision},
 		{"TimeZones", testTimeZones},

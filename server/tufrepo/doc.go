@@ -22,10 +22,22 @@
 // # Serving
 //
 // Handler serves <repo>/metadata and <repo>/targets read-only through os.Root, so no request
-// path can leave those directories; drafts (<repo>/drafts) are never served. timestamp.json is
+// path can leave those directories; drafts (<repo>/drafts) and uploaded builds not yet
+// published (<repo>/staging) are never served. Under /tuf/targets/ it serves only the targets
+// that the current signed targets metadata names, by their consistent-snapshot name
+// ("<sha256>.linux-amd64", immutable: cached for a year); anything else in the directory,
+// the plain target path included, is a 404. timestamp.json is
 // served with "Cache-Control: no-store", root.json with "no-cache", versioned metadata
-// ("3.root.json") and consistent-snapshot targets ("<sha256>.linux-amd64") as immutable; a
-// missing file, such as the next root a client probes for, is a 404.
+// ("3.root.json") as immutable; a missing file, such as the next root a client probes for,
+// is a 404.
+//
+// # Uploads
+//
+// A release-role token can upload builds (release.Repo.UploadArtifact) only once the
+// repository exists; they are staged in <repo>/staging, bounded per build (MaxBlobBytes) and in
+// total (MaxStagedBytes), and moved into <repo>/targets when a targets version signed by the
+// release engineers' offline keys names them. Uploads no pending draft names are removed after
+// StagedTTL by the leader.
 //
 // Repository is safe for concurrent use.
 package tufrepo

@@ -1,15 +1,20 @@
 package tufrepo
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/vigilhq/vigil/release"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -33,8 +38,6 @@ const targetWriteTimeout = 30 * time.Minute
 var (
 	// metadataName accepts what a TUF client of a consistent-snapshot repository asks for.
 	metadataName = regexp.MustCompile(`^(root|timestamp|[1-9][0-9]{0,18}\.(root|targets|snapshot))\.json$`)
-	// consistentTarget is a target's base name with its sha256 prefixed.
-	consistentTarget = regexp.MustCompile(`^[0-9a-f]{64}\.[^/]+$`)
 )
 
 // Handler serves the repository under /tuf/metadata/ and /tuf/targets/ (mount it at /tuf/).
@@ -73,18 +76,67 @@ func (r *Repository) serveMetadata(w http.ResponseWriter, req *http.Request, nam
 }
 
 func (r *Repository) serveTarget(w http.ResponseWriter, req *http.Request, name string) {
-	for _, el := range strings.Split(name, "/") {
-		if el == "" || strings.HasPrefix(el, ".") {
-			writeError(w, http.StatusNotFound, "not_found", "no such target")
-			return
-		}
+	if !r.servedTarget(req, name) {
+		writeError(w, http.StatusNotFound, "not_found", "no such target in the current signed targets metadata")
+		return
 	}
-	cache := cacheRevalid
-	if consistentTarget.MatchString(name[strings.LastIndexByte(name, '/')+1:]) {
-		cache = cacheImmutable
-	}
+	// Only hash-named (consistent-snapshot) paths are served, and their content is fixed: they
+	// may be cached for good.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(targetWriteTimeout))
-	serveFile(w, req, r.storage.TargetsPath(), name, "application/octet-stream", cache)
+	serveFile(w, req, r.storage.TargetsPath(), name, "application/octet-stream", cacheImmutable)
+}
+
+// servedTargets is what /tuf/targets/ serves: the consistent-snapshot names
+// ("<dir>/<sha256>.<base>") of the targets, as of the timestamp.json it was read for.
+type servedTargets struct {
+	stamp os.FileInfo
+	names map[string]bool
+}
+
+// servedTarget reports whether name may be served: only targets that the current
+// signed targets metadata names are served, so an uploaded build, an unpublished one or one a
+// later targets version dropped is not, whatever lies in the targets directory. The set is
+// read again whenever timestamp.json changes (every publish writes a new one).
+func (r *Repository) servedTarget(req *http.Request, name string) bool {
+	st, err := os.Stat(filepath.Join(r.storage.MetadataPath(), "timestamp.json"))
+	if err != nil {
+		return false // nothing published yet
+	}
+	r.servedMu.Lock()
+	defer r.servedMu.Unlock()
+	if r.served.stamp == nil || !os.SameFile(r.served.stamp, st) || !r.served.stamp.ModTime().Equal(st.ModTime()) || r.served.stamp.Size() != st.Size() {
+		names, err := r.readServed(req)
+		if err != nil {
+			r.cfg.Logger.ErrorContext(req.Context(), "Release repository targets unreadable; serving no target.", "err", err)
+			return false
+		}
+		r.served = servedTargets{stamp: st, names: names}
+	}
+	return r.served.names[name]
+}
+
+func (r *Repository) readServed(req *http.Request) (map[string]bool, error) {
+	b, err := r.reader.Targets(req.Context())
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	if b == nil {
+		return names, nil
+	}
+	md, err := metadata.Targets().FromBytes(b)
+	if err != nil {
+		return nil, err
+	}
+	for p, tf := range md.Signed.Targets {
+		sum, ok := tf.Hashes[release.HashAlgorithm]
+		if !ok {
+			continue
+		}
+		// Consistent snapshots: clients ask for the hash-named path only.
+		names[release.ConsistentTargetPath(p, hex.EncodeToString(sum))] = true
+	}
+	return names, nil
 }
 
 // serveFile serves dir/name, confined to dir by os.Root (no "..", no symlink out), with Range

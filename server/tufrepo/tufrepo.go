@@ -57,6 +57,14 @@ type Config struct {
 	RefreshInterval time.Duration
 	// Expiry sets metadata lifetimes; zero fields take release.DefaultExpiryPolicy values.
 	Expiry release.ExpiryPolicy
+	// MaxBlobBytes bounds one uploaded build; default (and at most) release.MaxArtifactSize.
+	MaxBlobBytes int64
+	// MaxStagedBytes bounds the uploaded builds not yet published, all together; default
+	// release.DefaultMaxStagedBytes (2 GiB).
+	MaxStagedBytes int64
+	// StagedTTL is how long an uploaded build that no pending draft names is kept; default
+	// release.DefaultStagedTTL (24 h). The leader removes older ones every RefreshInterval.
+	StagedTTL time.Duration
 	// Now defaults to time.Now.
 	Now func() time.Time
 	// Logger defaults to slog.Default().
@@ -67,6 +75,10 @@ type Config struct {
 type Repository struct {
 	cfg     Config
 	storage *release.DirStorage
+	reader  *release.Repo // without keys: reads the published state for Handler
+
+	servedMu sync.Mutex
+	served   servedTargets // what Handler serves under /tuf/targets/, cached
 
 	mu   sync.Mutex // guards repo and keys, set once the online keys are loaded
 	repo *release.Repo
@@ -81,6 +93,9 @@ func Open(cfg Config) (*Repository, error) {
 	}
 	if cfg.RepoDir == "" {
 		cfg.RepoDir = filepath.Join(cfg.DataDir, RepoDirName)
+	}
+	if cfg.StagedTTL == 0 {
+		cfg.StagedTTL = release.DefaultStagedTTL
 	}
 	if cfg.RefreshInterval <= 0 {
 		cfg.RefreshInterval = DefaultRefreshInterval
@@ -105,7 +120,11 @@ func Open(cfg Config) (*Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Repository{cfg: cfg, storage: st}
+	reader, err := release.New(cfg.releaseConfig(st, nil))
+	if err != nil {
+		return nil, err
+	}
+	r := &Repository{cfg: cfg, storage: st, reader: reader}
 	// Existing keys are loaded now, so a wrong passphrase fails the start. Missing ones are
 	// generated on first need (the first `vigilctl repo init` asks for them): each costs a
 	// deliberately slow scrypt derivation, which a server that never hosts releases, and every
@@ -149,15 +168,20 @@ func (r *Repository) load() (*release.Repo, error) {
 		r.cfg.Logger.Info("Generated the release repository's online snapshot and timestamp keys.",
 			"dir", keysDir, "snapshot_keyid", snap.KeyID(), "timestamp_keyid", ts.KeyID())
 	}
-	repo, err := release.New(release.Config{
-		Storage: r.storage, OnlineKeys: []signing.Signer{snap, ts}, Expiry: r.cfg.Expiry, Now: r.cfg.Now, Logger: r.cfg.Logger,
-	})
+	repo, err := release.New(r.cfg.releaseConfig(r.storage, []signing.Signer{snap, ts}))
 	if err != nil {
 		return nil, err
 	}
 	r.repo = repo
 	r.keys = OnlineKeys{Snapshot: []*metadata.Key{snap.TUFKey()}, Timestamp: []*metadata.Key{ts.TUFKey()}}
 	return repo, nil
+}
+
+func (c Config) releaseConfig(st release.Storage, online []signing.Signer) release.Config {
+	return release.Config{
+		Storage: st, OnlineKeys: online, Expiry: c.Expiry, Now: c.Now, Logger: c.Logger,
+		MaxBlobBytes: c.MaxBlobBytes, MaxStagedBytes: c.MaxStagedBytes, StagedTTL: c.StagedTTL,
+	}
 }
 
 // Repo is the release repository the API drives. The first call may generate the online keys.
@@ -215,6 +239,11 @@ func (r *Repository) Refresh(ctx context.Context) bool {
 	if err != nil {
 		r.cfg.Logger.ErrorContext(ctx, "Release repository online keys unavailable; not re-signing.", "err", err)
 		return true
+	}
+	if n, err := repo.PruneStaging(ctx, r.cfg.Now()); err != nil {
+		r.cfg.Logger.ErrorContext(ctx, "Removing abandoned uploads from the release repository's staging failed.", "err", err)
+	} else if n > 0 {
+		r.cfg.Logger.InfoContext(ctx, "Removed uploaded builds that no pending draft names.", "builds", n, "older_than", r.cfg.StagedTTL)
 	}
 	res, err := repo.RefreshOnline(ctx, r.cfg.Now())
 	switch {

@@ -3,6 +3,8 @@ package tufrepo
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,10 +14,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/vigilhq/vigil/release"
+	"github.com/vigilhq/vigil/signing"
 )
 
 func keyID(k *metadata.Key) string {
@@ -250,7 +254,7 @@ func TestHandler(t *testing.T) {
 		{"GET", "/tuf/metadata/.tmp-1-timestamp.json", "", 404, "no-store", ""},
 		{"GET", "/tuf/metadata/../drafts/1.0.0.targets.json", "", 404, "no-store", ""},
 		{"GET", "/tuf/targets/../drafts/1.0.0.targets.json", "", 404, "no-store", ""},
-		{"GET", "/tuf/targets/" + blob, "bytes=2-4", 206, cacheImmutable, "234"},
+		{"GET", "/tuf/targets/" + blob, "", 404, "no-store", ""}, // in the directory, but no signed metadata names it
 		{"GET", "/tuf/targets/vigil-agent/1.0.0", "", 404, "no-store", ""},
 		{"POST", "/tuf/metadata/root.json", "", 405, "no-store", ""},
 	} {
@@ -267,5 +271,149 @@ func TestHandler(t *testing.T) {
 		if rec.Code == http.StatusOK && tt.method == "GET" && rec.Header().Get("Content-Type") != "application/json" {
 			t.Errorf("%s: Content-Type %q", tt.path, rec.Header().Get("Content-Type"))
 		}
+	}
+}
+
+// publishedRepo initializes r with a 1-of-1 root and targets key and publishes release 1.0.0
+// with one agent build; it returns the build's content, the repository and the targets key.
+func publishedRepo(t *testing.T, r *Repository) (body string, repo *release.Repo, targetsKey *signing.Key) {
+	t.Helper()
+	ctx := t.Context()
+	rootKey, err := signing.Generate(signing.KeyTypeED25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	targetsKey, err = signing.Generate(signing.KeyTypeED25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	online, err := r.OnlineKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootJSON, err := release.BuildRoot(release.RootSpec{
+		Expires:   time.Now().Add(365 * 24 * time.Hour),
+		Root:      release.RoleKeys{Keys: []*metadata.Key{rootKey.TUFKey()}, Threshold: 1},
+		Targets:   release.RoleKeys{Keys: []*metadata.Key{targetsKey.TUFKey()}, Threshold: 1},
+		Snapshot:  release.RoleKeys{Keys: online.Snapshot, Threshold: 1},
+		Timestamp: release.RoleKeys{Keys: online.Timestamp, Threshold: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rootJSON, _, err = release.SignMetadata(ctx, rootJSON, rootKey); err != nil {
+		t.Fatal(err)
+	}
+	if repo, err = r.Repo(); err != nil {
+		t.Fatal(err)
+	}
+	body = "agent 1.0.0 amd64"
+	sum := sha256.Sum256([]byte(body))
+	a := release.ArtifactInfo{Name: "vigil-agent-linux-amd64", Length: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}
+	// Before the repository exists, an upload is refused and says what to do.
+	if err := repo.UploadArtifact(ctx, "1.0.0", a, strings.NewReader(body)); !errors.Is(err, release.ErrNotInitialized) || !strings.Contains(err.Error(), "vigilctl repo init") {
+		t.Fatalf("upload before init: %v", err)
+	}
+	if err := repo.Init(ctx, rootJSON, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.UploadArtifact(ctx, "1.0.0", a, strings.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Stage(ctx, "1.0.0", []release.ArtifactInfo{a}, release.StageOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	publishSigned(t, repo, "1.0.0", targetsKey)
+	return body, repo, targetsKey
+}
+
+// publishSigned signs draft name with key and publishes it.
+func publishSigned(t *testing.T, repo *release.Repo, name string, key *signing.Key) {
+	t.Helper()
+	draft, err := repo.Draft(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sig, err := release.SignMetadata(t.Context(), draft, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.AddSignature(t.Context(), name, sig); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Publish(t.Context(), name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHandlerServesOnlySignedTargets: /tuf/targets/ serves a build only once signed targets
+// metadata names it, by its hash-named path (cached for good); an uploaded build no metadata
+// names, or a file dropped into the directory, is a 404.
+func TestHandlerServesOnlySignedTargets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates online keys (scrypt); skipped with -short")
+	}
+	r, err := Open(Config{DataDir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, repo, targetsKey := publishedRepo(t, r)
+	sum := sha256.Sum256([]byte(body))
+	hashed := "vigil-agent/1.0.0/" + hex.EncodeToString(sum[:]) + ".linux-amd64"
+
+	// A second build, uploaded (and even staged in a draft) but not published.
+	other := "agent 1.1.0 amd64"
+	osum := sha256.Sum256([]byte(other))
+	oa := release.ArtifactInfo{Name: "vigil-agent-linux-amd64", Length: int64(len(other)), SHA256: hex.EncodeToString(osum[:])}
+	if err := repo.UploadArtifact(t.Context(), "1.1.0", oa, strings.NewReader(other)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Stage(t.Context(), "1.1.0", []release.ArtifactInfo{oa}, release.StageOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	unpublished := "vigil-agent/1.1.0/" + oa.SHA256 + ".linux-amd64"
+	// A file planted in the served directory itself (an old server's unstaged upload).
+	planted := "vigil-agent/9.9.9/" + strings.Repeat("ab", 32) + ".linux-amd64"
+	os.MkdirAll(filepath.Join(r.storage.TargetsPath(), "vigil-agent", "9.9.9"), 0o700)
+	os.WriteFile(filepath.Join(r.storage.TargetsPath(), filepath.FromSlash(planted)), []byte("planted"), 0o600)
+
+	srv := httptest.NewServer(r.Handler())
+	defer srv.Close()
+	for _, tt := range []struct {
+		path   string
+		status int
+		cache  string
+	}{
+		{"/tuf/targets/" + hashed, 200, cacheImmutable},
+		{"/tuf/targets/vigil-agent/1.0.0/linux-amd64", 404, cacheNoStore}, // consistent snapshots: hash-named only
+		{"/tuf/targets/" + unpublished, 404, cacheNoStore},
+		{"/tuf/targets/vigil-agent/1.1.0/linux-amd64", 404, cacheNoStore},
+		{"/tuf/targets/" + planted, 404, cacheNoStore},
+		{"/tuf/targets/vigil-agent/1.0.0/" + strings.Repeat("0", 64) + ".linux-amd64", 404, cacheNoStore},
+	} {
+		resp, err := http.Get(srv.URL + tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || resp.Header.Get("Cache-Control") != tt.cache {
+			t.Errorf("GET %s: %d %q, want %d %q", tt.path, resp.StatusCode, resp.Header.Get("Cache-Control"), tt.status, tt.cache)
+		}
+		if tt.status == 200 && string(b) != body {
+			t.Errorf("GET %s: body %q", tt.path, b)
+		}
+	}
+	// Once a signed targets version names 1.1.0, it is served (the handler re-reads what it
+	// serves when timestamp.json changes).
+	publishSigned(t, repo, "1.1.0", targetsKey)
+	resp, err := http.Get(srv.URL + "/tuf/targets/" + unpublished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != other || resp.Header.Get("Cache-Control") != cacheImmutable {
+		t.Errorf("GET %s after publishing: %d %q %q", unpublished, resp.StatusCode, resp.Header.Get("Cache-Control"), b)
 	}
 }
