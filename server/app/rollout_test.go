@@ -227,7 +227,7 @@ func TestRolloutCanaryThenWaves(t *testing.T) {
 	ctx := t.Context()
 	f := newSimFleet(t, s, clock, "web", 8)
 	setPolicy(t, s, "web", api.RolloutPolicy{Canaries: 1, WavePercent: 50, Soak: api.Duration(time.Minute)})
-	if _, err := s.admin.SetPin(ctx, "web", api.Pin{Version: "1.1.0"}); err != nil {
+	if _, err := s.admin.SetPin(ctx, "web", api.Pin{Version: "1.1.0", Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	r := rolloutOf(t, s.admin, "web")
@@ -333,7 +333,7 @@ func TestRolloutBadBuildHalts(t *testing.T) {
 	s, _ := startRolloutServer(t, clock, smtpSrv, "", "")
 	ctx := t.Context()
 	f := newSimFleet(t, s, clock, "db", 6)
-	if _, err := s.admin.SetPin(ctx, "db", api.Pin{Version: "1.0.0"}); err != nil {
+	if _, err := s.admin.SetPin(ctx, "db", api.Pin{Version: "1.0.0", Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	// Every host runs 1.0.0 already: nothing to roll out.
@@ -341,7 +341,7 @@ func TestRolloutBadBuildHalts(t *testing.T) {
 		t.Fatalf("a pin to the version every host runs started rollouts %+v (%v)", rs, err)
 	}
 	f.bad["2.0.0"] = true
-	if _, err := s.admin.SetPin(ctx, "db", api.Pin{Version: "2.0.0"}); err != nil {
+	if _, err := s.admin.SetPin(ctx, "db", api.Pin{Version: "2.0.0", Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	f.round()
@@ -409,7 +409,7 @@ func TestRolloutBadBuildHalts(t *testing.T) {
 	}
 
 	// One rollout per group: a new pin waits for this one.
-	if _, err := s.admin.SetPin(ctx, "db", api.Pin{Version: "2.0.1"}); !isStatus(err, http.StatusConflict) || !strings.Contains(err.Error(), "abort") {
+	if _, err := s.admin.SetPin(ctx, "db", api.Pin{Version: "2.0.1", Force: true}); !isStatus(err, http.StatusConflict) || !strings.Contains(err.Error(), "abort") {
 		t.Fatalf("pin during a halted rollout: %v, want 409 that says to abort", err)
 	}
 	if _, err := s.admin.ResumeRollout(ctx, r.ID); !isStatus(err, http.StatusConflict) {
@@ -436,12 +436,12 @@ func TestRolloutPauseResumeAbort(t *testing.T) {
 	s, _ := startRolloutServer(t, clock, nil, "", "")
 	ctx := t.Context()
 	f := newSimFleet(t, s, clock, "app", 10)
-	if _, err := s.admin.SetPin(ctx, "app", api.Pin{Version: "1.0.0"}); err != nil {
+	if _, err := s.admin.SetPin(ctx, "app", api.Pin{Version: "1.0.0", Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	f.round()
 	tick(t, s)
-	if _, err := s.admin.SetPin(ctx, "app", api.Pin{Version: "1.2.0"}); err != nil {
+	if _, err := s.admin.SetPin(ctx, "app", api.Pin{Version: "1.2.0", Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	r := rolloutOf(t, s.admin, "app")
@@ -524,7 +524,7 @@ func TestRolloutSurvivesRestart(t *testing.T) {
 	ctx := t.Context()
 	f := newSimFleet(t, s, clock, "edge", 12)
 	setPolicy(t, s, "edge", api.RolloutPolicy{Canaries: 2, WavePercent: 25, Soak: api.Duration(time.Minute)})
-	if _, err := s.admin.SetPin(ctx, "edge", api.Pin{Version: "3.0.0"}); err != nil {
+	if _, err := s.admin.SetPin(ctx, "edge", api.Pin{Version: "3.0.0", Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -601,7 +601,7 @@ func TestRolloutLeaderChange(t *testing.T) {
 	ctx := t.Context()
 	f := newSimFleet(t, b, clock, "core", 10) // hosts talk to the replica that stays
 	setPolicy(t, b, "core", api.RolloutPolicy{Canaries: 1, WavePercent: 30, Soak: api.Duration(time.Minute)})
-	if _, err := b.admin.SetPin(ctx, "core", api.Pin{Version: "4.0.0"}); err != nil {
+	if _, err := b.admin.SetPin(ctx, "core", api.Pin{Version: "4.0.0", Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "the leader's driver to reach wave 1", func() bool {

@@ -193,7 +193,7 @@ func (a *API) routes() {
 		writeJSON(w, http.StatusNotFound, wire.ErrorResponse{Error: wire.ErrorBody{Code: api.CodeNotFound, Message: "no such endpoint"}})
 	})
 	v1.MethodNotAllowedHandler = r.MethodNotAllowedHandler
-	v1.Use(a.checkBody) // bodies.go: no body where none is taken, the route's Content-Type
+	v1.Use(a.checkBody) // bodies.go: host routes' body shape; operator routes check it after the role
 
 	// Host endpoints.
 	v1.HandleFunc("/enroll", a.enroll).Methods(http.MethodPost)
@@ -306,7 +306,12 @@ func (a *API) hostAuth(next hostHandler) http.HandlerFunc {
 
 type opHandler func(w http.ResponseWriter, r *http.Request, p server.Principal)
 
-func (a *API) opAuth(next opHandler) http.HandlerFunc {
+func (a *API) opAuth(next opHandler) http.HandlerFunc { return a.opAuthRole("", next) }
+
+// opAuthRole authenticates the API token, checks the role (role, or the route's in routeRoles
+// when role is ""), and only then the body's shape (bodies.go), so a caller without the role gets
+// 403 whatever it sent.
+func (a *API) opAuthRole(role string, next opHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.authenticate(r)
 		if err != nil {
@@ -314,11 +319,19 @@ func (a *API) opAuth(next opHandler) http.HandlerFunc {
 			return
 		}
 		p.Address = ClientAddress(r)
-		if need := routeRole(r); need != "" {
+		need := role
+		if need == "" {
+			need = routeRole(r)
+		}
+		if need != "" {
 			if err := a.svc.Authorize(p, need); err != nil {
 				a.writeError(w, r, err)
 				return
 			}
+		}
+		if err := checkBodyShape(r); err != nil {
+			a.writeError(w, r, err)
+			return
 		}
 		next(w, r, p)
 	}

@@ -45,6 +45,10 @@ var bodyRoutes = map[string]string{
 	"POST /api/v1/drafts/{name}/signatures":           bodyJSON,
 	"POST /api/v1/rules":                              bodyJSON,
 	"POST /api/v1/silences":                           bodyJSON,
+	"POST /api/v1/users":                              bodyJSON,
+	"PUT /api/v1/users/{name}/role":                   bodyJSON,
+	"PUT /api/v1/users/{name}/password":               bodyJSON,
+	"PUT /api/v1/groups/{name}/rollout-policy":        bodyJSON,
 }
 
 // errUnsupportedType: a body whose Content-Type is not the route's (415).
@@ -63,29 +67,45 @@ func routeKey(r *http.Request) string {
 	return r.Method + " " + tpl
 }
 
-// checkBody refuses, before any handler runs, a body on a route that takes none (400) and a body
-// whose Content-Type is not the route's (415; a missing Content-Type is accepted, as the body is
-// then decoded as the route's kind anyway).
+// checkBody refuses, before any handler runs, a bad body shape (checkBodyShape) on the routes hosts
+// call. Operator routes check it in opAuthRole, after the role, so authorization never depends on
+// what was sent.
 func (a *API) checkBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		kind, ok := bodyRoutes[routeKey(r)]
-		if !ok {
-			if hasBody(r) {
-				a.writeError(w, r, fmt.Errorf("%w: %s %s takes no request body", server.ErrInvalid, r.Method, r.URL.Path))
-				return
-			}
-			next.ServeHTTP(w, r)
-			return
-		}
-		if ct := r.Header.Get("Content-Type"); ct != "" {
-			mt, _, err := mime.ParseMediaType(ct)
-			if err != nil || mt != kind {
-				a.writeError(w, r, fmt.Errorf("%w %q: send Content-Type: %s", errUnsupportedType, ct, kind))
+		if hostRouteKeys[routeKey(r)] {
+			if err := checkBodyShape(r); err != nil {
+				a.writeError(w, r, err)
 				return
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// hostRouteKeys are the routes hosts call (with a host credential, an enrollment token or none).
+var hostRouteKeys = map[string]bool{
+	"POST /api/v1/enroll": true, "POST /api/v1/reports": true,
+	"GET /api/v1/updates/desired": true, "POST /api/v1/updates/events": true,
+}
+
+// checkBodyShape refuses a body on a route that takes none (400) and a body whose Content-Type is
+// not the route's (415; a missing Content-Type is accepted, as the body is then decoded as the
+// route's kind anyway).
+func checkBodyShape(r *http.Request) error {
+	kind, ok := bodyRoutes[routeKey(r)]
+	if !ok {
+		if hasBody(r) {
+			return fmt.Errorf("%w: %s %s takes no request body", server.ErrInvalid, r.Method, r.URL.Path)
+		}
+		return nil
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != kind {
+			return fmt.Errorf("%w %q: send Content-Type: %s", errUnsupportedType, ct, kind)
+		}
+	}
+	return nil
 }
 
 // hasBody reports whether r carries at least one byte of body. A body of unknown length is

@@ -96,11 +96,7 @@ type relHandler func(w http.ResponseWriter, r *http.Request, p server.Principal,
 
 // relAuth authenticates, checks the role and that the server has a release repository.
 func (a *API) relAuth(role string, next relHandler) http.HandlerFunc {
-	return a.opAuth(func(w http.ResponseWriter, r *http.Request, p server.Principal) {
-		if err := a.svc.Authorize(p, role); err != nil {
-			a.writeError(w, r, err)
-			return
-		}
+	return a.opAuthRole(role, func(w http.ResponseWriter, r *http.Request, p server.Principal) {
 		if a.releases == nil {
 			a.writeError(w, r, errNoRepository)
 			return
