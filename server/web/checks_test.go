@@ -56,7 +56,7 @@ func TestHostPageChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/hosts/"+host.HostID, nil)
-	req.AddCookie(&http.Cookie{Name: "vigil_token", Value: token})
+	req.AddCookie(signIn(t, hc, srv.URL, "admin", srv.AdminPassword))
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -45,7 +45,7 @@ func TestFleetPageStatusAndShortIDs(t *testing.T) {
 	fleet := func() string {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/", nil)
-		req.AddCookie(&http.Cookie{Name: "vigil_token", Value: token})
+		req.AddCookie(signIn(t, hc, srv.URL, "admin", srv.AdminPassword))
 		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
