@@ -49,7 +49,7 @@ func TestHostsShowChecks(t *testing.T) {
 		t.Fatalf("hosts show: %d %q", code, errOut)
 	}
 	for _, want := range []string{
-		"check site", "FAIL http 12.5 ms: status 503, want 200 (checked 2026-12-02 13:40:00)",
+		"check site", "FAIL http 12.5 ms: status 503, want 200 (checked 2026-12-02 13:40:00 UTC)",
 		"check backup", "ok file 3600 s: written 1h0m0s ago, 4096 bytes",
 		"unusual cpu.busy_pct", "93, score 12.6 (usual at 14:00: 30 ± 5)",
 	} {

@@ -54,7 +54,7 @@ func TestHostsClearQuarantine(t *testing.T) {
 	if code, out, _ = ctl(t, "audit"); code != 0 || !strings.Contains(out, "host.clear_quarantine") {
 		t.Errorf("audit does not show the clear: %d %q", code, out)
 	}
-	if code, _, errOut = ctl(t, "hosts", "clear-quarantine", "h-nope"); code != 1 || !strings.Contains(errOut, "not_found") {
+	if code, _, errOut = ctl(t, "hosts", "clear-quarantine", "h-nope"); code != 1 || !strings.Contains(errOut, `no host has the ID, ID prefix or hostname "h-nope"`) {
 		t.Errorf("unknown host: %d %q", code, errOut)
 	}
 	if code, _, errOut = ctl(t, "hosts", "clear-quarantine"); code == 0 || !strings.Contains(errOut, "arg") {

@@ -145,7 +145,7 @@ func TestRolloutCommands(t *testing.T) {
 	})
 	stopFleet := func() { close(stop); wg.Wait() }
 
-	if code, out, errOut := ctl(t, "groups", "pin", "web", "1.1.0"); code != 0 || !strings.Contains(out, "1.1.0") {
+	if code, out, errOut := ctl(t, "groups", "pin", "web", "1.1.0", "--force"); code != 0 || !strings.Contains(out, "1.1.0") {
 		t.Fatalf("pin: %d %q %q", code, out, errOut)
 	}
 	code, out, errOut = ctl(t, "-o", "json", "rollouts", "ls", "--group", "web", "--active")
@@ -167,7 +167,7 @@ func TestRolloutCommands(t *testing.T) {
 	}
 
 	// The next one: pause, resume, abort.
-	if code, _, errOut := ctl(t, "groups", "pin", "web", "1.2.0"); code != 0 {
+	if code, _, errOut := ctl(t, "groups", "pin", "web", "1.2.0", "--force"); code != 0 {
 		t.Fatalf("pin 1.2.0: %q", errOut)
 	}
 	code, out, _ = ctl(t, "-o", "json", "rollouts", "ls", "--active")
@@ -180,7 +180,7 @@ func TestRolloutCommands(t *testing.T) {
 	if code, out, _ := ctl(t, "groups", "show", "web"); code != 0 || !strings.Contains(out, id2+" running to 1.2.0") {
 		t.Fatalf("groups show during a rollout: %d %q", code, out)
 	}
-	if code, _, errOut := ctl(t, "groups", "pin", "web", "1.3.0"); code != 1 || !strings.Contains(errOut, "rollouts abort "+id2) {
+	if code, _, errOut := ctl(t, "groups", "pin", "web", "1.3.0", "--force"); code != 1 || !strings.Contains(errOut, "rollouts abort "+id2) {
 		t.Fatalf("pin during a rollout: %d %q", code, errOut)
 	}
 	for _, step := range []struct{ args, want string }{
