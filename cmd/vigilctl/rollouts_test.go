@@ -143,7 +143,9 @@ func TestRolloutCommands(t *testing.T) {
 			}
 		}
 	})
-	stopFleet := func() { close(stop); wg.Wait() }
+	var stopOnce sync.Once
+	stopFleet := func() { stopOnce.Do(func() { close(stop); wg.Wait() }) }
+	t.Cleanup(stopFleet) // also when the test fails early: no goroutine outlives it
 
 	if code, out, errOut := ctl(t, "groups", "pin", "web", "1.1.0", "--force"); code != 0 || !strings.Contains(out, "1.1.0") {
 		t.Fatalf("pin: %d %q %q", code, out, errOut)
