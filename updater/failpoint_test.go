@@ -216,6 +216,11 @@ func TestKillAtEveryJournalStep(t *testing.T) {
 			if q != tt.quarantined {
 				t.Errorf("%s quarantined = %v, want %v", tt.version, q, tt.quarantined)
 			}
+			for _, pat := range []string{".*.tmp*", "current.tmp-*", "versions/*/..complete.tmp*", "tuf/tuf_tmp*", "tuf/.*.tmp*"} {
+				if m, _ := filepath.Glob(filepath.Join(h.state, pat)); len(m) != 0 {
+					t.Errorf("temporary files survived recovery: %v", m)
+				}
+			}
 			got := h.outcomes()
 			for _, o := range tt.outcomes {
 				if got[o] != 1 {
