@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -111,6 +112,13 @@ func (c *committer) loop() {
 		acked, err := c.store.CommitReports(context.Background(), batches)
 		c.metrics.commits.Inc()
 		c.metrics.commitSize.Observe(float64(n))
+		if errors.Is(err, ErrNotFound) && len(reqs) > 1 {
+			// A host removed since it authenticated (another replica deleted it while its
+			// credential was still cached here) fails the whole transaction: commit each batch
+			// alone, so only that host's batch fails.
+			c.commitEach(reqs)
+			continue
+		}
 		if err != nil {
 			c.metrics.storeErrors.WithLabelValues("commit_reports").Inc()
 			c.log.Error("Committing reports failed.", logKeyErr, err, "batches", len(batches), "reports", n)
@@ -123,5 +131,24 @@ func (c *committer) loop() {
 		for i, r := range reqs {
 			r.done <- commitRes{acked: acked[i]}
 		}
+	}
+}
+
+// commitEach commits each request in its own transaction and answers it: the slow path after a
+// grouped commit failed because one of its hosts no longer exists.
+func (c *committer) commitEach(reqs []*commitReq) {
+	for _, r := range reqs {
+		acked, err := c.store.CommitReports(context.Background(), []HostReports{r.batch})
+		c.metrics.commits.Inc()
+		if err != nil {
+			if !errors.Is(err, ErrNotFound) {
+				c.metrics.storeErrors.WithLabelValues("commit_reports").Inc()
+				c.log.Error("Committing reports failed.", logKeyErr, err, "batches", 1, "reports", len(r.batch.Reports))
+			}
+			r.done <- commitRes{err: fmt.Errorf("commit reports: %w", err)}
+			continue
+		}
+		c.metrics.reportsIngested.Add(float64(len(r.batch.Reports)))
+		r.done <- commitRes{acked: acked[0]}
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -35,8 +36,9 @@ const (
 	DefaultLoginWindow             = 15 * time.Minute
 	DefaultLoginLockout            = 15 * time.Minute
 
-	// maxLoginTracked bounds the failure table; beyond it, entries past their window are dropped
-	// and, if still full, the table is cleared (an attacker gains a reset, never unbounded memory).
+	// maxLoginTracked bounds the failure table; beyond it, entries past their window are dropped,
+	// then entries that lock nothing; running lockouts are never dropped (memory stays bounded,
+	// and flooding the table does not lift a lockout).
 	maxLoginTracked = 100_000
 )
 
@@ -62,8 +64,20 @@ func newLoginLimiter(maxUser, maxAddr int, window, lockout time.Duration) *login
 		users: map[string]*failures{}, addrs: map[string]*failures{}}
 }
 
+// addrKey is the key an address is counted under: an IPv6 address by its /64 (one host usually
+// has a whole /64 to rotate through), an IPv4 address as itself.
+func addrKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || !ip.Is6() || ip.Is4In6() {
+		return addr
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
+}
+
 // check returns a *LockedOutError if the account or address is locked out at now.
 func (l *loginLimiter) check(user, addr string, now time.Time) error {
+	addr = addrKey(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if f := l.users[user]; f != nil && now.Before(f.lockedUntil) {
@@ -77,6 +91,7 @@ func (l *loginLimiter) check(user, addr string, now time.Time) error {
 
 // fail records a failed sign-in and returns the lockout it started, if any.
 func (l *loginLimiter) fail(user, addr string, now time.Time) error {
+	addr = addrKey(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var locked error
@@ -99,7 +114,15 @@ func (l *loginLimiter) bump(m map[string]*failures, key string, limit int, now t
 				}
 			}
 			if len(m) >= maxLoginTracked {
-				clear(m)
+				// Still full: forget counts that have not locked anything, never a lockout.
+				for k, v := range m {
+					if !now.Before(v.lockedUntil) {
+						delete(m, k)
+					}
+				}
+			}
+			if len(m) >= maxLoginTracked {
+				return false // every entry is a running lockout: do not grow
 			}
 		}
 		f = &failures{first: now}

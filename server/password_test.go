@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -86,5 +87,42 @@ func TestLoginLimiterWindow(t *testing.T) {
 	}
 	if err := l.check("carol", "192.0.2.9", t0.Add(21*time.Minute)); !errors.As(err, &le) || le.Account {
 		t.Fatalf("another account from the locked address: %v", err)
+	}
+}
+
+// TestLoginLimiterIPv6Prefix: addresses of one IPv6 /64 count together (a host rotating through
+// its /64 is one address); IPv4 addresses count alone.
+func TestLoginLimiterIPv6Prefix(t *testing.T) {
+	l := newLoginLimiter(100, 3, time.Minute, 10*time.Minute)
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	for i, a := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"} {
+		l.fail("u"+string(rune('a'+i)), a, t0)
+	}
+	if err := l.check("someone", "2001:db8:1:2::77", t0); !errors.Is(err, ErrLockedOut) {
+		t.Fatalf("another address of the same /64: %v, want locked out", err)
+	}
+	if err := l.check("someone", "2001:db8:1:3::1", t0); err != nil {
+		t.Fatalf("another /64: %v", err)
+	}
+	if got := addrKey("192.0.2.7"); got != "192.0.2.7" {
+		t.Errorf("addrKey(IPv4) = %q", got)
+	}
+}
+
+// TestLoginLimiterFullKeepsLockouts: when the table is full, counts that lock nothing make room;
+// a running lockout is never dropped, so flooding the table with names does not lift it.
+func TestLoginLimiterFullKeepsLockouts(t *testing.T) {
+	l := newLoginLimiter(2, 1<<30, time.Hour, time.Hour)
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	l.fail("victim", "", t0)
+	l.fail("victim", "", t0)
+	for i := range maxLoginTracked + 10 {
+		l.fail(fmt.Sprintf("flood-%d", i), "", t0)
+	}
+	if err := l.check("victim", "", t0.Add(time.Minute)); !errors.Is(err, ErrLockedOut) {
+		t.Fatalf("lockout lifted by a flood of names: %v", err)
+	}
+	if n := len(l.users); n > maxLoginTracked {
+		t.Fatalf("table grew to %d entries", n)
 	}
 }

@@ -437,6 +437,13 @@ func (s *Service) Ingest(ctx context.Context, h Host, batch wire.ReportBatch) (w
 		return wire.Ack{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	acked, err := s.commit.submit(ctx, HostReports{HostID: h.ID, Reports: batch.Reports, Received: s.cfg.Now().UTC()})
+	if errors.Is(err, ErrNotFound) {
+		// Removed (by another replica) while its credential was cached here: refuse it as
+		// an unknown credential and forget it.
+		s.hosts.forgetHost(h.ID)
+		s.log.WarnContext(ctx, "Refused reports of a host that no longer exists.", logKeyHost, h.ID)
+		return wire.Ack{}, ErrUnauthorized
+	}
 	if err != nil {
 		if errors.Is(err, ErrOverloaded) {
 			s.metrics.ingestOverloaded.Inc()

@@ -142,11 +142,21 @@ func (s *Service) SetPassword(ctx context.Context, p Principal, name, current, p
 		if p.UserID == "" || p.UserID != u.ID {
 			return fmt.Errorf("%w: only an admin may set another user's password", ErrForbidden)
 		}
+		// The current password is checked under the sign-in limits: a stolen session or token
+		// must not become a way to guess it.
+		now := s.cfg.Now()
+		if err := s.login.check(u.Name, p.Address, now); err != nil {
+			return fmt.Errorf("%w: %w", ErrForbidden, err)
+		}
 		ok, err := s.pw.verify(ctx, u.PasswordHash, current)
 		if err != nil {
 			return fmt.Errorf("verify password of %s: %w", name, err)
 		}
 		if !ok {
+			s.log.WarnContext(ctx, "Password change refused: the current password is wrong.", "user", u.Name, "address", p.Address)
+			if locked := s.login.fail(u.Name, p.Address, now); locked != nil {
+				return fmt.Errorf("%w: the current password is wrong; %w", ErrForbidden, locked)
+			}
 			return fmt.Errorf("%w: the current password is wrong", ErrForbidden)
 		}
 	}
@@ -162,6 +172,7 @@ func (s *Service) SetPassword(ctx context.Context, p Principal, name, current, p
 		"changed "+u.PasswordChangedAt.Format(time.RFC3339), "changed "+now.Format(time.RFC3339)+"; all sessions ended")); err != nil {
 		return fmt.Errorf("set password of %s: %w", name, s.storeErr("set_user_password", err))
 	}
+	s.login.succeed(u.Name) // a new password ends the account's lockout (the address's stays)
 	return nil
 }
 
@@ -259,6 +270,12 @@ func (s *Service) AuthenticateSession(ctx context.Context, id, address string) (
 	}
 	if err != nil {
 		return Principal{}, fmt.Errorf("authenticate session: %w", s.storeErr("user_by_id", err))
+	}
+	if ss.CreatedAt.Before(u.PasswordChangedAt) {
+		// Started with the old password: a sign-in that was checking the old password while it
+		// was changed inserts its session after the change deleted the others.
+		_ = s.store.DeleteSession(ctx, hash)
+		return Principal{}, ErrUnauthorized
 	}
 	if now.Sub(ss.LastSeen) >= sessionTouchEvery {
 		if err := s.store.TouchSession(ctx, hash, now.UTC()); err != nil {

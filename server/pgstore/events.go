@@ -20,6 +20,11 @@ func (s *Store) AddUpdateEvent(ctx context.Context, e server.UpdateEvent) error 
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		if e.ID != "" {
+			// Lock the host row first: two reposts of one event then run one after the other,
+			// and the second (a new statement under READ COMMITTED) sees the first's row.
+			if _, err := tx.Exec(ctx, `SELECT 1 FROM hosts WHERE id = $1 FOR UPDATE`, e.HostID); err != nil {
+				return fmt.Errorf("add update event of host %s: %w", e.HostID, err)
+			}
 			var n int
 			if err := tx.QueryRow(ctx, `SELECT count(*) FROM update_events WHERE host_id = $1 AND event_id = $2`,
 				e.HostID, e.ID).Scan(&n); err != nil {
