@@ -140,7 +140,7 @@ func TestHostCommands(t *testing.T) {
 	if code, out, _ = ctl(t, "hosts", "show", "web-1"); code != 0 || !strings.Contains(out, web1b.HostID) {
 		t.Fatalf("show web-1 after rm: %d %q", code, out)
 	}
-	if code, out, _ = ctl(t, "audit"); !strings.Contains(out, "host.delete") || !strings.Contains(out, "host.revoke") {
+	if code, out, _ = ctl(t, "audit"); code != 0 || !strings.Contains(out, "host.delete") || !strings.Contains(out, "host.revoke") {
 		t.Fatalf("audit lacks host.delete and host.revoke: %q", out)
 	}
 
@@ -156,7 +156,7 @@ func TestHostCommands(t *testing.T) {
 	if code, _, errOut = ctl(t, "enroll", "revoke", ts[0].ID[:6]); code != 0 {
 		t.Fatalf("enroll revoke: %d %q", code, errOut)
 	}
-	if code, out, _ = ctl(t, "enroll", "ls"); !strings.Contains(out, "revoked") {
+	if code, out, _ = ctl(t, "enroll", "ls"); code != 0 || !strings.Contains(out, "revoked") {
 		t.Fatalf("enroll ls after revoke: %q", out)
 	}
 	if err := agentClient(t, "").Do(context.Background(), http.MethodPost, "/api/v1/enroll",

@@ -175,7 +175,7 @@ func TestRolloutCommands(t *testing.T) {
 	code, out, _ = ctl(t, "-o", "json", "rollouts", "ls", "--active")
 	rs = nil
 	json.Unmarshal([]byte(out), &rs)
-	if len(rs) != 1 || rs[0].ID == id {
+	if code != 0 || len(rs) != 1 || rs[0].ID == id {
 		t.Fatalf("active rollouts: %q", out)
 	}
 	id2 := rs[0].ID
