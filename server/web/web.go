@@ -64,6 +64,9 @@ type Config struct {
 	Version string
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Rollouts, when set, shows a host's place in its group's active rollout on the host page
+	// (rollout.Manager). Nil shows none.
+	Rollouts rolloutLister
 }
 
 // Handler serves the dashboard. It is safe for concurrent use.
@@ -95,6 +98,7 @@ func New(cfg Config) (*Handler, error) {
 		"pinText":    pinText,
 		"plural":     server.Plural,
 		"shortID":    func(id string) string { return id[:min(len(id), 8)] },
+		"outageSpan": outageSpan,
 	}
 	pages, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
@@ -379,8 +383,18 @@ func (h *Handler) host(w http.ResponseWriter, r *http.Request, p server.Principa
 		h.fail(w, r, p, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "host", page{Title: host.Hostname, Principal: p, Data: map[string]any{
-		"Host": host, "Group": g, "Status": h.status(host), "Events": events}})
+	d, err := h.hostDetails(r, p, host)
+	if isBadRange(err) {
+		h.render(w, r, http.StatusBadRequest, "error", page{Title: "Error", Principal: p,
+			Error: "Unknown chart range: choose 6h, 24h, 7d or 30d."})
+		return
+	}
+	if err != nil {
+		h.fail(w, r, p, err)
+		return
+	}
+	d["Host"], d["Group"], d["Status"], d["Events"] = host, g, h.status(host), events
+	h.render(w, r, http.StatusOK, "host", page{Title: host.Hostname, Principal: p, Data: d})
 }
 
 func (h *Handler) groups(w http.ResponseWriter, r *http.Request, p server.Principal) {
