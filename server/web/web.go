@@ -30,7 +30,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,6 +98,7 @@ func New(cfg Config) (*Handler, error) {
 		"plural":     server.Plural,
 		"shortID":    func(id string) string { return id[:min(len(id), 8)] },
 		"outageSpan": outageSpan,
+		"meter":      meter,
 	}
 	pages, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
@@ -130,6 +130,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("/users/{name}/role", h.form(h.setUserRole)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/users/{name}/remove", h.form(h.removeUser)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/", h.auth(h.fleet)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/fleet/rows", h.auth(h.fleetRows)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/hosts/{id}", h.auth(h.host)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/groups", h.auth(h.groups)).Methods(http.MethodGet)
 	return h, nil
@@ -144,7 +145,7 @@ func cacheFor(d time.Duration, next http.Handler) http.Handler {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin")
 	h.mux.ServeHTTP(w, r)
@@ -332,38 +333,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, p server.Principa
 		h.cfg.Logger.ErrorContext(r.Context(), "Dashboard request failed.", "path", r.URL.Path, "err", err)
 	}
 	h.render(w, r, status, "error", page{Title: "Error", Principal: p, Error: msg})
-}
-
-// fleetRow is a host in the fleet table.
-type fleetRow struct {
-	server.Host
-	Status string
-}
-
-func (h *Handler) fleet(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	group := r.URL.Query().Get("group")
-	hosts, err := h.cfg.Service.ListHosts(r.Context(), p, group)
-	if err != nil {
-		h.fail(w, r, p, err)
-		return
-	}
-	groups, err := h.cfg.Service.ListGroups(r.Context(), p)
-	if err != nil {
-		h.fail(w, r, p, err)
-		return
-	}
-	rows := make([]fleetRow, 0, len(hosts))
-	counts := map[string]int{}
-	for _, host := range hosts {
-		st := h.status(host)
-		counts[st]++
-		rows = append(rows, fleetRow{Host: host, Status: st})
-	}
-	// Problems first, then by name.
-	rank := map[string]int{server.StatusSilent: 0, server.StatusUnreachable: 1, server.StatusLate: 2, server.StatusUp: 3, "revoked": 4}
-	slices.SortStableFunc(rows, func(a, b fleetRow) int { return rank[a.Status] - rank[b.Status] })
-	h.render(w, r, http.StatusOK, "fleet", page{Title: "Fleet", Principal: p, Data: map[string]any{
-		"Rows": rows, "Counts": counts, "Group": group, "Groups": groups, "Total": len(rows)}})
 }
 
 func (h *Handler) host(w http.ResponseWriter, r *http.Request, p server.Principal) {
