@@ -31,6 +31,7 @@ type fleetFixture struct {
 	hc     *http.Client
 	cookie *http.Cookie
 	ids    map[string]string // hostname → ID
+	creds  map[string]string // hostname → agent credential
 }
 
 func newFleetFixture(t *testing.T) *fleetFixture {
@@ -58,7 +59,7 @@ func newFleetFixture(t *testing.T) *fleetFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fleetFixture{t: t, url: srv.URL, hc: hc, ids: map[string]string{}}
+	f := &fleetFixture{t: t, url: srv.URL, hc: hc, ids: map[string]string{}, creds: map[string]string{}}
 	anon := apiclient.New(srv.URL, "", hc)
 	for _, h := range []struct {
 		name, group, version string
@@ -68,7 +69,7 @@ func newFleetFixture(t *testing.T) *fleetFixture {
 		if err := anon.Do(ctx, http.MethodPost, "/api/v1/enroll", wire.EnrollRequest{EnrollmentToken: et.Token, Hostname: h.name, OS: "linux", Arch: "amd64"}, &er); err != nil {
 			t.Fatal(err)
 		}
-		f.ids[h.name] = er.HostID
+		f.ids[h.name], f.creds[h.name] = er.HostID, er.Credential
 		if h.group != "" {
 			if err := admin.MoveHost(ctx, er.HostID, h.group); err != nil {
 				t.Fatal(err)
