@@ -15,7 +15,7 @@ import (
 const (
 	chartW     = 560
 	chartH     = 180
-	chartLeft  = 52 // room for the y labels
+	chartLeft  = 60 // room for the y labels
 	chartRight = 8
 	chartTop   = 10
 	chartBot   = 24 // room for the x labels
@@ -97,7 +97,11 @@ func fmtValue(v float64, unit string) string {
 	case "B/s":
 		for _, u := range []string{"B/s", "KB/s", "MB/s", "GB/s"} {
 			if math.Abs(v) < 1000 || u == "GB/s" {
-				return strconv.FormatFloat(v, 'f', map[bool]int{true: 0, false: 1}[u == "B/s"], 64) + " " + u
+				prec := 1
+				if math.Abs(v) >= 100 || (u == "B/s" && (v == 0 || math.Abs(v) >= 10)) {
+					prec = 0
+				}
+				return strconv.FormatFloat(v, 'f', prec, 64) + " " + u
 			}
 			v /= 1000
 		}

@@ -32,6 +32,11 @@ type fleetFixture struct {
 	cookie *http.Cookie
 	ids    map[string]string // hostname → ID
 	creds  map[string]string // hostname → agent credential
+	// password is the first admin's; admin the API client with the admin token; enroll a token
+	// with uses left.
+	password string
+	admin    *apiclient.Client
+	enroll   string
 }
 
 func newFleetFixture(t *testing.T) *fleetFixture {
@@ -55,11 +60,12 @@ func newFleetFixture(t *testing.T) *fleetFixture {
 	if _, err := admin.CreateGroup(ctx, api.CreateGroupRequest{Name: "db"}); err != nil {
 		t.Fatal(err)
 	}
-	et, err := admin.CreateEnrollmentToken(ctx, api.CreateEnrollmentTokenRequest{MaxUses: 10})
+	et, err := admin.CreateEnrollmentToken(ctx, api.CreateEnrollmentTokenRequest{MaxUses: 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fleetFixture{t: t, url: srv.URL, hc: hc, ids: map[string]string{}, creds: map[string]string{}}
+	f := &fleetFixture{t: t, url: srv.URL, hc: hc, ids: map[string]string{}, creds: map[string]string{},
+		password: srv.AdminPassword, admin: admin, enroll: et.Token}
 	anon := apiclient.New(srv.URL, "", hc)
 	for _, h := range []struct {
 		name, group, version string
@@ -78,7 +84,8 @@ func newFleetFixture(t *testing.T) *fleetFixture {
 		if h.cpu < 0 {
 			continue
 		}
-		r := wire.Report{Seq: 1, Time: time.Now().UTC(), AgentVersion: h.version, IntervalSeconds: 10,
+		// Seven hours old, so it is out of the 6h charts tests draw from reports of their own.
+		r := wire.Report{Seq: 1, Time: time.Now().UTC().Add(-7 * time.Hour), AgentVersion: h.version, IntervalSeconds: 10,
 			CPU: &wire.CPU{Cores: 2, BusyPct: h.cpu}, Memory: &wire.Memory{TotalBytes: 1 << 30, UsedPct: 30},
 			Load: &wire.Load{Load1: h.cpu / 100}, Mounts: []wire.Mount{{Path: "/", UsedPct: h.disk}}}
 		if err := apiclient.New(srv.URL, er.Credential, hc).Do(ctx, http.MethodPost, "/api/v1/reports", wire.ReportBatch{Reports: []wire.Report{r}}, nil); err != nil {

@@ -19,8 +19,10 @@ type rolloutLister interface {
 
 // hostChart is one rendered chart of the host page.
 type hostChart struct {
-	ID  string
-	SVG template.HTML
+	ID, Title string
+	// Legend names the lines when there are several.
+	Legend []chartSeries
+	SVG    template.HTML
 }
 
 // rangeLink is one choice of the range selector.
@@ -65,7 +67,11 @@ func (h *Handler) hostDetails(r *http.Request, p server.Principal, host server.H
 	}
 	charts := make([]hostChart, 0, len(hostCharts))
 	for _, spec := range hostCharts {
-		charts = append(charts, hostChart{ID: spec.ID, SVG: renderChart(spec, ps, from, to, step)})
+		c := hostChart{ID: spec.ID, Title: spec.Title, SVG: renderChart(spec, ps, from, to, step)}
+		if len(spec.Series) > 1 {
+			c.Legend = spec.Series
+		}
+		charts = append(charts, c)
 	}
 	ranges := make([]rangeLink, 0, len(server.ChartRanges))
 	for _, c := range server.ChartRanges {
