@@ -167,3 +167,9 @@ func TestEnrollRefusesWithoutWriting(t *testing.T) {
 		return func() { _ = tx.Rollback(context.Background()) }, nil
 	})
 }
+
+// BenchmarkChartQuery30d measures the host page's 30-day chart query at each resolution
+// (docs/BENCHMARKS.md).
+func BenchmarkChartQuery30d(b *testing.B) {
+	storetest.BenchChartQuery(b, openTemp(b))
+}

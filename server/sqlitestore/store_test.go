@@ -215,3 +215,9 @@ func TestEnrollRefusesWithoutWriting(t *testing.T) {
 		}, nil
 	})
 }
+
+// BenchmarkChartQuery30d measures the host page's 30-day chart query at each resolution
+// (docs/BENCHMARKS.md).
+func BenchmarkChartQuery30d(b *testing.B) {
+	storetest.BenchChartQuery(b, openTemp(b))
+}

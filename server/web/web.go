@@ -2,7 +2,10 @@
 // history, groups with their pins, the audit log, users (admin) and the signed-in user's account
 // (password, own API tokens). Pages are
 // rendered on the server with html/template (which escapes everything hosts report) from embedded
-// templates and assets; there is no JavaScript.
+// templates and assets. Host charts are SVG drawn on the server (chart.go). The one script,
+// assets/fleet.js, only refreshes the fleet table in place from GET /fleet/rows (every page works
+// without it); the Content-Security-Policy allows scripts and fetches from this server only, never
+// inline.
 //
 // Trust model: people sign in with a user name and password (server.Service.Login: argon2id,
 // lockout per account and per address). The browser holds only a random session ID, in a cookie
