@@ -36,6 +36,11 @@ type Config struct {
 	DefaultInterval time.Duration
 	// Retention is how long samples are kept. Defaults to 14 days.
 	Retention time.Duration
+	// RollupMinuteRetention and RollupHourRetention are how long one-minute and one-hour rollups
+	// of the chart figures are kept. Defaults DefaultRollupMinuteRetention (7 days) and
+	// DefaultRollupHourRetention (90 days); at least 1h each.
+	RollupMinuteRetention time.Duration
+	RollupHourRetention   time.Duration
 	// Registerer receives the Service's Prometheus metrics. Nil registers nothing.
 	Registerer prometheus.Registerer
 	// CommitQueue is how many ingest requests may wait for a commit before new ones are refused
@@ -85,6 +90,15 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Retention == 0 {
 		c.Retention = 14 * 24 * time.Hour
+	}
+	if c.RollupMinuteRetention == 0 {
+		c.RollupMinuteRetention = DefaultRollupMinuteRetention
+	}
+	if c.RollupHourRetention == 0 {
+		c.RollupHourRetention = DefaultRollupHourRetention
+	}
+	if c.RollupMinuteRetention < time.Hour || c.RollupHourRetention < time.Hour {
+		return errors.New("server: Config out of range (rollup retentions >= 1h)")
 	}
 	if c.CommitQueue == 0 {
 		c.CommitQueue = 1024
@@ -980,8 +994,9 @@ func (s *Service) retentionLoop(ctx context.Context) {
 	}
 }
 
-// RunRetention deletes samples older than the retention period once.
+// RunRetention deletes samples, and rollups, older than their retention periods once.
 func (s *Service) RunRetention(ctx context.Context) {
+	s.runRollupRetention(ctx)
 	cutoff := s.cfg.Now().Add(-s.cfg.Retention)
 	n, err := s.store.DeleteSamplesBefore(ctx, cutoff)
 	if err != nil {

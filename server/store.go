@@ -56,6 +56,14 @@ type Store interface {
 	// DeleteSamplesBefore deletes samples (and outages that ended) older than t and returns how many
 	// samples went.
 	DeleteSamplesBefore(ctx context.Context, t time.Time) (int64, error)
+	// ListMetrics returns a host's chart figures with from <= time < to, oldest first: one point per
+	// stored report when res is 0, else the rollup buckets of resolution res (RollupMinute or
+	// RollupHour; anything else is ErrInvalid) that start in the range. At most limit points (no
+	// limit when limit <= 0).
+	ListMetrics(ctx context.Context, hostID string, res time.Duration, from, to time.Time, limit int) ([]MetricPoint, error)
+	// DeleteRollupsBefore deletes rollup buckets of resolution res that start before t and returns
+	// how many went.
+	DeleteRollupsBefore(ctx context.Context, res time.Duration, t time.Time) (int64, error)
 	// ListOutages returns the connectivity outages a host reported that end at or after since,
 	// oldest first.
 	ListOutages(ctx context.Context, hostID string, since time.Time) ([]wire.Outage, error)

@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.MetricsListen, "metrics-addr", "", "also serve /metrics on this address over plain HTTP WITHOUT authentication (loopback or a private network); /metrics on --listen always needs an API token")
 	addAlertFlags(fs, &cfg)
 	fs.DurationVar(&cfg.Retention, "retention", 14*24*time.Hour, "how long samples are kept")
+	fs.DurationVar(&cfg.RollupMinuteRetention, "rollup-1m-retention", server.DefaultRollupMinuteRetention, "how long the one-minute rollups of the chart figures are kept (at least 1h; the 24h chart falls back to hourly ones beyond it)")
+	fs.DurationVar(&cfg.RollupHourRetention, "rollup-1h-retention", server.DefaultRollupHourRetention, "how long the one-hour rollups of the chart figures are kept (at least 1h; the 30d chart needs 720h)")
 	fs.StringVar(&cfg.RepoDir, "repo-dir", "", "release repository directory (TUF metadata and builds); default <data-dir>/tuf, shared between replicas")
 	fs.StringVar(&cfg.OnlineKeyPassphraseFile, "online-key-passphrase-file", "", "file holding the passphrase of the online TUF keys, best outside the data dir (or the passphrase itself in $"+onlineKeyPassphraseEnv+"); default a random one in <data-dir>/tuf-keys/passphrase, which protects the keys only as well as the data dir's permissions do")
 	fs.Int64Var(&cfg.ReleaseMaxBlobBytes, "release-max-blob-bytes", release.MaxArtifactSize, "largest build a release upload may be, in bytes (at most the default)")

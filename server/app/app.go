@@ -61,6 +61,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Retention is how long samples are kept. Default 14 days.
 	Retention time.Duration
+	// RollupMinuteRetention and RollupHourRetention are how long the one-minute and one-hour
+	// rollups of the chart figures are kept (server.Config; defaults 7 and 90 days).
+	RollupMinuteRetention time.Duration
+	RollupHourRetention   time.Duration
 	// RepoDir holds the release repository (TUF metadata, targets, drafts). Default DataDir/tuf;
 	// replicas share one directory.
 	RepoDir string
@@ -223,6 +227,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	scfg := server.Config{
 		Store: s.store, Logger: cfg.Logger, Registerer: reg, Committers: committers, Retention: cfg.Retention,
+		RollupMinuteRetention: cfg.RollupMinuteRetention, RollupHourRetention: cfg.RollupHourRetention,
 		Now: cfg.Rollout.Now,
 	}
 	if s.rollouts != nil {
@@ -275,7 +280,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		fmt.Fprintln(w, "ready")
 	})
 
-	dash, err := web.New(web.Config{Service: s.svc, Logger: cfg.Logger, Version: cfg.Version})
+	dcfg := web.Config{Service: s.svc, Logger: cfg.Logger, Version: cfg.Version}
+	if s.rollouts != nil {
+		dcfg.Rollouts = s.rollouts
+	}
+	dash, err := web.New(dcfg)
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,7 +15,7 @@ import (
 	"github.com/vigilhq/vigil/wire"
 )
 
-var sampleColumns = []string{"host_id", "seq", "time", "cpu_busy_pct", "mem_used_pct", "load1", "disk_max_used_pct", "report"}
+var sampleColumns = []string{"host_id", "seq", "time", "cpu_busy_pct", "mem_used_pct", "load1", "disk_max_used_pct", "net_rx_bps", "net_tx_bps", "report"}
 
 type outageKey struct {
 	host       string
@@ -75,6 +76,7 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 			oEnd    []time.Time
 			oClass  []string
 			oDetail []string
+			rollups = storesql.Rollups{}
 		)
 		for i, b := range batches {
 			st := states[b.HostID]
@@ -84,7 +86,9 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 					continue
 				}
 				cpu, mem, load1, disk := storesql.KeyFigures(r)
-				samples = append(samples, []any{b.HostID, int64(r.Seq), ts(r.Time), cpu, mem, load1, disk, encoded[i][j]})
+				rx, tx := storesql.NetFigures(r)
+				samples = append(samples, []any{b.HostID, int64(r.Seq), ts(r.Time), cpu, mem, load1, disk, rx, tx, encoded[i][j]})
+				rollups.Add(b.HostID, r)
 				for _, o := range r.Outages {
 					o = storesql.NewOutage(o)
 					k := outageKey{b.HostID, o.Start, o.End, o.Class, o.Detail}
@@ -127,6 +131,9 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 				SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[])
 				ON CONFLICT DO NOTHING`, oHost, oStart, oEnd, oClass, oDetail)
 		}
+		if len(rollups) > 0 {
+			queueRollups(batch, rollups)
+		}
 		batch.Queue(`UPDATE hosts h SET acked_seq = u.acked_seq, last_seen = u.last_seen, agent_version = u.agent_version,
 				updater_version = u.updater_version, interval_seconds = u.interval_seconds, boot_time = u.boot_time,
 				latest = coalesce(u.latest, h.latest)
@@ -142,6 +149,92 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 		return nil, fmt.Errorf("commit reports: %w", err)
 	}
 	return acks, nil
+}
+
+// rollupUpsert adds a commit's rollup increments, one unnest row per bucket, to metric_rollups.
+var rollupUpsert = func() string {
+	var cols, params []string
+	types := []string{"text", "bigint", "timestamptz", "bigint"}
+	for range storesql.RollupFigureNames {
+		types = append(types, "bigint", "double precision", "double precision")
+	}
+	for i, t := range types {
+		params = append(params, fmt.Sprintf("$%d::%s[]", i+1, t))
+	}
+	cols = append([]string{"host_id", "resolution", "bucket"}, storesql.RollupColumns...)
+	return `INSERT INTO metric_rollups (` + strings.Join(cols, ", ") + `)
+		SELECT * FROM unnest(` + strings.Join(params, ", ") + `)
+		ON CONFLICT (host_id, resolution, bucket) DO UPDATE SET ` +
+		storesql.RollupUpsertSet("metric_rollups", func(a, b string) string { return "greatest(" + a + ", " + b + ")" })
+}()
+
+// queueRollups queues the upsert of rollups, in a fixed order so concurrent commits touching the
+// same buckets lock them in the same order.
+func queueRollups(batch *pgx.Batch, rollups storesql.Rollups) {
+	keys := rollups.Keys()
+	host := make([]string, len(keys))
+	res := make([]int64, len(keys))
+	bucket := make([]time.Time, len(keys))
+	reports := make([]int64, len(keys))
+	const nf = len(storesql.RollupFigureNames)
+	var (
+		n   [nf][]int64
+		sum [nf][]float64
+		mx  [nf][]*float64
+	)
+	for k, key := range keys {
+		acc := rollups[key]
+		host[k], res[k], bucket[k], reports[k] = key.Host, int64(key.Res/time.Second), key.Bucket, acc.Reports
+		for i, f := range acc.Figures {
+			n[i] = append(n[i], f.N)
+			sum[i] = append(sum[i], f.Sum)
+			if f.N > 0 {
+				m := f.Max
+				mx[i] = append(mx[i], &m)
+			} else {
+				mx[i] = append(mx[i], nil)
+			}
+		}
+	}
+	args := []any{host, res, bucket, reports}
+	for i := range nf {
+		args = append(args, n[i], sum[i], mx[i])
+	}
+	batch.Queue(rollupUpsert, args...)
+}
+
+// ListMetrics returns a host's chart figures: raw samples when res is 0, else rollups.
+func (s *Store) ListMetrics(ctx context.Context, hostID string, res time.Duration, from, to time.Time, limit int) ([]server.MetricPoint, error) {
+	if err := server.CheckResolution(res); err != nil {
+		return nil, fmt.Errorf("list metrics of host %s: %w", hostID, err)
+	}
+	var rows pgx.Rows
+	if res == 0 {
+		rows, _ = s.pool.Query(ctx, `SELECT time, `+storesql.SampleMetricColumns+` FROM samples
+			WHERE host_id = $1 AND time >= $2 AND time < $3 ORDER BY time, seq LIMIT $4`,
+			hostID, ts(from), ts(to), limitOrAll(limit))
+	} else {
+		rows, _ = s.pool.Query(ctx, `SELECT bucket, `+storesql.MetricColumns+` FROM metric_rollups
+			WHERE host_id = $1 AND resolution = $2 AND bucket >= $3 AND bucket < $4 ORDER BY bucket LIMIT $5`,
+			hostID, int64(res/time.Second), ts(from), ts(to), limitOrAll(limit))
+	}
+	ps, err := collect(rows, storesql.ScanMetricPoint)
+	if err != nil {
+		return nil, fmt.Errorf("list metrics of host %s: %w", hostID, err)
+	}
+	return ps, nil
+}
+
+// DeleteRollupsBefore deletes rollups of resolution res that start before t.
+func (s *Store) DeleteRollupsBefore(ctx context.Context, res time.Duration, t time.Time) (int64, error) {
+	if err := server.CheckResolution(res); err != nil || res == 0 {
+		return 0, fmt.Errorf("delete rollups: resolution %s: %w", res, server.ErrInvalid)
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM metric_rollups WHERE resolution = $1 AND bucket < $2`, int64(res/time.Second), ts(t))
+	if err != nil {
+		return 0, fmt.Errorf("delete %s rollups before %s: %w", res, t.UTC().Format(time.RFC3339), err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // ListSamples returns a host's samples with from <= time < to, oldest first, at most limit

@@ -167,3 +167,34 @@ func TestEnrollRefusesWithoutWriting(t *testing.T) {
 		return func() { _ = tx.Rollback(context.Background()) }, nil
 	})
 }
+
+// BenchmarkChartQuery30d measures the host page's 30-day chart query at each resolution
+// (docs/BENCHMARKS.md).
+func BenchmarkChartQuery30d(b *testing.B) {
+	storetest.BenchChartQuery(b, openTemp(b))
+}
+
+// TestRollupBackfill takes a store back to before migration 0008 and reopens it.
+func TestRollupBackfill(t *testing.T) {
+	url := postgresURL(t)
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "vigil_test_" + hex.EncodeToString(b)
+	s := openSchema(t, url, schema)
+	storetest.RollupBackfill(t, s, func(ctx context.Context) error {
+		for _, q := range []string{`DROP TABLE metric_rollups`, `ALTER TABLE samples DROP COLUMN net_rx_bps`,
+			`ALTER TABLE samples DROP COLUMN net_tx_bps`, `DELETE FROM schema_migrations WHERE version = 8`} {
+			if _, err := s.pool.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func() server.Store {
+		s2, err := Open(t.Context(), url, Options{Schema: schema, MaxConns: 4})
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		t.Cleanup(func() { s2.Close() })
+		return s2
+	})
+}

@@ -105,7 +105,7 @@ func (s *Store) MoveHost(ctx context.Context, id, group string, audit server.Aud
 // DeleteHost deletes a host with its samples, outages and update events, in one transaction.
 func (s *Store) DeleteHost(ctx context.Context, id string, audit server.AuditEntry) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		for _, table := range []string{"samples", "outages", "update_events"} {
+		for _, table := range []string{"samples", "metric_rollups", "outages", "update_events"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE host_id = ?`, id); err != nil {
 				return fmt.Errorf("delete host %s: %s: %w", id, table, err)
 			}

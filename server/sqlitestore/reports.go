@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vigilhq/vigil/server"
@@ -29,6 +30,8 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 		insSample := tx.StmtContext(ctx, s.insSample)
 		insOutage := tx.StmtContext(ctx, s.insOutage)
 		updHost := tx.StmtContext(ctx, s.updHostState)
+		upsRollup := tx.StmtContext(ctx, s.upsRollup)
+		rollups := storesql.Rollups{}
 
 		states := map[string]*storesql.HostIngest{}
 		var order []string
@@ -52,7 +55,8 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 					continue
 				}
 				cpu, mem, load1, disk := storesql.KeyFigures(r)
-				if _, err := insSample.ExecContext(ctx, b.HostID, int64(r.Seq), micros(r.Time), cpu, mem, load1, disk, string(encoded[i][j])); err != nil {
+				rx, tx := storesql.NetFigures(r)
+				if _, err := insSample.ExecContext(ctx, b.HostID, int64(r.Seq), micros(r.Time), cpu, mem, load1, disk, rx, tx, string(encoded[i][j])); err != nil {
 					return fmt.Errorf("store report %d of host %s: %w", r.Seq, b.HostID, err)
 				}
 				for _, o := range r.Outages {
@@ -61,10 +65,18 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 						return fmt.Errorf("store outage of host %s: %w", b.HostID, err)
 					}
 				}
+				rollups.Add(b.HostID, r)
 				st.Apply(r, encoded[i][j])
 			}
 			st.Seen(b.Received)
 			acks[i] = st.AckedSeq
+		}
+
+		for _, k := range rollups.Keys() {
+			args := append([]any{k.Host, int64(k.Res / time.Second), micros(k.Bucket)}, rollups[k].Values()...)
+			if _, err := upsRollup.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("roll up reports of host %s: %w", k.Host, err)
+			}
 		}
 
 		for _, id := range order {
@@ -94,8 +106,11 @@ func (s *Store) prepareIngest(ctx context.Context) error {
 		sql string
 	}{
 		{&s.selHostState, `SELECT ` + storesql.HostIngestColumns + ` FROM hosts WHERE id = ?`},
-		{&s.insSample, `INSERT INTO samples (host_id, seq, time, cpu_busy_pct, mem_used_pct, load1, disk_max_used_pct, report)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.insSample, `INSERT INTO samples (host_id, seq, time, cpu_busy_pct, mem_used_pct, load1, disk_max_used_pct, net_rx_bps, net_tx_bps, report)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.upsRollup, `INSERT INTO metric_rollups (host_id, resolution, bucket, ` + strings.Join(storesql.RollupColumns, ", ") + `)
+			VALUES (?, ?, ?` + strings.Repeat(", ?", len(storesql.RollupColumns)) + `)
+			ON CONFLICT (host_id, resolution, bucket) DO UPDATE SET ` + storesql.RollupUpsertSet("metric_rollups", sqliteGreatest)},
 		{&s.insOutage, `INSERT INTO outages (host_id, start_time, end_time, class, detail)
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&s.updHostState, `UPDATE hosts SET acked_seq = ?, last_seen = ?, agent_version = ?, updater_version = ?,
@@ -139,6 +154,55 @@ func (s *Store) DeleteSamplesBefore(ctx context.Context, t time.Time) (int64, er
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete samples before %s: %w", t.UTC().Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
+// sqliteGreatest is the larger of two nullable values: SQLite's max() is NULL when either is.
+func sqliteGreatest(a, b string) string {
+	return "coalesce(max(" + a + ", " + b + "), " + a + ", " + b + ")"
+}
+
+// ListMetrics returns a host's chart figures: raw samples when res is 0, else rollups.
+func (s *Store) ListMetrics(ctx context.Context, hostID string, res time.Duration, from, to time.Time, limit int) ([]server.MetricPoint, error) {
+	if err := server.CheckResolution(res); err != nil {
+		return nil, fmt.Errorf("list metrics of host %s: %w", hostID, err)
+	}
+	var q string
+	args := []any{hostID}
+	if res == 0 {
+		q = `SELECT time, ` + storesql.SampleMetricColumns + ` FROM samples
+			WHERE host_id = ? AND time >= ? AND time < ? ORDER BY time, seq LIMIT ?`
+	} else {
+		q = `SELECT bucket, ` + storesql.MetricColumns + ` FROM metric_rollups
+			WHERE host_id = ? AND resolution = ? AND bucket >= ? AND bucket < ? ORDER BY bucket LIMIT ?`
+		args = append(args, int64(res/time.Second))
+	}
+	args = append(args, micros(from), micros(to), limitOrAll(limit))
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	ps, err := collect(rows, err, storesql.ScanMetricPoint)
+	if err != nil {
+		return nil, fmt.Errorf("list metrics of host %s: %w", hostID, err)
+	}
+	return ps, nil
+}
+
+// DeleteRollupsBefore deletes rollups of resolution res that start before t.
+func (s *Store) DeleteRollupsBefore(ctx context.Context, res time.Duration, t time.Time) (int64, error) {
+	if err := server.CheckResolution(res); err != nil || res == 0 {
+		return 0, fmt.Errorf("delete rollups: resolution %s: %w", res, server.ErrInvalid)
+	}
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, `DELETE FROM metric_rollups WHERE resolution = ? AND bucket < ?`, int64(res/time.Second), micros(t))
+		if err != nil {
+			return err
+		}
+		n, err = r.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete %s rollups before %s: %w", res, t.UTC().Format(time.RFC3339), err)
 	}
 	return n, nil
 }

@@ -215,3 +215,34 @@ func TestEnrollRefusesWithoutWriting(t *testing.T) {
 		}, nil
 	})
 }
+
+// BenchmarkChartQuery30d measures the host page's 30-day chart query at each resolution
+// (docs/BENCHMARKS.md).
+func BenchmarkChartQuery30d(b *testing.B) {
+	storetest.BenchChartQuery(b, openTemp(b))
+}
+
+// TestRollupBackfill takes a store back to before migration 0008 and reopens it.
+func TestRollupBackfill(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vigil.db")
+	s, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.RollupBackfill(t, s, func(ctx context.Context) error {
+		for _, q := range []string{`DROP TABLE metric_rollups`, `ALTER TABLE samples DROP COLUMN net_rx_bps`,
+			`ALTER TABLE samples DROP COLUMN net_tx_bps`, `DELETE FROM schema_migrations WHERE version = 8`} {
+			if _, err := s.w.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		return s.Close()
+	}, func() server.Store {
+		s2, err := Open(t.Context(), path, Options{})
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		t.Cleanup(func() { s2.Close() })
+		return s2
+	})
+}

@@ -77,6 +77,9 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"FloatPrecision", testFloatPrecision},
 		{"Ordering", testOrdering},
 		{"HostRevocations", testHostRevocations},
+		{"Rollups", testRollups},
+		{"RawMetrics", testRawMetrics},
+		{"RollupRetention", testRollupRetention},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

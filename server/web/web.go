@@ -2,7 +2,10 @@
 // history, groups with their pins, the audit log, users (admin) and the signed-in user's account
 // (password, own API tokens). Pages are
 // rendered on the server with html/template (which escapes everything hosts report) from embedded
-// templates and assets; there is no JavaScript.
+// templates and assets. Host charts are SVG drawn on the server (chart.go). The one script,
+// assets/fleet.js, only refreshes the fleet table in place from GET /fleet/rows (every page works
+// without it); the Content-Security-Policy allows scripts and fetches from this server only, never
+// inline.
 //
 // Trust model: people sign in with a user name and password (server.Service.Login: argon2id,
 // lockout per account and per address). The browser holds only a random session ID, in a cookie
@@ -30,7 +33,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +66,9 @@ type Config struct {
 	Version string
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Rollouts, when set, shows a host's place in its group's active rollout on the host page
+	// (rollout.Manager). Nil shows none.
+	Rollouts rolloutLister
 }
 
 // Handler serves the dashboard. It is safe for concurrent use.
@@ -95,6 +100,8 @@ func New(cfg Config) (*Handler, error) {
 		"pinText":    pinText,
 		"plural":     server.Plural,
 		"shortID":    func(id string) string { return id[:min(len(id), 8)] },
+		"outageSpan": outageSpan,
+		"meter":      meter,
 	}
 	pages, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
@@ -126,6 +133,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("/users/{name}/role", h.form(h.setUserRole)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/users/{name}/remove", h.form(h.removeUser)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/", h.auth(h.fleet)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/fleet/rows", h.auth(h.fleetRows)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/hosts/{id}", h.auth(h.host)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/groups", h.auth(h.groups)).Methods(http.MethodGet)
 	return h, nil
@@ -140,7 +148,7 @@ func cacheFor(d time.Duration, next http.Handler) http.Handler {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin")
 	h.mux.ServeHTTP(w, r)
@@ -330,38 +338,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, p server.Principa
 	h.render(w, r, status, "error", page{Title: "Error", Principal: p, Error: msg})
 }
 
-// fleetRow is a host in the fleet table.
-type fleetRow struct {
-	server.Host
-	Status string
-}
-
-func (h *Handler) fleet(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	group := r.URL.Query().Get("group")
-	hosts, err := h.cfg.Service.ListHosts(r.Context(), p, group)
-	if err != nil {
-		h.fail(w, r, p, err)
-		return
-	}
-	groups, err := h.cfg.Service.ListGroups(r.Context(), p)
-	if err != nil {
-		h.fail(w, r, p, err)
-		return
-	}
-	rows := make([]fleetRow, 0, len(hosts))
-	counts := map[string]int{}
-	for _, host := range hosts {
-		st := h.status(host)
-		counts[st]++
-		rows = append(rows, fleetRow{Host: host, Status: st})
-	}
-	// Problems first, then by name.
-	rank := map[string]int{server.StatusSilent: 0, server.StatusUnreachable: 1, server.StatusLate: 2, server.StatusUp: 3, "revoked": 4}
-	slices.SortStableFunc(rows, func(a, b fleetRow) int { return rank[a.Status] - rank[b.Status] })
-	h.render(w, r, http.StatusOK, "fleet", page{Title: "Fleet", Principal: p, Data: map[string]any{
-		"Rows": rows, "Counts": counts, "Group": group, "Groups": groups, "Total": len(rows)}})
-}
-
 func (h *Handler) host(w http.ResponseWriter, r *http.Request, p server.Principal) {
 	id := mux.Vars(r)["id"]
 	host, err := h.cfg.Service.GetHost(r.Context(), p, id)
@@ -379,8 +355,18 @@ func (h *Handler) host(w http.ResponseWriter, r *http.Request, p server.Principa
 		h.fail(w, r, p, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "host", page{Title: host.Hostname, Principal: p, Data: map[string]any{
-		"Host": host, "Group": g, "Status": h.status(host), "Events": events}})
+	d, err := h.hostDetails(r, p, host)
+	if isBadRange(err) {
+		h.render(w, r, http.StatusBadRequest, "error", page{Title: "Error", Principal: p,
+			Error: "Unknown chart range: choose 6h, 24h, 7d or 30d."})
+		return
+	}
+	if err != nil {
+		h.fail(w, r, p, err)
+		return
+	}
+	d["Host"], d["Group"], d["Status"], d["Events"] = host, g, h.status(host), events
+	h.render(w, r, http.StatusOK, "host", page{Title: host.Hostname, Principal: p, Data: d})
 }
 
 func (h *Handler) groups(w http.ResponseWriter, r *http.Request, p server.Principal) {
