@@ -16,6 +16,7 @@ import (
 // they received) — is in the store exactly once, counted by host and seq.
 func TestServerKillDuringIngest(t *testing.T) {
 	skipShort(t)
+	t.Parallel()
 	kills := rounds(2, 6)
 	srv := startServer(t, serverConfig{})
 	agentBin := buildBinary(t, "vigil-agent", "1.0.0-faults")

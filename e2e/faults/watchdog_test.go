@@ -20,6 +20,7 @@ import (
 // (TestWatchdogFedWhileSupervisorAnswers); the unit's WatchdogSec= by deploy/verify-units.sh.
 func TestUpdaterWatchdog(t *testing.T) {
 	skipShort(t)
+	t.Parallel()
 	const interval = time.Second
 	bin := buildBinary(t, "vigil-updater", "1.0.0-faults")
 	dir := t.TempDir()
