@@ -512,3 +512,18 @@ func checkExactlyOnce(t *testing.T, host string, stored map[uint64]int, acked ui
 	}
 	return checked
 }
+
+// logHas reports whether a process log contains s.
+func logHas(path, s string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && bytes.Contains(b, []byte(s))
+}
+
+// countLines counts the lines of a log containing s.
+func countLines(path, s string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return bytes.Count(b, []byte(s))
+}
