@@ -3,9 +3,11 @@ package faults
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,34 +75,59 @@ func TestSlowlorisAndIdleConnections(t *testing.T) {
 	var idleG, slowG connGauge
 	var cutIdle, cutSlow atomic.Int64
 	dialErrs := atomic.Int64{}
-	// Idle holders: connect, send nothing, wait for the server to cut, reconnect.
-	sem := make(chan struct{}, 64) // dial at most this many at once (the listen backlog)
-	for range idle {
+	// Idle holders: connect, send nothing, reconnect when the server cuts. A few workers each own
+	// a share of the connections and sweep them (a 1 ms read finds a cut one), rather than a
+	// goroutine per connection: the race detector allows at most 8,128 live goroutines.
+	const workers = 32
+	for w := range workers {
 		wg.Go(func() {
-			buf := make([]byte, 1)
-			for {
-				select {
-				case <-stop:
-					return
-				case sem <- struct{}{}:
-				}
+			n := idle / workers
+			if w < idle%workers {
+				n++
+			}
+			conns := make([]net.Conn, n)
+			dial := func(i int) {
 				c, err := net.DialTimeout("tcp", addr, 30*time.Second)
-				<-sem
 				if err != nil {
 					dialErrs.Add(1)
-					time.Sleep(time.Second)
-					continue
+					return
 				}
+				conns[i] = c
 				idleG.opened()
-				go func() { <-stop; c.Close() }()
-				_, err = c.Read(buf) // returns when the server cuts it, or at stop
-				idleG.open.Add(-1)
-				c.Close()
+			}
+			defer func() {
+				for _, c := range conns {
+					if c != nil {
+						c.Close()
+					}
+				}
+			}()
+			buf := make([]byte, 1)
+			for {
+				for i, c := range conns {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if c == nil {
+						dial(i)
+						continue
+					}
+					c.SetReadDeadline(time.Now().Add(time.Millisecond))
+					if _, err := c.Read(buf); err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+						continue // still open
+					}
+					c.Close()
+					conns[i] = nil
+					idleG.open.Add(-1)
+					cutIdle.Add(1)
+					dial(i)
+				}
 				select {
 				case <-stop:
 					return
-				default:
-					cutIdle.Add(1)
+				case <-time.After(500 * time.Millisecond):
 				}
 			}
 		})
@@ -177,6 +204,9 @@ func TestSlowlorisAndIdleConnections(t *testing.T) {
 	}
 	hwg.Wait()
 	heldAtEnd := idleG.open.Load()
+	if peak := idleG.peak.Load(); peak < idle {
+		t.Errorf("at most %d idle connections were held at once, want %d", peak, idle)
+	}
 	close(stop)
 	wg.Wait()
 
