@@ -420,8 +420,13 @@ type reportPoster struct {
 
 // post sends seq (retrying the same seq on failure until ctx ends) and records the ack.
 func (p *reportPoster) post(ctx context.Context, seq uint64, boot time.Time) error {
+	return p.postAt(ctx, seq, boot, 0)
+}
+
+// postAt is post from a host whose clock is off by offset.
+func (p *reportPoster) postAt(ctx context.Context, seq uint64, boot time.Time, offset time.Duration) error {
 	for {
-		r := wire.Report{Seq: seq, Time: time.Now().UTC(), AgentVersion: "1.0.0", IntervalSeconds: 1, BootTime: boot}
+		r := wire.Report{Seq: seq, Time: time.Now().Add(offset).UTC(), AgentVersion: "1.0.0", IntervalSeconds: 1, BootTime: boot}
 		var ack wire.Ack
 		err := postJSON(ctx, p.srv, "/api/v1/reports", p.cred, wire.ReportBatch{Reports: []wire.Report{r}}, http.StatusOK, &ack)
 		if err == nil {
@@ -482,7 +487,7 @@ func storedSeqs(ctx context.Context, t *testing.T, dataDir, hostID string) map[u
 		t.Fatal(err)
 	}
 	defer store.Close()
-	samples, err := store.ListSamples(ctx, hostID, time.Time{}, time.Now().Add(time.Hour), 0)
+	samples, err := store.ListSamples(ctx, hostID, time.Time{}, time.Now().Add(2*wire.MaxClockAhead), 0) // times from a clock ahead too
 	if err != nil {
 		t.Fatal(err)
 	}

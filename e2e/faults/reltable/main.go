@@ -73,6 +73,9 @@ var reusedTests = []reused{
 	{"github.com/vigilhq/vigil/agent", "TestSpoolDiskFullDropsOldest",
 		"the agent's spool disk full with several segments (256 KiB tmpfs)", "3,000 reports onto a 256 KiB disk",
 		"oldest segments dropped and counted, the newest reports kept contiguous and readable after reopening"},
+	{"github.com/vigilhq/vigil/server/app", "TestRolloutSurvivesRestart",
+		"vigil-server stopped (gracefully) mid-rollout and restarted", "one restart at a running stage",
+		"same rollout at the same stage, every host answered as before, the driver carries it to the end"},
 	{"github.com/vigilhq/vigil/updater", "TestWatchdogFedWhileSupervisorAnswers",
 		"systemd watchdog with a stuck supervisor loop", "the loop stops answering, then answers again",
 		"WATCHDOG=1 stops while it is stuck, resumes after"},
@@ -212,11 +215,12 @@ For emails, each notification must arrive under its own Message-ID, one email pe
 	b.WriteString(`
 Not covered by a process-level test here:
 
-- Clock jumps on agent and updater: both measure intervals, backoff and the health gate with Go's
-  monotonic clock, and a jump of the wall clock cannot be injected into a real process on a shared
-  machine without moving the host's own clock. See the "Clock jumps" note in e2e/faults.
-- vigil-server killed -9 during a rollout: the rollout driver runs on the alert leader; its
-  kill-during-rollout test lives with the rollout tests, not in this suite.
+- Clock jumps inside the agent and updater processes: both schedule collection, retries, backoff,
+  the health gate and polls with Go's monotonic clock, which a wall-clock jump does not move, and
+  neither takes a clock hook; a real process's wall clock cannot be moved on a shared machine
+  without moving the host's. The row above covers what a jump changes on the wire (report times).
+- vigil-server killed -9 during a rollout: only a graceful stop mid-rollout is tested (the row
+  above, in-process); a kill -9 mid-rollout of a server process is not yet part of this suite.
 `)
 	if len(skipped) > 0 {
 		b.WriteString("\nSkipped in the run that wrote this file: " + strings.Join(skipped, "; ") + ".\n")
