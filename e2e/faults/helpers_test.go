@@ -347,6 +347,7 @@ func tail(path string, n int) string {
 	}
 	return string(bytes.Join(lines, []byte("\n")))
 }
+
 // postJSON posts v to s at path (with a Bearer token when given), expects status and decodes the
 // answer into out when set.
 func postJSON(ctx context.Context, s *serverProcess, path, bearer string, v any, status int, out any) error {
