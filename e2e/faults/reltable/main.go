@@ -219,8 +219,6 @@ Not covered by a process-level test here:
   the health gate and polls with Go's monotonic clock, which a wall-clock jump does not move, and
   neither takes a clock hook; a real process's wall clock cannot be moved on a shared machine
   without moving the host's. The row above covers what a jump changes on the wire (report times).
-- vigil-server killed -9 during a rollout: only a graceful stop mid-rollout is tested (the row
-  above, in-process); a kill -9 mid-rollout of a server process is not yet part of this suite.
 `)
 	if len(skipped) > 0 {
 		b.WriteString("\nSkipped in the run that wrote this file: " + strings.Join(skipped, "; ") + ".\n")
