@@ -46,6 +46,9 @@ type reused struct {
 	pkg, test, fault, tried, result string
 }
 
+// details picks, for a reused test, its own log line containing this text to add to its result.
+var details = map[string]string{"TestBadInputOverRouteTable": "bad requests"}
+
 var reusedTests = []reused{
 	{"github.com/vigilhq/vigil/server/app", "TestOneHostCannotStopIngestion",
 		"one host holds 40 slow report bodies (red-team finding, medium)",
@@ -54,7 +57,7 @@ var reusedTests = []reused{
 	{"github.com/vigilhq/vigil/updater", "TestKillAtEveryJournalStep",
 		"vigil-updater killed -9 at every journal step of an update, rollback and self-update",
 		"one kill per step",
-		"exactly one complete, linked agent runs; no trial committed silently; every outcome reported exactly once; no temporary file left"},
+		"exactly one complete, linked version runs; a trial is never committed silently; an interrupted trial is rolled back, not quarantined; every outcome reaches the server exactly once"},
 	{"github.com/vigilhq/vigil/updater", "TestInterruptedTrialRetried",
 		"supervisor restarted during a trial",
 		"interrupted trials",
@@ -64,12 +67,14 @@ var reusedTests = []reused{
 		"malformed, oversized, wrong-typed, wrong content type, unauthenticated and wrong-role requests to every route",
 		"a 4xx with the JSON error shape every time; nothing written"},
 	{"github.com/vigilhq/vigil/server/httpapi", "TestBruteForceAPITokens",
-		"brute force of API tokens and dashboard login", "repeated bad tokens from one address",
-		"rate-limited per source address, failures logged without secrets"},
+		"brute force of API tokens", "bad tokens from one address past the burst (30)",
+		"401 for the burst, then 429 with Retry-After (a good token from there too); other addresses unaffected; each failure logged at WARN with a hash prefix, never the token"},
 	{"github.com/vigilhq/vigil/server/httpapi", "TestBruteForceHostCredential",
-		"brute force of host credentials", "repeated bad credentials", "rate-limited, logged"},
+		"brute force of host credentials", "one revoked credential retried from many addresses",
+		"limited per credential while the addresses stay free for other hosts; revoked and unknown credentials answered alike"},
 	{"github.com/vigilhq/vigil/server/httpapi", "TestBruteForceEnroll",
-		"enrollment token flood", "repeated bad enrollment tokens", "refused without a write transaction, rate-limited"},
+		"enrollment token flood", "bad enrollment tokens from one address past the burst",
+		"the store is reached for the burst (30) only, then 429"},
 	{"github.com/vigilhq/vigil/agent", "TestSpoolDiskFullDropsOldest",
 		"the agent's spool disk full with several segments (256 KiB tmpfs)", "3,000 reports onto a 256 KiB disk",
 		"oldest segments dropped and counted, the newest reports kept contiguous and readable after reopening"},
@@ -184,7 +189,15 @@ func run(in io.Reader, out string) error {
 		if o.subtests > 0 {
 			tried = fmt.Sprintf("%s: %d cases", tried, o.subtests)
 		}
-		rows = append(rows, row{Fault: r.fault, Tried: tried, Result: r.result,
+		res := r.result
+		if d := details[r.test]; d != "" {
+			for _, l := range o.lines {
+				if _, msg, ok := strings.Cut(strings.TrimSpace(l), ": "); ok && strings.Contains(msg, d) {
+					res = fmt.Sprintf("%s (%s)", res, msg)
+				}
+			}
+		}
+		rows = append(rows, row{Fault: r.fault, Tried: tried, Result: res,
 			Test: fmt.Sprintf("`%s` in %s (%.0f s)", r.test, strings.TrimPrefix(r.pkg, "github.com/vigilhq/vigil/"), o.elapsed)})
 	}
 	if err := errors.Join(errs...); err != nil {
