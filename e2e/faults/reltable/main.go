@@ -232,6 +232,14 @@ Not covered by a process-level test here:
   the health gate and polls with Go's monotonic clock, which a wall-clock jump does not move, and
   neither takes a clock hook; a real process's wall clock cannot be moved on a shared machine
   without moving the host's. The row above covers what a jump changes on the wire (report times).
+
+Found by this suite and still open:
+
+- spool_dropped reaches the server (TestAgentDiskFull reads it on the wire through a proxy), but the
+  server neither stores nor shows it: an operator does not see that a host dropped reports.
+- On a full disk with the whole spool in one segment (the default 32 MiB spool has 4 MiB segments, so
+  any spool smaller than that), nothing older can be dropped: the report being written is lost
+  instead, logged and counted (TestAgentDiskFull's case).
 `)
 	if len(skipped) > 0 {
 		b.WriteString("\nSkipped in the run that wrote this file: " + strings.Join(skipped, "; ") + ".\n")
