@@ -44,7 +44,7 @@ demo: build ## Build, then run a local server with a local agent (Ctrl-C stops e
 	@deploy/demo.sh
 
 .PHONY: test
-test: ## Everything but fuzzing: vet, unit, both stores, end-to-end, browser tests.
+test: ## Everything but fuzzing: vet, unit, both stores, end-to-end (the fault suite with short durations), browser tests.
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
@@ -60,6 +60,19 @@ test-pg: ## Store conformance on PostgreSQL (needs VIGIL_TEST_POSTGRES_URL).
 .PHONY: e2e
 e2e: ## End-to-end tests with real processes.
 	$(GO) test -count=1 -timeout 20m ./e2e/...
+
+# The fault suite's own tests, and the regression tests it reuses (reported in docs/RELIABILITY.md).
+FAULT_PKGS := ./e2e/faults/ ./server/app/ ./updater/ ./server/httpapi/ ./agent/
+FAULT_TESTS := TestServerKillDuringIngest|TestServerKillDuringRollout|TestPostgresRestartDuringIngest|TestSMTPFlappingStorm|TestAgentDiskFull|TestSlowlorisAndIdleConnections|TestUpdaterWatchdog|TestHostClockJumps|TestOneHostCannotStopIngestion|TestKillAtEveryJournalStep|TestInterruptedTrialRetried|TestBadInputOverRouteTable|TestBruteForceAPITokens|TestBruteForceHostCredential|TestBruteForceEnroll|TestSpoolDiskFullDropsOldest|TestWatchdogFedWhileSupervisorAnswers|TestRolloutSurvivesRestart
+
+.PHONY: test-faults
+test-faults: ## Fault suite with long durations (VIGIL_FAULTS=long): kills, PostgreSQL crashes, SMTP flapping, full disk, slowloris, watchdog. Root for tmpfs and a private PostgreSQL.
+	VIGIL_FAULTS=long $(GO) test -count=1 -timeout 40m -run '^($(FAULT_TESTS))$$' $(FAULT_PKGS)
+
+.PHONY: reliability
+reliability: ## Run the fault suite (long) and regenerate docs/RELIABILITY.md from its results.
+	set -o pipefail; VIGIL_FAULTS=long $(GO) test -json -count=1 -timeout 40m -run '^($(FAULT_TESTS))$$' $(FAULT_PKGS) \
+		| $(GO) run ./e2e/faults/reltable -o docs/RELIABILITY.md
 
 .PHONY: bench
 bench: ## Benchmarks; results and method in docs/BENCHMARKS.md.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/vigilhq/vigil/atomicfile"
 )
@@ -30,8 +31,10 @@ import (
 // reused, even after kill -9 or a lost record.
 //
 // Torn or corrupt records, as a crash during a write or a bad disk leaves them, are skipped and
-// counted (see TakeCounters); they are never fatal. When the spool exceeds its size, whole oldest
-// segments are deleted and their unacknowledged records counted as dropped.
+// counted (see TakeCounters); they are never fatal. When the spool exceeds its size, or the disk
+// is full (ENOSPC) before it does, whole oldest segments are deleted and their unacknowledged
+// records counted as dropped. A full disk with only the append segment left loses the report being
+// written instead (the caller counts it as dropped too).
 type Spool struct {
 	dir      string
 	maxBytes int64
@@ -285,7 +288,11 @@ func (s *Spool) Close() error {
 // strictly increase for the life of the state directory.
 func (s *Spool) Reserve() (uint64, error) {
 	seq := s.next
-	if err := s.writeState(seq+1, s.acked); err != nil {
+	err := s.writeState(seq+1, s.acked)
+	for errors.Is(err, syscall.ENOSPC) && s.dropOldest() {
+		err = s.writeState(seq+1, s.acked)
+	}
+	if err != nil {
 		return 0, err
 	}
 	s.next = seq + 1
@@ -315,9 +322,18 @@ func (s *Spool) Append(seq uint64, payload []byte) error {
 	binary.LittleEndian.PutUint32(s.buf[4:], recordCRC(seq, payload))
 	binary.LittleEndian.PutUint64(s.buf[8:], seq)
 	s.buf = append(s.buf, payload...)
-	if _, err := s.w.Write(s.buf); err != nil {
+	for {
+		_, err := s.w.Write(s.buf)
+		if err == nil {
+			break
+		}
 		// A short write leaves a torn tail; cut it off so later records stay readable.
 		s.w.Truncate(last.size)
+		// The disk is full before the spool reached its own bound: make room the same way,
+		// dropping (and counting) the oldest segments, as long as one other than this is left.
+		if errors.Is(err, syscall.ENOSPC) && s.dropOldest() {
+			continue
+		}
 		return fmt.Errorf("append to spool: %w", err)
 	}
 	if err := s.w.Sync(); err != nil {
@@ -345,15 +361,33 @@ func (s *Spool) rotate() error {
 
 func (s *Spool) enforceCap() error {
 	for s.totalBytes() > s.maxBytes && len(s.segs) > 1 {
-		old := s.segs[0]
-		s.dropped += uint64(old.count - s.ackedInFirst)
-		if err := os.Remove(s.segPath(old.id)); err != nil {
-			return fmt.Errorf("drop spool segment: %w", err)
+		if err := s.removeOldest(); err != nil {
+			return err
 		}
-		s.segs = s.segs[1:]
-		s.curOff, s.ackedInFirst = 0, 0
 	}
 	return nil
+}
+
+// removeOldest deletes the oldest segment (never the append segment) and counts its
+// unacknowledged records as dropped.
+func (s *Spool) removeOldest() error {
+	old := s.segs[0]
+	if err := os.Remove(s.segPath(old.id)); err != nil {
+		return fmt.Errorf("drop spool segment: %w", err)
+	}
+	s.dropped += uint64(old.count - s.ackedInFirst)
+	s.segs = s.segs[1:]
+	s.curOff, s.ackedInFirst = 0, 0
+	return nil
+}
+
+// dropOldest makes room on a full disk: it deletes the oldest segment if there is one besides the
+// append segment, and reports whether it freed anything.
+func (s *Spool) dropOldest() bool {
+	if len(s.segs) < 2 {
+		return false
+	}
+	return s.removeOldest() == nil
 }
 
 func (s *Spool) totalBytes() int64 {

@@ -347,3 +347,53 @@ func TestSpoolSegmentsOnDisk(t *testing.T) {
 		t.Fatalf("segment size %d mode %v", fi.Size(), fi.Mode())
 	}
 }
+
+// mountTmpfs mounts a tmpfs of size bytes on a new directory, or skips the test saying why.
+func mountTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs to fill (needs root or CAP_SYS_ADMIN): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// TestSpoolDiskFullDropsOldest fills a real 256 KiB tmpfs before the spool reaches its own bound
+// (1 MiB): appends keep succeeding by dropping the oldest segments, counted as dropped, and the
+// newest reports stay as one contiguous run — the same policy as the spool's own bound.
+func TestSpoolDiskFullDropsOldest(t *testing.T) {
+	dir := mountTmpfs(t, 256<<10)
+	s, err := OpenSpool(filepath.Join(dir, "spool"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 3000 // ~700 KB of records onto a 256 KiB disk
+	appendN(t, s, n)
+	got := peekAll(t, s)
+	dropped, _ := s.TakeCounters()
+	if len(got) == 0 || got[len(got)-1] != n {
+		t.Fatalf("newest record missing: %d kept", len(got))
+	}
+	if !slices.Equal(got, seqRange(got[0], n)) {
+		t.Fatalf("kept records are not the newest contiguous run")
+	}
+	if dropped == 0 || dropped != got[0]-1 {
+		t.Fatalf("dropped = %d, want %d (every record older than the first kept)", dropped, got[0]-1)
+	}
+	// Reopened, the spool reads back exactly what it kept.
+	s.Close()
+	if s, err = OpenSpool(filepath.Join(dir, "spool"), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if again := peekAll(t, s); !slices.Equal(again, got) {
+		t.Fatalf("after reopening: %d records from %d, want %d from %d", len(again), again[0], len(got), got[0])
+	}
+	t.Logf("%d records written onto a 256 KiB disk: kept %d..%d, dropped %d oldest", n, got[0], n, dropped)
+}

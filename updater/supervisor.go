@@ -68,6 +68,7 @@ const (
 	supRestart supKind = iota // stop the child and start a new one now
 	supRelease                // allow automatic restarts again
 	supStop                   // stop the child and hold
+	supPing                   // answer at once (the watchdog's liveness check)
 )
 
 type supReq struct {
@@ -161,6 +162,12 @@ func (s *Supervisor) Release(ctx context.Context) error {
 // Stop stops the child and holds until the next Restart.
 func (s *Supervisor) Stop(ctx context.Context) error {
 	_, err := s.do(ctx, supReq{kind: supStop})
+	return err
+}
+
+// Ping returns once the supervisor loop has answered: it is not stuck.
+func (s *Supervisor) Ping(ctx context.Context) error {
+	_, err := s.do(ctx, supReq{kind: supPing})
 	return err
 }
 
@@ -273,6 +280,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 					schedule()
 				}
 				r.reply <- supReply{child: cur}
+			case supPing:
+				r.reply <- supReply{child: cur}
 			case supStop:
 				hold = true
 				if cur != nil {
@@ -366,6 +375,11 @@ func childEnv(environ []string, extra ...string) []string {
 	var out []string
 	for _, kv := range environ {
 		if strings.HasPrefix(kv, "VIGIL_") && !strings.HasPrefix(kv, "VIGIL_LOG_LEVEL=") {
+			continue
+		}
+		// systemd's notify socket and watchdog are the updater's alone (sd_notify(3)'s
+		// unset_environment): the agent must not feed the unit's watchdog.
+		if strings.HasPrefix(kv, "NOTIFY_SOCKET=") || strings.HasPrefix(kv, "WATCHDOG_USEC=") || strings.HasPrefix(kv, "WATCHDOG_PID=") {
 			continue
 		}
 		out = append(out, kv)

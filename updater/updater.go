@@ -71,6 +71,9 @@ type Config struct {
 	// Failpoint is a test hook: the process SIGKILLs itself right after this journal step
 	// (see Steps). Empty in production.
 	Failpoint string
+	// Watchdog is systemd's service watchdog, fed while the supervisor loop answers (see
+	// WatchdogConfig). Zero: not fed.
+	Watchdog WatchdogConfig
 	// Supervisor overrides supervisor settings (backoff, stop timeout); Binary, Args, Env and
 	// Credential are set by the Updater.
 	Supervisor SupervisorConfig
@@ -330,9 +333,19 @@ func (u *Updater) Run(ctx context.Context) error {
 	supCtx, cancel := context.WithCancel(ctx)
 	supDone := make(chan error, 1)
 	go func() { supDone <- u.sup.Run(supCtx) }()
+	wdDone := make(chan struct{})
+	if u.cfg.Watchdog.Enabled() {
+		go func() {
+			defer close(wdDone)
+			feedWatchdog(supCtx, u.cfg.Watchdog, u.sup.Ping, u.log)
+		}()
+	} else {
+		close(wdDone)
+	}
 	defer func() {
 		cancel()
 		<-supDone
+		<-wdDone
 	}()
 	t := time.NewTimer(jitter(min(u.cfg.Poll, 30*time.Second)))
 	defer t.Stop()

@@ -32,6 +32,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -175,6 +176,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil-updater %s: %v\n", cmd, err)
 		return 2
 	}
+	if cmd == "run" {
+		if cfg.Watchdog, err = watchdogFromEnv(os.Getenv, os.Getpid()); err != nil {
+			log.Warn("Ignoring systemd's watchdog settings.", "error", err)
+		} else if cfg.Watchdog.Enabled() {
+			log.Info("Feeding systemd's watchdog.", "interval", cfg.Watchdog.Interval)
+		}
+	}
 	u, err := updater.New(*cfg)
 	if err != nil {
 		log.Error("Cannot start.", "error", err)
@@ -206,6 +214,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// watchdogFromEnv reads systemd's watchdog settings (sd_watchdog_enabled(3)): $WATCHDOG_USEC, for
+// this process only if $WATCHDOG_PID is unset or names pid, and $NOTIFY_SOCKET. Zero when the unit
+// sets no WatchdogSec=.
+func watchdogFromEnv(getenv func(string) string, pid int) (updater.WatchdogConfig, error) {
+	usec, socket := getenv("WATCHDOG_USEC"), getenv("NOTIFY_SOCKET")
+	if usec == "" {
+		return updater.WatchdogConfig{}, nil
+	}
+	if p := getenv("WATCHDOG_PID"); p != "" && p != strconv.Itoa(pid) {
+		return updater.WatchdogConfig{}, nil
+	}
+	n, err := strconv.ParseUint(usec, 10, 63)
+	if err != nil || n == 0 {
+		return updater.WatchdogConfig{}, fmt.Errorf("WATCHDOG_USEC=%q is not a positive number of microseconds", usec)
+	}
+	if socket == "" {
+		return updater.WatchdogConfig{}, errors.New("WATCHDOG_USEC is set but NOTIFY_SOCKET is not")
+	}
+	return updater.WatchdogConfig{Socket: socket, Interval: time.Duration(n) * time.Microsecond}, nil
 }
 
 // trustedRoot returns --trusted-root's content, else the embedded root (nil if none).

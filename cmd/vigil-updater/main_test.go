@@ -85,3 +85,31 @@ func TestAgentConfigFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchdogFromEnv reads systemd's watchdog variables as sd_watchdog_enabled(3) does.
+func TestWatchdogFromEnv(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		env     map[string]string
+		want    time.Duration
+		wantErr bool
+	}{
+		{name: "no WatchdogSec", env: map[string]string{"NOTIFY_SOCKET": "/run/n"}},
+		{name: "for us", env: map[string]string{"NOTIFY_SOCKET": "/run/n", "WATCHDOG_USEC": "60000000", "WATCHDOG_PID": "42"}, want: time.Minute},
+		{name: "no pid given", env: map[string]string{"NOTIFY_SOCKET": "@abstract", "WATCHDOG_USEC": "1000000"}, want: time.Second},
+		{name: "for another process", env: map[string]string{"NOTIFY_SOCKET": "/run/n", "WATCHDOG_USEC": "60000000", "WATCHDOG_PID": "7"}},
+		{name: "bad usec", env: map[string]string{"NOTIFY_SOCKET": "/run/n", "WATCHDOG_USEC": "1m"}, wantErr: true},
+		{name: "zero usec", env: map[string]string{"NOTIFY_SOCKET": "/run/n", "WATCHDOG_USEC": "0"}, wantErr: true},
+		{name: "no socket", env: map[string]string{"WATCHDOG_USEC": "1000000"}, wantErr: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w, err := watchdogFromEnv(func(k string) string { return tt.env[k] }, 42)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("error %v, want error %v", err, tt.wantErr)
+			}
+			if w.Interval != tt.want || w.Enabled() != (tt.want > 0) {
+				t.Errorf("watchdog %+v, want interval %s", w, tt.want)
+			}
+		})
+	}
+}
