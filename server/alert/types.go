@@ -112,10 +112,10 @@ type Alert struct {
 	Suppressed bool `json:"suppressed,omitempty"`
 	// AckedAt and AckedBy say when and by whom an operator acknowledged the alert (zero: not
 	// acknowledged). An acknowledged alert sends no reminders. Stores keep them in columns of
-	// their own (Store.AckAlert), never in the alert's saved JSON, so a save by the engine,
+	// their own (Store.AckAlert) that win over the saved JSON's copies, so a save by the engine,
 	// which may not know of the acknowledgement yet, cannot undo it.
-	AckedAt time.Time `json:"-"`
-	AckedBy string    `json:"-"`
+	AckedAt time.Time `json:"acked_at,omitzero"`
+	AckedBy string    `json:"acked_by,omitempty"`
 
 	// LastSeen and BootTime are, for silence alerts, the host's last report before it went quiet
 	// and the boot time it had then; BackAt is when it reported again.
