@@ -293,12 +293,9 @@ func require(p server.Principal, role string) error {
 	return nil
 }
 
+// audit is an operator's change with who (user, token) and from where, as the Service records them.
 func (m *Manager) audit(p server.Principal, action, target, detail string) server.AuditEntry {
-	actor := p.Name
-	if len(p.TokenID) >= 8 {
-		actor = fmt.Sprintf("%s (token %s)", p.Name, p.TokenID[:8])
-	}
-	return server.AuditEntry{Time: m.cfg.Now().UTC(), Actor: actor, Action: action, Target: target, Detail: detail}
+	return server.AuditFor(p, m.cfg.Now(), action, target, detail)
 }
 
 // List lists rollouts, newest first.
