@@ -96,7 +96,7 @@ func TestReleasesPage(t *testing.T) {
 		t.Errorf("drafts with one of two signatures: %d\n%s", p.status, drafts)
 	}
 	rootRow := regexp.MustCompile(`(?s)<tr class="exp-warn"><td>root</td>.*?</tr>`).FindString(roles)
-	if !strings.Contains(rootRow, "expires soon") || !strings.Contains(rootRow, "vigilctl repo rotate-root") || !strings.Contains(rootRow, "in 19 days") ||
+	if !strings.Contains(rootRow, "expires soon") || !strings.Contains(rootRow, "vigilctl repo rotate-root") || !strings.Contains(rootRow, "in 20 days") ||
 		!strings.Contains(p.body, `id="expiry-warning"`) {
 		t.Errorf("root expiring in 20 days is not warned about:\n%s", roles)
 	}

@@ -443,7 +443,7 @@ func (h *Handler) ago(t time.Time) string {
 	return itoa(int(d.Hours()/24)) + " days ago"
 }
 
-// until says how far t is from now: "in 3 days", "in 5 h", "in 12 min" or "2 h ago".
+// until says how far t is from now: "in 3 days", "in 5 h", "in 12 min", or as ago when past.
 func (h *Handler) until(t time.Time) string {
 	if t.IsZero() {
 		return "—"
@@ -452,13 +452,14 @@ func (h *Handler) until(t time.Time) string {
 	if d < 0 {
 		return h.ago(t)
 	}
+	// Rounded to the nearest unit: a silence of 2h just created ends "in 2 h".
 	switch {
 	case d < time.Hour:
-		return "in " + itoa(int(d.Minutes())) + " min"
+		return "in " + itoa(int((d + 30*time.Second).Minutes())) + " min"
 	case d < 48*time.Hour:
-		return "in " + itoa(int(d.Hours())) + " h"
+		return "in " + itoa(int((d + 30*time.Minute).Hours())) + " h"
 	}
-	return "in " + itoa(int(d.Hours()/24)) + " days"
+	return "in " + itoa(int((d+12*time.Hour).Hours()/24)) + " days"
 }
 
 func pinText(p server.Pin) string {
