@@ -134,7 +134,10 @@ func (e *opsEnv) do(user, method, path string, form url.Values) answer {
 	return answer{status: resp.StatusCode, location: resp.Header.Get("Location"), body: html.UnescapeString(string(b))}
 }
 
-func (e *opsEnv) get(user, path string) answer { e.t.Helper(); return e.do(user, http.MethodGet, path, nil) }
+func (e *opsEnv) get(user, path string) answer {
+	e.t.Helper()
+	return e.do(user, http.MethodGet, path, nil)
+}
 
 // post sends a form as user with the session's CSRF token (withToken) or without it.
 func (e *opsEnv) post(user, path string, form url.Values, withToken bool) answer {
