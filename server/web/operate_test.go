@@ -56,7 +56,7 @@ func newOpsEnv(t *testing.T, tune func(*app.Config)) *opsEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	tok, err := os.ReadFile(filepath.Join(dir, app.AdminTokenFile))
+	tok, err := os.ReadFile(filepath.Join(cfg.DataDir, app.AdminTokenFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,11 @@ func (h *Handler) releases(w http.ResponseWriter, r *http.Request, p server.Prin
 		return
 	}
 	data["Repository"] = true
+	if !h.cfg.Releases.Initialized() {
+		// Without loading the online keys: their first load is a slow key derivation.
+		h.render(w, r, http.StatusOK, "releases", page{Title: "Releases", Principal: p, Data: data})
+		return
+	}
 	repo, err := h.cfg.Releases.Repo()
 	if err != nil {
 		h.fail(w, r, p, err)

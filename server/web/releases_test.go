@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -16,6 +18,8 @@ import (
 
 	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/release"
+	"github.com/vigilhq/vigil/server/app"
+	"github.com/vigilhq/vigil/server/tufrepo"
 	"github.com/vigilhq/vigil/signing"
 )
 
@@ -24,7 +28,18 @@ import (
 // signatures against the threshold, and once published the version and its channel, which the
 // groups page then offers and accepts as a pin without force. A viewer may read it.
 func TestReleasesPage(t *testing.T) {
-	e := newOpsEnv(t, nil)
+	// The online keys are made before the server starts, outside any request: each costs a
+	// deliberately slow key derivation, slower still under the race detector, and a request
+	// making them could outlast the server's write timeout on a loaded machine.
+	dir := t.TempDir()
+	pre, err := tufrepo.Open(tufrepo.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pre.OnlineKeys(); err != nil {
+		t.Fatal(err)
+	}
+	e := newOpsEnv(t, func(c *app.Config) { c.DataDir = dir })
 	ctx := context.Background()
 	if p := e.get("vera", "/releases"); p.status != http.StatusOK || !strings.Contains(p.body, "not initialized yet") {
 		t.Fatalf("releases page before init: %d\n%s", p.status, p.body)
