@@ -118,20 +118,25 @@ func (h *Handler) pinGroup(w http.ResponseWriter, r *http.Request, p server.Prin
 	}
 	target := strings.TrimSpace(r.PostForm.Get("target"))
 	pin := api.Pin{Force: r.PostForm.Get("force") != ""}
-	switch r.PostForm.Get("kind") {
+	kind := r.PostForm.Get("kind")
+	switch kind {
 	case "version":
 		pin.Version = target
 	case "channel":
 		pin.Channel = target
+	case "none": // unpin, as DELETE /api/v1/groups/{name}/pin and vigilctl groups pin G --none
 	default:
-		h.groupsPage(w, r, p, http.StatusBadRequest, "", "Choose whether to pin a version or a channel.")
+		h.groupsPage(w, r, p, http.StatusBadRequest, "", "Choose whether to pin a version or a channel, or to unpin.")
 		return
 	}
-	if target == "" {
+	if target == "" && kind != "none" {
 		h.groupsPage(w, r, p, http.StatusBadRequest, "", "Give the version or channel to pin group "+name+" to.")
 		return
 	}
-	err := httpapi.CheckPin(r.Context(), h.cfg.Releases, pin)
+	var err error
+	if kind != "none" {
+		err = httpapi.CheckPin(r.Context(), h.cfg.Releases, pin)
+	}
 	var g server.Group
 	if err == nil {
 		g, err = h.cfg.Service.SetPin(r.Context(), p, name, server.Pin{Version: pin.Version, Channel: pin.Channel})
@@ -141,7 +146,9 @@ func (h *Handler) pinGroup(w http.ResponseWriter, r *http.Request, p server.Prin
 		return
 	}
 	notice := "Group " + g.Name + " pinned to " + pinText(g.Pin) + "."
-	if h.cfg.Rollouts != nil {
+	if kind == "none" {
+		notice = "Group " + g.Name + " unpinned: its hosts stay on what they run."
+	} else if h.cfg.Rollouts != nil {
 		notice += " A rollout moves its hosts in stages; its progress is below."
 	}
 	h.groupsPage(w, r, p, http.StatusOK, notice, "")

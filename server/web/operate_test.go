@@ -245,12 +245,23 @@ func TestGroupsPinAndRollout(t *testing.T) {
 	if g, _ := svc.GetGroup(ctx, admin, "default"); state() != "aborted" || g.Pin != (server.Pin{}) {
 		t.Errorf("after abort: rollout %s, pin %+v", state(), g.Pin)
 	}
+	// Unpin (no rollout: nothing to move).
+	if _, err := svc.SetPin(ctx, admin, "default", server.Pin{Version: "1.0.0"}); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, "viewer unpins", e.post("vera", "/groups/default/pin", url.Values{"kind": {"none"}}, true))
+	if a := e.post("olga", "/groups/default/pin", url.Values{"kind": {"none"}}, true); a.status != http.StatusOK || !strings.Contains(a.body, "Group default unpinned") {
+		t.Errorf("unpin: %d\n%s", a.status, a.body)
+	}
+	if g, _ := svc.GetGroup(ctx, admin, "default"); g.Pin != (server.Pin{}) {
+		t.Errorf("after unpinning: %+v", g.Pin)
+	}
 	if a := e.post("olga", "/rollouts/nope/pause", nil, true); a.status != http.StatusNotFound {
 		t.Errorf("pause of no rollout: %d", a.status)
 	}
-	for _, action := range []string{"group.pin", "rollout.pause", "rollout.resume", "rollout.abort"} {
+	for action, n := range map[string]int{"group.pin": 2, "rollout.pause": 1, "rollout.resume": 1, "rollout.abort": 1} {
 		es, err := svc.SearchAudit(ctx, admin, server.AuditFilter{Action: action, Actor: "olga"})
-		if err != nil || len(es) != 1 || es[0].Address != "127.0.0.1" {
+		if err != nil || len(es) != n || es[0].Address != "127.0.0.1" {
 			t.Errorf("audit of %s by olga = %+v, %v", action, es, err)
 		}
 	}
