@@ -80,6 +80,10 @@ type Alert struct {
 	Reminders       int       `json:"reminders,omitempty"`
 	RecoveringSince time.Time `json:"recovering_since,omitzero"`
 	Suppressed      bool      `json:"suppressed,omitempty"`
+	// AckedAt and AckedBy say when and by whom an operator acknowledged the alert
+	// (POST /api/v1/alerts/{id}/ack); an acknowledged alert sends no reminders.
+	AckedAt time.Time `json:"acked_at,omitzero"`
+	AckedBy string    `json:"acked_by,omitempty"`
 
 	// LastSeen and BootTime are, for silence alerts, the host's last report before it went quiet
 	// and the boot time it had then; BackAt is when it reported again.

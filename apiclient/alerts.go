@@ -52,6 +52,13 @@ func (c *Client) GetAlert(ctx context.Context, id int64) (api.Alert, error) {
 	return out, err
 }
 
+// AckAlert acknowledges an open alert: it sends no more reminders (operator role).
+func (c *Client) AckAlert(ctx context.Context, id int64) (api.Alert, error) {
+	var out api.Alert
+	err := c.Do(ctx, http.MethodPost, "/api/v1/alerts/"+strconv.FormatInt(id, 10)+"/ack", nil, &out)
+	return out, err
+}
+
 // ListSilences lists maintenance silences; all includes those already over.
 func (c *Client) ListSilences(ctx context.Context, all bool) ([]api.Silence, error) {
 	var out []api.Silence

@@ -181,7 +181,31 @@ func (c *cli) alertsCommand() *cobra.Command {
 			return c.print(a, []string{"TIME", "STATE", "EVENT"}, func() [][]string { return alertShowRows(a) })
 		},
 	}
-	cmd.AddCommand(ls, show)
+	ack := &cobra.Command{
+		Use: "ack ALERT_ID", Short: "Acknowledge an open alert: it sends no more reminders (its RESOLVED email still goes)",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil {
+				return usageError{fmt.Errorf("alert ID %q is not a number", args[0])}
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			a, err := cl.AckAlert(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			if c.output == "json" {
+				return c.print(a, nil, nil)
+			}
+			fmt.Fprintf(c.stdout, "Alert %d (%s on %s) acknowledged by %s at %s: no more reminders.\n", a.ID, a.RuleName,
+				hostLabel(a.Hostname, a.HostID), a.AckedBy, fmtTime(a.AckedAt))
+			return nil
+		},
+	}
+	cmd.AddCommand(ls, show, ack)
 	return cmd
 }
 
@@ -200,6 +224,14 @@ func alertShowRows(a api.Alert) [][]string {
 }
 
 func alertState(a api.Alert) string {
+	s := alertStateOnly(a)
+	if !a.AckedAt.IsZero() && a.State != api.StateResolved {
+		s += ", acked"
+	}
+	return s
+}
+
+func alertStateOnly(a api.Alert) string {
 	switch {
 	case a.State == api.StateFiring && !a.RecoveringSince.IsZero():
 		return "firing (recovering)"

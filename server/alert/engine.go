@@ -369,6 +369,9 @@ func (e *Engine) scan(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("load hosts: %w", err)
 	}
+	if err := e.refreshAcks(ctx); err != nil {
+		return err
+	}
 	e.rules, e.silences = rules, sils
 	e.groups = make(map[string]server.Group, len(gs))
 	for _, g := range gs {
@@ -405,6 +408,21 @@ func (e *Engine) scan(ctx context.Context, now time.Time) error {
 			if err := e.resolve(ctx, now, a, "host revoked or removed", false); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// refreshAcks copies the operators' acknowledgements of open alerts from the store: the engine
+// never writes them (Store.AckAlert does), it only reads them to skip reminders.
+func (e *Engine) refreshAcks(ctx context.Context) error {
+	acks, err := e.store.OpenAlertAcks(ctx)
+	if err != nil {
+		return fmt.Errorf("load alert acknowledgements: %w", err)
+	}
+	for _, a := range e.open {
+		if k, ok := acks[a.ID]; ok {
+			a.AckedAt, a.AckedBy = k.At, k.By
 		}
 	}
 	return nil
@@ -855,6 +873,7 @@ func (e *Engine) coveredResolved(ctx context.Context, now time.Time, a *Alert) e
 // ones whose flap damping passed, reminders, and emails held back by a maintenance silence that
 // ended.
 func (e *Engine) checkTimers(ctx context.Context, now time.Time) error {
+	acksFresh := false
 	for _, a := range e.sortedOpen() {
 		if e.open[a.Key] != a {
 			continue // resolved meanwhile (a group alert)
@@ -895,8 +914,18 @@ func (e *Engine) checkTimers(ctx context.Context, now time.Time) error {
 			if err := e.save(ctx, a, now, "maintenance over, still firing: "+a.Summary, e.notifyFiring(a, now)); err != nil {
 				return err
 			}
-		case a.State == StateFiring && a.CoveredBy == "" && e.cfg.RepeatInterval > 0 && now.Sub(a.NotifiedAt) >= e.cfg.RepeatInterval:
+		case a.State == StateFiring && a.CoveredBy == "" && e.cfg.RepeatInterval > 0 && now.Sub(a.NotifiedAt) >= e.cfg.RepeatInterval && a.AckedAt.IsZero():
 			if e.suppressed(a, now) {
+				continue
+			}
+			// An operator may have acknowledged it since the last scan: look before reminding.
+			if !acksFresh {
+				if err := e.refreshAcks(ctx); err != nil {
+					return err
+				}
+				acksFresh = true
+			}
+			if !a.AckedAt.IsZero() {
 				continue
 			}
 			a.Reminders++

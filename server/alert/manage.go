@@ -199,6 +199,21 @@ func (m *Manager) GetAlert(ctx context.Context, p server.Principal, id int64) (A
 	return m.store.GetAlert(ctx, id)
 }
 
+// AckAlert acknowledges an open alert for the operator behind p: it stays open and still emails
+// when it resolves, but sends no more reminders. ErrNotFound for no such alert; ErrConflict
+// (ErrAlertResolved, ErrAlreadyAcked) for a resolved or already acknowledged one.
+func (m *Manager) AckAlert(ctx context.Context, p server.Principal, id int64) (Alert, error) {
+	if err := require(p, server.RoleOperator); err != nil {
+		return Alert{}, err
+	}
+	at := m.now().UTC().Truncate(time.Microsecond)
+	a := m.audit(p, "alert.ack", fmt.Sprintf("alert/%d", id), "")
+	if err := m.store.AckAlert(ctx, id, Ack{By: a.Actor, At: at}, a); err != nil {
+		return Alert{}, fmt.Errorf("acknowledge alert %d: %w", id, err)
+	}
+	return m.store.GetAlert(ctx, id)
+}
+
 // ListSilences lists maintenance silences; with all false only those not yet over.
 func (m *Manager) ListSilences(ctx context.Context, p server.Principal, all bool) ([]Silence, error) {
 	if err := require(p, server.RoleViewer); err != nil {

@@ -2,6 +2,7 @@ package alert
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/vigilhq/vigil/server"
@@ -55,6 +56,14 @@ type Store interface {
 	ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, error)
 	// GetAlert returns one alert with its history, oldest first.
 	GetAlert(ctx context.Context, id int64) (Alert, error)
+	// AckAlert records that ack.By acknowledged open alert id at ack.At, with an event in its
+	// history and audit, in one transaction. It leaves the alert's Version alone: the engine
+	// owns the alert's state and keeps saving it. ErrNotFound if there is no such alert;
+	// ErrConflict (wrapping ErrAlertResolved or ErrAlreadyAcked) if it is resolved or was
+	// acknowledged already.
+	AckAlert(ctx context.Context, id int64, ack Ack, audit server.AuditEntry) error
+	// OpenAlertAcks returns the acknowledgements of the open alerts, by alert ID.
+	OpenAlertAcks(ctx context.Context) (map[int64]Ack, error)
 
 	// ClaimNotifications claims up to limit unsent notifications due at now (NextAttempt <= now)
 	// whose previous claim expired, for owner until now+lease, incrementing their Attempts. The
@@ -77,6 +86,12 @@ type Store interface {
 	// deleted; a zero before is refused (ErrInvalid).
 	PruneAlerts(ctx context.Context, before time.Time) (alerts, notifications int64, err error)
 }
+
+// Errors of Store.AckAlert; both wrap server.ErrConflict.
+var (
+	ErrAlertResolved = fmt.Errorf("%w: the alert is resolved", server.ErrConflict)
+	ErrAlreadyAcked  = fmt.Errorf("%w: the alert is already acknowledged", server.ErrConflict)
+)
 
 // AlertFilter selects alerts for ListAlerts.
 type AlertFilter struct {

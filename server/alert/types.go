@@ -110,6 +110,12 @@ type Alert struct {
 	RecoveringSince time.Time `json:"recovering_since,omitzero"`
 	// Suppressed is set while a maintenance silence held back this alert's email.
 	Suppressed bool `json:"suppressed,omitempty"`
+	// AckedAt and AckedBy say when and by whom an operator acknowledged the alert (zero: not
+	// acknowledged). An acknowledged alert sends no reminders. Stores keep them in columns of
+	// their own (Store.AckAlert) that win over the saved JSON's copies, so a save by the engine,
+	// which may not know of the acknowledgement yet, cannot undo it.
+	AckedAt time.Time `json:"acked_at,omitzero"`
+	AckedBy string    `json:"acked_by,omitempty"`
 
 	// LastSeen and BootTime are, for silence alerts, the host's last report before it went quiet
 	// and the boot time it had then; BackAt is when it reported again.
@@ -130,6 +136,12 @@ type Alert struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	// History is filled by Manager.GetAlert.
 	History []AlertEvent `json:"history,omitempty"`
+}
+
+// Ack is an operator's acknowledgement of an alert.
+type Ack struct {
+	By string
+	At time.Time
 }
 
 // Open reports whether the alert is pending or firing.

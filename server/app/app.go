@@ -280,11 +280,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		fmt.Fprintln(w, "ready")
 	})
 
-	dcfg := web.Config{Service: s.svc, Logger: cfg.Logger, Version: cfg.Version}
-	if s.rollouts != nil {
-		dcfg.Rollouts = s.rollouts
-	}
-	dash, err := web.New(dcfg)
+	dash, err := web.New(web.Config{Service: s.svc, Logger: cfg.Logger, Version: cfg.Version, Releases: releases, Rollouts: s.rollouts,
+		Now: cfg.Rollout.Now})
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}

@@ -26,6 +26,7 @@ func (a *API) alertRoutes(v1 *mux.Router) {
 	v1.HandleFunc("/rules/{id}", a.opAuth(h.deleteRule)).Methods(http.MethodDelete)
 	v1.HandleFunc("/alerts", a.opAuth(h.listAlerts)).Methods(http.MethodGet)
 	v1.HandleFunc("/alerts/{id}", a.opAuth(h.getAlert)).Methods(http.MethodGet)
+	v1.HandleFunc("/alerts/{id}/ack", a.opAuth(h.ackAlert)).Methods(http.MethodPost)
 	v1.HandleFunc("/silences", a.opAuth(h.listSilences)).Methods(http.MethodGet)
 	v1.HandleFunc("/silences", a.opAuth(h.createSilence)).Methods(http.MethodPost)
 	v1.HandleFunc("/silences/{id}", a.opAuth(h.deleteSilence)).Methods(http.MethodDelete)
@@ -104,6 +105,20 @@ func (h *alertHandlers) getAlert(w http.ResponseWriter, r *http.Request, p serve
 		return
 	}
 	a, err := h.m.GetAlert(r.Context(), p, id)
+	if err != nil {
+		h.api.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, alertOut(a))
+}
+
+func (h *alertHandlers) ackAlert(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	id, err := strconv.ParseInt(mux.Vars(r)["id"], 10, 64)
+	if err != nil {
+		h.api.writeError(w, r, fmt.Errorf("%w: alert id must be a number", server.ErrInvalid))
+		return
+	}
+	a, err := h.m.AckAlert(r.Context(), p, id)
 	if err != nil {
 		h.api.writeError(w, r, err)
 		return

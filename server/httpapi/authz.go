@@ -42,6 +42,7 @@ var routeRoles = map[string]string{
 	"DELETE /api/v1/rules/{id}":                server.RoleOperator,
 	"POST /api/v1/silences":                    server.RoleOperator,
 	"DELETE /api/v1/silences/{id}":             server.RoleOperator,
+	"POST /api/v1/alerts/{id}/ack":             server.RoleOperator,
 }
 
 // selfServiceRoutes change something, yet any role may call them for itself: its own API tokens

@@ -60,6 +60,7 @@ func TestAuthorization(t *testing.T) {
 		{"DELETE", "/api/v1/rules/default-cpu", server.RoleOperator},
 		{"GET", "/api/v1/alerts", server.RoleViewer},
 		{"GET", "/api/v1/alerts/1", server.RoleViewer},
+		{"POST", "/api/v1/alerts/1/ack", server.RoleOperator},
 		{"GET", "/api/v1/silences", server.RoleViewer},
 		{"POST", "/api/v1/silences", server.RoleOperator},
 		{"DELETE", "/api/v1/silences/s-1", server.RoleOperator},

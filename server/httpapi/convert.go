@@ -98,7 +98,7 @@ func alertOut(a alert.Alert) api.Alert {
 		ID: a.ID, Key: a.Key, RuleID: a.RuleID, RuleName: a.RuleName, Kind: a.Kind, HostID: a.HostID, Hostname: a.Hostname,
 		Group: a.Group, Subject: a.Subject, State: a.State, Summary: a.Summary, Value: a.Value,
 		StartedAt: a.StartedAt, FiredAt: a.FiredAt, ResolvedAt: a.ResolvedAt, NotifiedAt: a.NotifiedAt, Reminders: a.Reminders,
-		RecoveringSince: a.RecoveringSince, Suppressed: a.Suppressed, LastSeen: a.LastSeen, BootTime: a.BootTime, BackAt: a.BackAt,
+		RecoveringSince: a.RecoveringSince, Suppressed: a.Suppressed, AckedAt: a.AckedAt, AckedBy: a.AckedBy, LastSeen: a.LastSeen, BootTime: a.BootTime, BackAt: a.BackAt,
 		Reason: a.Reason, CoveredBy: a.CoveredBy, Hosts: a.Hosts, Details: a.Details, Version: a.Version, UpdatedAt: a.UpdatedAt,
 		History: mapSlice(a.History, alertEventOut),
 	}

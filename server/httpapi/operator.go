@@ -13,6 +13,7 @@ import (
 	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/release"
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/tufrepo"
 )
 
 func parseDuration(field, s string) (time.Duration, error) {
@@ -299,15 +300,18 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, p server.Princip
 	writeJSON(w, http.StatusOK, orEmpty(mapSlice(es, auditOut)))
 }
 
-// checkPin refuses (ErrInvalid) a pin to a channel no published release is on, or to a version
+func (a *API) checkPin(ctx context.Context, pin api.Pin) error { return CheckPin(ctx, a.releases, pin) }
+
+// CheckPin refuses (ErrInvalid) a pin to a channel no published release is on, or to a version
 // the release repository has not published, unless pin.Force allows the latter: both are more
 // often typos than intent, and a group pinned to nothing that exists just never updates. A
-// server without a release repository, or with an empty one, has nothing published.
-func (a *API) checkPin(ctx context.Context, pin api.Pin) error {
+// server without a release repository (releases nil), or with an empty one, has nothing
+// published. The API's PUT /groups/{name}/pin and the dashboard's pin form both call it.
+func CheckPin(ctx context.Context, releases *tufrepo.Repository, pin api.Pin) error {
 	var rels []release.Release
-	if a.releases != nil {
+	if releases != nil {
 		var err error
-		if rels, err = a.releases.Releases(ctx); err != nil {
+		if rels, err = releases.Releases(ctx); err != nil {
 			return fmt.Errorf("list releases: %w", err)
 		}
 	}

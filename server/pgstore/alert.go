@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -295,4 +296,53 @@ func (s *Store) PruneAlerts(ctx context.Context, before time.Time) (alerts, noti
 		return 0, 0, err
 	}
 	return alerts, notifications, nil
+}
+
+// AckAlert records an acknowledgement of open alert id, its history event and audit. The row is
+// locked first, so a concurrent acknowledgement waits and then finds it acknowledged.
+func (s *Store) AckAlert(ctx context.Context, id int64, ack alert.Ack, audit server.AuditEntry) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		var state, by string
+		err := tx.QueryRow(ctx, `SELECT state, acked_by FROM alerts WHERE id = $1 FOR UPDATE`, id).Scan(&state, &by)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("acknowledge alert %d: %w", id, server.ErrNotFound)
+		case err != nil:
+			return fmt.Errorf("acknowledge alert %d: %w", id, err)
+		case state == alert.StateResolved:
+			return fmt.Errorf("acknowledge alert %d: %w", id, alert.ErrAlertResolved)
+		case by != "":
+			return fmt.Errorf("acknowledge alert %d (by %s): %w", id, by, alert.ErrAlreadyAcked)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE alerts SET acked_at = $1, acked_by = $2 WHERE id = $3`, ack.At, ack.By, id); err != nil {
+			return fmt.Errorf("acknowledge alert %d: %w", id, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO alert_events (alert_id, time, state, message) VALUES ($1, $2, $3, $4)`,
+			id, ack.At, state, "acknowledged by "+ack.By); err != nil {
+			return fmt.Errorf("acknowledge alert %d: event: %w", id, err)
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}
+
+// OpenAlertAcks returns the acknowledgements of open alerts.
+func (s *Store) OpenAlertAcks(ctx context.Context) (map[int64]alert.Ack, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, acked_at, acked_by FROM alerts WHERE state <> 'resolved' AND acked_by <> ''`)
+	if err != nil {
+		return nil, fmt.Errorf("open alert acks: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]alert.Ack{}
+	for rows.Next() {
+		var id int64
+		var a alert.Ack
+		if err := rows.Scan(&id, storesql.TimeInto(&a.At), &a.By); err != nil {
+			return nil, fmt.Errorf("open alert acks: %w", err)
+		}
+		out[id] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("open alert acks: %w", err)
+	}
+	return out, nil
 }

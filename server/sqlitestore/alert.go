@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -351,4 +352,52 @@ func (s *Store) PruneAlerts(ctx context.Context, before time.Time) (alerts, noti
 		return 0, 0, err
 	}
 	return alerts, notifications, nil
+}
+
+// AckAlert records an acknowledgement of open alert id, its history event and audit.
+func (s *Store) AckAlert(ctx context.Context, id int64, ack alert.Ack, audit server.AuditEntry) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var state, by string
+		err := tx.QueryRowContext(ctx, `SELECT state, acked_by FROM alerts WHERE id = ?`, id).Scan(&state, &by)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("acknowledge alert %d: %w", id, server.ErrNotFound)
+		case err != nil:
+			return fmt.Errorf("acknowledge alert %d: %w", id, err)
+		case state == alert.StateResolved:
+			return fmt.Errorf("acknowledge alert %d: %w", id, alert.ErrAlertResolved)
+		case by != "":
+			return fmt.Errorf("acknowledge alert %d (by %s): %w", id, by, alert.ErrAlreadyAcked)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET acked_at = ?, acked_by = ? WHERE id = ?`, micros(ack.At), ack.By, id); err != nil {
+			return fmt.Errorf("acknowledge alert %d: %w", id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO alert_events (alert_id, time, state, message) VALUES (?, ?, ?, ?)`,
+			id, micros(ack.At), state, "acknowledged by "+ack.By); err != nil {
+			return fmt.Errorf("acknowledge alert %d: event: %w", id, err)
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}
+
+// OpenAlertAcks returns the acknowledgements of open alerts.
+func (s *Store) OpenAlertAcks(ctx context.Context) (map[int64]alert.Ack, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, acked_at, acked_by FROM alerts WHERE state <> 'resolved' AND acked_by <> ''`)
+	if err != nil {
+		return nil, fmt.Errorf("open alert acks: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]alert.Ack{}
+	for rows.Next() {
+		var id int64
+		var a alert.Ack
+		if err := rows.Scan(&id, storesql.TimeInto(&a.At), &a.By); err != nil {
+			return nil, fmt.Errorf("open alert acks: %w", err)
+		}
+		out[id] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("open alert acks: %w", err)
+	}
+	return out, nil
 }

@@ -29,6 +29,7 @@ func runAlert(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"AlertOutboxClaim", testAlertOutboxClaim},
 		{"AlertOutboxConcurrentClaims", testAlertOutboxConcurrent},
 		{"AlertPrune", testAlertPrune},
+		{"AlertAck", testAlertAck},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -467,4 +468,69 @@ func testAlertPrune(t *testing.T, f *fixture, s alert.Store) {
 	if as, ns, err := s.PruneAlerts(f.ctx, cut); err != nil || as != 0 || ns != 0 {
 		t.Errorf("second PruneAlerts = %d, %d, %v; want 0, 0", as, ns, err)
 	}
+}
+
+// testAlertAck: AckAlert records who and when beside the alert, with a history event and audit,
+// without changing its Version, so the engine's next save (which knows nothing of it) succeeds
+// and keeps it; OpenAlertAcks lists it while the alert is open; a second acknowledgement, one
+// of a resolved alert and one of no alert are refused.
+func testAlertAck(t *testing.T, f *fixture, s alert.Store) {
+	a := &alert.Alert{Key: "cpu/h-1/", RuleID: "default-cpu", Kind: alert.KindCPU, HostID: "h-1", Group: "default",
+		State: alert.StateFiring, StartedAt: t0, FiredAt: t0, Summary: "hot"}
+	if err := s.SaveAlert(f.ctx, a, alert.AlertEvent{Time: t0, State: a.State, Message: "firing"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	other := &alert.Alert{Key: "cpu/h-2/", HostID: "h-2", State: alert.StateFiring, StartedAt: t0}
+	if err := s.SaveAlert(f.ctx, other, alert.AlertEvent{Time: t0}, nil); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(time.Minute)
+	if err := s.AckAlert(f.ctx, a.ID, alert.Ack{By: "olga", At: at}, server.AuditEntry{Time: at, Actor: "olga", Action: "alert.ack",
+		Target: fmt.Sprintf("alert/%d", a.ID)}); err != nil {
+		t.Fatal(err)
+	}
+	acks, err := s.OpenAlertAcks(f.ctx)
+	if err != nil || len(acks) != 1 || acks[a.ID].By != "olga" {
+		t.Fatalf("OpenAlertAcks = %+v, %v", acks, err)
+	}
+	checkTime(t, "ack time", acks[a.ID].At, at)
+	wantErr(t, "AckAlert twice", s.AckAlert(f.ctx, a.ID, alert.Ack{By: "bob", At: at}, server.AuditEntry{Action: "alert.ack"}), alert.ErrAlreadyAcked)
+	wantErr(t, "AckAlert of no alert", s.AckAlert(f.ctx, 999999, alert.Ack{By: "bob", At: at}, server.AuditEntry{Action: "alert.ack"}), server.ErrNotFound)
+
+	// The engine's copy (Version 1, no ack) saves fine and the acknowledgement stays.
+	a.Summary = "still hot"
+	if err := s.SaveAlert(f.ctx, a, alert.AlertEvent{Time: t0.Add(2 * time.Minute), State: a.State, Message: "still"}, nil); err != nil {
+		t.Fatalf("save after ack: %v", err)
+	}
+	got, err := s.GetAlert(f.ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.AckedBy != "olga" || got.Summary != "still hot" || got.Version != 2 {
+		t.Errorf("after the engine's save: acked by %q, summary %q, version %d", got.AckedBy, got.Summary, got.Version)
+	}
+	checkTime(t, "AckedAt", got.AckedAt, at)
+	var msgs []string
+	for _, ev := range got.History {
+		msgs = append(msgs, ev.Message)
+	}
+	if want := []string{"firing", "acknowledged by olga", "still"}; !slices.Equal(msgs, want) {
+		t.Errorf("history %v, want %v", msgs, want)
+	}
+	if ls, err := s.ListAlerts(f.ctx, alert.AlertFilter{}); err != nil || len(ls) != 2 || ls[1].AckedBy != "olga" || ls[0].AckedBy != "" {
+		t.Errorf("ListAlerts acks = %+v, %v", ls, err)
+	}
+	if es, err := f.s.SearchAudit(f.ctx, server.AuditFilter{Action: "alert.ack"}); err != nil || len(es) != 1 || es[0].Actor != "olga" {
+		t.Errorf("audit = %+v, %v", es, err)
+	}
+
+	a.State, a.ResolvedAt = alert.StateResolved, t0.Add(3*time.Minute)
+	if err := s.SaveAlert(f.ctx, a, alert.AlertEvent{Time: a.ResolvedAt, State: a.State, Message: "cool"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if acks, err := s.OpenAlertAcks(f.ctx); err != nil || len(acks) != 0 {
+		t.Errorf("OpenAlertAcks after resolve = %+v, %v", acks, err)
+	}
+	wantErr(t, "AckAlert of another open alert", s.AckAlert(f.ctx, other.ID, alert.Ack{By: "bob", At: at}, server.AuditEntry{Action: "alert.ack"}), nil)
+	wantErr(t, "AckAlert of a resolved alert", s.AckAlert(f.ctx, a.ID, alert.Ack{By: "bob", At: at}, server.AuditEntry{Action: "alert.ack"}), alert.ErrAlertResolved)
 }

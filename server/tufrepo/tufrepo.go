@@ -277,3 +277,11 @@ func (r *Repository) Releases(ctx context.Context) ([]release.Release, error) {
 	}
 	return rels, err
 }
+
+// Initialized reports whether the repository has been initialized (root metadata exists), without
+// loading or generating the online keys, so a page that only needs to say "not initialized" costs
+// no key derivation.
+func (r *Repository) Initialized() bool {
+	_, err := os.Stat(filepath.Join(r.storage.MetadataPath(), "root.json"))
+	return err == nil
+}

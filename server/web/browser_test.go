@@ -23,6 +23,12 @@ import (
 	"github.com/vigilhq/vigil/wire"
 )
 
+// notice selects the page's notice once it contains text (so a wait cannot match the notice of
+// the page before).
+func notice(text string) chromedp.Search {
+	return chromedp.Search(`//p[contains(@class, "notice") and contains(., "` + text + `")]`)
+}
+
 // chromium finds Debian's Chromium, or skips (fails under CI=true, where .ci/run installs it).
 func chromium(t *testing.T) string {
 	t.Helper()
@@ -42,14 +48,18 @@ func chromium(t *testing.T) string {
 }
 
 // TestDashboardInBrowser signs in with the first admin's password in headless Chromium (a wrong
-// password is refused), sees an enrolled host reporting, opens its page, finds the sign-in in the
-// audit page, signs out and checks the old session no longer opens a page. Screenshots of the
-// main pages go to $VIGIL_SCREENSHOT_DIR, else to a temporary directory the log names.
+// password is refused), sees an enrolled host reporting, opens its page, pins the group and sees
+// the rollout start, pauses it, acknowledges the alert the engine fired for the host, creates a
+// maintenance silence and ends it, finds the changes in the audit page, signs out and checks the
+// old session no longer opens a page. Screenshots of the main pages go to $VIGIL_SCREENSHOT_DIR,
+// else to a temporary directory the log names.
 func TestDashboardInBrowser(t *testing.T) {
 	browser := chromium(t)
 	dir := t.TempDir()
 	srv, err := app.Start(context.Background(), app.Config{DataDir: dir, Listen: "127.0.0.1:0", Version: "9.9.9",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// The alert engine looks at new reports often, so the CPU alert below fires at once.
+		Alert: app.AlertTuning{EvalInterval: 50 * time.Millisecond, ScanInterval: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +111,10 @@ func TestDashboardInBrowser(t *testing.T) {
 		WatchProcesses: []wire.ProcessWatch{{Name: "nginx"}}, WatchUnits: []string{"nginx.service"}}); err != nil {
 		t.Fatal(err)
 	}
+	// A rule the report below trips at once: the alert to acknowledge.
+	if _, err := admin.CreateRule(ctx, api.Rule{Kind: api.KindCPU, Threshold: 40}); err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now().UTC()
 	batch := wire.ReportBatch{Reports: []wire.Report{{Seq: 1, Time: now, AgentVersion: "1.0.0", IntervalSeconds: 10,
 		CPU: &wire.CPU{Cores: 2, BusyPct: 42.5}, Memory: &wire.Memory{TotalBytes: 4 << 30, AvailableBytes: 2 << 30, UsedPct: 50},
@@ -123,7 +137,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	defer cancel()
 	bctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
-	bctx, cancel = context.WithTimeout(bctx, 60*time.Second)
+	bctx, cancel = context.WithTimeout(bctx, 120*time.Second)
 	defer cancel()
 
 	if err := chromedp.Do(bctx,
@@ -228,7 +242,94 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("footer %q lacks the version", footer)
 	}
 
+	// Pin the group to a version not published (force), see the rollout start, pause it.
+	if err := chromedp.Do(bctx,
+		chromedp.SendKeys(chromedp.CSS(`#pin-default input[name="target"]`), "2.0.0"),
+		chromedp.Click(chromedp.CSS(`#pin-default input[name="force"]`)),
+		chromedp.Click(chromedp.CSS(`#pin-default button`)),
+		chromedp.WaitVisible(notice("pinned")),
+	); err != nil {
+		t.Fatalf("pin from the groups page: %v", err)
+	}
+	if got, ro := text(".notice"), text("#group-default .rollout"); !strings.Contains(got, "pinned to version 2.0.0") ||
+		!strings.Contains(ro, "running") || !strings.Contains(ro, "the canaries") || !strings.Contains(ro, "of 2 admitted") {
+		t.Errorf("after pinning: notice %q, rollout %q", got, ro)
+	}
+	if err := chromedp.Do(bctx,
+		chromedp.Click(chromedp.CSS(`#group-default button.pause`)),
+		chromedp.WaitVisible(chromedp.CSS(`#group-default button.resume`)),
+	); err != nil {
+		t.Fatalf("pause from the groups page: %v", err)
+	}
+	if got := text("#group-default .rollout"); !strings.Contains(got, "paused") || !strings.Contains(got, "paused by admin") {
+		t.Errorf("after pausing: rollout %q", got)
+	}
+	if rs, err := admin.ListRollouts(ctx, apiclient.RolloutFilter{Group: api.DefaultGroup}); err != nil || len(rs) != 1 || rs[0].State != "paused" {
+		t.Errorf("rollouts after pausing from the page: %+v, %v", rs, err)
+	}
 	screenshot(bctx, "groups")
+
+	// The alert the CPU rule fired: acknowledge it. The engine runs apart from the page, so
+	// reload until it shows (bounded by bctx).
+	for {
+		if err := chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/alerts"), chromedp.WaitVisible(chromedp.ID("firing"))); err != nil {
+			t.Fatalf("alerts page: %v (no alert fired?)", err)
+		}
+		if strings.Contains(text("#firing"), "CPU busy above 40%") {
+			break
+		}
+		select {
+		case <-bctx.Done():
+			t.Fatal("the CPU alert never showed on the alerts page")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if err := chromedp.Do(bctx,
+		chromedp.Click(chromedp.CSS(`#firing .ack button`)),
+		chromedp.WaitVisible(notice("acknowledged")),
+	); err != nil {
+		t.Fatalf("acknowledge: %v", err)
+	}
+	if got := text("#firing"); !strings.Contains(got, "acknowledged by admin") {
+		t.Errorf("firing alerts after acknowledging: %q", got)
+	}
+	screenshot(bctx, "alerts")
+
+	// A maintenance silence for web-1, for two hours; then end it early.
+	if err := chromedp.Do(bctx,
+		chromedp.Navigate(srv.URL+"/silences"),
+		chromedp.WaitVisible(chromedp.ID("new-silence")),
+		chromedp.SendKeys(chromedp.ID("silence-host"), "web-1"),
+		chromedp.SetValue(chromedp.ID("silence-duration"), "2h"),
+		chromedp.SendKeys(chromedp.ID("silence-comment"), "kernel upgrade"),
+		chromedp.Click(chromedp.ID("create-silence")),
+		chromedp.WaitVisible(notice("holds back alert emails")),
+	); err != nil {
+		t.Fatalf("create a silence: %v", err)
+	}
+	if got := text("#silences"); !strings.Contains(got, "kernel upgrade") || !strings.Contains(got, web1.HostID[:8]) || !strings.Contains(got, "in 2 h") {
+		t.Errorf("silences after creating one: %q", got)
+	}
+	screenshot(bctx, "silences")
+	if err := chromedp.Do(bctx,
+		chromedp.Click(chromedp.CSS(`#silences button.danger`)),
+		chromedp.WaitVisible(notice("ended")),
+	); err != nil {
+		t.Fatalf("end the silence: %v", err)
+	}
+	if got := text("#silences"); !strings.Contains(got, "No silence is active") {
+		t.Errorf("after ending the silence: current %q", got)
+	}
+	// Ending early deletes it, as DELETE /api/v1/silences/{id} does.
+	if ss, err := admin.ListSilences(ctx, true); err != nil || len(ss) != 0 {
+		t.Errorf("silences after ending it from the page: %+v, %v", ss, err)
+	}
+	for _, page := range []string{"releases", "notifications"} {
+		if err := chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/"+page), chromedp.WaitVisible(chromedp.CSS("h1"))); err != nil {
+			t.Fatalf("%s page: %v", page, err)
+		}
+		screenshot(bctx, page)
+	}
 
 	// The audit page shows the sign-in's changes with who and from where; filters narrow it.
 	if err := chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/audit?action=group."), chromedp.WaitVisible(chromedp.ID("audit"))); err != nil {

@@ -12,11 +12,6 @@ import (
 	"github.com/vigilhq/vigil/wire"
 )
 
-// rolloutLister finds a group's active rollout. rollout.Manager implements it.
-type rolloutLister interface {
-	List(ctx context.Context, p server.Principal, f rollout.Filter) ([]rollout.Rollout, error)
-}
-
 // hostChart is one rendered chart of the host page.
 type hostChart struct {
 	ID, Title string

@@ -1,6 +1,8 @@
 // Package web serves Vigil's dashboard: the fleet at a glance, each host's latest state and update
-// history, groups with their pins, the audit log, users (admin) and the signed-in user's account
-// (password, own API tokens). Pages are
+// history, groups with their pins and rollouts (pin, pause, resume, abort), releases (versions,
+// channels, drafts' signatures, metadata expiry), alerts (acknowledge), maintenance silences
+// (create, end), the notification outbox, the audit log, users (admin) and the signed-in user's
+// account (password, own API tokens). Pages are
 // rendered on the server with html/template (which escapes everything hosts report) from embedded
 // templates and assets. Host charts are SVG drawn on the server (chart.go). The one script,
 // assets/fleet.js, only refreshes the fleet table in place from GET /fleet/rows (every page works
@@ -15,7 +17,9 @@
 // Every state-changing request is a POST form that must carry the session's CSRF token (an HMAC
 // of the session ID, compared in constant time) and, if the browser sends them, an Origin of
 // this server and Sec-Fetch-Site same-origin; sign-in, which has no session yet, requires the
-// Origin check. Authorization is the Service's, per the user's role.
+// Origin check. Authorization is the Service's, per the user's role: every action calls the same
+// server.Service, rollout.Manager or alert.Manager method as the API route that does it, which
+// checks the role and writes the audit log, so a form only offers what that method allows.
 package web
 
 import (
@@ -40,7 +44,10 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/alert"
 	"github.com/vigilhq/vigil/server/httpapi"
+	"github.com/vigilhq/vigil/server/rollout"
+	"github.com/vigilhq/vigil/server/tufrepo"
 )
 
 //go:embed templates/*.html
@@ -66,9 +73,12 @@ type Config struct {
 	Version string
 	// Now defaults to time.Now.
 	Now func() time.Time
-	// Rollouts, when set, shows a host's place in its group's active rollout on the host page
-	// (rollout.Manager). Nil shows none.
-	Rollouts rolloutLister
+	// Releases is the release repository the releases page shows and pins are checked against
+	// (as the API does). Nil: no repository; a pin to a version needs force.
+	Releases *tufrepo.Repository
+	// Rollouts is behind the groups page's rollout progress and its pause, resume and abort.
+	// Nil: pins apply at once and no rollouts are shown.
+	Rollouts *rollout.Manager
 }
 
 // Handler serves the dashboard. It is safe for concurrent use.
@@ -76,6 +86,8 @@ type Handler struct {
 	cfg  Config
 	tmpl map[string]*template.Template
 	mux  *mux.Router
+	// alerts is the alerting surface over the Service's store (nil if it keeps no alerts).
+	alerts *alert.Manager
 }
 
 // New parses the templates and builds the routes.
@@ -90,6 +102,9 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Now = time.Now
 	}
 	h := &Handler{cfg: cfg, tmpl: map[string]*template.Template{}, mux: mux.NewRouter()}
+	if st, ok := cfg.Service.Store().(alert.Store); ok {
+		h.alerts = alert.NewManager(st, cfg.Now)
+	}
 	funcs := template.FuncMap{
 		"ago":        h.ago,
 		"pct":        func(v float64) string { return fmtFloat(v) + "%" },
@@ -102,6 +117,12 @@ func New(cfg Config) (*Handler, error) {
 		"shortID":    func(id string) string { return id[:min(len(id), 8)] },
 		"outageSpan": outageSpan,
 		"meter":      meter,
+		"allowed":    server.Allowed,
+		"stageName":  rollout.StageName,
+		"active":     rollout.Active,
+		"until":      h.until,
+		"join":       strings.Join,
+		"list":       func(v ...any) []any { return v },
 	}
 	pages, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
@@ -136,6 +157,15 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("/fleet/rows", h.auth(h.fleetRows)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/hosts/{id}", h.auth(h.host)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/groups", h.auth(h.groups)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/groups/{name}/pin", h.form(h.pinGroup)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/rollouts/{id}/{action:pause|resume|abort}", h.form(h.actRollout)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/releases", h.auth(h.releases)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/alerts", h.auth(h.alertList)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/alerts/{id}/ack", h.form(h.ackAlert)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/silences", h.auth(h.silences)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/silences", h.form(h.createSilence)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/silences/{id}/end", h.form(h.endSilence)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/notifications", h.auth(h.notifications)).Methods(http.MethodGet)
 	return h, nil
 }
 
@@ -369,15 +399,6 @@ func (h *Handler) host(w http.ResponseWriter, r *http.Request, p server.Principa
 	h.render(w, r, http.StatusOK, "host", page{Title: host.Hostname, Principal: p, Data: d})
 }
 
-func (h *Handler) groups(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	groups, err := h.cfg.Service.ListGroups(r.Context(), p)
-	if err != nil {
-		h.fail(w, r, p, err)
-		return
-	}
-	h.render(w, r, http.StatusOK, "groups", page{Title: "Groups", Principal: p, Data: groups})
-}
-
 // status is the host's status as the Service derived it (server.HostStatus: up, late, silent or
 // unreachable), or "revoked".
 func (h *Handler) status(host server.Host) string {
@@ -403,6 +424,25 @@ func (h *Handler) ago(t time.Time) string {
 		return itoa(int(d.Hours())) + " h ago"
 	}
 	return itoa(int(d.Hours()/24)) + " days ago"
+}
+
+// until says how far t is from now: "in 3 days", "in 5 h", "in 12 min", or as ago when past.
+func (h *Handler) until(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	d := t.Sub(h.cfg.Now())
+	if d < 0 {
+		return h.ago(t)
+	}
+	// Rounded to the nearest unit: a silence of 2h just created ends "in 2 h".
+	switch {
+	case d < time.Hour:
+		return "in " + itoa(int((d + 30*time.Second).Minutes())) + " min"
+	case d < 48*time.Hour:
+		return "in " + itoa(int((d + 30*time.Minute).Hours())) + " h"
+	}
+	return "in " + itoa(int((d+12*time.Hour).Hours()/24)) + " days"
 }
 
 func pinText(p server.Pin) string {

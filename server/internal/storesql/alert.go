@@ -150,7 +150,7 @@ func (s AlertSave) SavedAs(a *alert.Alert, id int64) {
 }
 
 // AlertColumns are the columns of alerts ScanAlert reads.
-const AlertColumns = `id, state, version, updated_at, data`
+const AlertColumns = `id, state, version, updated_at, data, acked_at, acked_by`
 
 // ScanAlert reads AlertColumns; the columns win over the JSON's copies.
 func ScanAlert(row Scanner) (alert.Alert, error) {
@@ -160,14 +160,17 @@ func ScanAlert(row Scanner) (alert.Alert, error) {
 		state   string
 		updated time.Time
 		data    []byte
+		ackedAt time.Time
+		ackedBy string
 	)
-	if err := row.Scan(&id, &state, &ver, TimeInto(&updated), &data); err != nil {
+	if err := row.Scan(&id, &state, &ver, TimeInto(&updated), &data, TimeInto(&ackedAt), &ackedBy); err != nil {
 		return alert.Alert{}, err
 	}
 	if err := json.Unmarshal(data, &a); err != nil {
 		return alert.Alert{}, fmt.Errorf("decode alert %d: %w", id, err)
 	}
 	a.ID, a.State, a.Version, a.UpdatedAt = id, state, ver, updated
+	a.AckedAt, a.AckedBy = ackedAt, ackedBy
 	return a, nil
 }
 

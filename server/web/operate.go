@@ -1,0 +1,199 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/httpapi"
+	"github.com/vigilhq/vigil/server/rollout"
+)
+
+// groupRow is a group on the groups page with its rollout: the active one, else the latest.
+type groupRow struct {
+	server.Group
+	Rollout *rollout.Rollout
+	Active  bool
+}
+
+// maxRolloutsListed bounds the rollouts the groups page reads to find each group's latest.
+const maxRolloutsListed = 500
+
+// groupsPage renders the groups page: each group's pin, agent settings and rollout, with the pin
+// and rollout forms for roles that may use them (the Service decides; the forms only follow it).
+func (h *Handler) groupsPage(w http.ResponseWriter, r *http.Request, p server.Principal, status int, notice, errMsg string) {
+	groups, err := h.cfg.Service.ListGroups(r.Context(), p)
+	if err != nil {
+		h.fail(w, r, p, err)
+		return
+	}
+	rows := make([]groupRow, len(groups))
+	for i, g := range groups {
+		rows[i].Group = g
+	}
+	if h.cfg.Rollouts != nil {
+		rs, err := h.cfg.Rollouts.List(r.Context(), p, rollout.Filter{Limit: maxRolloutsListed})
+		if err != nil {
+			h.fail(w, r, p, err)
+			return
+		}
+		// Newest first: the first active one of a group wins, else its first one.
+		for i := range rows {
+			for j := range rs {
+				if rs[j].Group != rows[i].Name {
+					continue
+				}
+				if rollout.Active(rs[j].State) {
+					rows[i].Rollout, rows[i].Active = &rs[j], true
+					break
+				}
+				if rows[i].Rollout == nil {
+					rows[i].Rollout = &rs[j]
+				}
+			}
+		}
+	}
+	versions, channels := h.published(r)
+	h.render(w, r, status, "groups", page{Title: "Groups", Principal: p, Notice: notice, Error: errMsg, Data: map[string]any{
+		"Groups": rows, "Versions": versions, "Channels": channels, "Staged": h.cfg.Rollouts != nil}})
+}
+
+// published lists the published versions and channels for the pin form's suggestions; a
+// repository that cannot be read suggests nothing (the pin is still checked when sent).
+func (h *Handler) published(r *http.Request) (versions, channels []string) {
+	if h.cfg.Releases == nil {
+		return nil, nil
+	}
+	rels, err := h.cfg.Releases.Releases(r.Context())
+	if err != nil {
+		return nil, nil
+	}
+	seen := map[string]bool{}
+	for _, rel := range rels {
+		if !rel.Published {
+			continue
+		}
+		versions = append(versions, rel.Version)
+		for _, c := range rel.Channels {
+			if !seen[c] {
+				seen[c] = true
+				channels = append(channels, c)
+			}
+		}
+	}
+	return versions, channels
+}
+
+func (h *Handler) groups(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	h.groupsPage(w, r, p, http.StatusOK, "", "")
+}
+
+// actionError maps a refused action to a status and a message for the page; ok is false for
+// errors that are not the user's to fix (then the caller fails the request).
+func actionError(err error) (status int, msg string, ok bool) {
+	switch {
+	case errors.Is(err, server.ErrInvalid):
+		return http.StatusBadRequest, err.Error(), true
+	case errors.Is(err, server.ErrConflict):
+		return http.StatusConflict, err.Error(), true
+	case errors.Is(err, server.ErrNotFound):
+		return http.StatusNotFound, "Not found (removed meanwhile?): " + err.Error(), true
+	}
+	return 0, "", false
+}
+
+// pinGroup pins a group to a version or a channel (form fields kind, target, force), checked
+// against the release repository as the API's PUT /api/v1/groups/{name}/pin is; with rollouts
+// the Service starts one.
+func (h *Handler) pinGroup(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	name := mux.Vars(r)["name"]
+	// The role first, so a viewer learns nothing from how the form is checked.
+	if err := h.cfg.Service.Authorize(p, server.RoleOperator); err != nil {
+		h.fail(w, r, p, err)
+		return
+	}
+	target := strings.TrimSpace(r.PostForm.Get("target"))
+	pin := api.Pin{Force: r.PostForm.Get("force") != ""}
+	kind := r.PostForm.Get("kind")
+	switch kind {
+	case "version":
+		pin.Version = target
+	case "channel":
+		pin.Channel = target
+	case "none": // unpin, as DELETE /api/v1/groups/{name}/pin and vigilctl groups pin G --none
+	default:
+		h.groupsPage(w, r, p, http.StatusBadRequest, "", "Choose whether to pin a version or a channel, or to unpin.")
+		return
+	}
+	if target == "" && kind != "none" {
+		h.groupsPage(w, r, p, http.StatusBadRequest, "", "Give the version or channel to pin group "+name+" to.")
+		return
+	}
+	var err error
+	if kind != "none" {
+		err = httpapi.CheckPin(r.Context(), h.cfg.Releases, pin)
+	}
+	var g server.Group
+	if err == nil {
+		g, err = h.cfg.Service.SetPin(r.Context(), p, name, server.Pin{Version: pin.Version, Channel: pin.Channel})
+	}
+	if err != nil {
+		h.afterGroupAction(w, r, p, err, "")
+		return
+	}
+	notice := "Group " + g.Name + " pinned to " + pinText(g.Pin) + "."
+	if kind == "none" {
+		notice = "Group " + g.Name + " unpinned: its hosts stay on what they run."
+	} else if h.cfg.Rollouts != nil {
+		notice += " A rollout moves its hosts in stages; its progress is below."
+	}
+	h.groupsPage(w, r, p, http.StatusOK, notice, "")
+}
+
+// actRollout pauses, resumes or aborts a rollout.
+func (h *Handler) actRollout(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	if h.cfg.Rollouts == nil {
+		h.fail(w, r, p, server.ErrNotFound)
+		return
+	}
+	vars := mux.Vars(r)
+	ro, err := h.cfg.Rollouts.Act(r.Context(), p, vars["id"], vars["action"])
+	if errors.Is(err, rollout.ErrState) {
+		err = errors.New(vars["action"] + " is not possible: the rollout is " + stateOf(r, h, p, vars["id"]) + ".")
+		h.groupsPage(w, r, p, http.StatusConflict, "", err.Error())
+		return
+	}
+	if err != nil {
+		h.afterGroupAction(w, r, p, err, "")
+		return
+	}
+	done := map[string]string{rollout.ActionPause: "paused", rollout.ActionResume: "resumed",
+		rollout.ActionAbort: "aborted; the group's pin is back to " + pinText(ro.From)}[vars["action"]]
+	h.afterGroupAction(w, r, p, nil, "Rollout of group "+ro.Group+" to "+pinText(ro.To)+" "+done+".")
+}
+
+// stateOf is the rollout's state for a message, or "in another state".
+func stateOf(r *http.Request, h *Handler, p server.Principal, id string) string {
+	ro, err := h.cfg.Rollouts.Get(r.Context(), p, id)
+	if err != nil {
+		return "in another state"
+	}
+	return ro.State
+}
+
+func (h *Handler) afterGroupAction(w http.ResponseWriter, r *http.Request, p server.Principal, err error, done string) {
+	if err == nil {
+		h.groupsPage(w, r, p, http.StatusOK, done, "")
+		return
+	}
+	status, msg, ok := actionError(err)
+	if !ok {
+		h.fail(w, r, p, err)
+		return
+	}
+	h.groupsPage(w, r, p, status, "", msg)
+}
