@@ -15,6 +15,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -424,7 +425,17 @@ func readReportBody(r io.Reader, contentLength int64, contentEncoding string) (w
 	default:
 		return batch, fmt.Errorf("%w %q", errUnsupportedEncoding, enc)
 	}
-	err := wire.Decode(body, wire.MaxReportDecodedBytes, false, &batch)
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer putBodyBuffer(buf)
+	if _, err := buf.ReadFrom(io.LimitReader(body, wire.MaxReportDecodedBytes+1)); err != nil {
+		return batch, fmt.Errorf("read body: %w", err)
+	}
+	if int64(buf.Len()) > wire.MaxReportDecodedBytes {
+		return batch, fmt.Errorf("%w: body exceeds %d bytes", wire.ErrTooLarge, wire.MaxReportDecodedBytes)
+	}
+	// Without reflection for what agents send; exactly encoding/json's result otherwise. The
+	// batch holds copies, never the pooled buffer's bytes.
+	err := wire.UnmarshalReportBatch(buf.Bytes(), &batch)
 	return batch, err
 }
 

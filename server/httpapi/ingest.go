@@ -280,5 +280,11 @@ func (a *API) reports(w http.ResponseWriter, r *http.Request, h server.Host) {
 
 // decodeReportBody decodes a raw report body (readReportBody's checks and limits).
 func decodeReportBody(raw *bytes.Buffer, contentEncoding string) (wire.ReportBatch, error) {
+	if contentEncoding == "" && raw.Len() <= wire.MaxReportBodyBytes {
+		// Uncompressed: decode the buffer in place (readRawBody bounded it) instead of copying.
+		var batch wire.ReportBatch
+		err := wire.UnmarshalReportBatch(raw.Bytes(), &batch)
+		return batch, err
+	}
 	return readReportBody(raw, int64(raw.Len()), contentEncoding)
 }
