@@ -21,32 +21,68 @@ import (
 // checks that both agree on every input: what the fast path accepts, encoding/json accepts with
 // the same value.
 func UnmarshalReportBatch(data []byte, b *ReportBatch) error {
-	var fast ReportBatch
-	if decodeReportBatchFast(data, &fast) {
-		*b = fast
-		return nil
-	}
-	*b = ReportBatch{}
-	return Unmarshal(data, false, b)
+	_, err := UnmarshalReportBatchRaw(data, b)
+	return err
 }
 
-// decodeReportBatchFast is the fast path of UnmarshalReportBatch; false means "not decoded
+// UnmarshalReportBatchRaw is UnmarshalReportBatch that also returns, for each report, its JSON
+// as received when that JSON holds exactly the decoded fields: raw[i] then decodes (with
+// Unmarshal) to b.Reports[i], and a server can store it instead of encoding the report again.
+// raw[i] is nil for a report with unknown fields (which must not be stored: they were not
+// validated) and raw is nil when the fast path did not decode the body. raw aliases data.
+func UnmarshalReportBatchRaw(data []byte, b *ReportBatch) (raw [][]byte, err error) {
+	var fast ReportBatch
+	if raw, ok := decodeReportBatchFast(data, &fast); ok {
+		*b = fast
+		return raw, nil
+	}
+	*b = ReportBatch{}
+	return nil, Unmarshal(data, false, b)
+}
+
+// decodeReportBatchFast is the fast path of UnmarshalReportBatchRaw; false means "not decoded
 // here", never "invalid".
-func decodeReportBatchFast(data []byte, b *ReportBatch) bool {
+func decodeReportBatchFast(data []byte, b *ReportBatch) (raw [][]byte, ok bool) {
 	d := reportDecoder{data: data}
 	d.ws()
 	if !d.objStart() {
-		return false
+		return nil, false
 	}
 	var seen uint64
 	for first := true; d.member(&first); {
 		switch d.field(batchFields, &seen) {
 		case 0:
-			b.Reports = decodeSlice(&d, (*reportDecoder).report)
+			b.Reports, raw = d.reports()
 		}
 	}
 	d.ws()
-	return !d.bad && d.pos == len(d.data)
+	if d.bad || d.pos != len(d.data) {
+		return nil, false
+	}
+	return raw, true
+}
+
+// reports decodes the reports array, with each report's raw JSON (nil if it had unknown fields).
+func (d *reportDecoder) reports() ([]Report, [][]byte) {
+	if d.bad || d.pos >= len(d.data) || d.data[d.pos] != '[' {
+		d.fail()
+		return nil, nil
+	}
+	d.pos++
+	rs := make([]Report, 0, 1)
+	raw := make([][]byte, 0, 1)
+	for first := true; d.element(&first); {
+		rs = append(rs, Report{})
+		start := d.pos
+		d.unknown = false
+		d.report(&rs[len(rs)-1])
+		if d.unknown {
+			raw = append(raw, nil)
+		} else {
+			raw = append(raw, d.data[start:d.pos:d.pos])
+		}
+	}
+	return rs, raw
 }
 
 // maxSkipDepth bounds the nesting of an unknown field's value the fast path skips; deeper values
@@ -60,6 +96,8 @@ type reportDecoder struct {
 	pos  int
 	bad  bool
 	key  []byte // the key of the member being decoded
+	// unknown is set when a member was skipped as unknown.
+	unknown bool
 }
 
 func (d *reportDecoder) fail() { d.bad = true; d.pos = len(d.data) }
@@ -157,6 +195,7 @@ func (d *reportDecoder) field(names []string, seen *uint64) int {
 			return -1
 		}
 	}
+	d.unknown = true
 	d.skip(0)
 	return -1
 }

@@ -24,8 +24,8 @@ func checkAgrees(t *testing.T, data []byte) {
 	t.Helper()
 	var want, got ReportBatch
 	wantErr := Unmarshal(data, false, &want)
-	fast := decodeReportBatchFast(data, new(ReportBatch))
-	gotErr := UnmarshalReportBatch(data, &got)
+	_, fast := decodeReportBatchFast(data, new(ReportBatch))
+	raw, gotErr := UnmarshalReportBatchRaw(data, &got)
 	if (wantErr == nil) != (gotErr == nil) || wantErr != nil && wantErr.Error() != gotErr.Error() {
 		t.Fatalf("input %q:\nencoding/json: %v\nUnmarshalReportBatch (fast path %v): %v", data, wantErr, fast, gotErr)
 	}
@@ -40,6 +40,19 @@ func checkAgrees(t *testing.T, data []byte) {
 	}
 	if v1, v2 := want.Validate(), got.Validate(); (v1 == nil) != (v2 == nil) {
 		t.Fatalf("input %q: Validate %v vs %v", data, v1, v2)
+	}
+	if raw != nil && len(raw) != len(got.Reports) {
+		t.Fatalf("input %q: %d raw reports for %d reports", data, len(raw), len(got.Reports))
+	}
+	for i, r := range raw {
+		if r == nil {
+			continue
+		}
+		// What would be stored decodes to exactly the report that was validated.
+		var again Report
+		if err := Unmarshal(r, false, &again); err != nil || !reflect.DeepEqual(again, got.Reports[i]) {
+			t.Fatalf("input %q: raw report %d %q decodes to %#v (%v), want %#v", data, i, r, again, err, got.Reports[i])
+		}
 	}
 }
 
@@ -56,8 +69,14 @@ func TestUnmarshalReportBatchFastPath(t *testing.T) {
 		} else {
 			data, _ = json.Marshal(b)
 		}
-		if !decodeReportBatchFast(data, new(ReportBatch)) {
+		raw, ok := decodeReportBatchFast(data, new(ReportBatch))
+		if !ok {
 			t.Fatalf("the fast path gave up on an agent's batch: %s", data)
+		}
+		for i, r := range raw {
+			if r == nil {
+				t.Fatalf("report %d has no raw JSON", i)
+			}
 		}
 		checkAgrees(t, data)
 	}
@@ -95,6 +114,7 @@ func TestUnmarshalReportBatchAgrees(t *testing.T) {
 		"{\"reports\":[{\"seq\":1,\"time\":" + tm + ",\"agent_version\":\"a\tb\"}]}",   // control character
 		`{"reports":[{"seq":1,"time":` + tm + `,"agent_version":"a\qb"}]}`,
 		`{"reports":[{"seq":1,"time":` + tm + `,"future":{"a":[1,2,{"b":null}],"c":"\n"}}]}`, // unknown: ignored
+		`{"reports":[{"seq":1,"time":` + tm + `},{"seq":2,"time":` + tm + `,"future":1},{"seq":3,"time":` + tm + `}]}`,
 		`{"reports":[{"seq":1,"time":` + tm + `,"future":[1,]}]}`,
 		`{"reports":[{"seq":1,"time":` + tm + `,"future":tru}]}`,
 		`{"reports":[{"seq":1,"time":` + tm + `,}]}`,
