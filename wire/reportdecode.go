@@ -40,6 +40,26 @@ func UnmarshalReportBatchRaw(data []byte, b *ReportBatch) (raw [][]byte, err err
 	return nil, Unmarshal(data, false, b)
 }
 
+// UnmarshalReport decodes one report exactly as Unmarshal(data, false, r) does, without
+// reflection on the plain path (see UnmarshalReportBatch). Stored reports are read back with it.
+func UnmarshalReport(data []byte, r *Report) error {
+	var fast Report
+	if decodeReportFast(data, &fast) {
+		*r = fast
+		return nil
+	}
+	*r = Report{}
+	return Unmarshal(data, false, r)
+}
+
+// decodeReportFast is the fast path of UnmarshalReport; false means "not decoded here".
+func decodeReportFast(data []byte, r *Report) bool {
+	d := reportDecoder{data: data}
+	d.report(r)
+	d.ws()
+	return !d.bad && d.pos == len(d.data)
+}
+
 // decodeReportBatchFast is the fast path of UnmarshalReportBatchRaw; false means "not decoded
 // here", never "invalid".
 func decodeReportBatchFast(data []byte, b *ReportBatch) (raw [][]byte, ok bool) {

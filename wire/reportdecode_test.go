@@ -176,3 +176,33 @@ func BenchmarkDecodeReport(b *testing.B) {
 		}
 	})
 }
+
+// FuzzUnmarshalReport: UnmarshalReport agrees with encoding/json on every input.
+func FuzzUnmarshalReport(f *testing.F) {
+	one, _ := json.Marshal(goodReport(1))
+	f.Add(one)
+	f.Add([]byte(`{"seq":1,"SEQ":2,"cpu":null}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want, got Report
+		wantErr := Unmarshal(data, false, &want)
+		fast := decodeReportFast(data, new(Report))
+		gotErr := UnmarshalReport(data, &got)
+		if (wantErr == nil) != (gotErr == nil) || wantErr != nil && wantErr.Error() != gotErr.Error() {
+			t.Fatalf("input %q: encoding/json %v, UnmarshalReport (fast %v) %v", data, wantErr, fast, gotErr)
+		}
+		if fast && wantErr != nil {
+			t.Fatalf("input %q: fast path accepted what encoding/json refuses: %v", data, wantErr)
+		}
+		if wantErr == nil && !reflect.DeepEqual(want, got) {
+			t.Fatalf("input %q:\nencoding/json %#v\nUnmarshalReport %#v", data, want, got)
+		}
+	})
+}
+
+func TestUnmarshalReportFastPath(t *testing.T) {
+	data, _ := json.Marshal(goodReport(1))
+	if !decodeReportFast(data, new(Report)) {
+		t.Fatalf("the fast path gave up on a stored report: %s", data)
+	}
+}
