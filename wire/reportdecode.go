@@ -41,7 +41,8 @@ func UnmarshalReportBatchRaw(data []byte, b *ReportBatch) (raw [][]byte, err err
 }
 
 // UnmarshalReport decodes one report exactly as Unmarshal(data, false, r) does, without
-// reflection on the plain path (see UnmarshalReportBatch). Stored reports are read back with it.
+// reflection on the plain path (see UnmarshalReportBatch). Alerting reads the hosts' latest
+// reports with it.
 func UnmarshalReport(data []byte, r *Report) error {
 	var fast Report
 	if decodeReportFast(data, &fast) {
