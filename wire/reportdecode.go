@@ -29,7 +29,8 @@ func UnmarshalReportBatch(data []byte, b *ReportBatch) error {
 // as received when that JSON holds exactly the decoded fields: raw[i] then decodes (with
 // Unmarshal) to b.Reports[i], and a server can store it instead of encoding the report again.
 // raw[i] is nil for a report with unknown fields (which must not be stored: they were not
-// validated) and raw is nil when the fast path did not decode the body. raw aliases data.
+// validated) or with a string holding escapes or invalid UTF-8 (stored JSON must be valid UTF-8),
+// and raw is nil when the fast path did not decode the body. raw aliases data.
 func UnmarshalReportBatchRaw(data []byte, b *ReportBatch) (raw [][]byte, err error) {
 	var fast ReportBatch
 	if raw, ok := decodeReportBatchFast(data, &fast); ok {
@@ -95,9 +96,9 @@ func (d *reportDecoder) reports() ([]Report, [][]byte) {
 	for first := true; d.element(&first); {
 		rs = append(rs, Report{})
 		start := d.pos
-		d.unknown = false
+		d.notRaw = false
 		d.report(&rs[len(rs)-1])
-		if d.unknown {
+		if d.notRaw {
 			raw = append(raw, nil)
 		} else {
 			raw = append(raw, d.data[start:d.pos:d.pos])
@@ -117,8 +118,10 @@ type reportDecoder struct {
 	pos  int
 	bad  bool
 	key  []byte // the key of the member being decoded
-	// unknown is set when a member was skipped as unknown.
-	unknown bool
+	// notRaw is set when the report's JSON is not fit to be stored as it is: a member was
+	// skipped as unknown, or a string was decoded by encoding/json (escapes, or invalid UTF-8
+	// that it replaced: a database's json type would refuse the raw bytes).
+	notRaw bool
 }
 
 func (d *reportDecoder) fail() { d.bad = true; d.pos = len(d.data) }
@@ -216,7 +219,7 @@ func (d *reportDecoder) field(names []string, seen *uint64) int {
 			return -1
 		}
 	}
-	d.unknown = true
+	d.notRaw = true
 	d.skip(0)
 	return -1
 }
@@ -266,7 +269,9 @@ func (d *reportDecoder) str() string {
 	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
 		return string(raw)
 	}
-	// Escapes, or invalid UTF-8 (which encoding/json replaces): its own unquoting decides.
+	// Escapes, or invalid UTF-8 (which encoding/json replaces): its own unquoting decides, and
+	// the report is encoded again rather than stored as it came.
+	d.notRaw = true
 	var s string
 	if err := json.Unmarshal(d.data[start:d.pos], &s); err != nil {
 		d.fail()
