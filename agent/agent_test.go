@@ -53,6 +53,13 @@ type fakeServer struct {
 	versions   [2]string // agent and updater version of the newest committed report
 	config     *wire.AgentConfig
 	reports    chan wire.Report // if set, gets each newly committed report (without blocking)
+	bodies     []sentBody       // every decoded report body, in order
+}
+
+// sentBody is how a report body arrived.
+type sentBody struct {
+	gzipped            bool
+	jsonBytes, reports int
 }
 
 func newFakeServer() *fakeServer {
@@ -113,20 +120,32 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
-		if r.Header.Get("Content-Encoding") != "gzip" {
-			bad("not gzip")
+		var body io.Reader = r.Body
+		gzipped := false
+		switch enc := r.Header.Get("Content-Encoding"); enc {
+		case "gzip":
+			zr, err := gzip.NewReader(r.Body)
+			if err != nil {
+				bad(err.Error())
+				return
+			}
+			body, gzipped = zr, true
+		case "":
+		default:
+			bad("unknown encoding " + enc)
 			return
 		}
-		zr, err := gzip.NewReader(r.Body)
+		data, err := io.ReadAll(io.LimitReader(body, wire.MaxReportDecodedBytes))
 		if err != nil {
 			bad(err.Error())
 			return
 		}
 		var batch wire.ReportBatch
-		if err := wire.Decode(zr, wire.MaxReportDecodedBytes, false, &batch); err != nil {
+		if err := wire.Unmarshal(data, false, &batch); err != nil {
 			bad(err.Error())
 			return
 		}
+		f.bodies = append(f.bodies, sentBody{gzipped: gzipped, jsonBytes: len(data), reports: len(batch.Reports)})
 		if err := batch.Validate(); err != nil {
 			bad(err.Error())
 			return
@@ -306,7 +325,22 @@ func TestExactlyOnceDelivery(t *testing.T) {
 		if resent == 0 {
 			t.Errorf("no report was resent after a lost ack: the test did not exercise dedupe")
 		}
-		t.Logf("%d reports committed once each, %d resent after lost acks, outages %+v", max, resent, srv.outages)
+		// One report goes as it is; a replayed batch of gzipMinBytes or more, compressed.
+		var plain, gzipped int
+		for _, b := range srv.bodies {
+			if b.gzipped != (b.jsonBytes >= gzipMinBytes) {
+				t.Errorf("a body of %d reports, %d bytes of JSON: gzipped %v (gzip from %d bytes)", b.reports, b.jsonBytes, b.gzipped, gzipMinBytes)
+			}
+			if b.gzipped {
+				gzipped++
+			} else {
+				plain++
+			}
+		}
+		if plain == 0 || gzipped == 0 {
+			t.Errorf("%d plain and %d gzipped bodies: want both (single reports and a replay)", plain, gzipped)
+		}
+		t.Logf("%d reports committed once each, %d resent after lost acks, outages %+v; %d bodies plain, %d gzipped", max, resent, srv.outages, plain, gzipped)
 	})
 }
 

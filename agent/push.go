@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -73,9 +72,17 @@ type client struct {
 	http *transport
 	hdr  http.Header // fixed request headers: Content-Type, User-Agent, protocol version
 
-	body bytes.Buffer
-	gz   *gzip.Writer
+	plain bytes.Buffer // the batch's JSON
+	body  bytes.Buffer // the batch gzip-compressed, when it is at least gzipMinBytes
+	gz    *gzip.Writer
 }
+
+// gzipMinBytes is the smallest batch body the agent compresses. One report (1.5–2.5 KB of JSON)
+// is sent as it is: gzip would save ~1 KB on the wire but cost both ends more CPU than it saves
+// (compressing it and the server's gunzip each cost more than the server's whole JSON decode;
+// docs/BENCHMARKS.md, "A cheap report path"). Batches of a few reports or more, as replayed
+// after an outage, are compressed.
+const gzipMinBytes = 4 << 10
 
 // newClient returns a client for the server at base, which Config.validate has checked.
 func newClient(base string, tlsConfig *tls.Config, timeout time.Duration, version string,
@@ -156,33 +163,43 @@ func (c *client) enroll(ctx context.Context, req *wire.EnrollRequest) (*wire.Enr
 	return &er, nil
 }
 
-// batchWriter builds a gzip-compressed ReportBatch body from raw report payloads.
+// startBatch starts a ReportBatch body, filled with addToBatch and sent with sendBatch.
 func (c *client) startBatch() {
-	c.body.Reset()
-	if c.gz == nil {
-		c.gz, _ = gzip.NewWriterLevel(&c.body, gzip.BestSpeed)
-	} else {
-		c.gz.Reset(&c.body)
-	}
-	io.WriteString(c.gz, `{"reports":[`)
+	c.plain.Reset()
+	c.plain.WriteString(`{"reports":[`)
 }
 
 func (c *client) addToBatch(n int, payload []byte) {
 	if n > 0 {
-		io.WriteString(c.gz, ",")
+		c.plain.WriteByte(',')
 	}
-	c.gz.Write(payload)
+	c.plain.Write(payload)
 }
 
-// sendBatch closes the batch started with startBatch and posts it.
+// sendBatch closes the batch started with startBatch and posts it, gzip-compressed when it is at
+// least gzipMinBytes.
 func (c *client) sendBatch(ctx context.Context, credential string) (*wire.Ack, error) {
-	io.WriteString(c.gz, "]}")
-	if err := c.gz.Close(); err != nil {
-		return nil, err
+	c.plain.WriteString("]}")
+	body, gzipped := c.plain.Bytes(), false
+	if len(body) >= gzipMinBytes {
+		c.body.Reset()
+		if c.gz == nil {
+			c.gz, _ = gzip.NewWriterLevel(&c.body, gzip.BestSpeed)
+		} else {
+			c.gz.Reset(&c.body)
+		}
+		c.gz.Write(body)
+		if err := c.gz.Close(); err != nil {
+			return nil, err
+		}
+		body, gzipped = c.body.Bytes(), true
 	}
-	resp, err := c.do(ctx, pathReports, credential, c.body.Bytes(), true)
-	if c.body.Cap() > 2*batchBytes {
-		c.body = bytes.Buffer{} // do not keep a replay-sized buffer for the steady state
+	resp, err := c.do(ctx, pathReports, credential, body, gzipped)
+	if c.plain.Cap() > 2*batchBytes {
+		c.plain = bytes.Buffer{} // do not keep a replay-sized buffer for the steady state
+	}
+	if c.body.Cap() > batchBytes {
+		c.body = bytes.Buffer{}
 	}
 	if err != nil {
 		return nil, err

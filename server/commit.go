@@ -6,16 +6,23 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 )
 
+// DefaultCommitLinger is Config.CommitLinger's default: short against a report's round trip
+// (agents wait for the ack, 20 s at most), long enough that at a few thousand one-report
+// requests a second a transaction gathers several of them instead of one or two.
+const DefaultCommitLinger = 2 * time.Millisecond
+
 // committer merges concurrent ingest requests into shared transactions (group commit). A
-// committer goroutine takes the first waiting request, then every request already queued behind it
-// up to maxReports, and commits them together: no request waits for a timer, and under load the
-// batches grow by themselves while a commit is in flight.
+// committer goroutine takes the first waiting request, then every request queued behind it up to
+// maxReports, waiting at most linger after the first for more, and commits them together: under
+// load the batches also grow by themselves while a commit is in flight.
 type committer struct {
 	store      Store
 	queue      chan *commitReq
 	maxReports int
+	linger     time.Duration
 	metrics    *metrics
 	log        *slog.Logger
 
@@ -34,8 +41,8 @@ type commitRes struct {
 	err   error
 }
 
-func newCommitter(store Store, queue, maxReports int, m *metrics, log *slog.Logger) *committer {
-	return &committer{store: store, queue: make(chan *commitReq, queue), maxReports: maxReports, metrics: m, log: log}
+func newCommitter(store Store, queue, maxReports int, linger time.Duration, m *metrics, log *slog.Logger) *committer {
+	return &committer{store: store, queue: make(chan *commitReq, queue), maxReports: maxReports, linger: linger, metrics: m, log: log}
 }
 
 func (c *committer) start(n int) {
@@ -87,6 +94,8 @@ func (c *committer) loop() {
 	defer c.wg.Done()
 	reqs := make([]*commitReq, 0, 64)
 	batches := make([]HostReports, 0, 64)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for first := range c.queue {
 		reqs = append(reqs[:0], first)
 		n := len(first.batch.Reports)
@@ -102,6 +111,23 @@ func (c *committer) loop() {
 			default:
 				break drain
 			}
+		}
+		if c.linger > 0 && n < c.maxReports {
+			linger.Reset(c.linger)
+		gather:
+			for n < c.maxReports {
+				select {
+				case r, ok := <-c.queue:
+					if !ok {
+						break gather
+					}
+					reqs = append(reqs, r)
+					n += len(r.batch.Reports)
+				case <-linger.C:
+					break gather
+				}
+			}
+			linger.Stop()
 		}
 		batches = batches[:0]
 		for _, r := range reqs {

@@ -40,7 +40,7 @@ func (g *goneStore) CommitReports(_ context.Context, batches []HostReports) ([]u
 // cached here must fail only its own batch, not every host merged into the same transaction.
 func TestCommitterIsolatesRemovedHost(t *testing.T) {
 	st := &goneStore{}
-	c := newCommitter(st, 64, 2000, newMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c := newCommitter(st, 64, 2000, 0, newMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	// Queue the requests before the committer runs, so they are merged into one commit.
 	reqs := []*commitReq{}
 	for _, id := range []string{"a", "gone", "b"} {

@@ -51,6 +51,11 @@ type Config struct {
 	Committers int
 	// MaxCommitReports caps the reports merged into one transaction. Defaults to 2000.
 	MaxCommitReports int
+	// CommitLinger is how long a committer, holding fewer than MaxCommitReports reports, waits
+	// for more requests before it commits: a bounded wait that lets a transaction gather more
+	// reports when each request carries one. Defaults to DefaultCommitLinger; negative: none
+	// (commit what is queued at once).
+	CommitLinger time.Duration
 	// HostCacheSize bounds the host-credential cache (LRU). Defaults to DefaultHostCacheSize.
 	HostCacheSize int
 	// HostCacheTTL is how long a cached credential is used without a store read. Defaults to
@@ -108,6 +113,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxCommitReports == 0 {
 		c.MaxCommitReports = 2000
+	}
+	if c.CommitLinger == 0 {
+		c.CommitLinger = DefaultCommitLinger
 	}
 	if c.HostCacheSize <= 0 {
 		c.HostCacheSize = DefaultHostCacheSize
@@ -175,7 +183,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.pw = newHasher()
 	s.login = newLoginLimiter(cfg.LoginMaxFailuresUser, cfg.LoginMaxFailuresAddress, cfg.LoginWindow, cfg.LoginLockout)
-	s.commit = newCommitter(cfg.Store, cfg.CommitQueue, cfg.MaxCommitReports, s.metrics, cfg.Logger)
+	s.commit = newCommitter(cfg.Store, cfg.CommitQueue, cfg.MaxCommitReports, max(cfg.CommitLinger, 0), s.metrics, cfg.Logger)
 	return s, nil
 }
 
@@ -446,11 +454,20 @@ func (s *Service) Enroll(ctx context.Context, req wire.EnrollRequest) (wire.Enro
 // Ingest validates a batch from an authenticated host, commits it with other hosts' batches and
 // returns the ack. It returns only after the commit; ErrOverloaded when the commit queue is full.
 func (s *Service) Ingest(ctx context.Context, h Host, batch wire.ReportBatch) (wire.Ack, error) {
+	return s.IngestRaw(ctx, h, batch, nil)
+}
+
+// IngestRaw is Ingest with each report's JSON as received (wire.UnmarshalReportBatchRaw), which
+// is stored as it is instead of encoding the report again; raw may be nil or hold nil entries.
+func (s *Service) IngestRaw(ctx context.Context, h Host, batch wire.ReportBatch, raw [][]byte) (wire.Ack, error) {
+	if raw != nil && len(raw) != len(batch.Reports) {
+		return wire.Ack{}, fmt.Errorf("ingest: %d raw reports for %d reports", len(raw), len(batch.Reports))
+	}
 	if err := errors.Join(batch.Validate(), batch.CheckClock(s.cfg.Now())); err != nil {
 		s.metrics.ingestRejected.Inc()
 		return wire.Ack{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	acked, err := s.commit.submit(ctx, HostReports{HostID: h.ID, Reports: batch.Reports, Received: s.cfg.Now().UTC()})
+	acked, err := s.commit.submit(ctx, HostReports{HostID: h.ID, Reports: batch.Reports, Raw: raw, Received: s.cfg.Now().UTC()})
 	if errors.Is(err, ErrNotFound) {
 		// Removed (by another replica) while its credential was cached here: refuse it as
 		// an unknown credential and forget it.

@@ -188,6 +188,10 @@ type UpdateEvent struct {
 type HostReports struct {
 	HostID  string
 	Reports []wire.Report
+	// Raw, when set, holds each report's JSON as the host sent it (wire.UnmarshalReportBatchRaw):
+	// Raw[i] decodes to exactly Reports[i], so a store keeps it instead of encoding the report
+	// again. Nil (or a nil entry): the store encodes Reports[i].
+	Raw [][]byte
 	// Received is the server time the request arrived.
 	Received time.Time
 }

@@ -30,6 +30,8 @@ import "time"
 //   - 1 (2026-12-02, compatible, no bump): update events may carry an id, which the server
 //     dedupes on per host; the desired-version answer may carry quarantine_generation, raised
 //     when an operator clears the host's quarantine. Both optional.
+//   - 1 (2026-12-02, compatible, no bump): agents send report bodies under 4 KiB (a single
+//     report) without Content-Encoding and gzip larger ones; servers always accepted both.
 const ProtocolVersion = 1
 
 // ProtocolHeader is the HTTP header that carries ProtocolVersion.

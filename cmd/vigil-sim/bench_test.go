@@ -22,7 +22,7 @@ func BenchmarkEncode(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		h.pending = append(h.pending[:0], pendingReport{seq: uint64(i + 1), t: now})
-		_, buf, _ := s.encode(h)
+		_, buf, _, _ := s.encode(h)
 		s.bufPool.Put(buf)
 	}
 }

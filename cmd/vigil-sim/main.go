@@ -8,7 +8,7 @@
 //
 // Each simulated host speaks the wire protocol as vigil-agent does: it enrolls once with the
 // enrollment token (credentials are cached in --state so a rerun reuses them), keeps one
-// keep-alive HTTP/1.1 TLS connection, sends a realistic gzip-compressed report every interval with
+// keep-alive HTTP/1.1 TLS connection, sends a realistic report every interval (gzip-compressed from 4 KiB, as the agent) with
 // increasing sequence numbers, forgets reports only when acknowledged, backs off with full jitter,
 // honours Retry-After on 429 and 503, and replays its backlog oldest first in batches after an
 // outage. --client raw replaces each host's http.Transport with a minimal HTTP/1.1 client on the

@@ -34,6 +34,8 @@ const (
 	pathDesired = "/api/v1/updates/desired"
 	// batchBytes bounds the uncompressed payload of one batch (agent: batchBytes).
 	batchBytes = 512 << 10
+	// gzipMinBytes is the agent's: a batch body under it (one report) goes uncompressed.
+	gzipMinBytes = 4 << 10
 	// backoffBase is the first retry delay before jitter (agent: backoffBase).
 	backoffBase = time.Second
 	// maxRetryAfter bounds how long a server's Retry-After parks a host (agent: maxRetryAfter).
@@ -191,10 +193,13 @@ type host struct {
 
 	tr     *http.Transport // one keep-alive HTTP/1.1 connection, like the agent's
 	client *http.Client
-	hdr    http.Header
-	raw    *rawConn // instead of tr and client with Config.RawClient
+	hdr    http.Header // for gzipped report bodies
+	plain  http.Header // for report bodies sent as they are (under gzipMinBytes)
+	raw    *rawConn    // instead of tr and client with Config.RawClient
 	rawHdr []byte
-	upd    *http.Client // the updater's own connection
+	// rawPlain is rawHdr without Content-Encoding.
+	rawPlain []byte
+	upd      *http.Client // the updater's own connection
 
 	nextSeq    uint64
 	pending    []pendingReport
@@ -349,10 +354,14 @@ func (h *host) closeConn() {
 }
 
 // roundTrip sends one request of the agent's on the host's connection and returns the answer.
-// enroll selects the enrollment headers (no credential, no gzip).
-func (s *Sim) roundTrip(ctx context.Context, h *host, method, path string, body []byte, enroll bool) ([]byte, int, string, error) {
+// enroll selects the enrollment headers (no credential, no gzip); gzipped says whether a report
+// body is compressed.
+func (s *Sim) roundTrip(ctx context.Context, h *host, method, path string, body []byte, enroll, gzipped bool) ([]byte, int, string, error) {
 	if h.raw != nil {
 		hdr := h.rawHdr
+		if !gzipped {
+			hdr = h.rawPlain
+		}
 		if enroll {
 			hdr = s.enrollHdr
 		}
@@ -361,6 +370,9 @@ func (s *Sim) roundTrip(ctx context.Context, h *host, method, path string, body 
 	}
 	req, _ := http.NewRequestWithContext(ctx, method, s.cfg.Server+path, bytes.NewReader(body))
 	req.Header = h.hdr
+	if !gzipped {
+		req.Header = h.plain
+	}
 	if enroll {
 		req.Header = http.Header{"Content-Type": {"application/json"}, "User-Agent": {"vigil-sim/" + s.cfg.AgentVersion},
 			wire.ProtocolHeader: {strconv.Itoa(wire.ProtocolVersion)}}
@@ -377,9 +389,14 @@ func (h *host) setCredential(cred, version string) {
 		"Content-Encoding":  {"gzip"},
 		"Authorization":     {"Bearer " + cred},
 	}
+	h.plain = h.hdr.Clone()
+	h.plain.Del("Content-Encoding")
 	if h.raw != nil {
 		h.rawHdr = []byte("Content-Type: application/json\r\nUser-Agent: vigil-sim/" + version + "\r\n" +
 			wire.ProtocolHeader + ": " + strconv.Itoa(wire.ProtocolVersion) + "\r\nContent-Encoding: gzip\r\n" +
+			"Authorization: Bearer " + cred + "\r\n")
+		h.rawPlain = []byte("Content-Type: application/json\r\nUser-Agent: vigil-sim/" + version + "\r\n" +
+			wire.ProtocolHeader + ": " + strconv.Itoa(wire.ProtocolVersion) + "\r\n" +
 			"Authorization: Bearer " + cred + "\r\n")
 	}
 }
@@ -512,7 +529,7 @@ func (s *Sim) enrollNew(ctx context.Context, idx int) (*host, error) {
 		MachineID: hs.MachineID, OS: "linux", Arch: "amd64", AgentVersion: s.cfg.AgentVersion})
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	b, status, _, err := s.roundTrip(ctx, h, http.MethodPost, pathEnroll, body, true)
+	b, status, _, err := s.roundTrip(ctx, h, http.MethodPost, pathEnroll, body, true, false)
 	if err != nil {
 		s.stats.addError(classify(err).kind)
 		return nil, err
@@ -618,10 +635,10 @@ func (s *Sim) deliver(ctx context.Context, h *host, deadline time.Time) {
 			s.outageFail(h, now)
 			return
 		}
-		n, body, raw := s.encode(h)
+		n, body, raw, gzipped := s.encode(h)
 		first, last := h.pending[0].seq, h.pending[n-1].seq
 		t0 := time.Now()
-		ack, se := s.post(ctx, h, body.Bytes())
+		ack, se := s.post(ctx, h, body.Bytes(), gzipped)
 		lat := time.Since(t0)
 		wireLen := body.Len()
 		if se == nil {
@@ -682,15 +699,13 @@ func (s *Sim) deliver(ctx context.Context, h *host, deadline time.Time) {
 	}
 }
 
-// encode builds the gzip-compressed batch of the oldest pending reports, at most batchLimit and
-// batchBytes, as the agent batches its spool. It returns the count, the body (from bufPool) and
-// the uncompressed size.
-func (s *Sim) encode(h *host) (int, *bytes.Buffer, int) {
+// encode builds the batch of the oldest pending reports, at most batchLimit and batchBytes, as
+// the agent batches its spool, gzip-compressed from gzipMinBytes as the agent does. It returns
+// the count, the body (from bufPool), the uncompressed size and whether it is compressed.
+func (s *Sim) encode(h *host) (int, *bytes.Buffer, int, bool) {
 	buf := s.bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	zw := s.gzPool.Get().(*gzip.Writer)
-	zw.Reset(buf)
-	cw := countingWriter{w: zw}
+	cw := countingWriter{w: buf}
 	r := s.repPool.Get().(*wire.Report)
 	scratch := s.scratchPool.Get().(*[]byte)
 	io.WriteString(&cw, `{"reports":[`)
@@ -708,12 +723,21 @@ func (s *Sim) encode(h *host) (int, *bytes.Buffer, int) {
 		n++
 	}
 	io.WriteString(&cw, "]}")
-	zw.Close()
 	r.Outages = nil
 	s.repPool.Put(r)
 	s.scratchPool.Put(scratch)
+	if cw.n < gzipMinBytes {
+		return n, buf, cw.n, false
+	}
+	zbuf := s.bufPool.Get().(*bytes.Buffer)
+	zbuf.Reset()
+	zw := s.gzPool.Get().(*gzip.Writer)
+	zw.Reset(zbuf)
+	zw.Write(buf.Bytes())
+	zw.Close()
 	s.gzPool.Put(zw)
-	return n, buf, cw.n
+	s.bufPool.Put(buf)
+	return n, zbuf, cw.n, true
 }
 
 type countingWriter struct {
@@ -735,10 +759,10 @@ type sendError struct {
 	retryAfter time.Duration
 }
 
-func (s *Sim) post(ctx context.Context, h *host, body []byte) (*wire.Ack, *sendError) {
+func (s *Sim) post(ctx context.Context, h *host, body []byte, gzipped bool) (*wire.Ack, *sendError) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	b, status, retryAfter, err := s.roundTrip(ctx, h, http.MethodPost, pathReports, body, false)
+	b, status, retryAfter, err := s.roundTrip(ctx, h, http.MethodPost, pathReports, body, false, gzipped)
 	if err != nil {
 		return nil, classify(err)
 	}

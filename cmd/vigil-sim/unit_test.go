@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -165,5 +168,36 @@ func TestAppendReportMatchesEncodingJSON(t *testing.T) {
 	want, _ := json.Marshal(&r)
 	if got := appendReport(nil, &r); string(got) != string(want) {
 		t.Fatalf("fallback:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestEncodeGzipFromThreshold: like the agent, one report goes as it is and a backlog of many
+// gzip-compressed, and both decode to the reports pending.
+func TestEncodeGzipFromThreshold(t *testing.T) {
+	s, err := newSim(Config{Server: "https://127.0.0.1:1", Hosts: 1, Duration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.newHost(1, hostState{Credential: "x"})
+	now := time.Now()
+	for _, pending := range []int{1, 50} {
+		h.pending = h.pending[:0]
+		for i := range pending {
+			h.pending = append(h.pending, pendingReport{seq: uint64(i + 1), t: now})
+		}
+		n, buf, size, gzipped := s.encode(h)
+		if n != pending || gzipped != (size >= gzipMinBytes) || gzipped != (pending > 1) {
+			t.Fatalf("%d pending: %d encoded, %d bytes of JSON, gzipped %v", pending, n, size, gzipped)
+		}
+		var body io.Reader = bytes.NewReader(buf.Bytes())
+		if gzipped {
+			if body, err = gzip.NewReader(body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var b wire.ReportBatch
+		if err := wire.Decode(body, wire.MaxReportDecodedBytes, false, &b); err != nil || len(b.Reports) != pending || b.Validate() != nil {
+			t.Fatalf("%d pending: decoded %d reports, %v, %v", pending, len(b.Reports), err, b.Validate())
+		}
 	}
 }

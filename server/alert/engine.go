@@ -3,7 +3,6 @@ package alert
 import (
 	"container/heap"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/wire"
 )
 
 // Log keys.
@@ -997,7 +997,7 @@ func (e *Engine) evaluateQueued(ctx context.Context, now time.Time) error {
 					return nil
 				}
 				var rep ruleReport
-				if err := json.Unmarshal(data, &rep); err != nil {
+				if err := wire.UnmarshalReport(data, &rep); err != nil {
 					e.log.WarnContext(ctx, "Undecodable latest report; rules skip it.", logKeyHost, id, logKeyErr, err)
 					return nil
 				}

@@ -9,33 +9,9 @@ import (
 	"github.com/vigilhq/vigil/wire"
 )
 
-// ruleReport is the part of a wire.Report the rules read. Decoding only it (not the disks,
-// interfaces, errors, …) keeps evaluating a large fleet cheap.
-type ruleReport struct {
-	CPU       *wire.CPU          `json:"cpu,omitempty"`
-	Load      *wire.Load         `json:"load,omitempty"`
-	Memory    *wire.Memory       `json:"memory,omitempty"`
-	Mounts    []ruleMount        `json:"mounts,omitempty"`
-	Processes []wire.Process     `json:"processes,omitempty"`
-	Events    []wire.ProcEvent   `json:"events,omitempty"`
-	Units     []wire.Unit        `json:"units,omitempty"`
-	Checks    []ruleCheck        `json:"checks,omitempty"`
-	Hints     []wire.AnomalyHint `json:"hints,omitempty"`
-}
-
-type ruleCheck struct {
-	Name    string  `json:"name"`
-	Kind    string  `json:"kind"`
-	OK      bool    `json:"ok"`
-	Value   float64 `json:"value,omitempty"`
-	Unit    string  `json:"unit,omitempty"`
-	Message string  `json:"message,omitempty"`
-}
-
-type ruleMount struct {
-	Path    string  `json:"path"`
-	UsedPct float64 `json:"used_pct"`
-}
+// ruleReport is what the rules read: a whole wire.Report, decoded by wire.UnmarshalReport (the
+// hand-written decoder: cheaper than encoding/json's reflection into only the fields rules read).
+type ruleReport = wire.Report
 
 // condition is one rule condition that holds in a report.
 type condition struct {

@@ -86,6 +86,9 @@ type Config struct {
 	// Committers overrides the number of group-commit transactions in flight (default 1 for
 	// SQLite, 2 for PostgreSQL: fewer, larger transactions measured faster, see docs/BENCHMARKS.md).
 	Committers int
+	// CommitLinger overrides server.Config.CommitLinger (default server.DefaultCommitLinger;
+	// negative: none). For benchmarks and tuning.
+	CommitLinger time.Duration
 	// HostRate and HostBurst override the per-host request rate limit (see httpapi.Config).
 	HostRate, HostBurst float64
 	// ShutdownTimeout bounds a graceful shutdown. Default 30s.
@@ -226,7 +229,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	scfg := server.Config{
-		Store: s.store, Logger: cfg.Logger, Registerer: reg, Committers: committers, Retention: cfg.Retention,
+		Store: s.store, Logger: cfg.Logger, Registerer: reg, Committers: committers, CommitLinger: cfg.CommitLinger, Retention: cfg.Retention,
 		RollupMinuteRetention: cfg.RollupMinuteRetention, RollupHourRetention: cfg.RollupHourRetention,
 		Now: cfg.Rollout.Now,
 	}

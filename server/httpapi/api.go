@@ -15,6 +15,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -396,9 +397,15 @@ func (a *API) enroll(w http.ResponseWriter, r *http.Request) {
 // wire.MaxReportBodyBytes on the wire and wire.MaxReportDecodedBytes after gzip, so a
 // compression bomb is cut off, never allocated.
 func readReportBody(r io.Reader, contentLength int64, contentEncoding string) (wire.ReportBatch, error) {
-	var batch wire.ReportBatch
+	batch, _, err := readReportBodyRaw(r, contentLength, contentEncoding)
+	return batch, err
+}
+
+// readReportBodyRaw is readReportBody that also returns each report's JSON as received
+// (wire.UnmarshalReportBatchRaw), in memory of its own.
+func readReportBodyRaw(r io.Reader, contentLength int64, contentEncoding string) (batch wire.ReportBatch, raw [][]byte, err error) {
 	if contentLength > wire.MaxReportBodyBytes {
-		return batch, fmt.Errorf("%w: body of %d bytes exceeds %d", wire.ErrTooLarge, contentLength, wire.MaxReportBodyBytes)
+		return batch, nil, fmt.Errorf("%w: body of %d bytes exceeds %d", wire.ErrTooLarge, contentLength, wire.MaxReportBodyBytes)
 	}
 	body := io.Reader(&limitedReader{r: r, n: wire.MaxReportBodyBytes})
 	switch enc := strings.ToLower(strings.TrimSpace(contentEncoding)); enc {
@@ -415,17 +422,37 @@ func readReportBody(r io.Reader, contentLength int64, contentEncoding string) (w
 		}
 		if err != nil {
 			if errors.Is(err, wire.ErrTooLarge) {
-				return batch, err
+				return batch, nil, err
 			}
-			return batch, fmt.Errorf("%w: bad gzip stream: %v", wire.ErrInvalid, err)
+			return batch, nil, fmt.Errorf("%w: bad gzip stream: %v", wire.ErrInvalid, err)
 		}
 		defer gzipReaders.Put(zr)
 		body = zr
 	default:
-		return batch, fmt.Errorf("%w %q", errUnsupportedEncoding, enc)
+		return batch, nil, fmt.Errorf("%w %q", errUnsupportedEncoding, enc)
 	}
-	err := wire.Decode(body, wire.MaxReportDecodedBytes, false, &batch)
-	return batch, err
+	// io.ReadAll, not a growing bytes.Buffer: it allocates about twice what it reads, where a
+	// doubling buffer allocates four times (TestGzipBomb).
+	data, err := io.ReadAll(io.LimitReader(body, wire.MaxReportDecodedBytes+1))
+	if err != nil {
+		return batch, nil, fmt.Errorf("read body: %w", err)
+	}
+	if int64(len(data)) > wire.MaxReportDecodedBytes {
+		return batch, nil, fmt.Errorf("%w: body exceeds %d bytes", wire.ErrTooLarge, wire.MaxReportDecodedBytes)
+	}
+	raw, err = wire.UnmarshalReportBatchRaw(data, &batch) // data is ours: raw may alias it
+	return batch, raw, err
+}
+
+// decodeReports decodes a report batch without reflection for what agents send (exactly
+// encoding/json's result otherwise), with each report's JSON as received. data may be a pooled
+// buffer: the raw JSON is in a copy of its own. (Gzipped bodies are decompressed into memory of
+// their own and decoded directly.)
+func decodeReports(data []byte) (wire.ReportBatch, [][]byte, error) {
+	var batch wire.ReportBatch
+	own := bytes.Clone(data)
+	raw, err := wire.UnmarshalReportBatchRaw(own, &batch)
+	return batch, raw, err
 }
 
 // gzipReaders pools gzip readers for report bodies.

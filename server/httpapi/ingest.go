@@ -258,7 +258,7 @@ func (a *API) reports(w http.ResponseWriter, r *http.Request, h server.Host) {
 		a.shed(w, r, fmt.Errorf("%w: no decode slot free within %s", server.ErrOverloaded, a.cfg.IngestQueueWait))
 		return
 	}
-	batch, err := decodeReportBody(buf, r.Header.Get("Content-Encoding"))
+	batch, raw, err := decodeReportBody(buf, r.Header.Get("Content-Encoding"))
 	<-a.ingest
 	a.budget.release(reserve)
 	putBodyBuffer(buf)
@@ -266,7 +266,7 @@ func (a *API) reports(w http.ResponseWriter, r *http.Request, h server.Host) {
 		a.writeError(w, r, err)
 		return
 	}
-	ack, err := a.svc.Ingest(ctx, h, batch)
+	ack, err := a.svc.IngestRaw(ctx, h, batch, raw)
 	if errors.Is(err, server.ErrOverloaded) {
 		a.shed(w, r, err)
 		return
@@ -278,7 +278,12 @@ func (a *API) reports(w http.ResponseWriter, r *http.Request, h server.Host) {
 	writeJSON(w, http.StatusOK, ack)
 }
 
-// decodeReportBody decodes a raw report body (readReportBody's checks and limits).
-func decodeReportBody(raw *bytes.Buffer, contentEncoding string) (wire.ReportBatch, error) {
-	return readReportBody(raw, int64(raw.Len()), contentEncoding)
+// decodeReportBody decodes a report body (readReportBody's checks and limits), with each
+// report's JSON as received (decodeReports).
+func decodeReportBody(body *bytes.Buffer, contentEncoding string) (wire.ReportBatch, [][]byte, error) {
+	if contentEncoding == "" && body.Len() <= wire.MaxReportBodyBytes {
+		// Uncompressed: decode the buffer (readRawBody bounded it) without reading it again.
+		return decodeReports(body.Bytes())
+	}
+	return readReportBodyRaw(body, int64(body.Len()), contentEncoding)
 }

@@ -24,10 +24,15 @@ type outageKey struct {
 	detail     string
 }
 
-// CommitReports stores the batches in one transaction of four round trips after BEGIN, whatever
-// their number: lock the hosts, COPY the new samples, one pipelined batch with the outages and the
-// host updates, COMMIT. Report JSON is encoded before the transaction starts so row locks are held
-// only for the SQL.
+// copyMinSamples is the number of new samples from which a commit writes them with COPY (its
+// own round trip, cheapest per row) rather than in its final pipelined statement batch.
+const copyMinSamples = 64
+
+// CommitReports stores the batches in one transaction of two round trips, whatever their number:
+// BEGIN and the host locks pipelined together, then the new samples (one INSERT from arrays), the
+// outages, the metric rollups, the host updates and COMMIT pipelined together. A large commit (copyMinSamples or
+// more new samples) sends the samples with COPY in between instead. Report JSON is prepared
+// before the transaction starts so row locks are held only for the SQL.
 func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports) ([]uint64, error) {
 	acks := make([]uint64, len(batches))
 	if len(batches) == 0 {
@@ -45,10 +50,25 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 
-	err = s.tx(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT id, `+storesql.HostIngestColumns+`
-			FROM hosts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
-		states := make(map[string]*storesql.HostIngest, len(ids))
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("commit reports: %w", err)
+	}
+	// A connection left inside the transaction by an error is not reused: pgxpool destroys a
+	// connection released in a transaction; the ROLLBACK makes it reusable when it can.
+	open := false
+	defer func() {
+		if open {
+			_, _ = conn.Exec(context.Background(), "ROLLBACK")
+		}
+		conn.Release()
+	}()
+
+	states := make(map[string]*storesql.HostIngest, len(ids))
+	lock := &pgx.Batch{}
+	lock.Queue("BEGIN")
+	lock.Queue(`SELECT id, `+storesql.HostIngestColumns+`
+		FROM hosts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids).Query(func(rows pgx.Rows) error {
 		_, err := collect(rows, func(row storesql.Scanner) (*storesql.HostIngest, error) {
 			var id string
 			st, err := storesql.ScanHostIngest(row, &id)
@@ -57,98 +77,124 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 			}
 			return st, err
 		})
-		if err != nil {
-			return fmt.Errorf("lock hosts: %w", err)
-		}
-		if len(states) != len(ids) {
-			for _, id := range ids {
-				if states[id] == nil {
-					return fmt.Errorf("commit reports of host %s: %w", id, server.ErrNotFound)
-				}
+		return err
+	})
+	open = true
+	if err := conn.SendBatch(ctx, lock).Close(); err != nil {
+		return nil, fmt.Errorf("commit reports: lock hosts: %w", err)
+	}
+	if len(states) != len(ids) {
+		for _, id := range ids {
+			if states[id] == nil {
+				return nil, fmt.Errorf("commit reports of host %s: %w", id, server.ErrNotFound)
 			}
 		}
+	}
 
-		var (
-			samples [][]any
-			outages = map[outageKey]bool{}
-			oHost   []string
-			oStart  []time.Time
-			oEnd    []time.Time
-			oClass  []string
-			oDetail []string
-			rollups = storesql.Rollups{}
-		)
-		for i, b := range batches {
-			st := states[b.HostID]
-			for j := range b.Reports {
-				r := &b.Reports[j]
-				if st.Duplicate(r) {
+	var (
+		sHost                    []string
+		sSeq                     []int64
+		sTime                    []time.Time
+		sCPU, sMem, sLoad, sDisk []*float32
+		sRx, sTx                 []*float32
+		rollups                  = storesql.Rollups{}
+		sReport                  [][]byte
+		outages                  = map[outageKey]bool{}
+		oHost                    []string
+		oStart, oEnd             []time.Time
+		oClass, oDetail          []string
+	)
+	for i, b := range batches {
+		st := states[b.HostID]
+		for j := range b.Reports {
+			r := &b.Reports[j]
+			if st.Duplicate(r) {
+				continue
+			}
+			cpu, mem, load1, disk := storesql.KeyFigures(r)
+			sHost, sSeq, sTime = append(sHost, b.HostID), append(sSeq, int64(r.Seq)), append(sTime, ts(r.Time))
+			sCPU, sMem, sLoad, sDisk = append(sCPU, f32(cpu)), append(sMem, f32(mem)), append(sLoad, f32(load1)), append(sDisk, f32(disk))
+			rx, tx := storesql.NetFigures(r)
+			sRx, sTx = append(sRx, f32(rx)), append(sTx, f32(tx))
+			rollups.Add(b.HostID, r)
+			sReport = append(sReport, encoded[i][j])
+			for _, o := range r.Outages {
+				o = storesql.NewOutage(o)
+				k := outageKey{b.HostID, o.Start, o.End, o.Class, o.Detail}
+				if outages[k] {
 					continue
 				}
-				cpu, mem, load1, disk := storesql.KeyFigures(r)
-				rx, tx := storesql.NetFigures(r)
-				samples = append(samples, []any{b.HostID, int64(r.Seq), ts(r.Time), cpu, mem, load1, disk, rx, tx, encoded[i][j]})
-				rollups.Add(b.HostID, r)
-				for _, o := range r.Outages {
-					o = storesql.NewOutage(o)
-					k := outageKey{b.HostID, o.Start, o.End, o.Class, o.Detail}
-					if outages[k] {
-						continue
-					}
-					outages[k] = true
-					oHost, oStart, oEnd, oClass, oDetail = append(oHost, k.host), append(oStart, k.start), append(oEnd, k.end), append(oClass, k.class), append(oDetail, k.detail)
-				}
-				st.Apply(r, encoded[i][j])
+				outages[k] = true
+				oHost, oStart, oEnd, oClass, oDetail = append(oHost, k.host), append(oStart, k.start), append(oEnd, k.end), append(oClass, k.class), append(oDetail, k.detail)
 			}
-			st.Seen(b.Received)
-			acks[i] = st.AckedSeq
+			st.Apply(r, encoded[i][j])
 		}
+		st.Seen(b.Received)
+		acks[i] = st.AckedSeq
+	}
 
-		if len(samples) > 0 {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"samples"}, sampleColumns, pgx.CopyFromRows(samples)); err != nil {
-				return fmt.Errorf("copy samples: %w", err)
-			}
+	final := &pgx.Batch{}
+	if n := len(sHost); n >= copyMinSamples {
+		rows := make([][]any, n)
+		for k := range rows {
+			rows[k] = []any{sHost[k], sSeq[k], sTime[k], sCPU[k], sMem[k], sLoad[k], sDisk[k], sRx[k], sTx[k], sReport[k]}
 		}
-
-		var (
-			batch = &pgx.Batch{}
-			n     = len(ids)
-			hAck  = make([]int64, n)
-			hSeen = make([]pgtype.Timestamptz, n)
-			hAV   = make([]string, n)
-			hUV   = make([]string, n)
-			hIv   = make([]int32, n)
-			hBoot = make([]pgtype.Timestamptz, n)
-			hLast = make([][]byte, n)
-		)
-		for k, id := range ids {
-			st := states[id]
-			hAck[k], hSeen[k], hAV[k], hUV[k], hIv[k], hBoot[k], hLast[k] = int64(st.AckedSeq), nullTS(st.LastSeen), st.AgentVersion,
-				st.UpdaterVersion, int32(st.IntervalSeconds), nullTS(st.BootTime), st.Latest
+		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"samples"}, sampleColumns, pgx.CopyFromRows(rows)); err != nil {
+			return nil, fmt.Errorf("commit reports: copy samples: %w", err)
 		}
-		if len(oHost) > 0 {
-			batch.Queue(`INSERT INTO outages (host_id, start_time, end_time, class, detail)
-				SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[])
-				ON CONFLICT DO NOTHING`, oHost, oStart, oEnd, oClass, oDetail)
-		}
-		if len(rollups) > 0 {
-			queueRollups(batch, rollups)
-		}
-		batch.Queue(`UPDATE hosts h SET acked_seq = u.acked_seq, last_seen = u.last_seen, agent_version = u.agent_version,
-				updater_version = u.updater_version, interval_seconds = u.interval_seconds, boot_time = u.boot_time,
-				latest = coalesce(u.latest, h.latest)
-			FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::integer[], $7::timestamptz[], $8::json[])
-				AS u (id, acked_seq, last_seen, agent_version, updater_version, interval_seconds, boot_time, latest)
-			WHERE h.id = u.id`, ids, hAck, hSeen, hAV, hUV, hIv, hBoot, hLast)
-		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-			return fmt.Errorf("update hosts: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
+	} else if n > 0 {
+		final.Queue(`INSERT INTO samples (host_id, seq, time, cpu_busy_pct, mem_used_pct, load1, disk_max_used_pct, net_rx_bps, net_tx_bps, report)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::real[], $5::real[], $6::real[], $7::real[], $8::real[], $9::real[], $10::json[])`,
+			sHost, sSeq, sTime, sCPU, sMem, sLoad, sDisk, sRx, sTx, sReport)
+	}
+	var (
+		n     = len(ids)
+		hAck  = make([]int64, n)
+		hSeen = make([]pgtype.Timestamptz, n)
+		hAV   = make([]string, n)
+		hUV   = make([]string, n)
+		hIv   = make([]int32, n)
+		hBoot = make([]pgtype.Timestamptz, n)
+		hLast = make([][]byte, n)
+	)
+	for k, id := range ids {
+		st := states[id]
+		hAck[k], hSeen[k], hAV[k], hUV[k], hIv[k], hBoot[k], hLast[k] = int64(st.AckedSeq), nullTS(st.LastSeen), st.AgentVersion,
+			st.UpdaterVersion, int32(st.IntervalSeconds), nullTS(st.BootTime), st.Latest
+	}
+	if len(oHost) > 0 {
+		final.Queue(`INSERT INTO outages (host_id, start_time, end_time, class, detail)
+			SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[])
+			ON CONFLICT DO NOTHING`, oHost, oStart, oEnd, oClass, oDetail)
+	}
+	if len(rollups) > 0 {
+		queueRollups(final, rollups)
+	}
+	final.Queue(`UPDATE hosts h SET acked_seq = u.acked_seq, last_seen = u.last_seen, agent_version = u.agent_version,
+			updater_version = u.updater_version, interval_seconds = u.interval_seconds, boot_time = u.boot_time,
+			latest = coalesce(u.latest, h.latest)
+		FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::integer[], $7::timestamptz[], $8::json[])
+			AS u (id, acked_seq, last_seen, agent_version, updater_version, interval_seconds, boot_time, latest)
+		WHERE h.id = u.id`, ids, hAck, hSeen, hAV, hUV, hIv, hBoot, hLast)
+	final.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, final).Close(); err != nil {
 		return nil, fmt.Errorf("commit reports: %w", err)
 	}
+	// COMMIT of a transaction that failed answers ROLLBACK without an error: check it ended
+	// committed, not merely ended.
+	open = conn.Conn().PgConn().TxStatus() != 'I'
+	if open {
+		return nil, fmt.Errorf("commit reports: transaction still open after COMMIT")
+	}
 	return acks, nil
+}
+
+// f32 is a storesql.KeyFigures value as a nullable real.
+func f32(v any) *float32 {
+	if f, ok := v.(float32); ok {
+		return &f
+	}
+	return nil
 }
 
 // rollupUpsert adds a commit's rollup increments, one unnest row per bucket, to metric_rollups.

@@ -149,6 +149,10 @@ func BenchmarkCommitReports(b *testing.B) {
 			storetest.BenchCommitReports(b, openTemp(b), writers)
 		})
 	}
+	// A group commit of eight one-report requests: what ingest at one report per request merges.
+	b.Run("small/writers=2", func(b *testing.B) {
+		storetest.BenchCommitReportsShape(b, openTemp(b), 2, 8, 8)
+	})
 }
 
 // TestEnrollRefusesWithoutWriting: bad enrollment tokens are refused while another transaction

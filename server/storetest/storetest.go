@@ -54,6 +54,8 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"CommitReportsHostState", testCommitReportsHostState},
 		{"CommitReportsAtomic", testCommitReportsAtomic},
 		{"CommitReportsConcurrent", testCommitReportsConcurrent},
+		{"CommitReportsRaw", testCommitReportsRaw},
+		{"CommitReportsLarge", testCommitReportsLarge},
 		{"Samples", testSamples},
 		{"Outages", testOutages},
 		{"Retention", testRetention},

@@ -78,11 +78,12 @@ func serverMain(args []string) int {
 	dir := fs.String("data-dir", "", "data dir")
 	dbURL := fs.String("database-url", "", "PostgreSQL URL")
 	committers := fs.Int("committers", 0, "group-commit transactions in flight (0: the server's default)")
+	linger := fs.Duration("commit-linger", 0, "group-commit linger (0: the server's default; negative: none)")
 	fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	cfg := app.Config{DataDir: *dir, Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		HostRate: 1e6, HostBurst: 1e6, Committers: *committers}
+		HostRate: 1e6, HostBurst: 1e6, Committers: *committers, CommitLinger: *linger}
 	switch *store {
 	case "sqlite":
 	case "postgres":
@@ -159,6 +160,7 @@ func loadMain(args []string) int {
 	workers := fs.Int("workers", 32, "concurrent connections (the server decodes at most 32 report bodies at once)")
 	batch := fs.Int("batch", 1, "reports per request")
 	duration := fs.Duration("duration", 15*time.Second, "measurement time")
+	identity := fs.Bool("identity", false, "send bodies uncompressed (default gzip, as agents do)")
 	fs.Parse(args)
 	hc, err := tlsClient(*ca, *workers)
 	if err != nil {
@@ -203,6 +205,8 @@ func loadMain(args []string) int {
 		nextSeq[i] = 1
 	}
 	var acked, requests, errs atomic.Int64
+	// The orchestrator reads the server's (and PostgreSQL's) CPU time from here to RESULT.
+	fmt.Println("START")
 	stop := time.Now().Add(*duration)
 	start := time.Now()
 	// The generator must cost the shared CPU as little as possible: each report's JSON is built
@@ -235,13 +239,19 @@ func loadMain(args []string) int {
 						body.Write(tmpl)
 					}
 					body.WriteString(`]}`)
-					buf.Reset()
-					zw.Reset(&buf)
-					zw.Write(body.Bytes())
-					zw.Close()
-					req, _ := http.NewRequest(http.MethodPost, *url+"/api/v1/reports", bytes.NewReader(buf.Bytes()))
+					send := body.Bytes()
+					if !*identity {
+						buf.Reset()
+						zw.Reset(&buf)
+						zw.Write(body.Bytes())
+						zw.Close()
+						send = buf.Bytes()
+					}
+					req, _ := http.NewRequest(http.MethodPost, *url+"/api/v1/reports", bytes.NewReader(send))
 					req.Header.Set("Authorization", "Bearer "+creds[h])
-					req.Header.Set("Content-Encoding", "gzip")
+					if !*identity {
+						req.Header.Set("Content-Encoding", "gzip")
+					}
 					resp, err := hc.Do(req)
 					requests.Add(1)
 					if err != nil {
@@ -273,6 +283,46 @@ type result struct {
 	rps   float64
 	errs  int64
 	reqs  int64
+	// srvUS and pgUS are the server's and all postgres processes' CPU per acknowledged report,
+	// in µs, over the load's measured window.
+	srvUS, pgUS float64
+}
+
+// cpuTicks is a process's utime+stime in clock ticks, 0 if unreadable.
+func cpuTicks(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s
+}
+
+// postgresTicks sums cpuTicks of every process named postgres (the shared server's backends:
+// other users' work on it counts too, so read it as an upper bound).
+func postgresTicks() int64 {
+	ents, _ := os.ReadDir("/proc")
+	var sum int64
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			sum += cpuTicks(pid)
+		}
+	}
+	return sum
 }
 
 func orchestrate(args []string) int {
@@ -314,26 +364,30 @@ func orchestrate(args []string) int {
 					fmt.Fprintf(os.Stderr, "round %d %s batch %d: %v\n", r+1, st, b, err)
 					return 1
 				}
-				fmt.Printf("round %d  store %-8s batch %3d  %8.0f reports/s  (%d requests, %d errors)\n", r+1, st, b, res.rps, res.reqs, res.errs)
+				fmt.Printf("round %d  store %-8s batch %3d  %8.0f reports/s  server %5.0f µs/report  postgres %5.0f µs/report  (%d requests, %d errors)\n",
+					r+1, st, b, res.rps, res.srvUS, res.pgUS, res.reqs, res.errs)
 				results = append(results, res)
 			}
 		}
 	}
 	fmt.Println("\nmedians:")
 	for _, b := range bs {
-		med := map[string]float64{}
+		med := map[string][3]float64{}
 		for _, st := range stores {
-			var v []float64
+			var v, s, p []float64
 			for _, r := range results {
 				if r.store == st && r.batch == b {
-					v = append(v, r.rps)
+					v, s, p = append(v, r.rps), append(s, r.srvUS), append(p, r.pgUS)
 				}
 			}
 			slices.Sort(v)
-			med[st] = v[len(v)/2]
+			slices.Sort(s)
+			slices.Sort(p)
+			med[st] = [3]float64{v[len(v)/2], s[len(s)/2], p[len(p)/2]}
 		}
 		for _, st := range stores {
-			fmt.Printf("  batch %3d  %-8s %8.0f reports/s  ratio to discard %.2f\n", b, st, med[st], med[st]/med["discard"])
+			fmt.Printf("  batch %3d  %-8s %8.0f reports/s  ratio to discard %.2f  server %5.0f µs/report  postgres %5.0f µs/report\n",
+				b, st, med[st][0], med[st][0]/med["discard"][0], med[st][1], med[st][2])
 		}
 	}
 	return 0
@@ -348,6 +402,9 @@ func measure(self, store, pgBase string, batch, hosts, workers int, d time.Durat
 	args := []string{"server", "-store", store, "-data-dir", dir}
 	if c := os.Getenv("INGESTBENCH_COMMITTERS"); c != "" {
 		args = append(args, "-committers", c) // for tuning experiments
+	}
+	if l := os.Getenv("INGESTBENCH_COMMIT_LINGER"); l != "" {
+		args = append(args, "-commit-linger", l) // for tuning experiments
 	}
 	if store == "postgres" {
 		u, cleanup, err := pgSchema(pgBase)
@@ -381,10 +438,28 @@ func measure(self, store, pgBase string, batch, hosts, workers int, d time.Durat
 	}
 	load := exec.Command(self, "load", "-url", f[1], "-ca", f[2], "-token", strings.TrimSpace(string(tok)),
 		"-hosts", strconv.Itoa(hosts), "-workers", strconv.Itoa(workers), "-batch", strconv.Itoa(batch), "-duration", d.String())
+	if os.Getenv("INGESTBENCH_IDENTITY") != "" {
+		load.Args = append(load.Args, "-identity")
+	}
 	load.Stderr = os.Stderr
-	lo, err := load.Output()
+	lout, err := load.StdoutPipe()
 	if err != nil {
+		return result{}, err
+	}
+	if err := load.Start(); err != nil {
 		return result{}, fmt.Errorf("load generator: %w", err)
+	}
+	lr := bufio.NewReader(lout)
+	startLine, err := lr.ReadString('\n')
+	if err != nil || strings.TrimSpace(startLine) != "START" {
+		load.Wait()
+		return result{}, fmt.Errorf("load generator: %q %v", startLine, err)
+	}
+	srvCPU0, pgCPU0 := cpuTicks(srv.Process.Pid), postgresTicks()
+	lo, err := io.ReadAll(lr)
+	srvCPU1, pgCPU1 := cpuTicks(srv.Process.Pid), postgresTicks()
+	if werr := load.Wait(); err != nil || werr != nil {
+		return result{}, fmt.Errorf("load generator: %v %v", err, werr)
 	}
 	var acked, reqs, errs int64
 	var secs float64
@@ -394,7 +469,10 @@ func measure(self, store, pgBase string, batch, hosts, workers int, d time.Durat
 	if acked == 0 {
 		return result{}, errors.New("nothing acknowledged")
 	}
-	return result{store: store, batch: batch, rps: float64(acked) / secs, errs: errs, reqs: reqs}, nil
+	const usPerTick = 1e6 / 100 // USER_HZ
+	return result{store: store, batch: batch, rps: float64(acked) / secs, errs: errs, reqs: reqs,
+		srvUS: float64(srvCPU1-srvCPU0) * usPerTick / float64(acked),
+		pgUS:  float64(pgCPU1-pgCPU0) * usPerTick / float64(acked)}, nil
 }
 
 func pgSchema(base string) (string, func(), error) {

@@ -4,20 +4,30 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/wire"
 )
 
-// EncodeReports encodes every report of batches as the JSON stored in samples and as a host's
-// latest report, indexed like batches[i].Reports[j]. Stores call it before their transaction
+// EncodeReports returns every report of batches as the JSON stored in samples and as a host's
+// latest report, indexed like batches[i].Reports[j]: the JSON the host sent when the batch
+// carries it (HostReports.Raw), else the report encoded. Stores call it before their transaction
 // starts, so locks are held only for the SQL.
 func EncodeReports(batches []server.HostReports) ([][][]byte, error) {
 	encoded := make([][][]byte, len(batches))
 	for i, b := range batches {
+		if len(b.Raw) == len(b.Reports) && !slices.ContainsFunc(b.Raw, func(r []byte) bool { return r == nil }) {
+			encoded[i] = b.Raw
+			continue
+		}
 		encoded[i] = make([][]byte, len(b.Reports))
 		for j := range b.Reports {
+			if j < len(b.Raw) && b.Raw[j] != nil {
+				encoded[i][j] = b.Raw[j]
+				continue
+			}
 			data, err := json.Marshal(&b.Reports[j])
 			if err != nil {
 				return nil, fmt.Errorf("encode report %d of host %s: %w", b.Reports[j].Seq, b.HostID, err)
