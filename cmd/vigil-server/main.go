@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL agents and browsers use to reach this server")
 	fs.StringVar(&cfg.MetricsListen, "metrics-addr", "", "also serve /metrics on this address over plain HTTP WITHOUT authentication (loopback or a private network); /metrics on --listen always needs an API token")
+	fs.StringVar(&cfg.PprofListen, "pprof", "", "serve Go profiles (net/http/pprof, /debug/pprof/) on this LOOPBACK address over plain HTTP without authentication, on its own listener; off by default; any other address is refused")
 	addAlertFlags(fs, &cfg)
 	fs.DurationVar(&cfg.Retention, "retention", 14*24*time.Hour, "how long samples are kept")
 	fs.DurationVar(&cfg.RollupMinuteRetention, "rollup-1m-retention", server.DefaultRollupMinuteRetention, "how long the one-minute rollups of the chart figures are kept (at least 1h; the 24h chart falls back to hourly ones beyond it)")

@@ -57,6 +57,11 @@ type Config struct {
 	// authentication, for a Prometheus on a private network or loopback. On the main listener
 	// /metrics always needs an API token (any role).
 	MetricsListen string
+	// PprofListen, when set, is a loopback address (127.0.0.0/8, ::1 or localhost) serving the Go
+	// runtime's profiles (net/http/pprof, under /debug/pprof/) over plain HTTP without
+	// authentication, on a listener of its own: never on Listen. A profile shows the process's
+	// memory and command line, so Start refuses any other address (ErrPprofNotLoopback). Empty: off.
+	PprofListen string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Retention is how long samples are kept. Default 14 days.
@@ -155,8 +160,11 @@ type Server struct {
 	AdminPassword     string
 	// MetricsURL is the plain-HTTP /metrics URL of Config.MetricsListen ("" without it).
 	MetricsURL string
+	// PprofURL is the plain-HTTP /debug/pprof/ URL of Config.PprofListen ("" without it).
+	PprofURL string
 
 	metricsHTTP *http.Server
+	pprofHTTP   *http.Server
 }
 
 // Start opens the store, applies migrations, prepares TLS and the admin token, and starts serving.
@@ -176,6 +184,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if cfg.PprofListen != "" {
+		if err := checkLoopback(cfg.PprofListen); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -307,6 +320,15 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, err
 		}
 	}
+	if cfg.PprofListen != "" {
+		if err := s.listenPprof(); err != nil {
+			ln.Close()
+			if s.metricsHTTP != nil {
+				s.metricsHTTP.Close()
+			}
+			return nil, err
+		}
+	}
 	s.http = &http.Server{
 		Handler:           securityHeaders(router),
 		TLSConfig:         tlsConf,
@@ -413,6 +435,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
 	if s.metricsHTTP != nil {
 		_ = s.metricsHTTP.Shutdown(ctx)
+	}
+	if s.pprofHTTP != nil {
+		// A profile or trace in progress streams for its ?seconds=: cut it rather than wait.
+		_ = s.pprofHTTP.Close()
 	}
 	s.svc.Close()
 	s.cancel()

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -435,5 +436,51 @@ func TestHostRateLimit(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnsupportedMediaType {
 		t.Fatalf("Content-Encoding br: %d", resp.StatusCode)
+	}
+}
+
+// TestPprofListen: with PprofListen (--pprof), the Go profiles are served on that loopback
+// address and not on the main listener; an address that is not loopback stops the start.
+func TestPprofListen(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0", "192.0.2.1:6060", "example.com:6060", "127.0.0.1"} {
+		_, err := app.Start(context.Background(), app.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", PprofListen: addr,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err == nil {
+			t.Fatalf("PprofListen %q: the server started", addr)
+		}
+		if addr != "127.0.0.1" && !errors.Is(err, app.ErrPprofNotLoopback) {
+			t.Errorf("PprofListen %q: %v, want ErrPprofNotLoopback", addr, err)
+		}
+	}
+
+	s, _ := startWith(t, app.Config{PprofListen: "127.0.0.1:0"}, "")
+	if !strings.HasPrefix(s.PprofURL, "http://127.0.0.1:") || !strings.HasSuffix(s.PprofURL, "/debug/pprof/") {
+		t.Fatalf("PprofURL = %q", s.PprofURL)
+	}
+	for path, want := range map[string]string{"": "Types of profiles available", "goroutine?debug=1": "goroutine profile:"} {
+		resp, err := http.Get(s.PprofURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Errorf("pprof listener %s: %d %.200q, want %q", path, resp.StatusCode, b, want)
+		}
+	}
+	// The main listener: neither without a token nor with the admin's.
+	for _, bearer := range []string{"", s.token} {
+		for _, path := range []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/cmdline"} {
+			resp, err := s.get(s.URL+path, bearer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if body := string(b); strings.Contains(body, "Types of profiles available") || strings.Contains(body, "goroutine profile:") ||
+				strings.Contains(body, os.Args[0]) {
+				t.Errorf("main listener serves %s (token %v): %d %.200q", path, bearer != "", resp.StatusCode, b)
+			}
+		}
 	}
 }
