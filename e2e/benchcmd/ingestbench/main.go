@@ -6,7 +6,11 @@
 // binary's "load" mode) in a separate process, so the generator's CPU is not the server's. Rounds
 // alternate the stores so machine noise hits them alike; the summary quotes medians.
 //
-//	go run ./e2e/benchcmd/ingestbench [-rounds 3] [-duration 15s] [-hosts 2000] [-batch 1,20]
+//	go run ./e2e/benchcmd/ingestbench [-rounds 3] [-duration 15s] [-hosts 2000,10000] [-batch 1,20] [-json FILE]
+//
+// -hosts takes a list of fleet sizes (each measured with every store and batch size; a larger fleet
+// spreads the same load over more host credentials and rows). -json writes every run and the
+// machine to FILE (benchout.Ingest) for e2e/benchcmd/benchcharts.
 //
 // PostgreSQL is measured when VIGIL_TEST_POSTGRES_URL is set (a fresh schema per run).
 package main
@@ -42,6 +46,7 @@ import (
 
 	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/apiclient"
+	"github.com/vigilhq/vigil/e2e/benchcmd/internal/benchout"
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/app"
 	"github.com/vigilhq/vigil/server/sqlitestore"
@@ -280,6 +285,7 @@ func loadMain(args []string) int {
 type result struct {
 	store string
 	batch int
+	hosts int
 	rps   float64
 	errs  int64
 	reqs  int64
@@ -329,10 +335,17 @@ func orchestrate(args []string) int {
 	fs := flag.NewFlagSet("ingestbench", flag.ExitOnError)
 	rounds := fs.Int("rounds", 3, "rounds per store")
 	duration := fs.Duration("duration", 15*time.Second, "measurement per round")
-	hosts := fs.Int("hosts", 2000, "simulated hosts")
+	hostsFlag := fs.String("hosts", "2000", "simulated hosts (fleet sizes), comma-separated")
 	workers := fs.Int("workers", 32, "concurrent connections (the server decodes at most 32 report bodies at once)")
 	batches := fs.String("batch", "1,20", "reports per request, comma-separated")
+	jsonOut := fs.String("json", "", "also write every run and the machine to this file (JSON, for benchcharts)")
 	fs.Parse(args)
+	machine := benchout.Probe()
+	fleets, err := intList(*hostsFlag, 1, 1_000_000)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bad -hosts: %v\n", err)
+		return 2
+	}
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -346,37 +359,66 @@ func orchestrate(args []string) int {
 	} else {
 		fmt.Println("VIGIL_TEST_POSTGRES_URL not set: PostgreSQL not measured")
 	}
-	var bs []int
-	for _, s := range strings.Split(*batches, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 || n > wire.MaxReportsPerBatch {
-			fmt.Fprintf(os.Stderr, "bad -batch %q\n", s)
-			return 2
-		}
-		bs = append(bs, n)
+	bs, err := intList(*batches, 1, wire.MaxReportsPerBatch)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bad -batch: %v\n", err)
+		return 2
 	}
+	out := benchout.Ingest{Workers: *workers, DurationS: duration.Seconds()}
 	var results []result
 	for r := range *rounds {
-		for _, b := range bs {
-			for _, st := range stores {
-				res, err := measure(self, st, pgBase, b, *hosts, *workers, *duration)
-				if err != nil {
-					fmt.Fprintf(os.Stderr, "round %d %s batch %d: %v\n", r+1, st, b, err)
-					return 1
+		for _, hosts := range fleets {
+			for _, b := range bs {
+				for _, st := range stores {
+					res, err := measure(self, st, pgBase, b, hosts, *workers, *duration)
+					if err != nil {
+						fmt.Fprintf(os.Stderr, "round %d %s hosts %d batch %d: %v\n", r+1, st, hosts, b, err)
+						return 1
+					}
+					fmt.Printf("round %d  store %-8s hosts %6d  batch %3d  %8.0f reports/s  server %5.0f µs/report  postgres %5.0f µs/report  (%d requests, %d errors)\n",
+						r+1, st, hosts, b, res.rps, res.srvUS, res.pgUS, res.reqs, res.errs)
+					results = append(results, res)
+					out.Runs = append(out.Runs, benchout.IngestRun{Round: r + 1, Store: st, Hosts: hosts, Batch: b, ReportsPerS: res.rps,
+						ServerUSPer: res.srvUS, PostgresUSPer: res.pgUS, Requests: res.reqs, Errors: res.errs})
 				}
-				fmt.Printf("round %d  store %-8s batch %3d  %8.0f reports/s  server %5.0f µs/report  postgres %5.0f µs/report  (%d requests, %d errors)\n",
-					r+1, st, b, res.rps, res.srvUS, res.pgUS, res.reqs, res.errs)
-				results = append(results, res)
 			}
 		}
 	}
-	fmt.Println("\nmedians:")
+	if *jsonOut != "" {
+		out.Machine = machine
+		out.Machine.Finish()
+		if err := benchout.Write(*jsonOut, out); err != nil {
+			fmt.Fprintln(os.Stderr, "write -json:", err)
+			return 1
+		}
+	}
+	for _, hosts := range fleets {
+		printMedians(results, stores, bs, hosts)
+	}
+	return 0
+}
+
+// intList parses a comma-separated list of integers within [lo, hi].
+func intList(s string, lo, hi int) ([]int, error) {
+	var ns []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("%q is not a number in %d…%d", f, lo, hi)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
+}
+
+func printMedians(results []result, stores []string, bs []int, hosts int) {
+	fmt.Printf("\nmedians, %d hosts:\n", hosts)
 	for _, b := range bs {
 		med := map[string][3]float64{}
 		for _, st := range stores {
 			var v, s, p []float64
 			for _, r := range results {
-				if r.store == st && r.batch == b {
+				if r.store == st && r.batch == b && r.hosts == hosts {
 					v, s, p = append(v, r.rps), append(s, r.srvUS), append(p, r.pgUS)
 				}
 			}
@@ -390,7 +432,6 @@ func orchestrate(args []string) int {
 				b, st, med[st][0], med[st][0]/med["discard"][0], med[st][1], med[st][2])
 		}
 	}
-	return 0
 }
 
 func measure(self, store, pgBase string, batch, hosts, workers int, d time.Duration) (result, error) {
@@ -470,7 +511,7 @@ func measure(self, store, pgBase string, batch, hosts, workers int, d time.Durat
 		return result{}, errors.New("nothing acknowledged")
 	}
 	const usPerTick = 1e6 / 100 // USER_HZ
-	return result{store: store, batch: batch, rps: float64(acked) / secs, errs: errs, reqs: reqs,
+	return result{store: store, batch: batch, hosts: hosts, rps: float64(acked) / secs, errs: errs, reqs: reqs,
 		srvUS: float64(srvCPU1-srvCPU0) * usPerTick / float64(acked),
 		pgUS:  float64(pgCPU1-pgCPU0) * usPerTick / float64(acked)}, nil
 }
