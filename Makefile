@@ -80,8 +80,9 @@ BENCH_OUT          ?= bench-out
 FOOTPRINT_DURATION ?= 10m
 BENCH_ALERT_FLAGS  ?= -benchtime 3x -count 1
 BENCH_STORE_FLAGS  ?= -bench . -benchtime 3x -count 1
-BENCH_INGEST_FLAGS ?= -rounds 3 -duration 5s -hosts 2000 -batch 1,20
-BENCH_SIM_FLAGS    ?= -hosts 500,2000 -interval 10s -duration 20s -stores discard,sqlite,postgres -clients net/http
+BENCH_INGEST_FLAGS ?= -rounds 3 -duration 4s -hosts 500,4000 -batch 1
+BENCH_SIM_FLAGS    ?= -hosts 500,2000 -interval 10s -duration 15s -stores discard,sqlite,postgres -clients net/http
+BENCH_DELAY_ROUNDS ?= 3
 BENCH_UPDATE_FLAGS ?= -rounds 1 -hosts 1,50
 
 # $(call bench_step,NAME,COMMAND): run COMMAND, keep its output in $(BENCH_OUT)/NAME.txt, add its
@@ -117,7 +118,7 @@ bench: ## Benchmarks (< 15 min): results in BENCH_OUT, charts in docs/img/bench;
 .PHONY: bench-steps
 bench-steps: # make bench's foreground steps, one after the other (make bench runs the footprint soak beside them).
 	$(call bench_step,alert-bench,$(GO) test -run '^$$' -bench BenchmarkEvaluationCycle $(BENCH_ALERT_FLAGS) ./server/alert/)
-	$(call bench_step,alert-delay,VIGIL_BENCH=1 $(GO) test -count=1 -v -run TestSilenceEmailDelay ./server/alert/)
+	$(call bench_step,alert-delay,VIGIL_BENCH=1 VIGIL_ALERT_DELAY_ROUNDS=$(BENCH_DELAY_ROUNDS) $(GO) test -count=1 -v -run TestSilenceEmailDelay ./server/alert/)
 	$(call bench_step,ingestbench,$(GO) run ./e2e/benchcmd/ingestbench $(BENCH_INGEST_FLAGS) -json $(BENCH_OUT)/ingestbench.json)
 	$(call bench_step,simbench,$(GO) run ./e2e/benchcmd/simbench $(BENCH_SIM_FLAGS) -json $(BENCH_OUT)/simbench.json)
 	$(call bench_step,store-bench,$(GO) test -run '^$$' $(BENCH_STORE_FLAGS) ./server/sqlitestore/ ./server/pgstore/)
