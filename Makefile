@@ -111,9 +111,9 @@ bench: ## Benchmarks (< 15 min): results in BENCH_OUT, charts in docs/img/bench;
 	echo "== waiting for the footprint soak ($(FOOTPRINT_DURATION), then three updates)"; \
 	wait $$fp; rc=$$?; trap - EXIT; \
 	echo "footprint $$(( $$(date +%s) - t )) s (exit $$rc), in the background" >> $(BENCH_OUT)/timings.txt; \
-	cat $(BENCH_OUT)/footprint.txt; exit $$rc
-	$(GO) run ./e2e/benchcmd/benchcharts -in $(BENCH_OUT) -out docs/img/bench
-	@echo "== wall time per step"; cat $(BENCH_OUT)/timings.txt
+	cat $(BENCH_OUT)/footprint.txt; \
+	echo "== charts"; $(GO) run ./e2e/benchcmd/benchcharts -in $(BENCH_OUT) -out docs/img/bench || rc=1; \
+	echo "== wall time per step"; cat $(BENCH_OUT)/timings.txt; exit $$rc
 
 .PHONY: bench-steps
 bench-steps: # make bench's foreground steps, one after the other (make bench runs the footprint soak beside them).
