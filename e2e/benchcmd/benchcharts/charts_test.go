@@ -321,3 +321,24 @@ func TestRunWritesCharts(t *testing.T) {
 		t.Errorf("%d files written, want 8", len(ents))
 	}
 }
+
+// TestMarkdownTables: the tables carry the medians drawn, one row per series, and a time series
+// is summarised instead of getting a column per sample.
+func TestMarkdownTables(t *testing.T) {
+	charts := fixtureCharts(t)
+	ing := charts["ingest-throughput.svg"].Markdown("ingest-throughput.svg")
+	for _, want := range []string{"| reports/s ↓ · enrolled hosts (fleet size) → | 1,000 | 10,000 |", "| discard (no storage) | 2,200 | 1,850 |",
+		"| PostgreSQL | 1,250 | 1,050 |", "| PostgreSQL ÷ discard (no storage) | 0.57 | 0.57 |", "| SQLite ÷ discard (no storage) | 0.66 | 0.62 |", "![Saturated ingest: reports acknowledged per second](img/bench/ingest-throughput.svg)"} {
+		if !strings.Contains(ing, want) {
+			t.Errorf("ingest table lacks %q:\n%s", want, ing)
+		}
+	}
+	alert := charts["alert-eval.svg"].Markdown("alert-eval.svg")
+	if !strings.Contains(alert, "| PostgreSQL: tick (per 1 s) | – | 0.00085 |") {
+		t.Errorf("alert table:\n%s", alert)
+	}
+	mem := charts["agent-memory.svg"].Markdown("agent-memory.svg")
+	if !strings.Contains(mem, "| node_exporter | 7.23 | 7.27 | 7.23 | 7.27 | 0–10 |") {
+		t.Errorf("memory table:\n%s", mem)
+	}
+}

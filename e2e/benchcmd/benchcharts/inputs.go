@@ -142,6 +142,10 @@ func ingestCharts(in benchout.Ingest) map[string]Chart {
 		return key, fmt.Sprintf("%s, %d/request", storeName(r.Store), r.Batch)
 	}
 	tp, cpu := newGroup(), newGroup()
+	ingestRef := ""
+	if len(batches) == 1 {
+		ingestRef = storeName("discard")
+	}
 	for _, r := range runs {
 		key, name := label(r)
 		st := Style{Color: storeColor(r.Store), Dash: batchDash(r.Batch, bmin)}
@@ -159,9 +163,9 @@ func ingestCharts(in benchout.Ingest) map[string]Chart {
 	xlog := spans(runs, func(r benchout.IngestRun) float64 { return float64(r.Hosts) })
 	return map[string]Chart{
 		"ingest-throughput.svg": {Title: "Saturated ingest: reports acknowledged per second", Subtitle: sub, XLabel: "enrolled hosts (fleet size)",
-			YLabel: "reports/s", XLog: xlog, YZero: true, Series: tp.series(), Note: note},
+			YLabel: "reports/s", XLog: xlog, YZero: true, Series: tp.series(), Note: note, RatioTo: ingestRef},
 		"ingest-cpu.svg": {Title: "Saturated ingest: server CPU per report", Subtitle: sub, XLabel: "enrolled hosts (fleet size)",
-			YLabel: "CPU µs per acknowledged report", XLog: xlog, YZero: true, Series: cpu.series(), Note: note},
+			YLabel: "CPU µs per acknowledged report", XLog: xlog, YZero: true, Series: cpu.series(), Note: note, RatioTo: ingestRef},
 	}
 }
 
@@ -219,6 +223,10 @@ func simCharts(in benchout.Sim) (map[string]Chart, error) {
 		return r.Store + "/" + r.Client, storeName(r.Store) + " (" + r.Client + ")"
 	}
 	tp, cpu, lat := newGroup(), newGroup(), newGroup()
+	simRef := ""
+	if len(clients) == 1 {
+		simRef = storeName("discard")
+	}
 	for _, r := range runs {
 		x := float64(r.res.Hosts)
 		tp.add("offered", "offered (hosts ÷ interval)", Style{Color: "#000000", Dash: dotted}, x, r.res.ExpectedPerS)
@@ -249,7 +257,7 @@ func simCharts(in benchout.Sim) (map[string]Chart, error) {
 		"sim-throughput.svg": {Title: "Fleet simulator: reports acknowledged per second", Subtitle: sub, XLabel: "simulated hosts",
 			YLabel: "reports/s", XLog: xlog, YLog: xlog, YZero: true, Series: tp.series(), Note: note},
 		"sim-cpu.svg": {Title: "Fleet simulator: server CPU per report", Subtitle: sub, XLabel: "simulated hosts",
-			YLabel: "CPU µs per acknowledged report", XLog: xlog, YZero: true, Series: cpu.series(), Note: note},
+			YLabel: "CPU µs per acknowledged report", XLog: xlog, YZero: true, Series: cpu.series(), Note: note, RatioTo: simRef},
 		"sim-latency.svg": {Title: "Fleet simulator: report latency, send to acknowledgement", Subtitle: sub, XLabel: "simulated hosts",
 			YLabel: "latency, ms", XLog: xlog, YLog: true, Series: lat.series(), Note: note + "; dashed p50, solid p99"},
 	}, nil

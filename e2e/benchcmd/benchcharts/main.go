@@ -6,7 +6,10 @@
 // rerun on the same data changes nothing in git. An input that is missing is skipped with a note;
 // one that is malformed is an error.
 //
-//	go run ./e2e/benchcmd/benchcharts [-in bench-out] [-out docs/img/bench]
+// It also writes the medians behind each chart as Markdown tables (-tables, default
+// <in>/tables.md), to quote in docs/BENCHMARKS.md beside the charts.
+//
+//	go run ./e2e/benchcmd/benchcharts [-in bench-out] [-out docs/img/bench] [-tables FILE]
 //	go run ./e2e/benchcmd/benchcharts -probe bench-out/machine.json   # record the machine at the start of a run
 package main
 
@@ -21,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/vigilhq/vigil/e2e/benchcmd/internal/benchout"
 )
@@ -39,6 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.SetOutput(stderr)
 	in := fl.String("in", "bench-out", "directory make bench wrote its results to")
 	out := fl.String("out", "docs/img/bench", "directory to write the SVG charts to")
+	tables := fl.String("tables", "", "write the figures behind the charts as Markdown tables to this file (default <in>/tables.md)")
 	probe := fl.String("probe", "", "only write this machine's description (CPU, cores, time, load) to this file")
 	alertHosts := fl.Int("alert-default-hosts", 100_000, "hosts of a BenchmarkEvaluationCycle result whose name has no hosts=N")
 	if err := fl.Parse(args); err != nil {
@@ -63,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "benchcharts:", err)
 		return 1
 	}
+	var md strings.Builder
 	for _, name := range slices.Sorted(maps.Keys(charts)) {
 		p := filepath.Join(*out, name)
 		if err := os.WriteFile(p, charts[name].SVG(), 0o644); err != nil {
@@ -70,6 +76,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintln(stdout, "wrote", p)
+		md.WriteString(charts[name].Markdown(name))
+	}
+	if *tables == "" {
+		*tables = filepath.Join(*in, "tables.md")
+	}
+	if len(charts) > 0 {
+		if err := os.WriteFile(*tables, []byte(md.String()), 0o644); err != nil {
+			fmt.Fprintln(stderr, "benchcharts:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "wrote", *tables)
 	}
 	return 0
 }

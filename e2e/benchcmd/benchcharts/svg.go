@@ -49,6 +49,9 @@ type Chart struct {
 	Series []Series
 	// Note is a line under the plot (method, what the dots are).
 	Note string
+	// RatioTo names the reference series: the Markdown table adds each other solid series ÷ it
+	// (storage ratio: a store against discard, measured in the same run).
+	RatioTo string
 }
 
 // Layout of every chart, in SVG user units (pixels); the width grows with the legend and the
