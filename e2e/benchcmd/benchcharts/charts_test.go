@@ -305,12 +305,17 @@ func TestMalformedInputsFail(t *testing.T) {
 func TestRunWritesCharts(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"-in", filepath.Join("testdata", "fixture"), "-out", out}, &stdout, &stderr); code != 0 {
+	tables := filepath.Join(t.TempDir(), "tables.md")
+	args := []string{"-in", filepath.Join("testdata", "fixture"), "-out", out, "-tables", tables}
+	if code := run(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	first, _ := os.ReadFile(filepath.Join(out, "alert-eval.svg"))
-	if code := run([]string{"-in", filepath.Join("testdata", "fixture"), "-out", out}, &stdout, &stderr); code != 0 {
+	if code := run(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if md, err := os.ReadFile(tables); err != nil || strings.Count(string(md), "\n#### ") != 7 {
+		t.Errorf("tables: %v, %d sections", err, strings.Count(string(md), "\n#### "))
 	}
 	second, _ := os.ReadFile(filepath.Join(out, "alert-eval.svg"))
 	if len(first) == 0 || !bytes.Equal(first, second) {
