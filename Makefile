@@ -96,7 +96,7 @@ endef
 BENCH_SUBMAKE := $(firstword $(MAKE))
 
 .PHONY: bench
-bench: ## Benchmarks (< 15 min): results in BENCH_OUT, charts in docs/img/bench; method in docs/BENCHMARKS.md.
+bench: ## Benchmarks (15-minute budget; per-step wall time in BENCH_OUT/timings.txt): results in BENCH_OUT, charts in docs/img/bench; method in docs/BENCHMARKS.md.
 	@rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT)/bin
 	$(GO) run ./e2e/benchcmd/benchcharts -probe $(BENCH_OUT)/machine.json
 	$(GO) build -o $(BENCH_OUT)/bin/footprint ./e2e/benchcmd/footprint
