@@ -156,8 +156,11 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("/", h.auth(h.fleet)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/fleet/rows", h.auth(h.fleetRows)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/hosts/{id}", h.auth(h.host)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/hosts/{id}/clear-quarantine", h.form(h.clearQuarantine)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/groups", h.auth(h.groups)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/groups/rows", h.auth(h.groupsRows)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/groups/{name}/pin", h.form(h.pinGroup)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/groups/{name}/rollout-policy", h.form(h.setPolicy)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/rollouts/{id}/{action:pause|resume|abort}", h.form(h.actRollout)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/releases", h.auth(h.releases)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/alerts", h.auth(h.alertList)).Methods(http.MethodGet)
@@ -369,6 +372,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, p server.Principa
 }
 
 func (h *Handler) host(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	h.hostPage(w, r, p, "")
+}
+
+// hostPage renders the host page, with notice after an action.
+func (h *Handler) hostPage(w http.ResponseWriter, r *http.Request, p server.Principal, notice string) {
 	id := mux.Vars(r)["id"]
 	host, err := h.cfg.Service.GetHost(r.Context(), p, id)
 	if err != nil {
@@ -395,8 +403,14 @@ func (h *Handler) host(w http.ResponseWriter, r *http.Request, p server.Principa
 		h.fail(w, r, p, err)
 		return
 	}
+	cleared, err := h.lastQuarantineClear(r, p, id)
+	if err != nil {
+		h.fail(w, r, p, err)
+		return
+	}
 	d["Host"], d["Group"], d["Status"], d["Events"] = host, g, h.status(host), events
-	h.render(w, r, http.StatusOK, "host", page{Title: host.Hostname, Principal: p, Data: d})
+	d["Quarantined"], d["QuarantineCleared"] = quarantined(events, cleared), cleared
+	h.render(w, r, http.StatusOK, "host", page{Title: host.Hostname, Principal: p, Data: d, Notice: notice})
 }
 
 // status is the host's status as the Service derived it (server.HostStatus: up, late, silent or
