@@ -1,13 +1,15 @@
 // Package web serves Vigil's dashboard: the fleet at a glance, each host's latest state and update
-// history, groups with their pins and rollouts (pin, pause, resume, abort), releases (versions,
-// channels, drafts' signatures, metadata expiry), alerts (acknowledge), maintenance silences
+// history (clear its quarantine), groups with their pins, rollout policies and rollouts (pin, set
+// the policy, pause, resume, abort), releases (versions, channels, drafts' signatures, metadata
+// expiry; the online steps: publish a signed draft, discard one, draft a channel move or a
+// renewal), alerts (acknowledge), maintenance silences
 // (create, end), the notification outbox, the audit log, users (admin) and the signed-in user's
 // account (password, own API tokens). Pages are
 // rendered on the server with html/template (which escapes everything hosts report) from embedded
-// templates and assets. Host charts are SVG drawn on the server (chart.go). The one script,
-// assets/fleet.js, only refreshes the fleet table in place from GET /fleet/rows (every page works
-// without it); the Content-Security-Policy allows scripts and fetches from this server only, never
-// inline.
+// templates and assets. Host charts are SVG drawn on the server (chart.go). Two scripts only
+// refresh a table in place: assets/fleet.js the fleet table from GET /fleet/rows, assets/groups.js
+// the groups table (rollout progress) from GET /groups/rows (every page works without them); the
+// Content-Security-Policy allows scripts and fetches from this server only, never inline.
 //
 // Trust model: people sign in with a user name and password (server.Service.Login: argon2id,
 // lockout per account and per address). The browser holds only a random session ID, in a cookie
@@ -19,7 +21,9 @@
 // this server and Sec-Fetch-Site same-origin; sign-in, which has no session yet, requires the
 // Origin check. Authorization is the Service's, per the user's role: every action calls the same
 // server.Service, rollout.Manager or alert.Manager method as the API route that does it, which
-// checks the role and writes the audit log, so a form only offers what that method allows.
+// checks the role and writes the audit log (the release repository's online steps through
+// httpapi.ReleaseOps, which the API's release routes call too), so a form only offers what that
+// method allows.
 package web
 
 import (
