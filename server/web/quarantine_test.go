@@ -66,6 +66,11 @@ func TestHostClearQuarantine(t *testing.T) {
 	if a.status != http.StatusOK || !strings.Contains(a.body, "Quarantine cleared (generation 1)") || strings.Contains(a.body, `id="quarantine"`) {
 		t.Fatalf("clear: %d\n%s", a.status, a.body)
 	}
+	// The page answers the POST at /hosts/{id}/clear-quarantine: its range links still lead to
+	// the host page.
+	if !strings.Contains(a.body, `href="/hosts/`+bad+`?range=24h"`) {
+		t.Errorf("range links after the clear are not absolute:\n%s", a.body)
+	}
 	if g := gen(); g != 1 {
 		t.Errorf("quarantine generation after the clear: %d, want 1", g)
 	}
