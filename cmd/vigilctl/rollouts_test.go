@@ -199,4 +199,37 @@ func TestRolloutCommands(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "aborted") || !strings.Contains(errOut, "did not complete") {
 		t.Fatalf("show --watch of an aborted rollout: %d %q %q", code, out, errOut)
 	}
+
+	// A bad build: the canary rolls it back and the rollout halts; it can then only be aborted.
+	if code, _, errOut := ctl(t, "groups", "pin", "web", "1.3.0", "--force"); code != 0 {
+		t.Fatalf("pin 1.3.0: %q", errOut)
+	}
+	code, out, _ = ctl(t, "-o", "json", "rollouts", "ls", "--active")
+	rs = nil
+	json.Unmarshal([]byte(out), &rs)
+	if code != 0 || len(rs) != 1 {
+		t.Fatalf("active rollouts: %q", out)
+	}
+	id3 := rs[0].ID
+	for _, h := range hosts {
+		var d wire.UpdateDesired
+		h.do(http.MethodGet, "/api/v1/updates/desired", h.cred, nil, &d)
+		if d.Version != "1.3.0" {
+			continue
+		}
+		h.do(http.MethodPost, "/api/v1/updates/events", h.cred, wire.UpdateEvent{FromVersion: h.version, ToVersion: "1.3.0", Phase: wire.PhaseTrial, Result: wire.ResultFailed, Reason: "health gate", Time: time.Now()}, nil)
+		h.do(http.MethodPost, "/api/v1/updates/events", h.cred, wire.UpdateEvent{FromVersion: "1.3.0", ToVersion: h.version, Phase: wire.PhaseRollback, Result: wire.ResultOK, Reason: "health gate", Time: time.Now()}, nil)
+	}
+	if code, out, errOut := ctl(t, "rollouts", "show", id3, "--watch", "--every", "100ms"); code != 1 || !strings.Contains(out, "halted") {
+		t.Fatalf("show --watch of a halting rollout: %d %q %q", code, out, errOut)
+	}
+	for _, action := range []string{"resume", "pause"} {
+		if code, _, errOut := ctl(t, "rollouts", action, id3); code != 1 || !strings.Contains(errOut, "cannot "+action+" a rollout that is halted") ||
+			!strings.Contains(errOut, "can only be aborted") {
+			t.Fatalf("%s a halted rollout: %d %q", action, code, errOut)
+		}
+	}
+	if code, out, errOut := ctl(t, "rollouts", "abort", id3); code != 0 || !strings.Contains(out, "pinned to version 1.1.0 again") {
+		t.Fatalf("abort a halted rollout: %d %q %q", code, out, errOut)
+	}
 }

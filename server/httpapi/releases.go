@@ -133,6 +133,9 @@ func (a *API) audit(r *http.Request, p server.Principal, action, target, detail 
 	}
 }
 
+// releaseOps are the online release changes the dashboard shares (releaseops.go).
+func (a *API) releaseOps() ReleaseOps { return ReleaseOps{Service: a.svc, Logger: a.log} }
+
 func writeRaw(w http.ResponseWriter, data []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set(wire.ProtocolHeader, strconv.Itoa(wire.ProtocolVersion))
@@ -232,12 +235,11 @@ func (a *API) repoTargets(w http.ResponseWriter, r *http.Request, p server.Princ
 }
 
 func (a *API) repoRenew(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
-	di, err := repo.Renew(r.Context())
+	di, err := a.releaseOps().Renew(r.Context(), p, repo)
 	if err != nil {
 		a.writeReleaseError(w, r, err)
 		return
 	}
-	a.audit(r, p, "repo.renew", "draft/"+di.Name, fmt.Sprintf("targets version %d expires %s", di.TargetsVersion, di.Expires.Format(time.RFC3339)))
 	writeJSON(w, http.StatusCreated, draftOut(di))
 }
 
@@ -313,12 +315,11 @@ func (a *API) promoteRelease(w http.ResponseWriter, r *http.Request, p server.Pr
 		return
 	}
 	version := mux.Vars(r)["version"]
-	di, err := repo.Promote(r.Context(), version, req.Channel)
+	di, err := a.releaseOps().Promote(r.Context(), p, repo, version, req.Channel)
 	if err != nil {
 		a.writeReleaseError(w, r, err)
 		return
 	}
-	a.audit(r, p, "release.promote", "release/"+version, fmt.Sprintf("channel %s targets version %d", req.Channel, di.TargetsVersion))
 	writeJSON(w, http.StatusCreated, draftOut(di))
 }
 
@@ -407,31 +408,19 @@ func (a *API) unsignDraft(w http.ResponseWriter, r *http.Request, p server.Princ
 
 func (a *API) publishDraft(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
 	name := mux.Vars(r)["name"]
-	if err := repo.Publish(r.Context(), name); err != nil {
-		a.writeReleaseError(w, r, err)
-		return
-	}
-	st, err := repo.Status(r.Context())
+	st, err := a.releaseOps().Publish(r.Context(), p, repo, name)
 	if err != nil {
 		a.writeReleaseError(w, r, err)
 		return
 	}
-	detail := ""
-	for _, role := range st.Roles {
-		if role.Role == metadata.TARGETS {
-			detail = fmt.Sprintf("targets version %d", role.Version)
-		}
-	}
-	a.audit(r, p, "draft.publish", "draft/"+name, detail)
 	writeJSON(w, http.StatusOK, repoStatusOut(st))
 }
 
 func (a *API) discardDraft(w http.ResponseWriter, r *http.Request, p server.Principal, repo *release.Repo) {
 	name := mux.Vars(r)["name"]
-	if err := repo.Discard(r.Context(), name); err != nil {
+	if err := a.releaseOps().Discard(r.Context(), p, repo, name); err != nil {
 		a.writeReleaseError(w, r, err)
 		return
 	}
-	a.audit(r, p, "draft.discard", "draft/"+name, "")
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -366,8 +366,13 @@ const (
 // server.ErrConflict.
 var ErrState = fmt.Errorf("%w: not allowed in the rollout's state", server.ErrConflict)
 
+// ErrHalted is returned for a pause or resume of a halted rollout; it wraps ErrState. A halted
+// rollout can only be aborted: resumed, the failures that halted it would halt it again, and
+// pausing it changes nothing.
+var ErrHalted = fmt.Errorf("%w: a halted rollout can only be aborted; abort it (the group returns to its previous pin), fix the build, then pin the fixed version to start a new rollout", ErrState)
+
 // Apply performs an operator action on r at now: pause a running rollout, resume a paused
-// one, abort an active one. The caller sets the group's pin back to From on abort.
+// one, abort an active one (a halted one can only be aborted: ErrHalted). The caller sets the group's pin back to From on abort.
 func Apply(r Rollout, action, by string, now time.Time) (Rollout, error) {
 	switch {
 	case action == ActionPause && r.State == StateRunning:
@@ -386,12 +391,10 @@ func Apply(r Rollout, action, by string, now time.Time) (Rollout, error) {
 		r.FinishedAt = now
 	case action != ActionPause && action != ActionResume && action != ActionAbort:
 		return r, fmt.Errorf("%w: unknown action %q (pause, resume or abort)", server.ErrInvalid, action)
+	case r.State == StateHalted:
+		return r, fmt.Errorf("cannot %s a rollout that is halted: %w", action, ErrHalted)
 	default:
-		hint := ""
-		if r.State == StateHalted && action == ActionResume {
-			hint = ": a halted rollout can only be aborted (its failed hosts would halt it again); abort it, then pin a fixed version"
-		}
-		return r, fmt.Errorf("cannot %s a rollout that is %s%s: %w", action, r.State, hint, ErrState)
+		return r, fmt.Errorf("cannot %s a rollout that is %s: %w", action, r.State, ErrState)
 	}
 	r.UpdatedAt = now
 	return r, nil

@@ -258,8 +258,20 @@ func TestApply(t *testing.T) {
 	}
 	h := r
 	h.State = StateHalted
-	if _, err := Apply(h, ActionResume, "bob", t0); !errors.Is(err, ErrState) || !strings.Contains(err.Error(), "abort") {
-		t.Fatalf("resume a halted rollout: %v", err)
+	// A halted rollout can only be aborted: resume and pause are refused with ErrHalted (an
+	// ErrState, a conflict) and a message that says to abort.
+	for _, action := range []string{ActionResume, ActionPause} {
+		got, err := Apply(h, action, "bob", t0)
+		if !errors.Is(err, ErrHalted) || !errors.Is(err, ErrState) || !errors.Is(err, server.ErrConflict) ||
+			!strings.Contains(err.Error(), "abort it") || got.State != StateHalted {
+			t.Fatalf("%s a halted rollout: %v, state %s", action, err, got.State)
+		}
+	}
+	if _, err := Apply(r, ActionResume, "bob", t0); errors.Is(err, ErrHalted) || !errors.Is(err, ErrState) {
+		t.Fatalf("resume a running rollout: %v (ErrHalted is for halted ones only)", err)
+	}
+	if a, err := Apply(h, ActionAbort, "bob", t0); err != nil || a.State != StateAborted {
+		t.Fatalf("abort a halted rollout: %v %s", err, a.State)
 	}
 	if _, err := Apply(r, "restart", "bob", t0); !errors.Is(err, server.ErrInvalid) {
 		t.Fatalf("unknown action: %v", err)

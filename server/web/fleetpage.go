@@ -309,6 +309,7 @@ func (h *Handler) fleetRows(w http.ResponseWriter, r *http.Request, p server.Pri
 // renderFragment executes one named template of a page, without the layout.
 func (h *Handler) renderFragment(w http.ResponseWriter, r *http.Request, pageName, name string, p page) {
 	p.Version = h.cfg.Version
+	p.CSRF = sessionOf(r).csrf // forms in the fragment (the groups' rollout actions)
 	p.Now = h.cfg.Now()
 	var buf strings.Builder
 	if err := h.tmpl[pageName].ExecuteTemplate(&buf, name, p); err != nil {

@@ -2,8 +2,12 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -18,6 +22,9 @@ type groupRow struct {
 	server.Group
 	Rollout *rollout.Rollout
 	Active  bool
+	// Policy is the group's rollout policy as set (zero fields mean the defaults); Effective
+	// has the defaults filled in.
+	Policy, Effective rollout.Policy
 }
 
 // maxRolloutsListed bounds the rollouts the groups page reads to find each group's latest.
@@ -26,10 +33,43 @@ const maxRolloutsListed = 500
 // groupsPage renders the groups page: each group's pin, agent settings and rollout, with the pin
 // and rollout forms for roles that may use them (the Service decides; the forms only follow it).
 func (h *Handler) groupsPage(w http.ResponseWriter, r *http.Request, p server.Principal, status int, notice, errMsg string) {
-	groups, err := h.cfg.Service.ListGroups(r.Context(), p)
+	rows, err := h.groupRows(r, p)
 	if err != nil {
 		h.fail(w, r, p, err)
 		return
+	}
+	versions, channels := h.published(r)
+	h.render(w, r, status, "groups", page{Title: "Groups", Principal: p, Notice: notice, Error: errMsg, Data: map[string]any{
+		"Groups": rows, "Versions": versions, "Channels": channels, "Staged": h.cfg.Rollouts != nil,
+		"Refresh": groupsRefreshSeconds, "Defaults": rollout.Policy{}.WithDefaults()}})
+}
+
+// groupsRefreshSeconds is how often the groups page's script reloads the table (groups.js), so
+// an operator watches a rollout's progress without reloading.
+const groupsRefreshSeconds = 5
+
+// groupsRows serves the groups table's body alone (GET /groups/rows), for groups.js to swap in
+// without reloading the page: the rollouts' progress and the actions their state allows.
+func (h *Handler) groupsRows(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	rows, err := h.groupRows(r, p)
+	if err != nil {
+		if errors.Is(err, server.ErrForbidden) {
+			http.Error(w, "Your role may not do this.", http.StatusForbidden)
+			return
+		}
+		h.cfg.Logger.ErrorContext(r.Context(), "Dashboard request failed.", "path", r.URL.Path, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h.renderFragment(w, r, "groups", "groups-fragment", page{Principal: p, Data: map[string]any{
+		"Groups": rows, "Staged": h.cfg.Rollouts != nil}})
+}
+
+// groupRows reads the groups with their rollout (the active one, else the latest) and policy.
+func (h *Handler) groupRows(r *http.Request, p server.Principal) ([]groupRow, error) {
+	groups, err := h.cfg.Service.ListGroups(r.Context(), p)
+	if err != nil {
+		return nil, err
 	}
 	rows := make([]groupRow, len(groups))
 	for i, g := range groups {
@@ -38,8 +78,7 @@ func (h *Handler) groupsPage(w http.ResponseWriter, r *http.Request, p server.Pr
 	if h.cfg.Rollouts != nil {
 		rs, err := h.cfg.Rollouts.List(r.Context(), p, rollout.Filter{Limit: maxRolloutsListed})
 		if err != nil {
-			h.fail(w, r, p, err)
-			return
+			return nil, err
 		}
 		// Newest first: the first active one of a group wins, else its first one.
 		for i := range rows {
@@ -55,11 +94,14 @@ func (h *Handler) groupsPage(w http.ResponseWriter, r *http.Request, p server.Pr
 					rows[i].Rollout = &rs[j]
 				}
 			}
+			pol, err := h.cfg.Rollouts.Policy(r.Context(), p, rows[i].Name)
+			if err != nil {
+				return nil, err
+			}
+			rows[i].Policy, rows[i].Effective = pol, pol.WithDefaults()
 		}
 	}
-	versions, channels := h.published(r)
-	h.render(w, r, status, "groups", page{Title: "Groups", Principal: p, Notice: notice, Error: errMsg, Data: map[string]any{
-		"Groups": rows, "Versions": versions, "Channels": channels, "Staged": h.cfg.Rollouts != nil}})
+	return rows, nil
 }
 
 // published lists the published versions and channels for the pin form's suggestions; a
@@ -163,8 +205,11 @@ func (h *Handler) actRollout(w http.ResponseWriter, r *http.Request, p server.Pr
 	vars := mux.Vars(r)
 	ro, err := h.cfg.Rollouts.Act(r.Context(), p, vars["id"], vars["action"])
 	if errors.Is(err, rollout.ErrState) {
-		err = errors.New(vars["action"] + " is not possible: the rollout is " + stateOf(r, h, p, vars["id"]) + ".")
-		h.groupsPage(w, r, p, http.StatusConflict, "", err.Error())
+		msg := vars["action"] + " is not possible: the rollout is " + stateOf(r, h, p, vars["id"]) + "."
+		if errors.Is(err, rollout.ErrHalted) {
+			msg += " A halted rollout can only be aborted: abort it (the group returns to its previous pin), fix the build, then pin the fixed version to start a new rollout."
+		}
+		h.groupsPage(w, r, p, http.StatusConflict, "", msg)
 		return
 	}
 	if err != nil {
@@ -196,4 +241,85 @@ func (h *Handler) afterGroupAction(w http.ResponseWriter, r *http.Request, p ser
 		return
 	}
 	h.groupsPage(w, r, p, status, "", msg)
+}
+
+// setPolicy sets a group's rollout policy from the form (fields canaries, wave_percent, soak,
+// failure_threshold, health_deadline; empty means the default), as PUT
+// /api/v1/groups/{name}/rollout-policy and vigilctl groups set G --canaries … do: the same
+// rollout.Manager.SetPolicy, so the same validation, role check and audit. A field that does
+// not parse, or a value out of range, is shown in the page and nothing is stored.
+func (h *Handler) setPolicy(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	name := mux.Vars(r)["name"]
+	if err := h.cfg.Service.Authorize(p, server.RoleOperator); err != nil {
+		h.fail(w, r, p, err)
+		return
+	}
+	if h.cfg.Rollouts == nil {
+		h.fail(w, r, p, server.ErrNotFound)
+		return
+	}
+	pol, err := policyForm(r.PostForm)
+	if err == nil {
+		err = h.cfg.Rollouts.SetPolicy(r.Context(), p, name, pol)
+	}
+	if err != nil {
+		h.afterGroupAction(w, r, p, err, "")
+		return
+	}
+	e := pol.WithDefaults()
+	h.afterGroupAction(w, r, p, nil, fmt.Sprintf("Rollout policy of group %s set: %s, waves of %d%%, soak %s, halt above %d%% failed, health deadline %s. It applies to rollouts that start from now on.",
+		name, server.Plural(e.Canaries, "canary", "canaries"), e.WavePercent, e.Soak, e.FailureThreshold, e.HealthDeadline))
+}
+
+// Form fields of the rollout policy form.
+const (
+	fieldCanaries         = "canaries"
+	fieldWavePercent      = "wave_percent"
+	fieldSoak             = "soak"
+	fieldFailureThreshold = "failure_threshold"
+	fieldHealthDeadline   = "health_deadline"
+)
+
+// policyForm reads a rollout policy form; empty fields are zero (the defaults). Ranges are
+// rollout.Policy.Validate's, checked by SetPolicy.
+func policyForm(f url.Values) (rollout.Policy, error) {
+	var pol rollout.Policy
+	ints := []struct {
+		field, label string
+		dst          *int
+	}{
+		{fieldCanaries, "Canaries", &pol.Canaries},
+		{fieldWavePercent, "Wave percent", &pol.WavePercent},
+		{fieldFailureThreshold, "Failure threshold", &pol.FailureThreshold},
+	}
+	for _, in := range ints {
+		v := strings.TrimSpace(f.Get(in.field))
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSuffix(v, "%"))
+		if err != nil {
+			return pol, fmt.Errorf("%w: %s %q is not a whole number", server.ErrInvalid, in.label, v)
+		}
+		*in.dst = n
+	}
+	durs := []struct {
+		field, label string
+		dst          *time.Duration
+	}{
+		{fieldSoak, "Soak", &pol.Soak},
+		{fieldHealthDeadline, "Health deadline", &pol.HealthDeadline},
+	}
+	for _, in := range durs {
+		v := strings.TrimSpace(f.Get(in.field))
+		if v == "" {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return pol, fmt.Errorf("%w: %s %q is not a duration such as 90s, 10m or 1h30m", server.ErrInvalid, in.label, v)
+		}
+		*in.dst = d
+	}
+	return pol, nil
 }

@@ -33,6 +33,7 @@ type opsEnv struct {
 	cookies  map[string]*http.Cookie
 	csrf     map[string]string
 	hostIDs  []string
+	creds    []string // the hosts' credentials, by the index of hostIDs
 	adminTok string
 }
 
@@ -102,6 +103,7 @@ func (e *opsEnv) enroll(names ...string) {
 			e.t.Fatal(err)
 		}
 		e.hostIDs = append(e.hostIDs, resp.HostID)
+		e.creds = append(e.creds, resp.Credential)
 	}
 }
 

@@ -1,13 +1,15 @@
 // Package web serves Vigil's dashboard: the fleet at a glance, each host's latest state and update
-// history, groups with their pins and rollouts (pin, pause, resume, abort), releases (versions,
-// channels, drafts' signatures, metadata expiry), alerts (acknowledge), maintenance silences
+// history (clear its quarantine), groups with their pins, rollout policies and rollouts (pin, set
+// the policy, pause, resume, abort), releases (versions, channels, drafts' signatures, metadata
+// expiry; the online steps: publish a signed draft, discard one, draft a channel move or a
+// renewal), alerts (acknowledge), maintenance silences
 // (create, end), the notification outbox, the audit log, users (admin) and the signed-in user's
 // account (password, own API tokens). Pages are
 // rendered on the server with html/template (which escapes everything hosts report) from embedded
-// templates and assets. Host charts are SVG drawn on the server (chart.go). The one script,
-// assets/fleet.js, only refreshes the fleet table in place from GET /fleet/rows (every page works
-// without it); the Content-Security-Policy allows scripts and fetches from this server only, never
-// inline.
+// templates and assets. Host charts are SVG drawn on the server (chart.go). Two scripts only
+// refresh a table in place: assets/fleet.js the fleet table from GET /fleet/rows, assets/groups.js
+// the groups table (rollout progress) from GET /groups/rows (every page works without them); the
+// Content-Security-Policy allows scripts and fetches from this server only, never inline.
 //
 // Trust model: people sign in with a user name and password (server.Service.Login: argon2id,
 // lockout per account and per address). The browser holds only a random session ID, in a cookie
@@ -19,7 +21,9 @@
 // this server and Sec-Fetch-Site same-origin; sign-in, which has no session yet, requires the
 // Origin check. Authorization is the Service's, per the user's role: every action calls the same
 // server.Service, rollout.Manager or alert.Manager method as the API route that does it, which
-// checks the role and writes the audit log, so a form only offers what that method allows.
+// checks the role and writes the audit log (the release repository's online steps through
+// httpapi.ReleaseOps, which the API's release routes call too), so a form only offers what that
+// method allows.
 package web
 
 import (
@@ -156,10 +160,17 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("/", h.auth(h.fleet)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/fleet/rows", h.auth(h.fleetRows)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/hosts/{id}", h.auth(h.host)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/hosts/{id}/clear-quarantine", h.form(h.clearQuarantine)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/groups", h.auth(h.groups)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/groups/rows", h.auth(h.groupsRows)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/groups/{name}/pin", h.form(h.pinGroup)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/groups/{name}/rollout-policy", h.form(h.setPolicy)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/rollouts/{id}/{action:pause|resume|abort}", h.form(h.actRollout)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/releases", h.auth(h.releases)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/releases/promote", h.form(h.promoteRelease)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/releases/renew", h.form(h.renewTargets)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/releases/drafts/{name}/publish", h.form(h.publishDraft)).Methods(http.MethodPost)
+	h.mux.HandleFunc("/releases/drafts/{name}/discard", h.form(h.discardDraft)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/alerts", h.auth(h.alertList)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/alerts/{id}/ack", h.form(h.ackAlert)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/silences", h.auth(h.silences)).Methods(http.MethodGet)
@@ -369,6 +380,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, p server.Principa
 }
 
 func (h *Handler) host(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	h.hostPage(w, r, p, "")
+}
+
+// hostPage renders the host page, with notice after an action.
+func (h *Handler) hostPage(w http.ResponseWriter, r *http.Request, p server.Principal, notice string) {
 	id := mux.Vars(r)["id"]
 	host, err := h.cfg.Service.GetHost(r.Context(), p, id)
 	if err != nil {
@@ -395,8 +411,14 @@ func (h *Handler) host(w http.ResponseWriter, r *http.Request, p server.Principa
 		h.fail(w, r, p, err)
 		return
 	}
+	cleared, err := h.lastQuarantineClear(r, p, id)
+	if err != nil {
+		h.fail(w, r, p, err)
+		return
+	}
 	d["Host"], d["Group"], d["Status"], d["Events"] = host, g, h.status(host), events
-	h.render(w, r, http.StatusOK, "host", page{Title: host.Hostname, Principal: p, Data: d})
+	d["Quarantined"], d["QuarantineCleared"] = quarantined(events, cleared), cleared
+	h.render(w, r, http.StatusOK, "host", page{Title: host.Hostname, Principal: p, Data: d, Notice: notice})
 }
 
 // status is the host's status as the Service derived it (server.HostStatus: up, late, silent or
