@@ -23,12 +23,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
 	"regexp"
-	"sort"
-	"strconv"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,13 +34,9 @@ import (
 
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/internal/storesql"
-	"github.com/vigilhq/vigil/server/rollout"
 )
 
-var (
-	_ server.Store  = (*Store)(nil)
-	_ rollout.Store = (*Store)(nil)
-)
+var _ server.Store = (*Store)(nil) // and rollout.Store, through storesql.Store
 
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -103,11 +95,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 // transaction holding an advisory lock keyed by schema: replicas starting at once queue on the lock
 // and find the work done.
 func (s *Store) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	ms, err := storesql.Migrations(migrations)
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "vigil.migrate:"+s.schema); err != nil {
 			return fmt.Errorf("take migration lock: %w", err)
@@ -129,46 +120,19 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read schema_migrations: %w", err)
 		}
-		for _, name := range names {
-			version, err := migrationVersion(name)
-			if err != nil {
-				return err
-			}
-			if containsVersion(applied, version) {
+		for _, m := range ms {
+			if slices.Contains(applied, int32(m.Version)) {
 				continue
 			}
-			body, err := migrations.ReadFile(name)
-			if err != nil {
-				return err
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("apply migration %s: %w", m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return fmt.Errorf("apply migration %s: %w", name, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, version, path.Base(name)); err != nil {
-				return fmt.Errorf("record migration %s: %w", name, err)
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+				return fmt.Errorf("record migration %s: %w", m.Name, err)
 			}
 		}
 		return nil
 	})
-}
-
-func containsVersion(vs []int32, v int32) bool {
-	for _, x := range vs {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-// migrationVersion parses the leading number of migrations/0001_name.sql.
-func migrationVersion(name string) (int32, error) {
-	num, _, ok := strings.Cut(path.Base(name), "_")
-	if !ok {
-		return 0, fmt.Errorf("migration %s: name must be NNNN_description.sql", name)
-	}
-	v, err := strconv.ParseInt(num, 10, 32)
-	return int32(v), err
 }
 
 // Ping checks the database answers.
@@ -221,11 +185,8 @@ func (c pgConn) QueryRow(ctx context.Context, query string, args ...any) storesq
 }
 
 func (c pgConn) Query(ctx context.Context, query string, args ...any) (storesql.ClosingRows, error) {
-	rows, err := c.q.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	return rows, nil
+	rows, err := c.q.Query(ctx, query, args...) // never nil: a failed query's rows carry err too
+	return rows, err
 }
 
 // pgDB is the storesql.DB of a Store.

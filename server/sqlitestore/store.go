@@ -25,10 +25,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"path"
 	"runtime"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -37,13 +34,9 @@ import (
 
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/internal/storesql"
-	"github.com/vigilhq/vigil/server/rollout"
 )
 
-var (
-	_ server.Store  = (*Store)(nil)
-	_ rollout.Store = (*Store)(nil)
-)
+var _ server.Store = (*Store)(nil) // and rollout.Store, through storesql.Store
 
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -169,20 +162,11 @@ func cloneValues(v url.Values) url.Values {
 // migrate applies the embedded migrations not yet recorded in schema_migrations, in order, each in
 // its own IMMEDIATE transaction: a concurrent Open waits for the lock and then sees it applied.
 func (s *Store) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	ms, err := storesql.Migrations(migrations)
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		version, err := migrationVersion(name)
-		if err != nil {
-			return err
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return err
-		}
+	for _, m := range ms {
 		err = s.tx(ctx, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 				version    INTEGER PRIMARY KEY,
@@ -192,34 +176,24 @@ func (s *Store) migrate(ctx context.Context) error {
 				return err
 			}
 			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				version, path.Base(name), micros(time.Now()))
+				m.Version, m.Name, micros(time.Now()))
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("apply migration %s: %w", name, err)
+			return fmt.Errorf("apply migration %s: %w", m.Name, err)
 		}
 	}
 	return nil
-}
-
-// migrationVersion parses the leading number of migrations/0001_name.sql.
-func migrationVersion(name string) (int, error) {
-	base := path.Base(name)
-	num, _, ok := strings.Cut(base, "_")
-	if !ok {
-		return 0, fmt.Errorf("migration %s: name must be NNNN_description.sql", name)
-	}
-	return strconv.Atoi(num)
 }
 
 // Ping checks both pools.
