@@ -12,8 +12,11 @@
 // advisory lock, so replicas starting together apply them once. Options.Schema puts every table
 // in a schema of its own (created if missing), which lets tests run in parallel on one database.
 //
-// What does not depend on the dialect (validation, defaults, time normalisation, row decoding) is
-// shared with sqlitestore in server/internal/storesql. Times are timestamptz, written truncated to
+// What does not depend on the dialect (validation, defaults, time normalisation, row decoding,
+// error mapping, and the query flow of everything but ingest and alerting) is shared with
+// sqlitestore in server/internal/storesql: Store embeds storesql.Store, which runs its statements
+// through pgx (pgConn), not database/sql, and locks rows with the FOR UPDATE / FOR KEY SHARE
+// clauses of this package's storesql.Dialect. Times are timestamptz, written truncated to
 // microseconds and read back in UTC. Text sort keys are ordered with COLLATE "C" (by bytes), as
 // SQLite orders them, whatever the database's collation. Store is safe for concurrent use.
 package pgstore

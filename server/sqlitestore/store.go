@@ -8,10 +8,13 @@
 // failing an upgrade from a read lock). Reads use a separate pool of read-only connections, which
 // WAL lets run beside the writer on the last committed snapshot.
 //
-// What does not depend on the dialect (validation, defaults, time normalisation, row decoding) is
-// shared with pgstore in server/internal/storesql. Times are stored as INTEGER microseconds since
-// the Unix epoch and come back in UTC; text sorts by bytes (SQLite's BINARY collation). Migrations
-// are embedded and applied by Open, each in its own transaction, recorded in schema_migrations.
+// What does not depend on the dialect (validation, defaults, time normalisation, row decoding,
+// error mapping, and the query flow of everything but ingest and alerting) is shared with
+// pgstore in server/internal/storesql: Store embeds storesql.Store, which reads on the read-only
+// pool and writes in IMMEDIATE transactions on the single writer. Times are stored as INTEGER
+// microseconds since the Unix epoch and come back in UTC; text sorts by bytes (SQLite's BINARY
+// collation). Migrations are embedded and applied by Open, each in its own transaction, recorded
+// in schema_migrations.
 //
 // Store is safe for concurrent use.
 package sqlitestore

@@ -27,7 +27,7 @@ func (s *Store) ListAudit(ctx context.Context, limit int, before int64) ([]serve
 
 // SearchAudit returns the audit entries f selects, newest first.
 func (s *Store) SearchAudit(ctx context.Context, f server.AuditFilter) ([]server.AuditEntry, error) {
-	where, args := AuditWhere(f, func(i int) string { return "$" + strconv.Itoa(i) }, s.d.TimeArg)
+	where, args := AuditWhere(f, s.d.TimeArg)
 	args = append(args, s.d.Limit(f.Limit))
 	as, err := QueryAll(ctx, s.db.Read(), ScanAudit, `SELECT `+AuditColumns+` FROM audit WHERE `+where+
 		` ORDER BY id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
