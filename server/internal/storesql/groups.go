@@ -108,22 +108,22 @@ func (s *Store) DeleteGroup(ctx context.Context, name string, audit server.Audit
 
 // SetGroupAgentSettings replaces a group's agent settings.
 func (s *Store) SetGroupAgentSettings(ctx context.Context, group string, as server.AgentSettings, audit server.AuditEntry) error {
-	col, err := EncodeAgentSettings(as)
-	if err != nil {
-		return err
-	}
-	return s.change(ctx, "set agent settings of group "+group, audit,
-		`UPDATE groups SET agent_settings = $1 WHERE name = $2`, col, group)
+	return s.setAgentSettings(ctx, "group "+group, `UPDATE groups SET agent_settings = $1 WHERE name = $2`, group, as, audit)
 }
 
 // SetHostAgentSettings replaces a host's own agent settings; the zero value removes them.
 func (s *Store) SetHostAgentSettings(ctx context.Context, hostID string, as server.AgentSettings, audit server.AuditEntry) error {
+	return s.setAgentSettings(ctx, "host "+hostID, `UPDATE hosts SET agent_settings = $1 WHERE id = $2`, hostID, as, audit)
+}
+
+// setAgentSettings validates and encodes as and stores it with update, whose $2 is key; of names
+// the row in errors.
+func (s *Store) setAgentSettings(ctx context.Context, of, update, key string, as server.AgentSettings, audit server.AuditEntry) error {
 	col, err := EncodeAgentSettings(as)
 	if err != nil {
 		return err
 	}
-	return s.change(ctx, "set agent settings of host "+hostID, audit,
-		`UPDATE hosts SET agent_settings = $1 WHERE id = $2`, col, hostID)
+	return s.change(ctx, "set agent settings of "+of, audit, update, col, key)
 }
 
 // AgentSettings returns the agent settings of a host's group and the host's own.
