@@ -26,6 +26,15 @@ func (f *fixture) rolloutStore() rollout.Store {
 	return rs
 }
 
+// keysOf lists key(x) for each x of xs, in order.
+func keysOf[T any](xs []T, key func(T) string) []string {
+	out := make([]string, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, key(x))
+	}
+	return out
+}
+
 // testFleetNulls: optional fields left empty come back empty (never NULL turned into a stand-in,
 // never a stand-in turned into NULL), and an update event without an ID is never taken for a
 // repost of another without one (NULL is not equal to NULL).
@@ -242,11 +251,7 @@ func testFleetOrdering(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, u := range users {
-		names = append(names, u.Name)
-	}
-	if !slices.Equal(names, byteOrder) {
+	if names := keysOf(users, func(u server.User) string { return u.Name }); !slices.Equal(names, byteOrder) {
 		t.Errorf("ListUsers order:\n got %v\nwant %v", names, byteOrder)
 	}
 
@@ -270,22 +275,14 @@ func testFleetOrdering(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var gotAPI []string
-	for _, a := range apis {
-		gotAPI = append(gotAPI, a.ID)
-	}
-	if !slices.Equal(gotAPI, apiIDs) {
+	if gotAPI := keysOf(apis, func(a server.APIToken) string { return a.ID }); !slices.Equal(gotAPI, apiIDs) {
 		t.Errorf("ListAPITokens at one instant:\n got %v\nwant %v (first inserted first)", gotAPI, apiIDs)
 	}
 	ets, err := f.s.ListEnrollmentTokens(f.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var gotET []string
-	for _, et := range ets {
-		gotET = append(gotET, et.ID)
-	}
-	if !slices.Equal(gotET, etIDs) {
+	if gotET := keysOf(ets, func(et server.EnrollmentToken) string { return et.ID }); !slices.Equal(gotET, etIDs) {
 		t.Errorf("ListEnrollmentTokens at one instant:\n got %v\nwant %v (last inserted first)", gotET, etIDs)
 	}
 
@@ -304,11 +301,7 @@ func testFleetOrdering(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var evGot []string
-	for _, e := range evs {
-		evGot = append(evGot, e.ID)
-	}
-	if !slices.Equal(evGot, evWant) {
+	if evGot := keysOf(evs, func(e server.UpdateEvent) string { return e.ID }); !slices.Equal(evGot, evWant) {
 		t.Errorf("ListUpdateEvents order = %v, want %v (last added first)", evGot, evWant)
 	}
 	if lu := f.getHost(h.ID).LastUpdate; lu == nil || lu.ID != evWant[0] {
@@ -335,11 +328,7 @@ func testFleetOrdering(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var roGot []string
-	for _, r := range ros {
-		roGot = append(roGot, r.ID)
-	}
-	if !slices.Equal(roGot, roIDs) {
+	if roGot := keysOf(ros, func(r rollout.Rollout) string { return r.ID }); !slices.Equal(roGot, roIDs) {
 		t.Errorf("ListRollouts at one instant:\n got %v\nwant %v (by id bytes, descending)", roGot, roIDs)
 	}
 
@@ -356,11 +345,7 @@ func testFleetOrdering(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var auditGot []string
-	for _, a := range found {
-		auditGot = append(auditGot, a.Target)
-	}
-	if !slices.Equal(auditGot, auditWant) {
+	if auditGot := keysOf(found, func(a server.AuditEntry) string { return a.Target }); !slices.Equal(auditGot, auditWant) {
 		t.Errorf("SearchAudit order = %v, want %v (last appended first)", auditGot, auditWant)
 	}
 }
