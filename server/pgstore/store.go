@@ -12,8 +12,11 @@
 // advisory lock, so replicas starting together apply them once. Options.Schema puts every table
 // in a schema of its own (created if missing), which lets tests run in parallel on one database.
 //
-// What does not depend on the dialect (validation, defaults, time normalisation, row decoding) is
-// shared with sqlitestore in server/internal/storesql. Times are timestamptz, written truncated to
+// What does not depend on the dialect (validation, defaults, time normalisation, row decoding,
+// error mapping, and the query flow of everything but ingest and alerting) is shared with
+// sqlitestore in server/internal/storesql: Store embeds storesql.Store, which runs its statements
+// through pgx (pgConn), not database/sql, and locks rows with the FOR UPDATE / FOR KEY SHARE
+// clauses of this package's storesql.Dialect. Times are timestamptz, written truncated to
 // microseconds and read back in UTC. Text sort keys are ordered with COLLATE "C" (by bytes), as
 // SQLite orders them, whatever the database's collation. Store is safe for concurrent use.
 package pgstore
@@ -23,12 +26,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
 	"regexp"
-	"sort"
-	"strconv"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,7 +39,7 @@ import (
 	"github.com/vigilhq/vigil/server/internal/storesql"
 )
 
-var _ server.Store = (*Store)(nil)
+var _ server.Store = (*Store)(nil) // and rollout.Store, through storesql.Store
 
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -60,6 +59,8 @@ var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // Store is a server.Store on PostgreSQL.
 type Store struct {
+	*storesql.Store // what the query flow shares with sqlitestore
+
 	pool   *pgxpool.Pool
 	schema string
 }
@@ -85,6 +86,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
 	s := &Store{pool: pool, schema: opts.Schema}
+	s.Store = storesql.NewStore(pgDB{s}, &dialect)
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres store: %w", err)
@@ -96,11 +98,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 // transaction holding an advisory lock keyed by schema: replicas starting at once queue on the lock
 // and find the work done.
 func (s *Store) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	ms, err := storesql.Migrations(migrations)
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "vigil.migrate:"+s.schema); err != nil {
 			return fmt.Errorf("take migration lock: %w", err)
@@ -122,46 +123,19 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read schema_migrations: %w", err)
 		}
-		for _, name := range names {
-			version, err := migrationVersion(name)
-			if err != nil {
-				return err
-			}
-			if containsVersion(applied, version) {
+		for _, m := range ms {
+			if slices.Contains(applied, int32(m.Version)) {
 				continue
 			}
-			body, err := migrations.ReadFile(name)
-			if err != nil {
-				return err
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("apply migration %s: %w", m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return fmt.Errorf("apply migration %s: %w", name, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, version, path.Base(name)); err != nil {
-				return fmt.Errorf("record migration %s: %w", name, err)
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+				return fmt.Errorf("record migration %s: %w", m.Name, err)
 			}
 		}
 		return nil
 	})
-}
-
-func containsVersion(vs []int32, v int32) bool {
-	for _, x := range vs {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-// migrationVersion parses the leading number of migrations/0001_name.sql.
-func migrationVersion(name string) (int32, error) {
-	num, _, ok := strings.Cut(path.Base(name), "_")
-	if !ok {
-		return 0, fmt.Errorf("migration %s: name must be NNNN_description.sql", name)
-	}
-	v, err := strconv.ParseInt(num, 10, 32)
-	return int32(v), err
 }
 
 // Ping checks the database answers.
@@ -183,38 +157,62 @@ func (s *Store) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, s.pool, fn)
 }
 
+// dialect is how PostgreSQL spells what storesql's shared statements leave open.
+var dialect = storesql.Dialect{
+	ByBytes:     ` COLLATE "C"`,
+	ForUpdate:   ` FOR UPDATE`,
+	ForKeyShare: ` FOR KEY SHARE`,
+	InsertOrder: `seq`,
+	Time:        func(t time.Time) any { return t },
+	NoLimit:     nil, // LIMIT NULL
+	IsUnique:    isUnique,
+}
+
+// pgQuerier is what pgxpool.Pool and pgx.Tx share.
+type pgQuerier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// pgConn is a storesql.Conn over pgx, which keeps pgx's binary protocol and statement cache.
+type pgConn struct{ q pgQuerier }
+
+func (c pgConn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	tag, err := c.q.Exec(ctx, query, args...)
+	return tag.RowsAffected(), err
+}
+
+func (c pgConn) QueryRow(ctx context.Context, query string, args ...any) storesql.Scanner {
+	return c.q.QueryRow(ctx, query, args...)
+}
+
+func (c pgConn) Query(ctx context.Context, query string, args ...any) (storesql.ClosingRows, error) {
+	rows, err := c.q.Query(ctx, query, args...) // never nil: a failed query's rows carry err too
+	return rows, err
+}
+
+// pgDB is the storesql.DB of a Store.
+type pgDB struct{ s *Store }
+
+func (d pgDB) Read() storesql.Conn { return pgConn{d.s.pool} }
+
+func (d pgDB) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	return pgConn{d.s.pool}.Exec(ctx, query, args...)
+}
+
+func (d pgDB) Tx(ctx context.Context, fn func(tx storesql.Conn) error) error {
+	return d.s.tx(ctx, func(tx pgx.Tx) error { return fn(pgConn{tx}) })
+}
+
 func insertAudit(ctx context.Context, tx pgx.Tx, a server.AuditEntry) error {
-	a = storesql.NewAudit(a, time.Now())
-	_, err := tx.Exec(ctx, `INSERT INTO audit (time, actor, action, target, detail, actor_user, actor_token, address, state_before, state_after)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		a.Time, a.Actor, a.Action, a.Target, a.Detail, a.User, a.TokenID, a.Address, a.Before, a.After)
-	if err != nil {
-		return fmt.Errorf("write audit entry: %w", err)
-	}
-	return nil
+	return storesql.InsertAudit(ctx, pgConn{tx}, &dialect, a)
 }
 
 // isUnique reports whether err is a unique violation.
 func isUnique(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
-}
-
-// writeErr wraps err, from a statement that writes what: a unique violation becomes a wrapped
-// server.ErrConflict.
-func writeErr(what string, err error) error {
-	if isUnique(err) {
-		return fmt.Errorf("%s: %w", what, server.ErrConflict)
-	}
-	return fmt.Errorf("%s: %w", what, err)
-}
-
-// mustAffect turns "no row changed" into ErrNotFound.
-func mustAffect(tag pgconn.CommandTag, what string) error {
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("%s: %w", what, server.ErrNotFound)
-	}
-	return nil
 }
 
 // ts is how times are written: storesql.Normal, UTC truncated to microseconds (what timestamptz
@@ -227,12 +225,7 @@ func nullTS(t time.Time) pgtype.Timestamptz {
 }
 
 // limitOrAll maps "no limit" to SQL NULL, which LIMIT takes as no limit.
-func limitOrAll(limit int) any {
-	if storesql.LimitAll(limit) {
-		return nil
-	}
-	return limit
-}
+func limitOrAll(limit int) any { return dialect.Limit(limit) }
 
 // collect scans every row of rows with scan and closes rows. A query error surfaces here.
 func collect[T any](rows pgx.Rows, scan func(storesql.Scanner) (T, error)) ([]T, error) {
@@ -240,34 +233,13 @@ func collect[T any](rows pgx.Rows, scan func(storesql.Scanner) (T, error)) ([]T,
 	return storesql.Collect(rows, scan)
 }
 
-// create runs query, an INSERT, and records audit in the same transaction. A unique violation is
-// a wrapped server.ErrConflict; what names the change in errors.
+// create runs query, an INSERT, and records audit in the same transaction (storesql.Create).
 func (s *Store) create(ctx context.Context, what string, audit server.AuditEntry, query string, args ...any) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, query, args...); err != nil {
-			return writeErr(what, err)
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return storesql.Create(ctx, pgDB{s}, &dialect, what, audit, query, args...)
 }
 
-// change runs query, an UPDATE or DELETE that must change a row (else a wrapped
-// server.ErrNotFound), and records audit in the same transaction.
+// change runs query, an UPDATE or DELETE that must change a row, and records audit in the same
+// transaction (storesql.Change).
 func (s *Store) change(ctx context.Context, what string, audit server.AuditEntry, query string, args ...any) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, query, args...)
-		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		if err := mustAffect(tag, what); err != nil {
-			return err
-		}
-		return insertAudit(ctx, tx, audit)
-	})
-}
-
-// revoke marks the row id of table revoked (idempotent; ErrNotFound if there is no such row) and
-// records audit in the same transaction. what names the object in errors.
-func (s *Store) revoke(ctx context.Context, table, what, id string, audit server.AuditEntry) error {
-	return s.change(ctx, "revoke "+what+" "+id, audit, `UPDATE `+table+` SET revoked = true WHERE id = $1`, id)
+	return storesql.Change(ctx, pgDB{s}, &dialect, what, audit, query, args...)
 }

@@ -8,10 +8,13 @@
 // failing an upgrade from a read lock). Reads use a separate pool of read-only connections, which
 // WAL lets run beside the writer on the last committed snapshot.
 //
-// What does not depend on the dialect (validation, defaults, time normalisation, row decoding) is
-// shared with pgstore in server/internal/storesql. Times are stored as INTEGER microseconds since
-// the Unix epoch and come back in UTC; text sorts by bytes (SQLite's BINARY collation). Migrations
-// are embedded and applied by Open, each in its own transaction, recorded in schema_migrations.
+// What does not depend on the dialect (validation, defaults, time normalisation, row decoding,
+// error mapping, and the query flow of everything but ingest and alerting) is shared with
+// pgstore in server/internal/storesql: Store embeds storesql.Store, which reads on the read-only
+// pool and writes in IMMEDIATE transactions on the single writer. Times are stored as INTEGER
+// microseconds since the Unix epoch and come back in UTC; text sorts by bytes (SQLite's BINARY
+// collation). Migrations are embedded and applied by Open, each in its own transaction, recorded
+// in schema_migrations.
 //
 // Store is safe for concurrent use.
 package sqlitestore
@@ -25,10 +28,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"path"
 	"runtime"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -39,7 +39,7 @@ import (
 	"github.com/vigilhq/vigil/server/internal/storesql"
 )
 
-var _ server.Store = (*Store)(nil)
+var _ server.Store = (*Store)(nil) // and rollout.Store, through storesql.Store
 
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -65,6 +65,8 @@ func (o *Options) setDefaults() {
 
 // Store is a server.Store on one SQLite file.
 type Store struct {
+	*storesql.Store // what the query flow shares with pgstore
+
 	w *sql.DB // the writer: exactly one connection
 	r *sql.DB // readers
 
@@ -125,6 +127,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 
 	s := &Store{w: w}
+	s.Store = storesql.NewStore(sqlDB{s}, &dialect)
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -162,20 +165,11 @@ func cloneValues(v url.Values) url.Values {
 // migrate applies the embedded migrations not yet recorded in schema_migrations, in order, each in
 // its own IMMEDIATE transaction: a concurrent Open waits for the lock and then sees it applied.
 func (s *Store) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	ms, err := storesql.Migrations(migrations)
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		version, err := migrationVersion(name)
-		if err != nil {
-			return err
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return err
-		}
+	for _, m := range ms {
 		err = s.tx(ctx, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 				version    INTEGER PRIMARY KEY,
@@ -185,34 +179,24 @@ func (s *Store) migrate(ctx context.Context) error {
 				return err
 			}
 			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				version, path.Base(name), micros(time.Now()))
+				m.Version, m.Name, micros(time.Now()))
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("apply migration %s: %w", name, err)
+			return fmt.Errorf("apply migration %s: %w", m.Name, err)
 		}
 	}
 	return nil
-}
-
-// migrationVersion parses the leading number of migrations/0001_name.sql.
-func migrationVersion(name string) (int, error) {
-	base := path.Base(name)
-	num, _, ok := strings.Cut(base, "_")
-	if !ok {
-		return 0, fmt.Errorf("migration %s: name must be NNNN_description.sql", name)
-	}
-	return strconv.Atoi(num)
 }
 
 // Ping checks both pools.
@@ -262,15 +246,71 @@ func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
-func insertAudit(ctx context.Context, tx *sql.Tx, a server.AuditEntry) error {
-	a = storesql.NewAudit(a, time.Now())
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit (time, actor, action, target, detail, actor_user, actor_token, address, state_before, state_after)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		micros(a.Time), a.Actor, a.Action, a.Target, a.Detail, a.User, a.TokenID, a.Address, a.Before, a.After)
+// dialect is how SQLite spells what storesql's shared statements leave open.
+var dialect = storesql.Dialect{
+	ByBytes:     "", // BINARY, SQLite's default collation, orders by bytes
+	ForUpdate:   "", // one writer: a write transaction's reads cannot be overtaken
+	ForKeyShare: "",
+	InsertOrder: "rowid",
+	Time:        func(t time.Time) any { return micros(t) },
+	NoLimit:     -1, // LIMIT -1
+	IsUnique:    isUnique,
+}
+
+// sqlQuerier is what *sql.DB and *sql.Tx share.
+type sqlQuerier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// sqlConn is a storesql.Conn over database/sql.
+type sqlConn struct{ q sqlQuerier }
+
+func (c sqlConn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := c.q.ExecContext(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("write audit entry: %w", err)
+		return 0, err
 	}
-	return nil
+	return res.RowsAffected()
+}
+
+func (c sqlConn) QueryRow(ctx context.Context, query string, args ...any) storesql.Scanner {
+	return c.q.QueryRowContext(ctx, query, args...)
+}
+
+func (c sqlConn) Query(ctx context.Context, query string, args ...any) (storesql.ClosingRows, error) {
+	rows, err := c.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+// sqlRows closes as storesql.ClosingRows wants; a close error after a full read is also in Err.
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }
+
+// sqlDB is the storesql.DB of a Store: reads on the read-only pool, writes on the one writer.
+type sqlDB struct{ s *Store }
+
+func (d sqlDB) Read() storesql.Conn { return sqlConn{d.s.r} }
+
+func (d sqlDB) Exec(ctx context.Context, query string, args ...any) (n int64, err error) {
+	err = d.s.tx(ctx, func(tx *sql.Tx) error {
+		n, err = sqlConn{tx}.Exec(ctx, query, args...)
+		return err
+	})
+	return n, err
+}
+
+func (d sqlDB) Tx(ctx context.Context, fn func(tx storesql.Conn) error) error {
+	return d.s.tx(ctx, func(tx *sql.Tx) error { return fn(sqlConn{tx}) })
+}
+
+func insertAudit(ctx context.Context, tx *sql.Tx, a server.AuditEntry) error {
+	return storesql.InsertAudit(ctx, sqlConn{tx}, &dialect, a)
 }
 
 // isUnique reports whether err is a UNIQUE or PRIMARY KEY constraint violation.
@@ -282,46 +322,15 @@ func isUnique(err error) bool {
 	return false
 }
 
-// writeErr wraps err, from a statement that writes what: a unique violation becomes a wrapped
-// server.ErrConflict.
-func writeErr(what string, err error) error {
-	if isUnique(err) {
-		return fmt.Errorf("%s: %w", what, server.ErrConflict)
-	}
-	return fmt.Errorf("%s: %w", what, err)
-}
-
-// mustAffect turns "no row changed" into ErrNotFound.
-func mustAffect(res sql.Result, what string) error {
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return fmt.Errorf("%s: %w", what, server.ErrNotFound)
-	}
-	return nil
-}
-
 // micros is how times are stored: microseconds since the Unix epoch, finer parts truncated
 // (storesql.Precision). storesql.TimeInto reads them back.
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
 // nullMicros stores the zero time as NULL.
-func nullMicros(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixMicro()
-}
+func nullMicros(t time.Time) any { return dialect.NullTimeArg(t) }
 
 // limitOrAll maps "no limit" to -1, which SQLite's LIMIT takes as no limit.
-func limitOrAll(limit int) int {
-	if storesql.LimitAll(limit) {
-		return -1
-	}
-	return limit
-}
+func limitOrAll(limit int) any { return dialect.Limit(limit) }
 
 // collect scans every row of rows with scan and closes rows; err is the query's.
 func collect[T any](rows *sql.Rows, err error, scan func(storesql.Scanner) (T, error)) ([]T, error) {
@@ -332,34 +341,14 @@ func collect[T any](rows *sql.Rows, err error, scan func(storesql.Scanner) (T, e
 	return storesql.Collect(rows, scan)
 }
 
-// create runs query, an INSERT, and records audit in the same write transaction. A unique
-// violation is a wrapped server.ErrConflict; what names the change in errors.
+// create runs query, an INSERT, and records audit in the same write transaction
+// (storesql.Create).
 func (s *Store) create(ctx context.Context, what string, audit server.AuditEntry, query string, args ...any) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
-			return writeErr(what, err)
-		}
-		return insertAudit(ctx, tx, audit)
-	})
+	return storesql.Create(ctx, sqlDB{s}, &dialect, what, audit, query, args...)
 }
 
-// change runs query, an UPDATE or DELETE that must change a row (else a wrapped
-// server.ErrNotFound), and records audit in the same write transaction.
+// change runs query, an UPDATE or DELETE that must change a row, and records audit in the same
+// write transaction (storesql.Change).
 func (s *Store) change(ctx context.Context, what string, audit server.AuditEntry, query string, args ...any) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		if err := mustAffect(res, what); err != nil {
-			return err
-		}
-		return insertAudit(ctx, tx, audit)
-	})
-}
-
-// revoke marks the row id of table revoked (idempotent; ErrNotFound if there is no such row) and
-// records audit in the same transaction. what names the object in errors.
-func (s *Store) revoke(ctx context.Context, table, what, id string, audit server.AuditEntry) error {
-	return s.change(ctx, "revoke "+what+" "+id, audit, `UPDATE `+table+` SET revoked = 1 WHERE id = ?`, id)
+	return storesql.Change(ctx, sqlDB{s}, &dialect, what, audit, query, args...)
 }

@@ -11,8 +11,10 @@
 // MaxUses of zero or less is unlimited; empty version strings, a zero interval and a zero boot
 // time in a report keep the host's previous values; unset optional fields come back empty, zero or
 // nil, never as a stand-in value; reports (and rule thresholds) keep every float64 bit for bit;
-// listings order text by bytes, not by the database's collation, and break ties deterministically
-// (hosts by id, samples by seq, tokens by insertion); limits of zero or less mean "no limit".
+// integers at the edges of their Go types (durations, uint64 cutoffs) come back exactly; listings
+// order text by bytes, not by the database's collation, and break ties deterministically (hosts by
+// id, samples by seq, tokens, update events and audit entries by insertion, rollouts by id); limits
+// of zero or less mean "no limit".
 //
 // KeyFigures checks the per-sample key figures, which no Store method reads, through a function
 // each store's own test supplies.
@@ -78,6 +80,10 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"NullsAndEmpties", testNullsAndEmpties},
 		{"FloatPrecision", testFloatPrecision},
 		{"Ordering", testOrdering},
+		{"FleetNulls", testFleetNulls},
+		{"FleetNumbers", testFleetNumbers},
+		{"FleetTimeZones", testFleetTimeZones},
+		{"FleetOrdering", testFleetOrdering},
 		{"HostRevocations", testHostRevocations},
 		{"Rollups", testRollups},
 		{"RawMetrics", testRawMetrics},

@@ -3,6 +3,7 @@ package storesql
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -187,8 +188,8 @@ func ScanSession(row Scanner) (server.Session, error) {
 }
 
 // AuditWhere renders f as a WHERE clause (without the keyword) and its arguments, with
-// placeholders from ph (1-based position → "?" or "$n"). Times go through timeArg.
-func AuditWhere(f server.AuditFilter, ph func(int) string, timeArg func(time.Time) any) (string, []any) {
+// placeholders $1, $2, … Times go through timeArg.
+func AuditWhere(f server.AuditFilter, timeArg func(time.Time) any) (string, []any) {
 	var conds []string
 	var args []any
 	// add appends cond, whose "#" marks are replaced in order by placeholders for vals.
@@ -198,7 +199,7 @@ func AuditWhere(f server.AuditFilter, ph func(int) string, timeArg func(time.Tim
 			i := strings.IndexByte(cond, '#')
 			args = append(args, v)
 			b.WriteString(cond[:i])
-			b.WriteString(ph(len(args)))
+			b.WriteString("$" + strconv.Itoa(len(args)))
 			cond = cond[i+1:]
 		}
 		b.WriteString(cond)

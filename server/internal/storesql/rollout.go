@@ -1,6 +1,7 @@
 package storesql
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -91,4 +92,117 @@ func DecodePolicy(col string) (rollout.Policy, error) {
 		return p, fmt.Errorf("decode rollout policy: %w", err)
 	}
 	return p, nil
+}
+
+var _ rollout.Store = (*Store)(nil)
+
+// StartRollout stores a new active rollout and sets its group's pin, in one transaction.
+func (s *Store) StartRollout(ctx context.Context, r *rollout.Rollout, audit server.AuditEntry) error {
+	if r.Version != 0 || !rollout.Active(r.State) {
+		return fmt.Errorf("start rollout: %w: a new rollout is active and unsaved", server.ErrInvalid)
+	}
+	row, err := NewRolloutRow(*r, nil, time.Now())
+	if err != nil {
+		return err
+	}
+	saved := row.Saved
+	err = s.db.Tx(ctx, func(tx Conn) error {
+		if err := setPin(ctx, tx, saved.Group, saved.To); err != nil {
+			return fmt.Errorf("start rollout: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO rollouts (id, group_name, state, active, version, created_at, data)
+			VALUES ($1, $2, $3, true, $4, $5, $6)`, saved.ID, saved.Group, saved.State, saved.Version,
+			s.d.TimeArg(saved.CreatedAt), string(row.Data)); err != nil {
+			return s.d.WriteErr(fmt.Sprintf("start rollout of group %s (one active rollout per group)", saved.Group), err)
+		}
+		return InsertAudit(ctx, tx, s.d, audit)
+	})
+	if err != nil {
+		return err
+	}
+	*r = saved
+	return nil
+}
+
+// SaveRollout stores a change of a rollout if its version is current, with the group's new pin
+// and the notifications to queue (each once by key), in one transaction.
+func (s *Store) SaveRollout(ctx context.Context, r *rollout.Rollout, pin *server.Pin, notes []alert.Notification, audit *server.AuditEntry) error {
+	row, err := NewRolloutRow(*r, notes, time.Now())
+	if err != nil {
+		return err
+	}
+	saved := row.Saved
+	err = s.db.Tx(ctx, func(tx Conn) error {
+		n, err := tx.Exec(ctx, `UPDATE rollouts SET state = $1, active = $2, version = $3, data = $4 WHERE id = $5 AND version = $6`,
+			saved.State, rollout.Active(saved.State), saved.Version, string(row.Data), r.ID, r.Version)
+		if err != nil {
+			return s.d.WriteErr("save rollout "+r.ID, err)
+		}
+		if n == 0 {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM rollouts WHERE id = $1)`, r.ID).Scan(&exists); err == nil && !exists {
+				return fmt.Errorf("save rollout %s: %w", r.ID, server.ErrNotFound)
+			}
+			return fmt.Errorf("save rollout %s: version %d is stale: %w", r.ID, r.Version, server.ErrConflict)
+		}
+		if pin != nil {
+			if err := setPin(ctx, tx, saved.Group, *pin); err != nil {
+				return fmt.Errorf("save rollout %s: %w", r.ID, err)
+			}
+		}
+		for _, n := range row.Notes {
+			if _, err := tx.Exec(ctx, `INSERT INTO notifications (key, created_at, next_attempt, data) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (key) DO NOTHING`, n.Key, s.d.TimeArg(n.CreatedAt), s.d.TimeArg(n.NextAttempt), string(n.Data)); err != nil {
+				return fmt.Errorf("save rollout %s: queue notification %s: %w", r.ID, n.Key, err)
+			}
+		}
+		if audit != nil {
+			return InsertAudit(ctx, tx, s.d, *audit)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	*r = saved
+	return nil
+}
+
+// GetRollout returns one rollout.
+func (s *Store) GetRollout(ctx context.Context, id string) (rollout.Rollout, error) {
+	return one(ctx, s.db.Read(), "get rollout "+id, ScanRollout, `SELECT `+RolloutColumns+` FROM rollouts WHERE id = $1`, id)
+}
+
+// ListRollouts returns rollouts newest first; rollouts created at the same time by id, descending
+// (by bytes).
+func (s *Store) ListRollouts(ctx context.Context, f rollout.Filter) ([]rollout.Rollout, error) {
+	rs, err := QueryAll(ctx, s.db.Read(), ScanRollout, `SELECT `+RolloutColumns+` FROM rollouts
+		WHERE ($1 = '' OR group_name = $1) AND (NOT $2 OR active)
+		ORDER BY created_at DESC, id`+s.d.ByBytes+` DESC LIMIT $3`, f.Group, f.ActiveOnly, s.d.Limit(f.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("list rollouts: %w", err)
+	}
+	return rs, nil
+}
+
+// RolloutPolicy returns a group's rollout policy.
+func (s *Store) RolloutPolicy(ctx context.Context, group string) (rollout.Policy, error) {
+	col, err := one(ctx, s.db.Read(), "rollout policy of group "+group, func(row Scanner) (string, error) {
+		var col string
+		err := row.Scan(&col)
+		return col, err
+	}, `SELECT rollout_policy FROM groups WHERE name = $1`, group)
+	if err != nil {
+		return rollout.Policy{}, err
+	}
+	return DecodePolicy(col)
+}
+
+// SetRolloutPolicy replaces a group's rollout policy.
+func (s *Store) SetRolloutPolicy(ctx context.Context, group string, p rollout.Policy, audit server.AuditEntry) error {
+	col, err := EncodePolicy(p)
+	if err != nil {
+		return err
+	}
+	return s.change(ctx, "set rollout policy of group "+group, audit, `UPDATE groups SET rollout_policy = $1 WHERE name = $2`, col, group)
 }

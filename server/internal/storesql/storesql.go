@@ -1,9 +1,17 @@
 // Package storesql holds what the two SQL stores (sqlitestore and pgstore) do the same way
 // whatever the dialect: validating and defaulting what callers store, normalising times, deriving
-// the columns of a row (key figures, a host's state after ingest, a notification's schedule), and
-// turning scanned rows back into domain values. Each store keeps only what its dialect or driver
-// forces: SQL text and placeholders, transactions and locking, error classification, and the Go
-// types its driver wants as arguments. server/storetest is the judge that the two agree.
+// the columns of a row (key figures, a host's state after ingest, a notification's schedule),
+// turning scanned rows back into domain values, mapping errors to the server's sentinels, and the
+// query flow itself wherever the statements are the same: Store implements hosts, groups, agent
+// settings, enrollment and API tokens, update events, users and sessions, the audit log and
+// rollouts once, and both stores embed it. Each store keeps only what its dialect or driver
+// forces: a Dialect (sort collation, row locks, insertion order, time and LIMIT arguments, unique
+// violations), the DB and Conn adapters over its driver (pgx for PostgreSQL, database/sql for
+// SQLite), its DDL and migration runner, and the paths whose SQL really differs (ingest with COPY
+// or prepared statements, upserts, alerting). server/storetest is the judge that the two agree.
+//
+// Statements here use PostgreSQL's numbered placeholders ($1, $2, …, a number may repeat), which
+// SQLite binds by number too.
 //
 // Times. Both stores keep times in UTC at microsecond precision; finer parts are truncated, never
 // rounded (Precision, Normal). Zero times are stored as NULL where a column is optional and come
@@ -17,7 +25,7 @@
 // Row scanners read the columns named by the matching …Columns constant, in that order, from a
 // Scanner: *sql.Row, *sql.Rows, pgx.Row and pgx.Rows all are one.
 //
-// Everything here is pure and safe for concurrent use.
+// Everything here but Store is pure; all of it is safe for concurrent use.
 package storesql
 
 import (
