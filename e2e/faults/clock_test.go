@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"github.com/vigilhq/vigil/e2e/e2eproc"
 	"net/http"
 	"strings"
 	"testing"
@@ -24,9 +25,9 @@ import (
 // than wire.MaxClockAhead (24 h) ahead is refused with a 400 that says to fix the host's clock
 // (documented: the agent then drops that report and counts it in spool_dropped).
 func TestHostClockJumps(t *testing.T) {
-	skipShort(t)
+	e2eproc.SkipShort(t)
 	t.Parallel()
-	srv := startServer(t, serverConfig{})
+	srv := e2eproc.StartServer(t, e2eproc.ServerConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	id, cred := enrollHost(ctx, t, srv, "jumpy")
@@ -52,7 +53,7 @@ func TestHostClockJumps(t *testing.T) {
 	// Beyond the allowed skew: refused, saying what to do (waiting out the rate limit first).
 	time.Sleep(2 * time.Second)
 	r := wire.Report{Seq: seq + 1, Time: time.Now().Add(wire.MaxClockAhead + time.Hour).UTC(), AgentVersion: "1.0.0", IntervalSeconds: 1, BootTime: boot}
-	err := postJSON(ctx, srv, "/api/v1/reports", cred, wire.ReportBatch{Reports: []wire.Report{r}}, http.StatusBadRequest, nil)
+	err := e2eproc.PostJSON(ctx, srv, "/api/v1/reports", cred, wire.ReportBatch{Reports: []wire.Report{r}}, http.StatusBadRequest, nil)
 	if err != nil {
 		t.Fatalf("a report %s ahead: %v", wire.MaxClockAhead+time.Hour, err)
 	}

@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"github.com/vigilhq/vigil/e2e/e2eproc"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -108,16 +109,16 @@ func (c *pgCluster) Crash(t *testing.T) {
 // the database is down, agents retry, and afterwards every report the server acknowledged is
 // stored exactly once.
 func TestPostgresRestartDuringIngest(t *testing.T) {
-	skipShort(t)
+	e2eproc.SkipShort(t)
 	t.Parallel()
 	pg := startPGCluster(t)
 	restarts := rounds(2, 6)
-	srv := startServer(t, serverConfig{Args: []string{"--database-url", pg.URL}})
-	agentBin := buildBinary(t, "vigil-agent", "1.0.0-faults")
+	srv := e2eproc.StartServer(t, e2eproc.ServerConfig{Args: []string{"--database-url", pg.URL}})
+	agentBin := e2eproc.Build(t, "vigil-agent", "1.0.0-faults")
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	const nPosters = 4
-	agent := startProcess(t, "vigil-agent", agentBin, []string{"VIGIL_LOG_LEVEL=debug"},
+	agent := e2eproc.StartProcess(t, "vigil-agent", agentBin, []string{"VIGIL_LOG_LEVEL=debug"},
 		"--server", srv.URL, "--ca", srv.CAFile, "--enroll-token", srv.EnrollToken(t),
 		"--state-dir", t.TempDir(), "--interval", "1s")
 	posters := make([]*reportPoster, nPosters)
@@ -154,12 +155,12 @@ func TestPostgresRestartDuringIngest(t *testing.T) {
 	waitNext := func(what string) {
 		t.Helper()
 		mark := agentAcked()
-		waitFor(t, 2*time.Minute, what, func() (bool, error) {
+		e2eproc.WaitFor(t, 2*time.Minute, what, func() (bool, error) {
 			if !agent.Running() {
-				t.Fatalf("vigil-agent exited: %v", agent.err)
+				t.Fatalf("vigil-agent exited: %v", agent.Err())
 			}
 			if !srv.Running() {
-				t.Fatalf("vigil-server exited: %v", srv.err)
+				t.Fatalf("vigil-server exited: %v", srv.Err())
 			}
 			return agentAcked() > mark, nil
 		})

@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"github.com/vigilhq/vigil/e2e/e2eproc"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -15,16 +16,16 @@ import (
 // the server acknowledged — to the agent (its debug log) and to the synthetic hosts (the acks
 // they received) — is in the store exactly once, counted by host and seq.
 func TestServerKillDuringIngest(t *testing.T) {
-	skipShort(t)
+	e2eproc.SkipShort(t)
 	t.Parallel()
 	kills := rounds(2, 6)
-	srv := startServer(t, serverConfig{})
-	agentBin := buildBinary(t, "vigil-agent", "1.0.0-faults")
+	srv := e2eproc.StartServer(t, e2eproc.ServerConfig{})
+	agentBin := e2eproc.Build(t, "vigil-agent", "1.0.0-faults")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
 	const nPosters = 4
-	agent := startProcess(t, "vigil-agent", agentBin, []string{"VIGIL_LOG_LEVEL=debug"},
+	agent := e2eproc.StartProcess(t, "vigil-agent", agentBin, []string{"VIGIL_LOG_LEVEL=debug"},
 		"--server", srv.URL, "--ca", srv.CAFile, "--enroll-token", srv.EnrollToken(t),
 		"--state-dir", t.TempDir(), "--interval", "1s")
 	posters := make([]*reportPoster, nPosters)
@@ -65,9 +66,9 @@ func TestServerKillDuringIngest(t *testing.T) {
 		// Let every agent get at least one more report acknowledged, then kill at a random moment
 		// within the next second (mid-transaction, most likely: the synthetic hosts never pause).
 		mark := agentAcked()
-		waitFor(t, 90*time.Second, "the agent's next acknowledged report", func() (bool, error) {
+		e2eproc.WaitFor(t, 90*time.Second, "the agent's next acknowledged report", func() (bool, error) {
 			if !agent.Running() {
-				t.Fatalf("vigil-agent exited: %v", agent.err)
+				t.Fatalf("vigil-agent exited: %v", agent.Err())
 			}
 			return agentAcked() > mark, nil
 		})
@@ -79,7 +80,7 @@ func TestServerKillDuringIngest(t *testing.T) {
 	}
 	// After the last restart: let every agent deliver again, then stop everything gracefully.
 	mark := agentAcked()
-	waitFor(t, 90*time.Second, "the agent to deliver after the last restart", func() (bool, error) {
+	e2eproc.WaitFor(t, 90*time.Second, "the agent to deliver after the last restart", func() (bool, error) {
 		return agentAcked() > mark, nil
 	})
 	close(stop)

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"encoding/pem"
+	"github.com/vigilhq/vigil/e2e/e2eproc"
 	"io"
 	"log"
 	"net/http"
@@ -33,7 +34,7 @@ type reportTap struct {
 	reports []wire.Report
 }
 
-func startTap(t *testing.T, srv *serverProcess) *reportTap {
+func startTap(t *testing.T, srv *e2eproc.Server) *reportTap {
 	t.Helper()
 	target, err := url.Parse(srv.URL)
 	if err != nil {
