@@ -30,6 +30,7 @@ import (
 	tufupdater "github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"github.com/vigilhq/vigil/atomicfile"
+	"github.com/vigilhq/vigil/internal/wallclock"
 	"github.com/vigilhq/vigil/releasespec"
 )
 
@@ -91,6 +92,10 @@ func (c *HTTPConfig) withDefaults() HTTPConfig {
 // total timeouts are applied per request by the callers (RequestTimeout, DownloadTimeout).
 func NewHTTPClient(c HTTPConfig) *http.Client {
 	c = c.withDefaults()
+	if wallclock.Faked && c.TLS != nil {
+		c.TLS = c.TLS.Clone()
+		c.TLS.Time = wallclock.Override // certificate validity on the faked wall clock (test builds only)
+	}
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: c.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
