@@ -13,11 +13,13 @@ import (
 )
 
 // Clock jumps. The agent schedules collection, retries and backoff, and the updater its health
-// gate, grace window and polls, with Go's monotonic clock (time.Now comparisons, timers and
-// tickers), which a jump of the wall clock does not move; neither takes a clock hook, and a real
-// process's wall clock cannot be moved on a shared machine without moving the host's. What a
-// jump does change is the time written into each report: TestHostClockJumps sends the server what
-// an agent whose clock jumps sends, through the real vigil-server.
+// gate, grace window and polls, with Go's monotonic clock (timers, tickers, time.Now
+// comparisons), which a step of the wall clock does not move. What a step does move is every
+// wall-clock time they write or judge by: report, outage and event times, certificate validity,
+// TUF metadata expiry. Those reads go through package internal/wallclock; the tests here build
+// the real vigil-agent and vigil-updater with its test-only tag vigil_fakeclock and step one
+// process's wall clock by rewriting its offset file, without touching the host's clock.
+// TestHostClockJumps sends the server, directly, what such an agent sends.
 
 // TestHostClockJumps posts reports from a host whose clock jumps forwards by 6 h, backwards by
 // 12 h (before its earlier reports), forwards by 23 h and back to the right time. Seqs, not times,

@@ -1,0 +1,184 @@
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/e2e/e2eproc"
+)
+
+// TestUpdaterClockJumps runs a real vigil-updater (vigil_fakeclock build) supervising a real
+// agent and steps the updater's wall clock while the operator pins new versions:
+//
+//   - +8 days, past the expiry of the timestamp (1 day) and snapshot (7 days) metadata the server
+//     serves: every refresh is refused as expired, logged as an update check that failed; the agent
+//     keeps running its version, nothing is rolled back or quarantined. Clock right again: the
+//     pinned update goes through.
+//   - -30 min (within the server certificate's hour of slack): the update goes through on a clock
+//     behind; nothing is refused or quarantined.
+//   - -12 h: the server's certificate is not yet valid, so the updater cannot even ask; the agent
+//     keeps running. Clock right again: the pinned update goes through.
+//
+// Metadata versions, not times, refuse a rollback, and this clock cannot lower them: the
+// repository only moves forwards here, and after every jump the updater runs exactly the version
+// pinned last, never an older one. (Replayed and rolled-back metadata under a wrong clock:
+// updater TestRefTimeAhead, TestRefTimeBehind and the rollback-attack tests.)
+func TestUpdaterClockJumps(t *testing.T) {
+	e2eproc.SkipShort(t)
+	t.Parallel()
+	work := t.TempDir()
+	sp := e2eproc.StartServer(t, e2eproc.ServerConfig{})
+	ctl := e2eproc.NewVigilctl(sp, e2eproc.Build(t, "vigilctl", "0.0.0-e2e"))
+	updater := e2eproc.BuildTags(t, "vigil-updater", "1.0.0", fakeClockTag)
+	agentFile := "vigil-agent-linux-" + runtime.GOARCH
+
+	keys := filepath.Join(work, "keys")
+	if err := os.MkdirAll(keys, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	k := func(name string) string { return filepath.Join(keys, name+".key") }
+	for _, name := range []string{"root", "targets"} {
+		ctl.Run(t, "keys", "gen", "--out", k(name))
+	}
+	ctl.Run(t, "repo", "init", "--root-key", k("root"), "--root-threshold", "1", "--targets-key", k("targets"), "--targets-threshold", "1")
+	versions := []string{"1.0.0", "1.1.0", "1.2.0", "1.3.0"}
+	for i, v := range versions {
+		var flags []string
+		if i == 0 {
+			flags = []string{"--channel", "stable"}
+		}
+		ctl.Release(t, v, map[string]string{agentFile: e2eproc.Build(t, "vigil-agent", v)}, []string{k("targets")}, flags...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	root, err := fetchBody(ctx, sp, "/tuf/metadata/1.root.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootFile := filepath.Join(work, "root.json")
+	if err := os.WriteFile(rootFile, root, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctl.Run(t, "groups", "create", "clock")
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(ctl.Run(t, "--output", "json", "enroll", "create-token", "--group", "clock")), &tok); err != nil || tok.Token == "" {
+		t.Fatalf("enrollment token: %v", err)
+	}
+	state := filepath.Join(work, "state")
+	common := []string{"--server", sp.URL, "--ca", sp.CAFile, "--state-dir", state, "--trusted-root", rootFile}
+	if out, err := exec.Command(updater, append([]string{"install"}, common...)...).CombinedOutput(); err != nil {
+		t.Fatalf("vigil-updater install: %v\n%s", err, out)
+	}
+	clock := newFakeClock(t)
+	upd := e2eproc.StartProcess(t, "vigil-updater", updater, []string{clock.Env()}, append([]string{"run"},
+		append(common, "--enroll-token", tok.Token, "--poll", "1s", "--grace", "2s", "--agent-user", "")...)...)
+
+	admin := sp.Client()
+	// agentAt waits until the host reports agent version v in a report newer than since.
+	agentAt := func(v string, since time.Time, timeout time.Duration) {
+		t.Helper()
+		e2eproc.WaitFor(t, timeout, "a report from agent "+v, func() (bool, error) {
+			if !upd.Running() {
+				t.Fatalf("vigil-updater exited: %v", upd.Err())
+			}
+			hs, err := admin.ListHosts(ctx, "clock")
+			if err != nil || len(hs) != 1 || hs[0].Latest == nil {
+				return false, err
+			}
+			return hs[0].Latest.AgentVersion == v && hs[0].LastSeen.After(since), nil
+		})
+	}
+	type status struct {
+		Linked  string `json:"linked"`
+		Journal struct {
+			Current string          `json:"current"`
+			Trial   json.RawMessage `json:"trial"`
+		} `json:"journal"`
+		Quarantine []json.RawMessage `json:"quarantine"`
+	}
+	// settled checks the updater's state: v linked and current, no trial, nothing quarantined.
+	settled := func(v string) {
+		t.Helper()
+		out, err := exec.Command(updater, "status", "--json", "--state-dir", state).Output()
+		if err != nil {
+			t.Fatalf("vigil-updater status: %v", err)
+		}
+		var st status
+		if err := json.Unmarshal(out, &st); err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Base(st.Linked) != v || st.Journal.Current != v || (len(st.Journal.Trial) > 0 && string(st.Journal.Trial) != "null") || len(st.Quarantine) > 0 {
+			t.Fatalf("updater state: %s, want %s linked and current, no trial, no quarantine", out, v)
+		}
+	}
+	agentAt("1.0.0", time.Time{}, 90*time.Second)
+	settled("1.0.0")
+
+	// hold steps the clock by d, pins want, and checks that for a while (ten polls) the agent stays
+	// at have while the updater logs failed checks with the given text; then the clock comes back
+	// and want is installed.
+	const polls = 10
+	hold := func(d time.Duration, have, want, logText string) {
+		t.Helper()
+		clock.Set(t, d)
+		failedBefore := e2eproc.CountLines(upd.Log, logText)
+		ctl.Run(t, "groups", "pin", "clock", want)
+		e2eproc.WaitFor(t, 60*time.Second, fmt.Sprintf("%d failed update checks (%q) at %+v", polls, logText, d), func() (bool, error) {
+			return e2eproc.CountLines(upd.Log, logText) >= failedBefore+polls, nil
+		})
+		agentAt(have, time.Now(), 30*time.Second) // still running, still reporting
+		settled(have)
+		clock.Set(t, 0)
+		agentAt(want, time.Now(), 90*time.Second)
+		settled(want)
+	}
+	hold(8*24*time.Hour, "1.0.0", "1.1.0", "expired")
+
+	// Behind by half an hour: the update goes through.
+	clock.Set(t, -30*time.Minute)
+	ctl.Run(t, "groups", "pin", "clock", "1.2.0")
+	agentAt("1.2.0", time.Now(), 90*time.Second)
+	settled("1.2.0")
+
+	hold(-12*time.Hour, "1.2.0", "1.3.0", "not yet valid")
+	if e2eproc.LogHas(upd.Log, "Rolled back.") || e2eproc.LogHas(upd.Log, "quarantin") {
+		t.Errorf("the updater rolled back or quarantined something:\n%s", e2eproc.Tail(upd.Log, 40))
+	}
+	if t.Failed() {
+		return
+	}
+	record(t, result{
+		Fault: "the real updater's wall clock jumps forwards and backwards (vigil_fakeclock build)",
+		Tried: fmt.Sprintf("+8 days (timestamp and snapshot metadata expired), -30 min and -12 h (server certificate not yet valid), each with a new version pinned; %d polls held at each of the first and last", polls),
+		Result: "refresh refused (expired metadata, then TLS), logged as a failed update check; the agent kept running its version, no rollback, no quarantine; " +
+			"each pinned update installed once the clock was right (at -30 min, at once); never an older version",
+	})
+}
+
+// fetchBody returns the body of an unauthenticated GET from s.
+func fetchBody(ctx context.Context, s *e2eproc.Server, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+}
