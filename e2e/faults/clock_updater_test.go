@@ -10,10 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/e2e/e2eproc"
+	"github.com/vigilhq/vigil/wire"
 )
 
 // TestUpdaterClockJumps runs a real vigil-updater (vigil_fakeclock build) supervising a real
@@ -25,8 +28,10 @@ import (
 //     pinned update goes through.
 //   - -30 min (within the server certificate's hour of slack): the update goes through on a clock
 //     behind; nothing is refused or quarantined.
-//   - -12 h: the server's certificate is not yet valid, so the updater cannot even ask; the agent
-//     keeps running. Clock right again: the pinned update goes through.
+//   - -12 h, then a restart of the updater (the polls keep its connection, checked at the
+//     handshake, alive): the server's certificate is not yet valid, so the updater cannot even
+//     ask; it starts the installed agent all the same. Clock right again: the pinned update goes
+//     through.
 //
 // Metadata versions, not times, refuse a rollback, and this clock cannot lower them: the
 // repository only moves forwards here, and after every jump the updater runs exactly the version
@@ -107,8 +112,9 @@ func TestUpdaterClockJumps(t *testing.T) {
 		} `json:"journal"`
 		Quarantine []json.RawMessage `json:"quarantine"`
 	}
-	// settled checks the updater's state: v linked and current, no trial, nothing quarantined.
-	settled := func(v string) {
+	// stateIs reports whether the updater's state has v linked and current, no trial and nothing
+	// quarantined, and returns the state.
+	stateIs := func(v string) (bool, string) {
 		t.Helper()
 		out, err := exec.Command(updater, "status", "--json", "--state-dir", state).Output()
 		if err != nil {
@@ -118,20 +124,45 @@ func TestUpdaterClockJumps(t *testing.T) {
 		if err := json.Unmarshal(out, &st); err != nil {
 			t.Fatal(err)
 		}
-		if filepath.Base(st.Linked) != v || st.Journal.Current != v || (len(st.Journal.Trial) > 0 && string(st.Journal.Trial) != "null") || len(st.Quarantine) > 0 {
-			t.Fatalf("updater state: %s, want %s linked and current, no trial, no quarantine", out, v)
+		return filepath.Base(st.Linked) == v && st.Journal.Current == v &&
+			(len(st.Journal.Trial) == 0 || string(st.Journal.Trial) == "null") && len(st.Quarantine) == 0, string(out)
+	}
+	// settled fails unless the state is v's now.
+	settled := func(v string) {
+		t.Helper()
+		if ok, st := stateIs(v); !ok {
+			t.Fatalf("updater state: %s\nwant %s linked and current, no trial, no quarantine", st, v)
 		}
 	}
+	// committed waits until v is installed, its trial committed and the agent reports it.
+	committed := func(v string) {
+		t.Helper()
+		since := time.Now()
+		e2eproc.WaitFor(t, 90*time.Second, v+" committed", func() (bool, error) {
+			if !upd.Running() {
+				t.Fatalf("vigil-updater exited: %v", upd.Err())
+			}
+			ok, _ := stateIs(v)
+			return ok, nil
+		})
+		agentAt(v, since, 60*time.Second)
+	}
 	agentAt("1.0.0", time.Time{}, 90*time.Second)
-	settled("1.0.0")
+	committed("1.0.0")
 
 	// hold steps the clock by d, pins want, and checks that for a while (ten polls) the agent stays
 	// at have while the updater logs failed checks with the given text; then the clock comes back
 	// and want is installed.
 	const polls = 10
-	hold := func(d time.Duration, have, want, logText string) {
+	hold := func(d time.Duration, restart bool, have, want, logText string) {
 		t.Helper()
 		clock.Set(t, d)
+		if restart {
+			// Certificates are checked at the handshake, and the 1 s polls keep the connection
+			// alive: a restart (a reboot, an upgrade of the package) needs a new one.
+			upd.Stop(t, 60*time.Second)
+			upd.Start(t)
+		}
 		failedBefore := e2eproc.CountLines(upd.Log, logText)
 		ctl.Run(t, "groups", "pin", "clock", want)
 		e2eproc.WaitFor(t, 60*time.Second, fmt.Sprintf("%d failed update checks (%q) at %+v", polls, logText, d), func() (bool, error) {
@@ -140,29 +171,64 @@ func TestUpdaterClockJumps(t *testing.T) {
 		agentAt(have, time.Now(), 30*time.Second) // still running, still reporting
 		settled(have)
 		clock.Set(t, 0)
-		agentAt(want, time.Now(), 90*time.Second)
-		settled(want)
+		committed(want)
 	}
-	hold(8*24*time.Hour, "1.0.0", "1.1.0", "expired")
+	hold(8*24*time.Hour, false, "1.0.0", "1.1.0", "expired")
 
 	// Behind by half an hour: the update goes through.
 	clock.Set(t, -30*time.Minute)
 	ctl.Run(t, "groups", "pin", "clock", "1.2.0")
-	agentAt("1.2.0", time.Now(), 90*time.Second)
-	settled("1.2.0")
+	committed("1.2.0")
 
-	hold(-12*time.Hour, "1.2.0", "1.3.0", "not yet valid")
+	hold(-12*time.Hour, true, "1.2.0", "1.3.0", "not yet valid")
 	if e2eproc.LogHas(upd.Log, "Rolled back.") || e2eproc.LogHas(upd.Log, "quarantin") {
 		t.Errorf("the updater rolled back or quarantined something:\n%s", e2eproc.Tail(upd.Log, 40))
 	}
+	// The outcomes reach the server exactly once, the event outbox drains, and the check that
+	// failed on expired metadata is reported (stamped by the clock 8 days ahead).
+	hs, err := admin.ListHosts(ctx, "clock")
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("hosts: %v, %v", hs, err)
+	}
+	var events []api.UpdateEvent
+	e2eproc.WaitFor(t, 30*time.Second, "the update events", func() (bool, error) {
+		if events, err = admin.HostUpdates(ctx, hs[0].ID); err != nil {
+			return false, err
+		}
+		return countEvents(events, wire.PhaseCommit, wire.ResultOK, "1.3.0") > 0, nil
+	})
+	for _, v := range versions[1:] {
+		if n := countEvents(events, wire.PhaseCommit, wire.ResultOK, v); n != 1 {
+			t.Errorf("%d commit events for %s, want 1", n, v)
+		}
+	}
+	var expiredCheck string
+	for _, e := range events {
+		if e.Phase == wire.PhaseCheck && e.Result == wire.ResultFailed && strings.Contains(e.Reason, "expired") {
+			expiredCheck = fmt.Sprintf("reported, stamped %s ahead of its arrival", e.Time.Sub(e.ReceivedAt).Round(time.Hour))
+		}
+	}
+	if expiredCheck == "" {
+		t.Errorf("no failed-check event for the expired metadata reached the server")
+	}
+	e2eproc.WaitFor(t, 30*time.Second, "the updater's event outbox to drain", func() (bool, error) {
+		out, err := exec.Command(updater, "status", "--json", "--state-dir", state).Output()
+		var st struct {
+			Pending int `json:"pending_events"`
+		}
+		if err == nil {
+			err = json.Unmarshal(out, &st)
+		}
+		return err == nil && st.Pending == 0, err
+	})
 	if t.Failed() {
 		return
 	}
 	record(t, result{
 		Fault: "the real updater's wall clock jumps forwards and backwards (vigil_fakeclock build)",
-		Tried: fmt.Sprintf("+8 days (timestamp and snapshot metadata expired), -30 min and -12 h (server certificate not yet valid), each with a new version pinned; %d polls held at each of the first and last", polls),
+		Tried: fmt.Sprintf("+8 days (timestamp and snapshot metadata expired), -30 min, and -12 h with a restart (server certificate not yet valid), each with a new version pinned; %d polls held at each of the first and last", polls),
 		Result: "refresh refused (expired metadata, then TLS), logged as a failed update check; the agent kept running its version, no rollback, no quarantine; " +
-			"each pinned update installed once the clock was right (at -30 min, at once); never an older version",
+			"each pinned update installed once the clock was right (at -30 min, at once), each commit reported once; never an older version; the failed check " + expiredCheck,
 	})
 }
 
@@ -181,4 +247,15 @@ func fetchBody(ctx context.Context, s *e2eproc.Server, path string) ([]byte, err
 		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
 	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+}
+
+// countEvents counts the events of phase and result towards version to.
+func countEvents(events []api.UpdateEvent, phase, result, to string) int {
+	n := 0
+	for _, e := range events {
+		if e.Phase == phase && e.Result == result && e.ToVersion == to {
+			n++
+		}
+	}
+	return n
 }

@@ -1,7 +1,8 @@
 // Package faults is Vigil's fault suite (`make test-faults`): real vigil-server, vigil-agent and
 // vigil-updater processes, built for the run, put through the faults a fleet meets — a database
 // restarted, a server killed -9, SMTP down and flapping, a full disk, slow and idle clients, a stuck
-// supervisor — each test checking that nothing acknowledged is lost or duplicated. Each passing
+// supervisor, the agent's and the updater's wall clocks stepped (vigil_fakeclock builds, see
+// clock_test.go) — each test checking that nothing acknowledged is lost or duplicated. Each passing
 // test logs one RELIABILITY line; ./reltable turns them into docs/RELIABILITY.md.
 //
 // Durations: short by default (as `make test` runs it); VIGIL_FAULTS=long (`make test-faults`)
