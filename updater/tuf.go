@@ -131,7 +131,8 @@ type TUFConfig struct {
 	Client *http.Client
 	// Now, when set, replaces the system clock as the reference time for expiry checks. Only
 	// test tools set it (vigil-tuf-client under a faked clock, tests); vigil-updater leaves it
-	// nil, and go-tuf then reads the system clock itself (see Refresh).
+	// nil (wallclock.Override; set only in the test-only vigil_fakeclock build), and go-tuf then
+	// reads the system clock itself (see Refresh).
 	Now func() time.Time
 	// Logger defaults to slog.Default() if nil. go-tuf's own log is bridged to the first
 	// TUFClient's logger, once per process, at debug level.

@@ -86,3 +86,17 @@ func (c *Vigilctl) Release(t testing.TB, version string, files map[string]string
 	}
 	c.Run(t, "release", "publish", version)
 }
+
+// InitRepo generates a root key and one targets key in dir and initializes the server's release
+// repository with them (thresholds 1 of 1); it returns the targets key's path.
+func (c *Vigilctl) InitRepo(t testing.TB, dir string) (targetsKey string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	root, targets := filepath.Join(dir, "root.key"), filepath.Join(dir, "targets.key")
+	c.Run(t, "keys", "gen", "--out", root)
+	c.Run(t, "keys", "gen", "--out", targets)
+	c.Run(t, "repo", "init", "--root-key", root, "--root-threshold", "1", "--targets-key", targets, "--targets-threshold", "1")
+	return targets
+}

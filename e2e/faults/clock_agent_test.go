@@ -63,13 +63,7 @@ func TestAgentClockJumps(t *testing.T) {
 		"--server", tap.URL, "--ca", tap.CAFile, "--enroll-token", srv.EnrollToken(t),
 		"--state-dir", t.TempDir(), "--interval", "1s")
 	spooled := func() []uint64 { return logSeqs(t, agent.Log, spooledRE) }
-	lastAcked := func() uint64 {
-		s := logSeqs(t, agent.Log, ackedRE)
-		if len(s) == 0 {
-			return 0
-		}
-		return s[len(s)-1]
-	}
+	lastAcked := func() uint64 { return lastSeq(t, agent.Log, ackedRE) }
 	alive := func() {
 		if !agent.Running() {
 			t.Fatalf("vigil-agent exited: %v", agent.Err())

@@ -69,13 +69,7 @@ func TestAgentDiskFull(t *testing.T) {
 		"--server", tap.URL, "--ca", tap.CAFile, "--enroll-token", srv.EnrollToken(t),
 		"--state-dir", stateDir, "--interval", "1s")
 	ctx := context.Background()
-	lastAcked := func() uint64 {
-		s := logSeqs(t, agent.Log, ackedRE)
-		if len(s) == 0 {
-			return 0
-		}
-		return s[len(s)-1]
-	}
+	lastAcked := func() uint64 { return lastSeq(t, agent.Log, ackedRE) }
 	e2eproc.WaitFor(t, 60*time.Second, "the first acknowledged reports", func() (bool, error) { return lastAcked() >= 3, nil })
 
 	// Outage, then a full disk.

@@ -12,16 +12,19 @@ package faults
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/vigilhq/vigil/e2e/e2eproc"
+	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/sqlitestore"
 	"github.com/vigilhq/vigil/wire"
 )
@@ -100,6 +103,54 @@ func (p *reportPoster) postAt(ctx context.Context, seq uint64, boot time.Time, o
 	}
 }
 
+// ingestLoad is a real agent reporting every second beside n synthetic hosts that post back to
+// back, each seq retried until acknowledged (startIngestLoad).
+type ingestLoad struct {
+	agent   *e2eproc.Process
+	posters []*reportPoster
+	ids     []string // the synthetic hosts' ids, as posters
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// startIngestLoad enrolls and starts the agent and n synthetic hosts against srv.
+func startIngestLoad(ctx context.Context, t *testing.T, srv *e2eproc.Server, n int) *ingestLoad {
+	t.Helper()
+	agentBin := e2eproc.Build(t, "vigil-agent", "1.0.0-faults")
+	l := &ingestLoad{stop: make(chan struct{})}
+	l.agent = e2eproc.StartProcess(t, "vigil-agent", agentBin, []string{"VIGIL_LOG_LEVEL=debug"},
+		"--server", srv.URL, "--ca", srv.CAFile, "--enroll-token", srv.EnrollToken(t),
+		"--state-dir", t.TempDir(), "--interval", "1s")
+	for i := range n {
+		id, cred := enrollHost(ctx, t, srv, fmt.Sprintf("synthetic-%d", i))
+		l.ids = append(l.ids, id)
+		l.posters = append(l.posters, &reportPoster{srv: srv, cred: cred})
+	}
+	// Synthetic load: each host posts seq 1, 2, 3, … back to back until stopped.
+	boot := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	for _, p := range l.posters {
+		l.wg.Go(func() {
+			for seq := uint64(1); ; seq++ {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				if p.post(ctx, seq, boot) != nil {
+					return
+				}
+			}
+		})
+	}
+	return l
+}
+
+// Stop stops the synthetic hosts (the agent keeps running) and waits for them.
+func (l *ingestLoad) Stop() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
 // enrollHost enrolls a synthetic host by name and returns its id and credential.
 func enrollHost(ctx context.Context, t *testing.T, s *e2eproc.Server, name string) (id, cred string) {
 	t.Helper()
@@ -128,6 +179,16 @@ func logSeqs(t *testing.T, logFile string, re *regexp.Regexp) []uint64 {
 	return seqs
 }
 
+// lastSeq returns the last seq a debug-level agent log names with re, 0 if none.
+func lastSeq(t *testing.T, logFile string, re *regexp.Regexp) uint64 {
+	t.Helper()
+	s := logSeqs(t, logFile, re)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)-1]
+}
+
 // storedSeqs opens the stopped server's SQLite store and counts each stored seq of hostID.
 func storedSeqs(ctx context.Context, t *testing.T, dataDir, hostID string) map[uint64]int {
 	t.Helper()
@@ -136,7 +197,18 @@ func storedSeqs(ctx context.Context, t *testing.T, dataDir, hostID string) map[u
 		t.Fatal(err)
 	}
 	defer store.Close()
-	samples, err := store.ListSamples(ctx, hostID, time.Time{}, time.Now().Add(2*wire.MaxClockAhead), 0) // times from a clock ahead too
+	return countSeqs(ctx, t, store, hostID)
+}
+
+// sampleLister is the part of a store countSeqs reads (both stores implement it).
+type sampleLister interface {
+	ListSamples(ctx context.Context, hostID string, from, to time.Time, limit int) ([]server.Sample, error)
+}
+
+// countSeqs counts each stored seq of hostID, times from a clock ahead included.
+func countSeqs(ctx context.Context, t *testing.T, store sampleLister, hostID string) map[uint64]int {
+	t.Helper()
+	samples, err := store.ListSamples(ctx, hostID, time.Time{}, time.Now().Add(2*wire.MaxClockAhead), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
