@@ -69,6 +69,7 @@ func TestAgentClockJumps(t *testing.T) {
 			t.Fatalf("vigil-agent exited: %v", agent.Err())
 		}
 	}
+	start := time.Now()
 	e2eproc.WaitFor(t, 60*time.Second, "the first acknowledged report", func() (bool, error) { alive(); return lastAcked() >= 1, nil })
 
 	jumps := []time.Duration{6 * time.Hour, -12 * time.Hour, wire.MaxClockAhead + time.Hour, 0}
@@ -161,6 +162,7 @@ func TestAgentClockJumps(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	t.Logf("from the agent's start to the end: %v", time.Since(start).Round(100*time.Millisecond))
 	var js []string
 	for _, j := range jumps[:3] {
 		js = append(js, fmt.Sprintf("%+v", j))

@@ -9,34 +9,21 @@ import (
 	"time"
 )
 
-func TestOffsetFile(t *testing.T) {
+// TestFakeClockFollowsFile: run with -tags vigil_fakeclock. Each call reads the file anew.
+func TestFakeClockFollowsFile(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "offset")
 	t.Setenv(FileEnv, file)
-	for _, tt := range []struct {
-		name, content string
-		write         bool
-		want          time.Duration
-	}{
-		{"no file", "", false, 0},
-		{"empty", "", true, 0},
-		{"ahead", "25h\n", true, 25 * time.Hour},
-		{"behind", "-12h", true, -12 * time.Hour},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			os.Remove(file)
-			if tt.write {
-				if err := os.WriteFile(file, []byte(tt.content), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			base := time.Now()
-			if got := Stamp(base).Sub(base); got != tt.want {
-				t.Errorf("Stamp offset = %v, want %v", got, tt.want)
-			}
-			if d := Now().Sub(time.Now()) - tt.want; d > time.Minute || d < -time.Minute {
-				t.Errorf("Now is %v off the system clock plus %v", d, tt.want)
-			}
-		})
+	for _, d := range []time.Duration{0, 25 * time.Hour, -12 * time.Hour} {
+		if err := os.WriteFile(file, []byte(d.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		base := time.Now()
+		if got := Stamp(base).Sub(base); got != d {
+			t.Errorf("Stamp offset = %v, want %v", got, d)
+		}
+		if off := Override().Sub(time.Now()) - d; off > time.Minute || off < -time.Minute {
+			t.Errorf("Override is %v off the system clock plus %v", off, d)
+		}
 	}
 	if err := os.WriteFile(file, []byte("soon"), 0o600); err != nil {
 		t.Fatal(err)
