@@ -17,5 +17,8 @@
 // What goes through it: the agent's report, outage and Retry-After times and its TLS
 // verification time; the updater's TUF reference time (metadata expiry), TLS verification time
 // and the times it writes into its journal, quarantine and update events. Scheduling (collection
-// interval, backoff, polls, health gate) stays on the monotonic clock and is not routed here.
+// interval, backoff, polls, health gate, watchdog) stays on the monotonic clock and is not routed
+// here. Not routed yet: the agent's check probes (certificate days to expiry) and the process
+// event times of its collectors, which read time.Now themselves, and the boot time, which the
+// kernel reports as a wall-clock time.
 package wallclock
