@@ -49,6 +49,7 @@ import (
 	"github.com/vigilhq/vigil/agent/check"
 	"github.com/vigilhq/vigil/agent/collect"
 	"github.com/vigilhq/vigil/atomicfile"
+	"github.com/vigilhq/vigil/internal/wallclock"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -318,7 +319,7 @@ func (a *Agent) cycle(now time.Time) {
 		return
 	}
 	r.Seq = seq
-	r.Time = now.UTC().Truncate(time.Millisecond)
+	r.Time = wallclock.Stamp(now).UTC().Truncate(time.Millisecond) // the wall clock (a test seam in vigil_fakeclock builds)
 	r.AgentVersion = a.cfg.Version
 	r.UpdaterVersion = a.cfg.UpdaterVersion
 	r.IntervalSeconds = int(a.interval / time.Second)

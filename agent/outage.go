@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/wallclock"
 	"github.com/vigilhq/vigil/tlspin"
 
 	"github.com/vigilhq/vigil/atomicfile"
@@ -72,7 +73,7 @@ func (o *outageLog) fail(now time.Time, se *sendError, log *slog.Logger) {
 	if o.Open != nil {
 		return
 	}
-	o.Open = &wire.Outage{Start: now.UTC().Truncate(time.Millisecond), Class: se.class, Detail: se.detail}
+	o.Open = &wire.Outage{Start: wallclock.Stamp(now).UTC().Truncate(time.Millisecond), Class: se.class, Detail: se.detail}
 	o.save(log)
 }
 
@@ -82,7 +83,7 @@ func (o *outageLog) end(now time.Time, log *slog.Logger) bool {
 		return false
 	}
 	out := *o.Open
-	out.End = now.UTC().Truncate(time.Millisecond)
+	out.End = wallclock.Stamp(now).UTC().Truncate(time.Millisecond)
 	if out.End.Before(out.Start) {
 		out.End = out.Start // the clock stepped back
 	}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/wallclock"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -151,7 +152,7 @@ func (c *client) enroll(ctx context.Context, req *wire.EnrollRequest) (*wire.Enr
 		return nil, err
 	}
 	if resp.status != http.StatusCreated && resp.status != http.StatusOK {
-		return nil, httpError(resp, time.Now())
+		return nil, httpError(resp, wallclock.Now())
 	}
 	var er wire.EnrollResponse
 	if err := wire.Unmarshal(resp.body, false, &er); err != nil {
@@ -205,7 +206,7 @@ func (c *client) sendBatch(ctx context.Context, credential string) (*wire.Ack, e
 		return nil, err
 	}
 	if resp.status != http.StatusOK {
-		return nil, httpError(resp, time.Now())
+		return nil, httpError(resp, wallclock.Now())
 	}
 	var ack wire.Ack
 	if err := wire.Unmarshal(resp.body, false, &ack); err != nil {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/wallclock"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -99,6 +100,9 @@ func newTransport(cfg transportConfig) *transport {
 		tc = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	tc = tc.Clone()
+	if wallclock.Faked {
+		tc.Time = wallclock.Override // certificate validity on the faked wall clock (test builds only)
+	}
 	if tc.ServerName == "" {
 		tc.ServerName = host
 	}

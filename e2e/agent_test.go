@@ -45,7 +45,7 @@ func TestAgentExactlyOnce(t *testing.T) {
 		var got uint64
 		waitFor(t, 60*time.Second, what, func() (bool, error) {
 			if !agent.Running() {
-				t.Fatalf("vigil-agent exited: %v", agent.err)
+				t.Fatalf("vigil-agent exited: %v", agent.Err())
 			}
 			got = acked()
 			return got >= min, nil

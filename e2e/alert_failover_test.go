@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/e2e/e2eproc"
 	"github.com/vigilhq/vigil/server/alert/alerttest"
 	"github.com/vigilhq/vigil/server/storetest"
 	"github.com/vigilhq/vigil/wire"
@@ -76,17 +74,7 @@ func TestAlertLeaderKill(t *testing.T) {
 	admin := b.Client()
 
 	// Only the silence rule: synthetic reports must not trip thresholds and add emails.
-	rules, err := admin.ListRules(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rules {
-		if r.Kind != api.KindSilence {
-			if err := admin.DeleteRule(ctx, r.ID); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	e2eproc.OnlySilenceRule(ctx, t, admin)
 
 	// 30 hosts in 15 groups of two (group collapse needs at least three late hosts), grace 1s.
 	const hosts, perGroup = 30, 2
@@ -103,12 +91,8 @@ func TestAlertLeaderKill(t *testing.T) {
 		}
 		for i := range perGroup {
 			name := fmt.Sprintf("host-%02d", g*perGroup+i)
-			var resp wire.EnrollResponse
-			if err := postJSON(ctx, b, "/api/v1/enroll", "", wire.EnrollRequest{EnrollmentToken: et.Token, Hostname: name,
-				MachineID: "machine-" + name, OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"}, http.StatusCreated, &resp); err != nil {
-				t.Fatalf("enroll %s: %v", name, err)
-			}
-			hs = append(hs, host{name: name, id: resp.HostID, cred: resp.Credential})
+			id, cred := e2eproc.EnrollHost(ctx, t, b, et.Token, name, "1.0.0")
+			hs = append(hs, host{name: name, id: id, cred: cred})
 		}
 	}
 
@@ -142,11 +126,11 @@ func TestAlertLeaderKill(t *testing.T) {
 	if !logHas(a.Log, leadsLog) || logHas(b.Log, leadsLog) {
 		t.Fatalf("expected A to be the only leader (A leads: %v, B leads: %v)", logHas(a.Log, leadsLog), logHas(b.Log, leadsLog))
 	}
-	if err := syscall.Kill(a.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(a.Pid(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	killedAt := time.Now()
-	<-a.done
+	<-a.Done()
 	atKill := len(smtpSrv.Messages())
 	t.Logf("SIGKILLed leader A %.1fs after the hosts went silent, with %d of %d emails received", killedAt.Sub(silentAt).Seconds(), atKill, hosts)
 	if atKill >= hosts {
@@ -176,7 +160,7 @@ func TestAlertLeaderKill(t *testing.T) {
 	allSent := time.Since(killedAt)
 	time.Sleep(2 * time.Second) // anything still in flight lands
 	if !b.Running() {
-		t.Fatalf("replica B exited: %v", b.err)
+		t.Fatalf("replica B exited: %v", b.Err())
 	}
 
 	if len(ns) != hosts {
@@ -256,40 +240,4 @@ func TestAlertLeaderKill(t *testing.T) {
 	t.Logf("%d emails arrived more than 30s after the kill (claimed by the dead leader, waiting out the lease): %s", len(late), strings.Join(late, ", "))
 	t.Logf("result: %d emails (%d distinct Message-IDs, %d duplicate); %d arrived before the kill; B led %.1fs after the kill; last email sent %.1fs after the kill; test took %.1fs",
 		len(msgs), len(counts), dups, atKill, takeover.Seconds(), allSent.Seconds(), time.Since(start).Seconds())
-}
-
-// logHas reports whether a process log contains s.
-func logHas(path, s string) bool {
-	b, err := os.ReadFile(path)
-	return err == nil && bytes.Contains(b, []byte(s))
-}
-
-// postJSON posts v to s at path (with a Bearer token when given), expects status and decodes the
-// answer into out when set.
-func postJSON(ctx context.Context, s *serverProcess, path, bearer string, v any, status int, out any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+path, bytes.NewReader(data))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := s.HTTP.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != status {
-		return fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, body)
-	}
-	if out != nil {
-		return json.Unmarshal(body, out)
-	}
-	return nil
 }

@@ -44,16 +44,8 @@ func TestAgentSettingsEndToEnd(t *testing.T) {
 	updater := buildBinary(t, "vigil-updater", "1.0.0")
 	agentFile := "vigil-agent-linux-" + runtime.GOARCH
 
-	keys := filepath.Join(work, "keys")
-	if err := os.MkdirAll(keys, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	k := func(name string) string { return filepath.Join(keys, name+".key") }
-	for _, name := range []string{"root", "targets"} {
-		srv.ctl("keys", "gen", "--out", k(name))
-	}
-	srv.ctl("repo", "init", "--root-key", k("root"), "--root-threshold", "1", "--targets-key", k("targets"), "--targets-threshold", "1")
-	srv.release("1.0.0", map[string]string{agentFile: buildBinary(t, "vigil-agent", "1.0.0")}, []string{k("targets")}, "--channel", "stable")
+	targetsKey := srv.vc().InitRepo(t, filepath.Join(work, "keys"))
+	srv.release("1.0.0", map[string]string{agentFile: buildBinary(t, "vigil-agent", "1.0.0")}, []string{targetsKey}, "--channel", "stable")
 	rootFile := filepath.Join(work, "root.json")
 	if err := os.WriteFile(rootFile, srv.fetch("/tuf/metadata/1.root.json"), 0o644); err != nil {
 		t.Fatal(err)

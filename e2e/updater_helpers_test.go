@@ -4,8 +4,6 @@ package e2e
 // cannot collide with the helpers of the other end-to-end tests in this package.
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,9 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/e2e/e2eproc"
 )
 
 // updOtherArch is a GOARCH whose binaries cannot run here.
@@ -126,34 +125,19 @@ type updServer struct {
 
 func newUpdServer(t *testing.T, sp *serverProcess, vigilctl string) *updServer {
 	return &updServer{t: t, url: sp.URL, ca: sp.CAFile, token: sp.AdminToken, vigilctl: vigilctl,
-		keyPass: "e2e release key passphrase", client: sp.HTTP}
+		keyPass: e2eproc.KeyPassphrase, client: sp.HTTP}
+}
+
+// vc is the e2eproc.Vigilctl for s.
+func (s *updServer) vc() *e2eproc.Vigilctl {
+	return &e2eproc.Vigilctl{Bin: s.vigilctl, URL: s.url, CAFile: s.ca, Token: s.token, KeyPassphrase: s.keyPass}
 }
 
 // ctl runs vigilctl against the server and returns its stdout; it fails the test on error.
-func (s *updServer) ctl(args ...string) string {
-	s.t.Helper()
-	out, err := s.tryCtl(args...)
-	if err != nil {
-		s.t.Fatalf("vigilctl %s: %v", strings.Join(args, " "), err)
-	}
-	return out
-}
+func (s *updServer) ctl(args ...string) string { s.t.Helper(); return s.vc().Run(s.t, args...) }
 
 // tryCtl runs vigilctl and returns its stdout, or an error with its stderr.
-func (s *updServer) tryCtl(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, s.vigilctl, append([]string{"--server", s.url, "--ca", s.ca}, args...)...)
-	// The release engineer's trusted root lives beside the test server, never in the real home.
-	trusted := filepath.Join(filepath.Dir(filepath.Dir(s.ca)), "vigilctl-trusted-root.json")
-	cmd.Env = append(os.Environ(), "VIGIL_TOKEN="+s.token, "VIGIL_KEY_PASSPHRASE="+s.keyPass, "VIGIL_TRUSTED_ROOT="+trusted)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("%v: %s%s", err, stderr.String(), stdout.String())
-	}
-	return stdout.String(), nil
-}
+func (s *updServer) tryCtl(args ...string) (string, error) { return s.vc().TryRun(args...) }
 
 // get decodes the JSON answer of an operator GET.
 func (s *updServer) get(path string, out any) {
@@ -196,27 +180,7 @@ func (s *updServer) fetch(path string) []byte {
 // signs it with each key and publishes it: the release engineers' flow.
 func (s *updServer) release(version string, files map[string]string, keys []string, stageFlags ...string) {
 	s.t.Helper()
-	dir := filepath.Join(s.t.TempDir(), "dist-"+version)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		s.t.Fatal(err)
-	}
-	args := append([]string{"release", "stage", version}, stageFlags...)
-	for name, src := range files {
-		b, err := os.ReadFile(src)
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		dst := filepath.Join(dir, name)
-		if err := os.WriteFile(dst, b, 0o755); err != nil {
-			s.t.Fatal(err)
-		}
-		args = append(args, dst)
-	}
-	s.ctl(args...)
-	for _, k := range keys {
-		s.ctl("release", "sign", version, "--key", k, "--yes")
-	}
-	s.ctl("release", "publish", version)
+	s.vc().Release(s.t, version, files, keys, stageFlags...)
 }
 
 // updHost is the part of GET /api/v1/hosts the test reads.

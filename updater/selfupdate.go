@@ -8,11 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/minio/selfupdate"
 
 	"github.com/vigilhq/vigil/atomicfile"
+	"github.com/vigilhq/vigil/internal/wallclock"
 	"github.com/vigilhq/vigil/releasespec"
 	"github.com/vigilhq/vigil/wire"
 )
@@ -150,7 +150,7 @@ func (u *Updater) updateSelf(ctx context.Context, repo *Repository, d wire.Updat
 	}
 	started := u.event(ctx, BinaryUpdater, cur, want, wire.PhaseSelf, wire.ResultStarted, "")
 	if _, err := u.state.updateJournal(func(j *Journal) {
-		j.SelfTrial = &Trial{Version: want, Previous: cur, Started: time.Now().UTC()}
+		j.SelfTrial = &Trial{Version: want, Previous: cur, Started: wallclock.Now().UTC()}
 		j.enqueue(started)
 	}); err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/atomicfile"
+	"github.com/vigilhq/vigil/internal/wallclock"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -159,7 +160,7 @@ func (s stateDir) loadJournal() (Journal, error) {
 }
 
 func (s stateDir) saveJournal(j Journal) error {
-	j.Updated = time.Now().UTC()
+	j.Updated = wallclock.Now().UTC()
 	if err := writeJSON(s.path(journalFile), j); err != nil {
 		return fmt.Errorf("write journal: %w", err)
 	}
@@ -214,7 +215,7 @@ func (s stateDir) quarantine(binary, v, reason string) error {
 	if err != nil {
 		q = map[string]QuarantineEntry{}
 	}
-	q[quarantineKey(binary, v)] = QuarantineEntry{Binary: binary, Version: v, Reason: reason, Time: time.Now().UTC()}
+	q[quarantineKey(binary, v)] = QuarantineEntry{Binary: binary, Version: v, Reason: reason, Time: wallclock.Now().UTC()}
 	for len(q) > maxQuarantine {
 		oldest := ""
 		for k, e := range q {

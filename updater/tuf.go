@@ -30,6 +30,7 @@ import (
 	tufupdater "github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"github.com/vigilhq/vigil/atomicfile"
+	"github.com/vigilhq/vigil/internal/wallclock"
 	"github.com/vigilhq/vigil/releasespec"
 )
 
@@ -91,6 +92,10 @@ func (c *HTTPConfig) withDefaults() HTTPConfig {
 // total timeouts are applied per request by the callers (RequestTimeout, DownloadTimeout).
 func NewHTTPClient(c HTTPConfig) *http.Client {
 	c = c.withDefaults()
+	if wallclock.Faked && c.TLS != nil {
+		c.TLS = c.TLS.Clone()
+		c.TLS.Time = wallclock.Override // certificate validity on the faked wall clock (test builds only)
+	}
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: c.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
@@ -126,7 +131,8 @@ type TUFConfig struct {
 	Client *http.Client
 	// Now, when set, replaces the system clock as the reference time for expiry checks. Only
 	// test tools set it (vigil-tuf-client under a faked clock, tests); vigil-updater leaves it
-	// nil, and go-tuf then reads the system clock itself (see Refresh).
+	// nil (wallclock.Override; set only in the test-only vigil_fakeclock build), and go-tuf then
+	// reads the system clock itself (see Refresh).
 	Now func() time.Time
 	// Logger defaults to slog.Default() if nil. go-tuf's own log is bridged to the first
 	// TUFClient's logger, once per process, at debug level.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/vigilhq/vigil/internal/wallclock"
 	"github.com/vigilhq/vigil/releasespec"
 	"github.com/vigilhq/vigil/wire"
 )
@@ -157,6 +158,7 @@ func New(cfg Config) (*Updater, error) {
 		HTTP:        httpCfg,
 		Client:      client,
 		Logger:      cfg.Logger,
+		Now:         wallclock.Override, // nil (the system clock) but in vigil_fakeclock test builds
 	})
 	if err != nil {
 		return nil, err
@@ -242,7 +244,7 @@ func (u *Updater) event(ctx context.Context, binary, from, to, phase, result, re
 	var id [16]byte
 	_, _ = crand.Read(id[:])
 	e := wire.UpdateEvent{ID: hex.EncodeToString(id[:]), Binary: binary, FromVersion: from, ToVersion: to,
-		Phase: phase, Result: result, Reason: reason, Time: time.Now().UTC()}
+		Phase: phase, Result: result, Reason: reason, Time: wallclock.Now().UTC()}
 	level := slog.LevelInfo
 	if result == wire.ResultFailed || result == wire.ResultRefused {
 		level = slog.LevelWarn
@@ -566,7 +568,7 @@ func (u *Updater) trial(ctx context.Context, v, prev string) error {
 	}
 	started := u.event(ctx, BinaryAgent, prev, v, wire.PhaseTrial, wire.ResultStarted, "")
 	if _, err := u.state.updateJournal(func(j *Journal) {
-		j.Trial = &Trial{Version: v, Previous: prev, RequireAck: requireAck, Started: time.Now().UTC()}
+		j.Trial = &Trial{Version: v, Previous: prev, RequireAck: requireAck, Started: wallclock.Now().UTC()}
 		j.enqueue(started)
 	}); err != nil {
 		return err

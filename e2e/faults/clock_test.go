@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"github.com/vigilhq/vigil/e2e/e2eproc"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,11 +13,13 @@ import (
 )
 
 // Clock jumps. The agent schedules collection, retries and backoff, and the updater its health
-// gate, grace window and polls, with Go's monotonic clock (time.Now comparisons, timers and
-// tickers), which a jump of the wall clock does not move; neither takes a clock hook, and a real
-// process's wall clock cannot be moved on a shared machine without moving the host's. What a
-// jump does change is the time written into each report: TestHostClockJumps sends the server what
-// an agent whose clock jumps sends, through the real vigil-server.
+// gate, grace window and polls, with Go's monotonic clock (timers, tickers, time.Now
+// comparisons), which a step of the wall clock does not move. What a step does move is every
+// wall-clock time they write or judge by: report, outage and event times, certificate validity,
+// TUF metadata expiry. Those reads go through package internal/wallclock; the tests here build
+// the real vigil-agent and vigil-updater with its test-only tag vigil_fakeclock and step one
+// process's wall clock by rewriting its offset file, without touching the host's clock.
+// TestHostClockJumps sends the server, directly, what such an agent sends.
 
 // TestHostClockJumps posts reports from a host whose clock jumps forwards by 6 h, backwards by
 // 12 h (before its earlier reports), forwards by 23 h and back to the right time. Seqs, not times,
@@ -24,9 +27,9 @@ import (
 // than wire.MaxClockAhead (24 h) ahead is refused with a 400 that says to fix the host's clock
 // (documented: the agent then drops that report and counts it in spool_dropped).
 func TestHostClockJumps(t *testing.T) {
-	skipShort(t)
+	e2eproc.SkipShort(t)
 	t.Parallel()
-	srv := startServer(t, serverConfig{})
+	srv := e2eproc.StartServer(t, e2eproc.ServerConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	id, cred := enrollHost(ctx, t, srv, "jumpy")
@@ -52,7 +55,7 @@ func TestHostClockJumps(t *testing.T) {
 	// Beyond the allowed skew: refused, saying what to do (waiting out the rate limit first).
 	time.Sleep(2 * time.Second)
 	r := wire.Report{Seq: seq + 1, Time: time.Now().Add(wire.MaxClockAhead + time.Hour).UTC(), AgentVersion: "1.0.0", IntervalSeconds: 1, BootTime: boot}
-	err := postJSON(ctx, srv, "/api/v1/reports", cred, wire.ReportBatch{Reports: []wire.Report{r}}, http.StatusBadRequest, nil)
+	err := e2eproc.PostJSON(ctx, srv, "/api/v1/reports", cred, wire.ReportBatch{Reports: []wire.Report{r}}, http.StatusBadRequest, nil)
 	if err != nil {
 		t.Fatalf("a report %s ahead: %v", wire.MaxClockAhead+time.Hour, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vigilhq/vigil/e2e/e2eproc"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,41 +59,35 @@ func fill(t *testing.T, dir string) string {
 // the ones the agent logged as lost. (Dropping the oldest segments when the disk fills with more
 // than one segment on it: package agent, TestSpoolDiskFullDropsOldest.)
 func TestAgentDiskFull(t *testing.T) {
-	skipShort(t)
+	e2eproc.SkipShort(t)
 	t.Parallel()
 	stateDir := mountTmpfs(t, "256k")
-	srv := startServer(t, serverConfig{})
+	srv := e2eproc.StartServer(t, e2eproc.ServerConfig{})
 	tap := startTap(t, srv)
-	agentBin := buildBinary(t, "vigil-agent", "1.0.0-faults")
-	agent := startProcess(t, "vigil-agent", agentBin, []string{"VIGIL_LOG_LEVEL=debug"},
+	agentBin := e2eproc.Build(t, "vigil-agent", "1.0.0-faults")
+	agent := e2eproc.StartProcess(t, "vigil-agent", agentBin, []string{"VIGIL_LOG_LEVEL=debug"},
 		"--server", tap.URL, "--ca", tap.CAFile, "--enroll-token", srv.EnrollToken(t),
 		"--state-dir", stateDir, "--interval", "1s")
 	ctx := context.Background()
-	lastAcked := func() uint64 {
-		s := logSeqs(t, agent.Log, ackedRE)
-		if len(s) == 0 {
-			return 0
-		}
-		return s[len(s)-1]
-	}
-	waitFor(t, 60*time.Second, "the first acknowledged reports", func() (bool, error) { return lastAcked() >= 3, nil })
+	lastAcked := func() uint64 { return lastSeq(t, agent.Log, ackedRE) }
+	e2eproc.WaitFor(t, 60*time.Second, "the first acknowledged reports", func() (bool, error) { return lastAcked() >= 3, nil })
 
 	// Outage, then a full disk.
 	srv.Stop(t, 30*time.Second)
 	spooledBefore := len(logSeqs(t, agent.Log, spooledRE))
-	waitFor(t, 60*time.Second, "reports spooled during the outage", func() (bool, error) {
+	e2eproc.WaitFor(t, 60*time.Second, "reports spooled during the outage", func() (bool, error) {
 		return len(logSeqs(t, agent.Log, spooledRE)) >= spooledBefore+2, nil
 	})
 	filler := fill(t, stateDir)
 	lostRuns := rounds(4, 10)
-	waitFor(t, 90*time.Second, "reports lost to the full disk", func() (bool, error) {
+	e2eproc.WaitFor(t, 90*time.Second, "reports lost to the full disk", func() (bool, error) {
 		if !agent.Running() {
-			t.Fatalf("vigil-agent exited on a full disk: %v", agent.err)
+			t.Fatalf("vigil-agent exited on a full disk: %v", agent.Err())
 		}
-		return logHas(agent.Log, "this report is lost") && len(logSeqs(t, agent.Log, lostRE))+countLines(agent.Log, "this report is lost.") >= lostRuns, nil
+		return e2eproc.LogHas(agent.Log, "this report is lost") && len(logSeqs(t, agent.Log, lostRE))+e2eproc.CountLines(agent.Log, "this report is lost.") >= lostRuns, nil
 	})
 	if !agent.Running() {
-		t.Fatalf("vigil-agent exited on a full disk: %v", agent.err)
+		t.Fatalf("vigil-agent exited on a full disk: %v", agent.Err())
 	}
 
 	// Space frees, the server is back: the agent delivers, and says what it lost.
@@ -103,7 +98,7 @@ func TestAgentDiskFull(t *testing.T) {
 	srv.Start(t)
 	mark := lastAcked()
 	var dropped uint64
-	waitFor(t, 120*time.Second, "delivery with spool_dropped after space freed", func() (bool, error) {
+	e2eproc.WaitFor(t, 120*time.Second, "delivery with spool_dropped after space freed", func() (bool, error) {
 		dropped = 0
 		for _, r := range tap.Reports() {
 			dropped = max(dropped, r.SpoolDropped)
@@ -134,7 +129,7 @@ func TestAgentDiskFull(t *testing.T) {
 			t.Errorf("seq %d logged both as spooled and lost", seq)
 		}
 	}
-	lostTotal := countLines(agent.Log, "this report is lost.") + len(lost)
+	lostTotal := e2eproc.CountLines(agent.Log, "this report is lost.") + len(lost)
 	if dropped == 0 || int(dropped) > lostTotal {
 		t.Errorf("spool_dropped on the wire %d, want 1..%d (the reports the agent logged as lost)", dropped, lostTotal)
 	}

@@ -3,18 +3,17 @@ package faults
 import (
 	"context"
 	"fmt"
+	"github.com/vigilhq/vigil/e2e/e2eproc"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vigilhq/vigil/server/pgstore"
-	"github.com/vigilhq/vigil/wire"
 )
 
 // pgCluster is a private PostgreSQL cluster run as the postgres OS user on a free port, which
@@ -108,58 +107,26 @@ func (c *pgCluster) Crash(t *testing.T) {
 // the database is down, agents retry, and afterwards every report the server acknowledged is
 // stored exactly once.
 func TestPostgresRestartDuringIngest(t *testing.T) {
-	skipShort(t)
+	e2eproc.SkipShort(t)
 	t.Parallel()
 	pg := startPGCluster(t)
 	restarts := rounds(2, 6)
-	srv := startServer(t, serverConfig{Args: []string{"--database-url", pg.URL}})
-	agentBin := buildBinary(t, "vigil-agent", "1.0.0-faults")
+	srv := e2eproc.StartServer(t, e2eproc.ServerConfig{Args: []string{"--database-url", pg.URL}})
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	const nPosters = 4
-	agent := startProcess(t, "vigil-agent", agentBin, []string{"VIGIL_LOG_LEVEL=debug"},
-		"--server", srv.URL, "--ca", srv.CAFile, "--enroll-token", srv.EnrollToken(t),
-		"--state-dir", t.TempDir(), "--interval", "1s")
-	posters := make([]*reportPoster, nPosters)
-	ids := make([]string, nPosters)
-	for i := range posters {
-		var cred string
-		ids[i], cred = enrollHost(ctx, t, srv, fmt.Sprintf("synthetic-%d", i))
-		posters[i] = &reportPoster{srv: srv, cred: cred}
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	boot := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
-	for _, p := range posters {
-		wg.Go(func() {
-			for seq := uint64(1); ; seq++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if p.post(ctx, seq, boot) != nil {
-					return
-				}
-			}
-		})
-	}
-	agentAcked := func() uint64 {
-		s := logSeqs(t, agent.Log, ackedRE)
-		if len(s) == 0 {
-			return 0
-		}
-		return s[len(s)-1]
-	}
+	load := startIngestLoad(ctx, t, srv, nPosters)
+	agent, posters, ids := load.agent, load.posters, load.ids
+	agentAcked := func() uint64 { return lastSeq(t, agent.Log, ackedRE) }
 	waitNext := func(what string) {
 		t.Helper()
 		mark := agentAcked()
-		waitFor(t, 2*time.Minute, what, func() (bool, error) {
+		e2eproc.WaitFor(t, 2*time.Minute, what, func() (bool, error) {
 			if !agent.Running() {
-				t.Fatalf("vigil-agent exited: %v", agent.err)
+				t.Fatalf("vigil-agent exited: %v", agent.Err())
 			}
 			if !srv.Running() {
-				t.Fatalf("vigil-server exited: %v", srv.err)
+				t.Fatalf("vigil-server exited: %v", srv.Err())
 			}
 			return agentAcked() > mark, nil
 		})
@@ -174,8 +141,7 @@ func TestPostgresRestartDuringIngest(t *testing.T) {
 		t.Logf("PostgreSQL crash #%d, down %s", k+1, down.Round(time.Millisecond))
 	}
 	waitNext("the agent to deliver after the last restart")
-	close(stop)
-	wg.Wait()
+	load.Stop()
 	hosts, err := srv.Client().ListHosts(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -188,17 +154,7 @@ func TestPostgresRestartDuringIngest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	count := func(hostID string) map[uint64]int {
-		samples, err := store.ListSamples(ctx, hostID, time.Time{}, time.Now().Add(2*wire.MaxClockAhead), 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := map[uint64]int{}
-		for _, s := range samples {
-			n[s.Seq]++
-		}
-		return n
-	}
+	count := func(hostID string) map[uint64]int { return countSeqs(ctx, t, store, hostID) }
 	synthetic := map[string]bool{}
 	total, retries := 0, 0
 	for i, p := range posters {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/vigilhq/vigil/e2e/e2eproc"
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
@@ -24,11 +25,11 @@ import (
 // no lower than before; no host is ever told the new version beyond what the rollout admitted;
 // and the rollout completes with every host on the new version.
 func TestServerKillDuringRollout(t *testing.T) {
-	skipShort(t)
+	e2eproc.SkipShort(t)
 	t.Parallel()
 	kills := rounds(2, 5)
 	const n, from, to = 8, "1.0.0", "2.0.0"
-	srv := startServer(t, serverConfig{})
+	srv := e2eproc.StartServer(t, e2eproc.ServerConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	admin := srv.Client()
@@ -47,12 +48,8 @@ func TestServerKillDuringRollout(t *testing.T) {
 			t.Fatal(err)
 		}
 		name := fmt.Sprintf("edge-%02d", i)
-		var resp wire.EnrollResponse
-		if err := postJSON(ctx, srv, "/api/v1/enroll", "", wire.EnrollRequest{EnrollmentToken: tok.Token, Hostname: name,
-			MachineID: "machine-" + name, OS: "linux", Arch: "amd64", AgentVersion: from}, http.StatusCreated, &resp); err != nil {
-			t.Fatal(err)
-		}
-		hs = append(hs, &host{id: resp.HostID, name: name, version: from, p: &reportPoster{srv: srv, cred: resp.Credential}})
+		id, cred := e2eproc.EnrollHost(ctx, t, srv, tok.Token, name, from)
+		hs = append(hs, &host{id: id, name: name, version: from, p: &reportPoster{srv: srv, cred: cred}})
 	}
 	boot := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	report := func(h *host) {
@@ -92,7 +89,7 @@ func TestServerKillDuringRollout(t *testing.T) {
 		var id [16]byte
 		rand.Read(id[:])
 		e := wire.UpdateEvent{ID: hex.EncodeToString(id[:]), FromVersion: h.version, ToVersion: to, Phase: phase, Result: result, Time: time.Now().UTC()}
-		for postJSON(ctx, srv, "/api/v1/updates/events", h.p.cred, e, http.StatusNoContent, nil) != nil {
+		for e2eproc.PostJSON(ctx, srv, "/api/v1/updates/events", h.p.cred, e, http.StatusNoContent, nil) != nil {
 			if ctx.Err() != nil {
 				t.Fatalf("%s: update event: %v", h.name, ctx.Err())
 			}

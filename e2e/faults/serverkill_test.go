@@ -3,8 +3,8 @@ package faults
 import (
 	"context"
 	"fmt"
+	"github.com/vigilhq/vigil/e2e/e2eproc"
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 )
@@ -15,59 +15,25 @@ import (
 // the server acknowledged — to the agent (its debug log) and to the synthetic hosts (the acks
 // they received) — is in the store exactly once, counted by host and seq.
 func TestServerKillDuringIngest(t *testing.T) {
-	skipShort(t)
+	e2eproc.SkipShort(t)
 	t.Parallel()
 	kills := rounds(2, 6)
-	srv := startServer(t, serverConfig{})
-	agentBin := buildBinary(t, "vigil-agent", "1.0.0-faults")
+	srv := e2eproc.StartServer(t, e2eproc.ServerConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
 	const nPosters = 4
-	agent := startProcess(t, "vigil-agent", agentBin, []string{"VIGIL_LOG_LEVEL=debug"},
-		"--server", srv.URL, "--ca", srv.CAFile, "--enroll-token", srv.EnrollToken(t),
-		"--state-dir", t.TempDir(), "--interval", "1s")
-	posters := make([]*reportPoster, nPosters)
-	ids := make([]string, nPosters)
-	for i := range posters {
-		var cred string
-		ids[i], cred = enrollHost(ctx, t, srv, fmt.Sprintf("synthetic-%d", i))
-		posters[i] = &reportPoster{srv: srv, cred: cred}
-	}
+	load := startIngestLoad(ctx, t, srv, nPosters)
+	agent, posters, ids := load.agent, load.posters, load.ids
 
-	// Synthetic load: each host posts seq 1, 2, 3, … back to back until stopped.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	boot := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
-	for _, p := range posters {
-		wg.Go(func() {
-			for seq := uint64(1); ; seq++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := p.post(ctx, seq, boot); err != nil {
-					return
-				}
-			}
-		})
-	}
-
-	agentAcked := func() uint64 {
-		s := logSeqs(t, agent.Log, ackedRE)
-		if len(s) == 0 {
-			return 0
-		}
-		return s[len(s)-1]
-	}
+	agentAcked := func() uint64 { return lastSeq(t, agent.Log, ackedRE) }
 	for k := range kills {
 		// Let every agent get at least one more report acknowledged, then kill at a random moment
 		// within the next second (mid-transaction, most likely: the synthetic hosts never pause).
 		mark := agentAcked()
-		waitFor(t, 90*time.Second, "the agent's next acknowledged report", func() (bool, error) {
+		e2eproc.WaitFor(t, 90*time.Second, "the agent's next acknowledged report", func() (bool, error) {
 			if !agent.Running() {
-				t.Fatalf("vigil-agent exited: %v", agent.err)
+				t.Fatalf("vigil-agent exited: %v", agent.Err())
 			}
 			return agentAcked() > mark, nil
 		})
@@ -79,11 +45,10 @@ func TestServerKillDuringIngest(t *testing.T) {
 	}
 	// After the last restart: let every agent deliver again, then stop everything gracefully.
 	mark := agentAcked()
-	waitFor(t, 90*time.Second, "the agent to deliver after the last restart", func() (bool, error) {
+	e2eproc.WaitFor(t, 90*time.Second, "the agent to deliver after the last restart", func() (bool, error) {
 		return agentAcked() > mark, nil
 	})
-	close(stop)
-	wg.Wait()
+	load.Stop()
 	hosts, err := srv.Client().ListHosts(ctx, "")
 	if err != nil {
 		t.Fatal(err)

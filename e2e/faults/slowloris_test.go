@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/vigilhq/vigil/e2e/e2eproc"
 	"net"
 	"net/http"
 	"os"
@@ -35,7 +36,7 @@ func (g *connGauge) opened() {
 // connection. The server cuts both kinds after its header timeout (10 s) — the numbers of
 // connections opened, held at once and cut are logged.
 func TestSlowlorisAndIdleConnections(t *testing.T) {
-	skipShort(t)
+	e2eproc.SkipShort(t)
 	t.Parallel()
 	const idle, slow, hosts = 10000, 200, 20
 	attack := time.Duration(rounds(20, 90)) * time.Second
@@ -56,7 +57,7 @@ func TestSlowlorisAndIdleConnections(t *testing.T) {
 		t.Skipf("RLIMIT_NOFILE hard limit %d is below the %d descriptors needed (raise it with ulimit -Hn)", lim.Max, need)
 	}
 
-	srv := startServer(t, serverConfig{})
+	srv := e2eproc.StartServer(t, e2eproc.ServerConfig{})
 	addr := strings.TrimPrefix(srv.URL, "https://")
 	ctx, cancel := context.WithTimeout(context.Background(), attack+5*time.Minute)
 	defer cancel()
@@ -172,7 +173,7 @@ func TestSlowlorisAndIdleConnections(t *testing.T) {
 		})
 	}
 	// Wait until the attack is in place: every idle connection opened once.
-	waitFor(t, 3*time.Minute, "10,000 idle connections", func() (bool, error) {
+	e2eproc.WaitFor(t, 3*time.Minute, "10,000 idle connections", func() (bool, error) {
 		return idleG.dials.Load() >= idle && slowG.dials.Load() >= slow, fmt.Errorf("%d idle and %d slow dialled", idleG.dials.Load(), slowG.dials.Load())
 	})
 	t.Logf("attack in place: %d idle and %d slowloris connections open", idleG.open.Load(), slowG.open.Load())
@@ -189,7 +190,7 @@ func TestSlowlorisAndIdleConnections(t *testing.T) {
 				round := time.Now()
 				r := wire.Report{Seq: seq, Time: time.Now().UTC(), AgentVersion: "1.0.0", IntervalSeconds: 1, BootTime: boot}
 				rctx, c := context.WithTimeout(ctx, 30*time.Second)
-				err := postJSON(rctx, srv, "/api/v1/reports", h.cred, wire.ReportBatch{Reports: []wire.Report{r}}, http.StatusOK, nil)
+				err := e2eproc.PostJSON(rctx, srv, "/api/v1/reports", h.cred, wire.ReportBatch{Reports: []wire.Report{r}}, http.StatusOK, nil)
 				c()
 				if err != nil {
 					mu.Lock()
@@ -211,7 +212,7 @@ func TestSlowlorisAndIdleConnections(t *testing.T) {
 	wg.Wait()
 
 	if !srv.Running() {
-		t.Fatalf("vigil-server exited: %v", srv.err)
+		t.Fatalf("vigil-server exited: %v", srv.Err())
 	}
 	for _, f := range failures {
 		t.Error(f)

@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"github.com/vigilhq/vigil/e2e/e2eproc"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ import (
 // again with the same Message-ID (at-least-once, as with any SMTP relay; mail systems drop the
 // repeat): such repeats are counted and reported, and must be fewer than the stops.
 func TestSMTPFlappingStorm(t *testing.T) {
-	skipShort(t)
+	e2eproc.SkipShort(t)
 	t.Parallel()
 	hosts := rounds(12, 40)
 	flaps := rounds(4, 10)
@@ -30,24 +31,14 @@ func TestSMTPFlappingStorm(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(smtpSrv.Stop)
-	srv := startServer(t, serverConfig{Args: []string{"--smtp-url", "smtp://" + smtpSrv.Addr(),
+	srv := e2eproc.StartServer(t, e2eproc.ServerConfig{Args: []string{"--smtp-url", "smtp://" + smtpSrv.Addr(),
 		"--smtp-from", "vigil@example.com", "--alert-email", "ops@example.com"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	admin := srv.Client()
 
 	// Only the silence rule: synthetic reports must not trip thresholds and add emails.
-	rules, err := admin.ListRules(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rules {
-		if r.Kind != api.KindSilence {
-			if err := admin.DeleteRule(ctx, r.ID); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	e2eproc.OnlySilenceRule(ctx, t, admin)
 	// Groups of two (group collapse needs three late hosts): one email per host. Grace 1 s.
 	const perGroup = 2
 	type host struct{ name, cred string }
@@ -63,12 +54,8 @@ func TestSMTPFlappingStorm(t *testing.T) {
 		}
 		for i := range perGroup {
 			name := fmt.Sprintf("host-%02d", g*perGroup+i)
-			var resp wire.EnrollResponse
-			if err := postJSON(ctx, srv, "/api/v1/enroll", "", wire.EnrollRequest{EnrollmentToken: et.Token, Hostname: name,
-				MachineID: "machine-" + name, OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"}, http.StatusCreated, &resp); err != nil {
-				t.Fatalf("enroll %s: %v", name, err)
-			}
-			hs = append(hs, host{name: name, cred: resp.Credential})
+			_, cred := e2eproc.EnrollHost(ctx, t, srv, et.Token, name, "1.0.0")
+			hs = append(hs, host{name: name, cred: cred})
 		}
 	}
 	hosts = len(hs)
@@ -80,7 +67,7 @@ func TestSMTPFlappingStorm(t *testing.T) {
 		round := time.Now()
 		for _, h := range hs {
 			r := wire.Report{Seq: seq, Time: time.Now().UTC(), AgentVersion: "1.0.0", IntervalSeconds: 1, BootTime: boot}
-			if err := postJSON(ctx, srv, "/api/v1/reports", h.cred, wire.ReportBatch{Reports: []wire.Report{r}}, http.StatusOK, nil); err != nil {
+			if err := e2eproc.PostJSON(ctx, srv, "/api/v1/reports", h.cred, wire.ReportBatch{Reports: []wire.Report{r}}, http.StatusOK, nil); err != nil {
 				t.Fatalf("report %s seq %d: %v", h.name, seq, err)
 			}
 		}
@@ -88,7 +75,7 @@ func TestSMTPFlappingStorm(t *testing.T) {
 	}
 
 	// Down until the first sends have failed (the outbox shows retries), then flap.
-	waitFor(t, 90*time.Second, "alert emails to fail while SMTP is down", func() (bool, error) {
+	e2eproc.WaitFor(t, 90*time.Second, "alert emails to fail while SMTP is down", func() (bool, error) {
 		ns, err := admin.ListNotifications(ctx, 1000)
 		if err != nil {
 			return false, err
@@ -117,7 +104,7 @@ func TestSMTPFlappingStorm(t *testing.T) {
 	}
 
 	var ns []api.Notification
-	waitFor(t, 5*time.Minute, "every notification to be sent", func() (bool, error) {
+	e2eproc.WaitFor(t, 5*time.Minute, "every notification to be sent", func() (bool, error) {
 		var err error
 		if ns, err = admin.ListNotifications(ctx, 1000); err != nil {
 			return false, err
@@ -130,7 +117,7 @@ func TestSMTPFlappingStorm(t *testing.T) {
 		return len(ns) >= hosts, fmt.Errorf("%d notifications", len(ns))
 	})
 	if !srv.Running() {
-		t.Fatalf("vigil-server exited: %v", srv.err)
+		t.Fatalf("vigil-server exited: %v", srv.Err())
 	}
 
 	counts := smtpSrv.CountByMessageID()

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"fmt"
+	"github.com/vigilhq/vigil/e2e/e2eproc"
 	"net"
 	"os"
 	"os/user"
@@ -19,10 +20,10 @@ import (
 // supervisor loop inside a running process is tested in package updater
 // (TestWatchdogFedWhileSupervisorAnswers); the unit's WatchdogSec= by deploy/verify-units.sh.
 func TestUpdaterWatchdog(t *testing.T) {
-	skipShort(t)
+	e2eproc.SkipShort(t)
 	t.Parallel()
 	const interval = time.Second
-	bin := buildBinary(t, "vigil-updater", "1.0.0-faults")
+	bin := e2eproc.Build(t, "vigil-updater", "1.0.0-faults")
 	dir := t.TempDir()
 	sockPath := filepath.Join(dir, "notify")
 	sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})
@@ -50,7 +51,7 @@ func TestUpdaterWatchdog(t *testing.T) {
 			args = append(args, "--agent-user", "nobody")
 		}
 	}
-	upd := startProcess(t, "vigil-updater", bin,
+	upd := e2eproc.StartProcess(t, "vigil-updater", bin,
 		[]string{"NOTIFY_SOCKET=" + sockPath, fmt.Sprintf("WATCHDOG_USEC=%d", interval.Microseconds())}, args...)
 
 	waitPings := func(n int, what string) {
@@ -59,7 +60,7 @@ func TestUpdaterWatchdog(t *testing.T) {
 			select {
 			case <-pings:
 			case <-time.After(60 * time.Second):
-				t.Fatalf("%s: %d of %d watchdog pings arrived\n%s", what, i, n, tail(upd.Log, 20))
+				t.Fatalf("%s: %d of %d watchdog pings arrived\n%s", what, i, n, e2eproc.Tail(upd.Log, 20))
 			}
 		}
 	}
@@ -73,7 +74,7 @@ func TestUpdaterWatchdog(t *testing.T) {
 	}
 
 	// Frozen: no pings (systemd would kill it after WATCHDOG_USEC).
-	if err := syscall.Kill(upd.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+	if err := syscall.Kill(upd.Pid(), syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(interval / 2) // a ping already in the socket may still be read
@@ -86,7 +87,7 @@ func TestUpdaterWatchdog(t *testing.T) {
 		t.Fatal("a watchdog ping arrived from a stopped updater")
 	case <-time.After(frozen):
 	}
-	if err := syscall.Kill(upd.cmd.Process.Pid, syscall.SIGCONT); err != nil {
+	if err := syscall.Kill(upd.Pid(), syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	waitPings(3, "updater continued")

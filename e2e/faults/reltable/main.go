@@ -84,6 +84,12 @@ var reusedTests = []reused{
 	{"github.com/vigilhq/vigil/updater", "TestWatchdogFedWhileSupervisorAnswers",
 		"systemd watchdog with a stuck supervisor loop", "the loop stops answering, then answers again",
 		"WATCHDOG=1 stops while it is stuck, resumes after"},
+	{"github.com/vigilhq/vigil/updater", "TestRefTimeAhead",
+		"the updater's clock two days ahead (TUF reference time)", "a timestamp still valid for a day",
+		"refused as expired (security error); the same metadata passes on the system clock"},
+	{"github.com/vigilhq/vigil/updater", "TestRefTimeBehind",
+		"the updater's clock two days behind, with replayed metadata (TUF reference time)", "a timestamp expired an hour ago, then an older version replayed",
+		"the expired one accepted (a slow clock widens a freeze by its skew, as documented); the replayed older version refused: version numbers, not the clock, stop rollbacks"},
 }
 
 type testKey struct{ pkg, test string }
@@ -226,17 +232,26 @@ For emails, each notification must arrive under its own Message-ID, one email pe
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cell(r.Fault), cell(r.Tried), cell(r.Result), r.Test)
 	}
 	b.WriteString(`
-Not covered by a process-level test here:
-
-- Clock jumps inside the agent and updater processes: both schedule collection, retries, backoff,
-  the health gate and polls with Go's monotonic clock, which a wall-clock jump does not move, and
-  neither takes a clock hook; a real process's wall clock cannot be moved on a shared machine
-  without moving the host's. The row above covers what a jump changes on the wire (report times).
+Clock jumps: the agent and the updater schedule collection, retries, backoff, the health gate
+and polls with Go's monotonic clock, which a wall-clock step does not move. Their wall-clock reads
+(report, outage and event times, certificate validity, TUF expiry) go through internal/wallclock,
+which the fault suite's vigil_fakeclock builds (never a release) shift per process by an offset
+file: the rows for TestAgentClockJumps and TestUpdaterClockJumps step real processes' clocks
+without touching the host's.
 
 Found by this suite and still open:
 
 - spool_dropped reaches the server (TestAgentDiskFull reads it on the wire through a proxy), but the
   server neither stores nor shows it: an operator does not see that a host dropped reports.
+- spool_dropped under-counts reports the server refuses: the count of drops rides on the next
+  report, and when that report is refused and dropped too (a clock more than a day ahead refuses
+  every report), the count goes with it; only the drops since the last refused report reach the
+  server (TestAgentClockJumps: 1 of 3 in one run, 3 of 3 in another, where the drops were
+  counted into a report the server took). The log names every dropped seq.
+- An updater whose clock is more than a day ahead cannot tell the server why it does not update:
+  its "check failed: timestamp.json is expired" event carries its own time, the server refuses it
+  (more than wire.MaxClockAhead ahead, 400) and the updater drops an event the server refuses (4xx)
+  without a log line (TestUpdaterClockJumps). The host shows only its old version; its log says why.
 - On a full disk with the whole spool in one segment (the default 32 MiB spool has 4 MiB segments, so
   any spool smaller than that), nothing older can be dropped: the report being written is lost
   instead, logged and counted (TestAgentDiskFull's case).
