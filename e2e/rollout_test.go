@@ -94,6 +94,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	t.Logf("signed and published 3 releases in %v", time.Since(built).Round(time.Millisecond))
 	const group = "e2e-rollout"
 	srv.ctl("groups", "create", group)
 	srv.ctl("groups", "set", group, "--canaries", "1", "--wave-percent", "50", "--soak", "2s",
@@ -295,8 +296,9 @@ func TestRolloutEndToEnd(t *testing.T) {
 	}) {
 		t.Fatalf("canary %s has no rollback 2.1.0 → 2.0.0", canary2.name)
 	}
+	halted := time.Now()
 	waitFor(t, 30*time.Second, "the canary to report 2.0.0 again", func() (bool, error) {
-		return f.allRunSince([]*rollHost{canary2}, "2.0.0", time.Now()), nil
+		return f.allRunSince([]*rollHost{canary2}, "2.0.0", halted), nil
 	})
 
 	// Exactly one email, naming the canary and none of the others.
@@ -340,7 +342,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 	}
 
 	// Abort: the group is pinned back to 2.0.0 and every host is answered it, outside any rollout.
-	if out := srv.ctl("rollouts", "abort", r2.ID); !strings.Contains(out, "pinned to 2.0.0 again") {
+	if out := srv.ctl("rollouts", "abort", r2.ID); !strings.Contains(out, "pinned to version 2.0.0 again") {
 		t.Fatalf("vigilctl rollouts abort: %s", out)
 	}
 	if r = f.get(r2.ID); r.State != api.RolloutAborted {
