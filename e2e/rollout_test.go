@@ -50,11 +50,8 @@ func TestRolloutEndToEnd(t *testing.T) {
 	start := time.Now()
 	work := t.TempDir()
 	bin := filepath.Join(work, "bin")
-	logs := filepath.Join(work, "logs")
-	for _, d := range []string{bin, logs} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	updBuildAll(t, bin, map[string]updBuild{
 		"agent-exit-2.1.0": {pkg: "github.com/vigilhq/vigil/updater/internal/fakeagent", version: "2.1.0", ldflags: "-X main.mode=exit"},
@@ -87,14 +84,11 @@ func TestRolloutEndToEnd(t *testing.T) {
 	srv.ctl("repo", "init", "--root-key", k("root"), "--root-threshold", "1", "--targets-key", k("targets"), "--targets-threshold", "1")
 	agentFile := "vigil-agent-linux-" + runtime.GOARCH
 	srv.release("1.0.0", map[string]string{agentFile: agent1}, []string{k("targets")})
-	srv.release("2.0.0", map[string]string{agentFile: agent2}, []string{k("targets")})
-	srv.release("2.1.0", map[string]string{agentFile: filepath.Join(bin, "agent-exit-2.1.0")}, []string{k("targets")})
 	rootFile := filepath.Join(work, "root.json")
 	if err := os.WriteFile(rootFile, srv.fetch("/tuf/metadata/1.root.json"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
-	t.Logf("signed and published 3 releases in %v", time.Since(built).Round(time.Millisecond))
 	const group = "e2e-rollout"
 	srv.ctl("groups", "create", group)
 	srv.ctl("groups", "set", group, "--canaries", "1", "--wave-percent", "50", "--soak", "2s",
@@ -103,7 +97,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 	srv.ctl("groups", "pin", group, "1.0.0")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	f := &rollFleet{t: t, ctx: ctx, srv: srv, sp: sp, cl: sp.Client(), group: group, updater: updater, logs: logs,
+	f := &rollFleet{t: t, ctx: ctx, srv: srv, sp: sp, cl: sp.Client(), group: group, updater: updater,
 		common: []string{"--server", srv.url, "--ca", srv.ca, "--trusted-root", rootFile}}
 	if rs := f.rollouts(); len(rs) != 0 {
 		t.Fatalf("a pin in an empty group started a rollout: %+v", rs[0])
@@ -126,13 +120,17 @@ func TestRolloutEndToEnd(t *testing.T) {
 	for i := range hosts {
 		hosts[i] = f.startHost(fmt.Sprintf("host-%d", i))
 	}
+	// The next releases are published while the hosts install 1.0.0, as releases go out in a
+	// live fleet.
+	srv.release("2.0.0", map[string]string{agentFile: agent2}, []string{k("targets")})
+	srv.release("2.1.0", map[string]string{agentFile: filepath.Join(bin, "agent-exit-2.1.0")}, []string{k("targets")})
 	for _, h := range hosts {
 		f.waitEnrolled(h)
 	}
 	waitFor(t, 60*time.Second, "every host to report 1.0.0", func() (bool, error) {
 		return f.allRun(hosts, "1.0.0"), nil
 	})
-	t.Logf("4 hosts run 1.0.0 (%v after the build)", time.Since(built).Round(time.Millisecond))
+	t.Logf("released 1.0.0, 2.0.0 and 2.1.0; 4 hosts run 1.0.0 (%v after the build)", time.Since(built).Round(time.Millisecond))
 	defer func() {
 		if t.Failed() {
 			f.dumpEvents()
@@ -390,7 +388,6 @@ type rollFleet struct {
 	cl          *apiclient.Client
 	group       string
 	updater     string
-	logs        string
 	common      []string // --server, --ca, --trusted-root
 	token       string   // enrollment token of the group
 	agentConfig string
@@ -399,7 +396,7 @@ type rollFleet struct {
 // rollHost is one host: a vigil-updater (and the agent it runs) with its own state directory.
 type rollHost struct {
 	name, state, id string
-	upd             *updProc
+	upd             *process
 }
 
 // startHost starts `vigil-updater run` for a new host, which installs the agent the group's pin
@@ -409,7 +406,7 @@ func (f *rollFleet) startHost(name string) *rollHost {
 	h := &rollHost{name: name, state: filepath.Join(f.t.TempDir(), "state-"+name)}
 	args := append([]string{"run"}, f.common...)
 	args = append(args, "--state-dir", h.state, "--enroll-token", f.token, "--poll", "1s", "--grace", "3s", "--agent-user", "")
-	h.upd = updStart(f.t, "vigil-updater-"+name, f.logs, []string{"VIGIL_AGENT_CONFIG=" + f.agentConfig}, f.updater, args...)
+	h.upd = startProcess(f.t, "vigil-updater-"+name, f.updater, []string{"VIGIL_AGENT_CONFIG=" + f.agentConfig}, args...)
 	return h
 }
 
@@ -421,7 +418,7 @@ var enrolledRE = regexp.MustCompile(`msg=Enrolled\.? .*host_id=([0-9a-f]+)`)
 func (f *rollFleet) waitEnrolled(h *rollHost) {
 	f.t.Helper()
 	waitFor(f.t, 60*time.Second, h.name+" to enroll", func() (bool, error) {
-		b, err := os.ReadFile(h.upd.log)
+		b, err := os.ReadFile(h.upd.Log)
 		if err != nil {
 			return false, err
 		}
