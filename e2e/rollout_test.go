@@ -288,6 +288,12 @@ func TestRolloutEndToEnd(t *testing.T) {
 	if r.Stage != 0 || r.Progress.Admitted != 1 || r.Progress.Failed != 1 || len(r.Failures) != 1 || r.Failures[0].HostID != canary2.id {
 		t.Fatalf("halted rollout: %+v, want stage 0 with the canary %s as its one failure", r, canary2.id)
 	}
+	// The reason is the failed health gate, not the quarantine the updater refused the build
+	// with afterwards (which the driver may see first).
+	const gateFailed = "rolled back: the new agent exited during the grace window"
+	if reason := r.Failures[0].Reason; !strings.HasPrefix(reason, gateFailed) {
+		t.Errorf("failure reason %q, want %q…", reason, gateFailed)
+	}
 	evs := f.events(canary2)
 	if !slices.ContainsFunc(evs, func(e api.UpdateEvent) bool {
 		return e.Phase == wire.PhaseRollback && e.Result == wire.ResultOK && e.FromVersion == "2.1.0" && e.ToVersion == "2.0.0"
@@ -315,7 +321,7 @@ func TestRolloutEndToEnd(t *testing.T) {
 	if mail.Header.Get("X-Vigil-Alert") != alertKey || !strings.Contains(mail.Subject, "halted") || !slices.Equal(mail.To, []string{"ops@example.com"}) {
 		t.Fatalf("halt email %q (%s) to %v", mail.Subject, mail.Header.Get("X-Vigil-Alert"), mail.To)
 	}
-	for _, want := range []string{canary2.id, "2.1.0", "vigilctl rollouts abort " + r2.ID} {
+	for _, want := range []string{canary2.id, gateFailed, "rollback ok 2.1.0 -> 2.0.0", "vigilctl rollouts abort " + r2.ID} {
 		if !strings.Contains(text, want) {
 			t.Errorf("halt email lacks %q:\n%s", want, text)
 		}
