@@ -164,8 +164,8 @@ func TestRolloutEndToEnd(t *testing.T) {
 	if d := f.desired(joiner); d.Version != wantJoiner || d.RolloutID != r1.ID {
 		t.Fatalf("joiner (admitted by rank: %v) is answered %+v, want %s in rollout %s", joinerAdmitted, d, wantJoiner, r1.ID)
 	}
-	t.Logf("joiner %s enrolled during the pause; admitted by its rank: %v", joiner.id, joinerAdmitted)
 	all := append(slices.Clone(hosts), joiner)
+	t.Logf("joiner %s enrolled during the pause: rank %d of 5, admitted: %v", joiner.id, slices.Index(f.byRank(r1.ID, all), joiner)+1, joinerAdmitted)
 	if !joinerAdmitted {
 		waitFor(t, 30*time.Second, "the joiner to report 1.0.0", func() (bool, error) {
 			return f.allRun([]*rollHost{joiner}, "1.0.0"), nil
