@@ -17,7 +17,8 @@ const maxLogLines = 10
 //
 //   - a commit of ToVersion (the updater's health gate passed): healthy;
 //   - a rollback from ToVersion, a failed trial, a failed verify or install of ToVersion, or
-//     any refusal of it (quarantined, below the signed floor): failed;
+//     any refusal of it (quarantined, below the signed floor): failed, with the reason of
+//     the host's own earlier failure when a refusal (a quarantine) follows one;
 //   - a trial of ToVersion with no commit within the health deadline (the host went silent
 //     after the switch): failed;
 //   - no decisive event, but the host already runs ToVersion: healthy;
@@ -35,18 +36,29 @@ func Judge(r *Rollout, h server.Host, events []server.UpdateEvent, now time.Time
 		}
 		relevant = append(relevant, e)
 	}
-	for _, e := range relevant {
-		switch {
-		case e.Phase == wire.PhaseCommit && e.Result == wire.ResultOK && e.ToVersion == target:
+	for i, e := range relevant {
+		if isCommit(e, target) {
 			out.Outcome = Healthy
 			return out
-		case e.Phase == wire.PhaseRollback && e.FromVersion == target:
-			return failed(out, "rolled back: "+e.Reason, relevant)
-		case e.ToVersion == target && e.Result == wire.ResultRefused:
-			return failed(out, e.Phase+" refused: "+e.Reason, relevant)
-		case e.ToVersion == target && e.Result == wire.ResultFailed &&
-			(e.Phase == wire.PhaseTrial || e.Phase == wire.PhaseVerify || e.Phase == wire.PhaseInstall):
-			return failed(out, e.Phase+" failed: "+e.Reason, relevant)
+		}
+		if reason, ok := failureOf(e, target); ok {
+			if e.Result == wire.ResultRefused {
+				// The updater refuses a version it quarantined after this host's own failure
+				// of it; the refusal is that failure's consequence, and whether the driver
+				// saw it yet is timing. Name the failure.
+				for _, older := range relevant[i+1:] {
+					if isCommit(older, target) {
+						break
+					}
+					if cause, ok := failureOf(older, target); ok && older.Result != wire.ResultRefused {
+						reason = cause
+						break
+					}
+				}
+			}
+			return failed(out, reason, relevant)
+		}
+		switch {
 		case e.Phase == wire.PhaseTrial && e.Result == wire.ResultStarted && e.ToVersion == target:
 			if now.Sub(e.ReceivedAt) > r.Policy.HealthDeadline {
 				return failed(out, fmt.Sprintf("no commit within %s of switching to %s (silent after the switch)", r.Policy.HealthDeadline, target), relevant)
@@ -72,6 +84,26 @@ func Judge(r *Rollout, h server.Host, events []server.UpdateEvent, now time.Time
 		out.Outcome = Pending
 	}
 	return out
+}
+
+// isCommit reports whether e is the commit of target: its health gate passed.
+func isCommit(e server.UpdateEvent, target string) bool {
+	return e.Phase == wire.PhaseCommit && e.Result == wire.ResultOK && e.ToVersion == target
+}
+
+// failureOf returns why e is a failure of target: a rollback from it, any refusal of it, or a
+// failed trial, verify or install of it.
+func failureOf(e server.UpdateEvent, target string) (string, bool) {
+	switch {
+	case e.Phase == wire.PhaseRollback && e.FromVersion == target:
+		return "rolled back: " + e.Reason, true
+	case e.ToVersion == target && e.Result == wire.ResultRefused:
+		return e.Phase + " refused: " + e.Reason, true
+	case e.ToVersion == target && e.Result == wire.ResultFailed &&
+		(e.Phase == wire.PhaseTrial || e.Phase == wire.PhaseVerify || e.Phase == wire.PhaseInstall):
+		return e.Phase + " failed: " + e.Reason, true
+	}
+	return "", false
 }
 
 func failed(out HostOutcome, reason string, events []server.UpdateEvent) HostOutcome {

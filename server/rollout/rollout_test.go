@@ -319,22 +319,29 @@ func TestJudge(t *testing.T) {
 		host   server.Host
 		events []server.UpdateEvent // newest first
 		want   Outcome
+		reason string // the failure reason's prefix, when set
 	}{
-		{"committed", seen, []server.UpdateEvent{ev(3, wire.PhaseCommit, wire.ResultOK, "1.0.0", "2.0.0"), ev(2, wire.PhaseTrial, wire.ResultStarted, "1.0.0", "2.0.0")}, Healthy},
-		{"rolled back", seen, []server.UpdateEvent{ev(3, wire.PhaseRollback, wire.ResultOK, "2.0.0", "1.0.0"), ev(3, wire.PhaseTrial, wire.ResultFailed, "1.0.0", "2.0.0")}, Failed},
-		{"refused", seen, []server.UpdateEvent{ev(3, wire.PhaseCheck, wire.ResultRefused, "1.0.0", "2.0.0")}, Failed},
-		{"verify failed", seen, []server.UpdateEvent{ev(3, wire.PhaseVerify, wire.ResultFailed, "1.0.0", "2.0.0")}, Failed},
-		{"download failed is retried", seen, []server.UpdateEvent{ev(3, wire.PhaseDownload, wire.ResultFailed, "1.0.0", "2.0.0")}, Pending},
-		{"trial within the deadline", seen, []server.UpdateEvent{ev(50, wire.PhaseTrial, wire.ResultStarted, "1.0.0", "2.0.0")}, Pending},
-		{"silent after the switch", seen, []server.UpdateEvent{ev(1, wire.PhaseTrial, wire.ResultStarted, "1.0.0", "2.0.0")}, Failed},
-		{"already there", server.Host{ID: "h", AgentVersion: "2.0.0", LastSeen: now}, nil, Healthy},
-		{"an earlier rollout's rollback", joined, []server.UpdateEvent{ev(-5, wire.PhaseRollback, wire.ResultOK, "2.0.0", "1.0.0")}, Pending},
-		{"updater's own events", joined, []server.UpdateEvent{{HostID: "h", ReceivedAt: t0.Add(time.Minute), UpdateEvent: wire.UpdateEvent{Binary: "vigil-updater", Phase: wire.PhaseRollback, Result: wire.ResultOK, FromVersion: "2.0.0"}}}, Pending},
-		{"offline", server.Host{ID: "h", AgentVersion: "1.0.0", LastSeen: now.Add(-time.Hour)}, nil, Offline},
-		{"updater never started", seen, nil, Failed},
-		{"joined recently, not started yet", server.Host{ID: "h", AgentVersion: "1.0.0", LastSeen: now, EnrolledAt: now.Add(-time.Minute)}, nil, Pending},
-		{"updater retrying a download", seen, []server.UpdateEvent{ev(2, wire.PhaseDownload, wire.ResultFailed, "1.0.0", "2.0.0")}, Pending},
-		{"never reported", server.Host{ID: "h"}, nil, Offline},
+		{"committed", seen, []server.UpdateEvent{ev(3, wire.PhaseCommit, wire.ResultOK, "1.0.0", "2.0.0"), ev(2, wire.PhaseTrial, wire.ResultStarted, "1.0.0", "2.0.0")}, Healthy, ""},
+		{"rolled back", seen, []server.UpdateEvent{ev(3, wire.PhaseRollback, wire.ResultOK, "2.0.0", "1.0.0"), ev(3, wire.PhaseTrial, wire.ResultFailed, "1.0.0", "2.0.0")}, Failed, "rolled back: "},
+		{"refused", seen, []server.UpdateEvent{ev(3, wire.PhaseCheck, wire.ResultRefused, "1.0.0", "2.0.0")}, Failed, "check refused: "},
+		// The updater quarantined the build and refused it at its next poll, before the driver
+		// looked: the reason is still the rollback, not the quarantine it caused.
+		{"quarantined after a rollback", seen, []server.UpdateEvent{ev(4, wire.PhaseCheck, wire.ResultRefused, "1.0.0", "2.0.0"),
+			ev(3, wire.PhaseRollback, wire.ResultOK, "2.0.0", "1.0.0"), ev(3, wire.PhaseTrial, wire.ResultFailed, "1.0.0", "2.0.0")}, Failed, "rolled back: "},
+		{"refused after a commit", seen, []server.UpdateEvent{ev(4, wire.PhaseCheck, wire.ResultRefused, "1.0.0", "2.0.0"),
+			ev(3, wire.PhaseCommit, wire.ResultOK, "1.0.0", "2.0.0"), ev(2, wire.PhaseRollback, wire.ResultOK, "2.0.0", "1.0.0")}, Failed, "check refused: "},
+		{"verify failed", seen, []server.UpdateEvent{ev(3, wire.PhaseVerify, wire.ResultFailed, "1.0.0", "2.0.0")}, Failed, ""},
+		{"download failed is retried", seen, []server.UpdateEvent{ev(3, wire.PhaseDownload, wire.ResultFailed, "1.0.0", "2.0.0")}, Pending, ""},
+		{"trial within the deadline", seen, []server.UpdateEvent{ev(50, wire.PhaseTrial, wire.ResultStarted, "1.0.0", "2.0.0")}, Pending, ""},
+		{"silent after the switch", seen, []server.UpdateEvent{ev(1, wire.PhaseTrial, wire.ResultStarted, "1.0.0", "2.0.0")}, Failed, ""},
+		{"already there", server.Host{ID: "h", AgentVersion: "2.0.0", LastSeen: now}, nil, Healthy, ""},
+		{"an earlier rollout's rollback", joined, []server.UpdateEvent{ev(-5, wire.PhaseRollback, wire.ResultOK, "2.0.0", "1.0.0")}, Pending, ""},
+		{"updater's own events", joined, []server.UpdateEvent{{HostID: "h", ReceivedAt: t0.Add(time.Minute), UpdateEvent: wire.UpdateEvent{Binary: "vigil-updater", Phase: wire.PhaseRollback, Result: wire.ResultOK, FromVersion: "2.0.0"}}}, Pending, ""},
+		{"offline", server.Host{ID: "h", AgentVersion: "1.0.0", LastSeen: now.Add(-time.Hour)}, nil, Offline, ""},
+		{"updater never started", seen, nil, Failed, ""},
+		{"joined recently, not started yet", server.Host{ID: "h", AgentVersion: "1.0.0", LastSeen: now, EnrolledAt: now.Add(-time.Minute)}, nil, Pending, ""},
+		{"updater retrying a download", seen, []server.UpdateEvent{ev(2, wire.PhaseDownload, wire.ResultFailed, "1.0.0", "2.0.0")}, Pending, ""},
+		{"never reported", server.Host{ID: "h"}, nil, Offline, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Judge(&r, tc.host, tc.events, now)
@@ -343,6 +350,9 @@ func TestJudge(t *testing.T) {
 			}
 			if got.Outcome == Failed && (got.Reason == "" || len(got.Log) == 0 && len(tc.events) > 0) {
 				t.Fatalf("a failure without reason or log: %+v", got)
+			}
+			if !strings.HasPrefix(got.Reason, tc.reason) {
+				t.Fatalf("reason %q, want it to start with %q", got.Reason, tc.reason)
 			}
 		})
 	}
