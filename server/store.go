@@ -164,6 +164,8 @@ type Store interface {
 // DroppedReports is what a host said it dropped from its full spool over a time range
 // (Store.ReportsDropped).
 type DroppedReports struct {
+	// Since is the start of the range.
+	Since time.Time
 	// Count is the sum of the reports' spool_dropped counts.
 	Count uint64
 	// Last is the time of the newest report with a count, zero if none.
