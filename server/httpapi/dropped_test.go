@@ -1,15 +1,13 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/wire"
 )
@@ -17,15 +15,14 @@ import (
 // TestHostReportsDropped: reports sent with spool_dropped show in GET /api/v1/hosts/{id} as
 // reports_dropped, summed over the last day; the host list leaves it out.
 func TestHostReportsDropped(t *testing.T) {
-	e := newReleaseEnv(t, false)
+	e := newBruteEnv(t)
 	ctx := context.Background()
 	boot := server.Principal{Name: "test", Role: server.RoleAdmin}
-	enrollTok, _, err := e.svc.CreateEnrollmentToken(ctx, boot, "", time.Hour, 1)
+	tok, _, err := e.svc.CreateEnrollmentToken(ctx, boot, "", time.Hour, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, err := e.svc.Enroll(ctx, wire.EnrollRequest{EnrollmentToken: enrollTok, Hostname: "lossy",
-		MachineID: strings.Repeat("c", 32), OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
+	host, err := e.svc.Enroll(ctx, wire.EnrollRequest{EnrollmentToken: tok, Hostname: "lossy", OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,23 +32,14 @@ func TestHostReportsDropped(t *testing.T) {
 		batch.Reports = append(batch.Reports, wire.Report{Seq: uint64(i + 1), Time: now.Add(time.Duration(i-4) * time.Minute),
 			AgentVersion: "1.0.0", IntervalSeconds: 60, SpoolDropped: d})
 	}
-	body, _ := json.Marshal(batch)
-	req, _ := http.NewRequest(http.MethodPost, e.base+"/api/v1/reports", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+host.Credential)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := e.hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST reports: %d %s", resp.StatusCode, b)
+	if st, _, body := e.do(t, "127.0.0.1", "POST", "/api/v1/reports", host.Credential, batch); st != http.StatusOK {
+		t.Fatalf("POST reports: %d %s", st, body)
 	}
 
-	h, err := e.viewer.GetHost(ctx, host.HostID)
-	if err != nil {
-		t.Fatal(err)
+	st, _, body := e.do(t, "127.0.0.1", "GET", "/api/v1/hosts/"+host.HostID, e.admin, nil)
+	var h api.Host
+	if st != http.StatusOK || json.Unmarshal([]byte(body), &h) != nil {
+		t.Fatalf("GET host: %d %s", st, body)
 	}
 	d := h.ReportsDropped
 	if d == nil || d.Count != 42 || !d.Last.Equal(now.Add(-2*time.Minute)) {
@@ -60,8 +48,9 @@ func TestHostReportsDropped(t *testing.T) {
 	if age := time.Since(d.Since); age < server.DroppedWindow || age > server.DroppedWindow+time.Minute {
 		t.Errorf("reports_dropped since %s: want a day ago", d.Since)
 	}
-	hs, err := e.viewer.ListHosts(ctx, "")
-	if err != nil || len(hs) != 1 || hs[0].ReportsDropped != nil {
-		t.Errorf("host list = %+v, %v: want one host without reports_dropped", hs, err)
+	st, _, body = e.do(t, "127.0.0.1", "GET", "/api/v1/hosts", e.admin, nil)
+	var hs []api.Host
+	if st != http.StatusOK || json.Unmarshal([]byte(body), &hs) != nil || len(hs) != 1 || hs[0].ReportsDropped != nil {
+		t.Errorf("GET hosts: %d %s: want one host without reports_dropped", st, body)
 	}
 }
