@@ -235,8 +235,6 @@ Not covered by a process-level test here:
 
 Found by this suite and still open:
 
-- spool_dropped reaches the server (TestAgentDiskFull reads it on the wire through a proxy), but the
-  server neither stores nor shows it: an operator does not see that a host dropped reports.
 - On a full disk with the whole spool in one segment (the default 32 MiB spool has 4 MiB segments, so
   any spool smaller than that), nothing older can be dropped: the report being written is lost
   instead, logged and counted (TestAgentDiskFull's case).
