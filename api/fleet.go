@@ -45,6 +45,19 @@ type Host struct {
 	// Status is how recently the host reported, against its interval and its group's grace:
 	// HostUp, HostLate, HostSilent or HostUnreachable (docs/operating.md defines them).
 	Status string `json:"status"`
+	// ReportsDropped is what the host's agent said it dropped from its full spool (or lost on a
+	// full disk) over the last day: the sum of its stored reports' spool_dropped. Only in
+	// GET /api/v1/hosts/{id}, not in the list.
+	ReportsDropped *ReportsDropped `json:"reports_dropped,omitempty"`
+}
+
+// ReportsDropped sums the spool_dropped counts (wire.Report.SpoolDropped) of a host's reports
+// with a time at or after Since.
+type ReportsDropped struct {
+	Since time.Time `json:"since"`
+	Count uint64    `json:"count"`
+	// Last is the time of the newest report that carried a count; absent when Count is 0.
+	Last time.Time `json:"last,omitzero"`
 }
 
 // Host statuses (Host.Status).

@@ -153,7 +153,7 @@ func (c *committer) loop() {
 			}
 			continue
 		}
-		c.metrics.reportsIngested.Add(float64(n))
+		c.metrics.ingested(batches...)
 		for i, r := range reqs {
 			r.done <- commitRes{acked: acked[i]}
 		}
@@ -174,7 +174,7 @@ func (c *committer) commitEach(reqs []*commitReq) {
 			r.done <- commitRes{err: fmt.Errorf("commit reports: %w", err)}
 			continue
 		}
-		c.metrics.reportsIngested.Add(float64(len(r.batch.Reports)))
+		c.metrics.ingested(r.batch)
 		r.done <- commitRes{acked: acked[0]}
 	}
 }

@@ -644,7 +644,8 @@ func (s *Service) ListHosts(ctx context.Context, p Principal, group string) ([]H
 	return hs, s.withStatus(ctx, hs)
 }
 
-// GetHost returns one host.
+// GetHost returns one host, with its status and what its agent dropped from a full spool over the
+// last DroppedWindow.
 func (s *Service) GetHost(ctx context.Context, p Principal, id string) (Host, error) {
 	if err := require(p, RoleViewer); err != nil {
 		return Host{}, err
@@ -654,9 +655,22 @@ func (s *Service) GetHost(ctx context.Context, p Principal, id string) (Host, er
 		return Host{}, s.storeErr("get_host", err)
 	}
 	hs := []Host{h}
-	err = s.withStatus(ctx, hs)
-	return hs[0], err
+	if err := s.withStatus(ctx, hs); err != nil {
+		return Host{}, err
+	}
+	since := s.cfg.Now().Add(-DroppedWindow)
+	d, err := s.store.ReportsDropped(ctx, id, since)
+	if err != nil {
+		return Host{}, s.storeErr("reports_dropped", err)
+	}
+	d.Since = since
+	hs[0].Dropped = d
+	return hs[0], nil
 }
+
+// DroppedWindow is how far back GetHost sums the reports a host dropped from its full spool: a
+// day, so the sum reads at most a day of the host's stored reports.
+const DroppedWindow = 24 * time.Hour
 
 // RevokeHost revokes a host's credential; its next report is refused.
 func (s *Service) RevokeHost(ctx context.Context, p Principal, id string) error {

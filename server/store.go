@@ -53,6 +53,11 @@ type Store interface {
 	CommitReports(ctx context.Context, batches []HostReports) ([]uint64, error)
 	// ListSamples returns a host's stored reports with from <= time < to, oldest first, at most limit.
 	ListSamples(ctx context.Context, hostID string, from, to time.Time, limit int) ([]Sample, error)
+	// ReportsDropped sums the counts of reports dropped from a full spool (wire.Report.SpoolDropped)
+	// that a host's stored reports with time >= since carried, with the time of the newest report
+	// that carried one. It reads each of the host's stored reports in the range (a single pass,
+	// no decoding of reports without the field): callers keep the range short.
+	ReportsDropped(ctx context.Context, hostID string, since time.Time) (DroppedReports, error)
 	// DeleteSamplesBefore deletes samples (and outages that ended) older than t and returns how many
 	// samples went.
 	DeleteSamplesBefore(ctx context.Context, t time.Time) (int64, error)
@@ -156,6 +161,17 @@ type Store interface {
 }
 
 // Sample is one stored report of a host.
+// DroppedReports is what a host said it dropped from its full spool over a time range
+// (Store.ReportsDropped).
+type DroppedReports struct {
+	// Since is the start of the range.
+	Since time.Time
+	// Count is the sum of the reports' spool_dropped counts.
+	Count uint64
+	// Last is the time of the newest report with a count, zero if none.
+	Last time.Time
+}
+
 type Sample struct {
 	HostID string
 	Seq    uint64

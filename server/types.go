@@ -56,6 +56,10 @@ type Host struct {
 	// Status is StatusUp, StatusLate, StatusSilent or StatusUnreachable, filled by the Service's
 	// ListHosts and GetHost (HostStatus); stores leave it empty.
 	Status string `json:"status"`
+	// Dropped is what the host's agent said it dropped from its full spool over the last
+	// DroppedWindow, filled by the Service's GetHost (Store.ReportsDropped); stores and ListHosts
+	// leave it zero.
+	Dropped DroppedReports `json:"-"`
 }
 
 // Group is a set of hosts sharing a version pin and alerting settings.

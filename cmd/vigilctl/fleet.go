@@ -374,6 +374,14 @@ func hostRows(h api.Host) [][]string {
 		{"interval", fmt.Sprintf("%ds", h.IntervalSeconds)}, {"acked seq", strconv.FormatUint(h.AckedSeq, 10)},
 		{"boot time", fmtTime(h.BootTime)}, {"revoked", strconv.FormatBool(h.Revoked)},
 	}
+	if d := h.ReportsDropped; d != nil {
+		// What the agent dropped from its full spool: reports the server will never have.
+		text := "none since " + fmtTime(d.Since)
+		if d.Count > 0 {
+			text = fmt.Sprintf("%d since %s (spool full), the last in a report of %s", d.Count, fmtTime(d.Since), fmtTime(d.Last))
+		}
+		rows = append(rows, []string{"reports dropped", text})
+	}
 	if r := h.Latest; r != nil {
 		if r.CPU != nil {
 			rows = append(rows, []string{"cpu busy/iowait/steal", fmt.Sprintf("%.1f%% / %.1f%% / %.1f%%", r.CPU.BusyPct, r.CPU.IOWaitPct, r.CPU.StealPct)})

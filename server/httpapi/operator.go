@@ -42,7 +42,9 @@ func (a *API) getHost(w http.ResponseWriter, r *http.Request, p server.Principal
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, hostOut(h))
+	out := hostOut(h)
+	out.ReportsDropped = &api.ReportsDropped{Since: h.Dropped.Since, Count: h.Dropped.Count, Last: h.Dropped.Last}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *API) revokeHost(w http.ResponseWriter, r *http.Request, p server.Principal) {

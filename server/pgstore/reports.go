@@ -296,6 +296,25 @@ func (s *Store) ListSamples(ctx context.Context, hostID string, from, to time.Ti
 	return ss, nil
 }
 
+// ReportsDropped sums the spool_dropped counts of a host's reports since since. The LIKE skips
+// the reports that do not name the field (most) before any JSON is parsed; the sum is taken as a
+// float so counts a host made up cannot overflow it.
+func (s *Store) ReportsDropped(ctx context.Context, hostID string, since time.Time) (server.DroppedReports, error) {
+	var (
+		total float64
+		d     server.DroppedReports
+	)
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(SUM(n), 0), MAX(time) FILTER (WHERE n > 0) FROM (
+		SELECT (report->>'spool_dropped')::float8 AS n, time FROM samples
+		WHERE host_id = $1 AND time >= $2 AND report::text LIKE '%"spool_dropped"%') AS r`,
+		hostID, ts(since)).Scan(&total, storesql.TimeInto(&d.Last))
+	if err != nil {
+		return server.DroppedReports{}, fmt.Errorf("sum dropped reports of host %s: %w", hostID, err)
+	}
+	d.Count = storesql.CountOf(total)
+	return d, nil
+}
+
 // DeleteSamplesBefore deletes samples older than t and outages that ended before t.
 func (s *Store) DeleteSamplesBefore(ctx context.Context, t time.Time) (int64, error) {
 	var n int64

@@ -138,6 +138,25 @@ func (s *Store) ListSamples(ctx context.Context, hostID string, from, to time.Ti
 	return ss, nil
 }
 
+// ReportsDropped sums the spool_dropped counts of a host's reports since since. instr skips the
+// reports that do not name the field (most) before any JSON is parsed; TOTAL, a float, cannot
+// overflow on counts a host made up.
+func (s *Store) ReportsDropped(ctx context.Context, hostID string, since time.Time) (server.DroppedReports, error) {
+	var (
+		total float64
+		d     server.DroppedReports
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT TOTAL(n), MAX(CASE WHEN n > 0 THEN time END) FROM (
+		SELECT json_extract(report, '$.spool_dropped') AS n, time FROM samples
+		WHERE host_id = ? AND time >= ? AND instr(report, '"spool_dropped"') > 0)`,
+		hostID, micros(since)).Scan(&total, storesql.TimeInto(&d.Last))
+	if err != nil {
+		return server.DroppedReports{}, fmt.Errorf("sum dropped reports of host %s: %w", hostID, err)
+	}
+	d.Count = storesql.CountOf(total)
+	return d, nil
+}
+
 // DeleteSamplesBefore deletes samples older than t and outages that ended before t.
 func (s *Store) DeleteSamplesBefore(ctx context.Context, t time.Time) (int64, error) {
 	var n int64

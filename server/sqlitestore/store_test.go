@@ -222,6 +222,12 @@ func BenchmarkChartQuery30d(b *testing.B) {
 	storetest.BenchChartQuery(b, openTemp(b))
 }
 
+// BenchmarkReportsDropped measures the sum of a day of a host's spool_dropped beside the host
+// page's other reads (docs/BENCHMARKS.md).
+func BenchmarkReportsDropped(b *testing.B) {
+	storetest.BenchReportsDropped(b, openTemp(b))
+}
+
 // TestRollupBackfill takes a store back to before migration 0008 and reopens it.
 func TestRollupBackfill(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "vigil.db")

@@ -206,6 +206,7 @@ func testContextCanceled(t *testing.T, f *fixture) {
 		{"ListGroups", func() error { _, err := f.s.ListGroups(ctx); return err }},
 		{"ListSamples", func() error { _, err := f.s.ListSamples(ctx, h.ID, t0, t0.Add(time.Hour), 10); return err }},
 		{"ListAudit", func() error { _, err := f.s.ListAudit(ctx, 10, 0); return err }},
+		{"ReportsDropped", func() error { _, err := f.s.ReportsDropped(ctx, h.ID, t0); return err }},
 		{"CommitReports", func() error { _, err := f.s.CommitReports(ctx, []server.HostReports{batch(h.ID, t0, 1)}); return err }},
 		{"Enroll", func() error {
 			_, err := f.s.Enroll(ctx, tok.Hash, t0, server.Host{ID: "h-ctx", Hostname: "x", EnrolledAt: t0}, "cred-ctx")

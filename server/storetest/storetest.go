@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"CommitReportsLarge", testCommitReportsLarge},
 		{"Samples", testSamples},
 		{"Outages", testOutages},
+		{"ReportsDropped", testReportsDropped},
 		{"Retention", testRetention},
 		{"Groups", testGroups},
 		{"DeleteGroup", testDeleteGroup},

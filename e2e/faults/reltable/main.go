@@ -241,8 +241,6 @@ without touching the host's.
 
 Found by this suite and still open:
 
-- spool_dropped reaches the server (TestAgentDiskFull reads it on the wire through a proxy), but the
-  server neither stores nor shows it: an operator does not see that a host dropped reports.
 - spool_dropped under-counts reports the server refuses: the count of drops rides on the next
   report, and when that report is refused and dropped too (a clock more than a day ahead refuses
   every report), the count goes with it; only the drops since the last refused report reach the

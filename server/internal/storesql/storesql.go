@@ -32,6 +32,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/vigilhq/vigil/server"
@@ -137,4 +138,16 @@ func One[T any](row Scanner, noRows error, what string, scan func(Scanner) (T, e
 		return v, fmt.Errorf("%s: %w", what, err)
 	}
 	return v, nil
+}
+
+// CountOf converts a sum of counts taken as a float (so that no sum overflows) to a count,
+// saturating at the largest uint64.
+func CountOf(f float64) uint64 {
+	switch {
+	case !(f > 0):
+		return 0
+	case f >= math.MaxUint64:
+		return math.MaxUint64
+	}
+	return uint64(f)
 }
