@@ -3,8 +3,10 @@ package collect
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -228,4 +230,64 @@ func others(keep string) []string {
 		}
 	}
 	return out
+}
+
+// TestCollectSeesTableChanges: the mount table and the list of block devices are kept between
+// cycles while their sources read the same; a mount or a disk added between two cycles is still
+// picked up at the next.
+func TestCollectSeesTableChanges(t *testing.T) {
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS("testdata/host")); err != nil {
+		t.Fatal(err)
+	}
+	proc, sys := filepath.Join(root, "proc"), filepath.Join(root, "sys")
+	fsys := maps.Clone(fixtureFS)
+	fsys["/new"] = fixtureFS["/data"]
+	c, err := New(Config{ProcRoot: proc, SysRoot: sys, Statfs: fakeStatfs(fsys),
+		Disabled: []string{NameProcesses, NameUnits}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := func(r *wire.Report, mount, disk string) (bool, bool) {
+		m := slices.ContainsFunc(r.Mounts, func(x wire.Mount) bool { return x.Path == mount })
+		d := slices.ContainsFunc(r.Disks, func(x wire.DiskIO) bool { return x.Device == disk })
+		return m, d
+	}
+	appendTo := func(path, line string) {
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var r wire.Report
+	for i := range 2 { // twice: the second cycle runs from what the first kept
+		c.Collect(t0.Add(time.Duration(i)*10*time.Second), &r)
+		if m, d := has(&r, "/new", "sdb"); m || d {
+			t.Fatalf("cycle %d: /new or sdb reported before they exist", i)
+		}
+		if m, d := has(&r, "/", "sda"); !m || (i == 1 && !d) { // rates from the second cycle on
+			t.Fatalf("cycle %d: / or sda missing: %+v %+v", i, r.Mounts, r.Disks)
+		}
+	}
+	appendTo(filepath.Join(proc, "self/mountinfo"), "40 27 8:17 / /new rw,relatime - ext4 /dev/sdb1 rw\n")
+	appendTo(filepath.Join(proc, "diskstats"), "   8      16 sdb 10 0 80 1 20 0 160 2 0 3 3 0 0 0 0 0 0\n"+
+		"   8      17 sdb1 10 0 80 1 20 0 160 2 0 3 3 0 0 0 0 0 0\n")
+	if err := os.Mkdir(filepath.Join(sys, "block/sdb"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.Collect(t0.Add(20*time.Second), &r)
+	if m, _ := has(&r, "/new", ""); !m {
+		t.Fatalf("mount added between cycles not reported: %+v", r.Mounts)
+	}
+	c.Collect(t0.Add(30*time.Second), &r) // a disk's rate needs two samples
+	if _, d := has(&r, "", "sdb"); !d {
+		t.Fatalf("disk added between cycles not reported: %+v", r.Disks)
+	}
+	if _, d := has(&r, "", "sdb1"); d {
+		t.Fatalf("partition sdb1 reported as a disk: %+v", r.Disks)
+	}
 }

@@ -66,6 +66,14 @@ func skipDisk(name string) bool {
 	return false
 }
 
+// blockCache keeps the list of whole block devices (/sys/block) while /proc/diskstats lists the
+// same devices: a device added or removed changes that list, so /sys/block is read only then.
+type blockCache struct {
+	scratch, names []string // this cycle's diskstats devices; those whole was read for
+	whole          []string
+	useSys, ok     bool
+}
+
 // collectDisks reports IO rates of whole block devices. A device is whole when /sys/block has an
 // entry for it; partitions only appear below their disk. Without a readable /sys/block (some
 // containers) a name that extends another listed device's name by digits (sda1, nvme0n1p1) is
@@ -78,15 +86,21 @@ func (c *Collector) collectDisks(now time.Time, r *wire.Report) error {
 	if err != nil {
 		return err
 	}
-	whole, werr := c.block.SysBlockDevices()
-	useSys := werr == nil
-	if werr != nil && !errors.Is(werr, fs.ErrNotExist) && !errors.Is(werr, os.ErrPermission) {
-		return werr
-	}
-	names := make([]string, 0, len(stats))
+	bc := &c.blockDevs
+	names := bc.scratch[:0]
 	for _, d := range stats {
 		names = append(names, d.DeviceName)
 	}
+	bc.scratch = names
+	if !bc.ok || !slices.Equal(names, bc.names) {
+		whole, werr := c.block.SysBlockDevices()
+		if werr != nil && !errors.Is(werr, fs.ErrNotExist) && !errors.Is(werr, os.ErrPermission) {
+			return werr
+		}
+		bc.whole, bc.useSys, bc.ok = whole, werr == nil, true
+		bc.names = append(bc.names[:0], names...)
+	}
+	whole, useSys := bc.whole, bc.useSys
 	isPartition := func(name string) bool {
 		if useSys {
 			return !slices.Contains(whole, name)
