@@ -291,3 +291,30 @@ func TestCollectSeesTableChanges(t *testing.T) {
 		t.Fatalf("partition sdb1 reported as a disk: %+v", r.Disks)
 	}
 }
+
+func TestParseStat(t *testing.T) {
+	for _, tt := range []struct {
+		name, in string
+		want     cpuTicks
+		cores    int
+		btime    int64
+		wantErr  bool
+	}{
+		{"full", "cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 2 3 4 5 6 7 8 9 10\ncpu1 0 0 0 0 0 0 0 0 0 0\nintr 5 0\nbtime 1767225600\n",
+			cpuTicks{1, 2, 3, 4, 5, 6, 7, 8}, 2, 1767225600, false},
+		{"old kernel: fewer columns, no btime", "cpu 10 20 30 40\ncpu0 10 20 30 40\n", cpuTicks{10, 20, 30, 40}, 1, 0, false},
+		{"no cpu line", "intr 5\nbtime 1\n", cpuTicks{}, 0, 0, true},
+		{"garbage in the cpu line", "cpu 1 x 3\n", cpuTicks{}, 0, 0, true},
+		{"counter too large", "cpu 99999999999999999999999 0\n", cpuTicks{}, 0, 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, cores, btime, err := parseStat([]byte(tt.in))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if err == nil && (got != tt.want || cores != tt.cores || btime != tt.btime) {
+				t.Fatalf("got %v, %d cores, btime %d; want %v, %d, %d", got, cores, btime, tt.want, tt.cores, tt.btime)
+			}
+		})
+	}
+}
