@@ -103,7 +103,14 @@ type Collector struct {
 
 	bootTime time.Time // cached from /proc/stat btime
 
-	mountinfoPath, statPath string
+	mountinfoPath, statPath, diskstatsPath, meminfoPath, netDevPath string
+
+	// Buffers of the per-cycle /proc parsers (procparse.go).
+	interned                names
+	diskBuf, memBuf, netBuf []byte
+	scratch                 [][]byte
+	diskStats               []diskStat
+	netStats                []netStat
 
 	cpu       cpuState
 	mounts    mountCache
@@ -155,6 +162,11 @@ func (c *Collector) setRoots(proc, sys string) {
 	c.block, c.blockErr = blockdevice.NewFS(proc, sys)
 	c.bootTime = time.Time{}
 	c.mountinfoPath, c.statPath = filepath.Join(proc, "self/mountinfo"), filepath.Join(proc, "stat")
+	c.diskstatsPath, c.meminfoPath, c.netDevPath = filepath.Join(proc, "diskstats"), filepath.Join(proc, "meminfo"),
+		filepath.Join(proc, "net/dev")
+	if c.interned == nil {
+		c.interned = names{}
+	}
 	c.mounts, c.blockDevs = mountCache{}, blockCache{}
 }
 

@@ -145,33 +145,28 @@ func (c *Collector) collectMemory(_ time.Time, r *wire.Report) error {
 	if c.procErr != nil {
 		return c.procErr
 	}
-	m, err := c.proc.Meminfo()
+	var err error
+	if c.memBuf, err = readFileInto(c.memBuf, c.meminfoPath, maxProcFileBytes); err != nil {
+		return err
+	}
+	m, err := parseMeminfo(c.memBuf)
 	if err != nil {
 		return err
 	}
-	if m.MemTotal == nil {
-		return errors.New("meminfo has no MemTotal")
-	}
-	kb := func(p *uint64) uint64 {
-		if p == nil {
-			return 0
-		}
-		return *p * 1024
-	}
-	total := kb(m.MemTotal)
-	avail := kb(m.MemAvailable)
-	if m.MemAvailable == nil {
+	total := m.total * 1024
+	avail := m.available * 1024
+	if !m.hasAvailable {
 		// Kernels before 3.14 (and some container views) lack MemAvailable: approximate it.
-		avail = kb(m.MemFree) + kb(m.Buffers) + kb(m.Cached)
+		avail = (m.free + m.buffers + m.cached) * 1024
 	}
 	avail = min(avail, total)
-	swapTotal := kb(m.SwapTotal)
+	swapTotal := m.swapTotal * 1024
 	r.Memory = &wire.Memory{
 		TotalBytes:     total,
 		AvailableBytes: avail,
 		UsedPct:        pct(float64(total-avail), float64(total)),
 		SwapTotalBytes: swapTotal,
-		SwapFreeBytes:  min(kb(m.SwapFree), swapTotal),
+		SwapFreeBytes:  min(m.swapFree*1024, swapTotal),
 	}
 	return nil
 }
