@@ -25,9 +25,18 @@
 // revision runs the same sequence beside the first (its own group, state and agent), so a change
 // to the updater is compared in the same run.
 //
+// With -checks a second agent, vigil-agent-checks, runs beside from the start (the same 1.0.0 binary,
+// started directly, its own group and state) with ten health checks of every kind, each every 10 s,
+// against local targets this process serves (TCP, HTTP, a unix socket, a DNS responder) or that run
+// anyway (vigil-server's port and HTTPS, its CA file and log), and anomaly hints on (CPU, memory and
+// load: every metric hints cover); it is measured in the agent table. With -series FILE, every 30 s
+// one JSON line per measured process is appended to FILE (see seriesLine): vigil-agent,
+// vigil-agent-checks, vigil-updater, node_exporter.
+//
 // Run it from the module root (make bench does):
 //
-//	go run ./e2e/benchcmd/footprint [-duration 10m] [-updates 3] [-settle 1m] [-install] [-baseline REV] [-v]
+//	go run ./e2e/benchcmd/footprint [-duration 10m] [-updates 3] [-settle 1m] [-install] [-baseline REV]
+//	    [-checks] [-series FILE] [-v]
 //
 // node_exporter must be installed: apt-get update && apt-get install -y prometheus-node-exporter
 // (-install does that when it is missing and we are root).
