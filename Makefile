@@ -80,7 +80,7 @@ bench: ## Benchmarks; results and method in docs/BENCHMARKS.md.
 	$(GO) test -run '^$$' -bench BenchmarkEvaluationCycle -benchtime 3x -count 3 ./server/alert/
 	VIGIL_BENCH=1 $(GO) test -count=1 -v -run TestSilenceEmailDelay ./server/alert/
 	$(GO) run ./e2e/benchcmd/ingestbench
-	$(GO) run ./e2e/benchcmd/footprint -install -checks -duration $${FOOTPRINT_DURATION:-10m}
+	$(GO) run ./e2e/benchcmd/footprint -install -duration $${FOOTPRINT_DURATION:-10m}
 	$(GO) test -run '^$$' -bench 'DownloadVerify|RefreshNoChange' -benchtime 5x ./updater/ && $(GO) run ./e2e/benchcmd/updatebench
 
 .PHONY: sim
