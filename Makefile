@@ -103,7 +103,7 @@ bench: ## Benchmarks (15-minute budget; per-step wall time in BENCH_OUT/timings.
 	@# The footprint soak runs beside the short benchmarks: what it measures is each process's own
 	@# (memory, CPU time); see BENCHMARKS.md for what the load beside it does and does not change.
 	@t=$$(date +%s); \
-	$(BENCH_OUT)/bin/footprint -install -duration $(FOOTPRINT_DURATION) -settle 20s -series $(BENCH_OUT)/footprint-series.jsonl \
+	$(BENCH_OUT)/bin/footprint -install -checks -duration $(FOOTPRINT_DURATION) -settle 20s -series $(BENCH_OUT)/footprint-series.jsonl \
 		>$(BENCH_OUT)/footprint.txt 2>&1 & fp=$$!; \
 	trap 'kill $$fp 2>/dev/null; wait $$fp' EXIT; \
 	echo "== footprint soak in the background (pid $$fp): $(BENCH_OUT)/footprint.txt"; \

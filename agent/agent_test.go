@@ -344,6 +344,64 @@ func TestExactlyOnceDelivery(t *testing.T) {
 	})
 }
 
+// TestCrashResendsAckedReports: an ack is persisted only with the spool's next state write, so an
+// agent killed after the server acknowledged part of a replay sends those reports again on restart;
+// the server skips them as duplicates (the fake as server.Store does: seqs at or below the host's
+// acknowledged seq), so each report is committed once and none is lost. The seqs the killed agent
+// had leased but not used are skipped, and the server acknowledges across the gap.
+func TestCrashResendsAckedReports(t *testing.T) {
+	srv := newFakeServer()
+	cfg := testConfig(t, srv)
+	a := newAgent(t, cfg)
+	ctx := t.Context()
+	now := time.Now()
+	for i := range 5 { // collected during an outage
+		a.cycle(now.Add(time.Duration(i) * time.Second))
+	}
+	a.batchLimit = 3
+	a.deliver(ctx, time.Time{}) // one batch: 1..3 acknowledged, 4..5 pending
+	srv.mu.Lock()
+	defer srv.mu.Unlock() // the server's handler is done once deliver returns; lock for the race detector
+	if srv.acked != 3 || a.spool.Pending() != 2 {
+		t.Fatalf("server acked %d, agent has %d pending; want 3 and 2", srv.acked, a.spool.Pending())
+	}
+	// kill -9: no Close, so neither the ack nor the end of the lease is written.
+	a.client.Close()
+	crash(t, a.spool)
+
+	a = newAgent(t, cfg)
+	defer a.Close()
+	if got := a.spool.Pending(); got != 5 {
+		t.Fatalf("after the crash %d reports pending, want 5 (1..3 acked but not persisted)", got)
+	}
+	a.cycle(now.Add(10 * time.Second))
+	srv.mu.Unlock()
+	a.deliver(ctx, now.Add(time.Hour))
+	srv.mu.Lock()
+	if a.spool.Pending() != 0 || len(srv.badReqs) != 0 {
+		t.Fatalf("%d pending, bad requests %v", a.spool.Pending(), srv.badReqs)
+	}
+	for seq := uint64(1); seq <= 5; seq++ {
+		want := 1
+		if seq <= 3 {
+			want = 2 // resent
+		}
+		if got := srv.committed[seq]; got != want {
+			t.Errorf("seq %d received %d times, want %d", seq, got, want)
+		}
+	}
+	var after []uint64
+	for seq := range srv.committed {
+		if seq > 5 {
+			after = append(after, seq)
+		}
+	}
+	if len(after) != 1 || after[0] <= 5+1 || after[0] > 5+seqLease || srv.acked != after[0] {
+		t.Errorf("report after the restart has seq %v, server acked %d; want one seq in 7..%d (the rest of the lease skipped), acknowledged",
+			after, srv.acked, 5+seqLease)
+	}
+}
+
 func maxOf(a, b uint64) uint64 {
 	if a > b {
 		return a

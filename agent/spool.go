@@ -21,14 +21,27 @@ import (
 //
 // Layout of the spool directory:
 //
-//	state            "next N\nacked M\n", written temp+fsync+rename: N is the next seq to hand out,
-//	                 M the highest seq the server acknowledged
+//	state            "next N\nacked M\n", written temp+fsync+rename: no seq at or above N was
+//	                 handed out (N is the end of the current lease, see below); every seq up to M
+//	                 was acknowledged by the server
 //	000000000001.seg segments of records, the highest-numbered one open for appending
 //
 // A record is a 16-byte header — payload length (uint32), CRC-32C of seq and payload (uint32),
 // seq (uint64), all little-endian — followed by the payload. Records are fsynced before Append
-// returns, and Reserve persists the seq high-water mark before a seq is handed out, so a seq is never
-// reused, even after kill -9 or a lost record.
+// returns.
+//
+// Seqs are leased in blocks: when the lease is used up, Reserve persists a high-water mark
+// seqLease seqs ahead before it hands out the next seq, so the state file is written once per
+// seqLease reports rather than once per report, and a seq is still never reused, even after kill -9
+// or a lost record. The price: after a crash the seqs left in the lease are skipped (at most
+// seqLease-1). The server acknowledges across such a gap (see wire.ReportBatch). Close gives the
+// unused rest of the lease back, so a clean stop skips nothing.
+//
+// An acknowledgement is not written on its own: Ack forgets the records at once (removing or
+// truncating their segments, which needs no state write) and the mark rides on the next state
+// write (the next lease, or Close). After a crash, records acknowledged since then that were still
+// in the spool are sent again; the server skips reports at or below the host's acknowledged seq as
+// duplicates (server.Store CommitReports), so nothing is stored twice.
 //
 // Torn or corrupt records, as a crash during a write or a bad disk leaves them, are skipped and
 // counted (see TakeCounters); they are never fatal. When the spool exceeds its size, or the disk
@@ -43,8 +56,9 @@ type Spool struct {
 	segs []*segment // oldest first; the last one is the append segment
 	w    *os.File   // append handle on the last segment
 
-	next  uint64 // next seq to hand out (persisted in state before it is used)
-	acked uint64 // highest acknowledged seq (persisted)
+	next     uint64 // next seq to hand out; always below leaseEnd once handed out
+	leaseEnd uint64 // the persisted "next": no seq at or above it was handed out
+	acked    uint64 // highest acknowledged seq; persisted with the next state write
 
 	// curOff is the offset in segs[0] of its first unacknowledged record, ackedInFirst the number of
 	// records before it.
@@ -69,6 +83,9 @@ const (
 	// DefaultSpoolBytes is the default spool size.
 	DefaultSpoolBytes = 32 << 20
 	minSpoolBytes     = 64 << 10
+	// seqLease is how many seqs one state write reserves: after a crash at most seqLease-1 seqs
+	// are skipped. At the default 10 s interval that is one state write every ~10 minutes.
+	seqLease = 64
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -127,6 +144,7 @@ func OpenSpool(dir string, maxBytes int64) (*Spool, error) {
 		s.segs = append(s.segs, seg)
 	}
 	s.next = max(s.next, lastSeq+1, s.acked+1)
+	s.leaseEnd = s.next // nothing leased yet: the first Reserve writes the state
 	// Position the cursor after records already acknowledged.
 	if len(s.segs) > 0 {
 		err := s.scan(s.segs[0], 0, func(seq uint64, off, end int64) bool {
@@ -274,26 +292,38 @@ func (s *Spool) openAppend() error {
 	return nil
 }
 
-// Close closes the append segment. Everything appended is already durable.
+// Close persists the acknowledged mark and gives the unused rest of the seq lease back, then
+// closes the append segment. Everything appended is already durable.
 func (s *Spool) Close() error {
 	if s.w == nil {
 		return nil
 	}
-	err := s.w.Close()
+	err := s.writeState(s.next, s.acked)
+	if err == nil {
+		s.leaseEnd = s.next
+	}
+	if cerr := s.w.Close(); err == nil {
+		err = cerr
+	}
 	s.w = nil
 	return err
 }
 
-// Reserve returns the next sequence number after persisting that it is used. Seqs from Reserve
-// strictly increase for the life of the state directory.
+// Reserve returns the next sequence number. Seqs from Reserve strictly increase for the life of
+// the state directory: when the current lease is used up, Reserve first persists a new one
+// (seqLease seqs) together with the acknowledged mark.
 func (s *Spool) Reserve() (uint64, error) {
 	seq := s.next
-	err := s.writeState(seq+1, s.acked)
-	for errors.Is(err, syscall.ENOSPC) && s.dropOldest() {
-		err = s.writeState(seq+1, s.acked)
-	}
-	if err != nil {
-		return 0, err
+	if seq >= s.leaseEnd {
+		end := seq + seqLease
+		err := s.writeState(end, s.acked)
+		for errors.Is(err, syscall.ENOSPC) && s.dropOldest() {
+			err = s.writeState(end, s.acked)
+		}
+		if err != nil {
+			return 0, err
+		}
+		s.leaseEnd = end
 	}
 	s.next = seq + 1
 	return seq, nil
@@ -490,14 +520,13 @@ func (s *Spool) cutCorrupt(i int, off int64) error {
 	})
 }
 
-// Ack forgets every record with a seq up to and including seq, after persisting the mark.
+// Ack forgets every record with a seq up to and including seq. The mark itself is persisted with
+// the next state write (see Spool): after a crash before it, records acknowledged here that are
+// still in the spool are sent again, and the server skips them as duplicates.
 func (s *Spool) Ack(seq uint64) error {
 	seq = min(seq, s.next-1) // never believe an ack for a seq not handed out yet
 	if seq <= s.acked {
 		return nil
-	}
-	if err := s.writeState(s.next, seq); err != nil {
-		return err
 	}
 	s.acked = seq
 	for len(s.segs) > 0 {

@@ -397,3 +397,165 @@ func TestSpoolDiskFullDropsOldest(t *testing.T) {
 	}
 	t.Logf("%d records written onto a 256 KiB disk: kept %d..%d, dropped %d oldest", n, got[0], n, dropped)
 }
+
+// crash abandons s as kill -9 would: the append handle goes, nothing else is written (in
+// particular not the state that Close writes).
+func crash(t *testing.T, s *Spool) {
+	t.Helper()
+	if err := s.w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.w = nil
+}
+
+func stateFile(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestSpoolSeqLease checks that the state file is written once per seqLease seqs, not once per
+// report.
+func TestSpoolSeqLease(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSpool(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	appendN(t, s, 1)
+	want := fmt.Sprintf("next %d\nacked 0\n", 1+seqLease)
+	if got := stateFile(t, dir); got != want {
+		t.Fatalf("state after the first seq = %q, want %q", got, want)
+	}
+	appendN(t, s, seqLease-1) // the rest of the lease: no state write
+	if got := stateFile(t, dir); got != want {
+		t.Fatalf("state after %d seqs = %q, want it unchanged %q", seqLease, got, want)
+	}
+	if err := s.Ack(10); err != nil {
+		t.Fatal(err)
+	}
+	if got := stateFile(t, dir); got != want {
+		t.Fatalf("state after an ack = %q, want it unchanged %q (the ack rides on the next write)", got, want)
+	}
+	appendN(t, s, 1) // seq seqLease+1 needs the next lease, and the ack rides along
+	want = fmt.Sprintf("next %d\nacked 10\n", 1+2*seqLease)
+	if got := stateFile(t, dir); got != want {
+		t.Fatalf("state after seq %d = %q, want %q", seqLease+1, got, want)
+	}
+}
+
+// TestSpoolCrashBetweenReserveAndUse kills the spool (as kill -9 would) after seqs were reserved,
+// some of them never appended, at every position in a lease: reopened, it never hands out a seq
+// again, skips at most seqLease-1, keeps every appended record, and a clean Close skips nothing.
+func TestSpoolCrashBetweenReserveAndUse(t *testing.T) {
+	for _, tt := range []struct {
+		name             string
+		appended, unused int // records appended, then seqs reserved and never used
+	}{
+		{"first seq reserved, unused", 0, 1},
+		{"mid lease", 10, 3},
+		{"last seq of the lease unused", seqLease - 1, 1},
+		{"lease used up exactly", seqLease, 0},
+		{"first seq of the second lease unused", seqLease, 1},
+		{"two leases", 2*seqLease + 5, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := OpenSpool(dir, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			appendN(t, s, tt.appended)
+			var last uint64 = uint64(tt.appended)
+			for range tt.unused {
+				if last, err = s.Reserve(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			crash(t, s)
+
+			s, err = OpenSpool(dir, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := peekAll(t, s); !slices.Equal(got, seqRange(1, uint64(tt.appended))) {
+				t.Fatalf("records after the crash = %v, want 1..%d", got, tt.appended)
+			}
+			next, err := s.Reserve()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next <= last {
+				t.Fatalf("seq %d handed out again after the crash (last handed out %d)", next, last)
+			}
+			if skipped := next - last - 1; skipped > seqLease-1 {
+				t.Fatalf("%d seqs skipped after the crash, want at most %d", skipped, seqLease-1)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s, err = OpenSpool(dir, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if after, _ := s.Reserve(); after != next+1 {
+				t.Fatalf("seq after a clean close = %d, want %d (nothing skipped)", after, next+1)
+			}
+		})
+	}
+}
+
+// TestSpoolAckLostOnCrash checks the price of acks without their own state write: after a crash,
+// acknowledged records still in the spool are offered again (the server skips them as duplicates),
+// after a clean Close they are not, and an ack that rode on a lease write survives the crash.
+func TestSpoolAckLostOnCrash(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSpool(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, s, 10)
+	if err := s.Ack(6); err != nil {
+		t.Fatal(err)
+	}
+	if got := peekAll(t, s); !slices.Equal(got, seqRange(7, 10)) {
+		t.Fatalf("pending after ack 6 = %v", got)
+	}
+	crash(t, s)
+	if s, err = OpenSpool(dir, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := peekAll(t, s); !slices.Equal(got, seqRange(1, 10)) {
+		t.Fatalf("after a crash = %v, want 1..10 (the acked 1..6 resent)", got)
+	}
+	if err := s.Ack(6); err != nil { // the server acks the duplicates again
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = OpenSpool(dir, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := peekAll(t, s); !slices.Equal(got, seqRange(7, 10)) {
+		t.Fatalf("after a clean close = %v, want 7..10", got)
+	}
+	// The next lease write carries the ack: a crash after it resends nothing acknowledged.
+	if err := s.Ack(8); err != nil {
+		t.Fatal(err)
+	}
+	seq := appendN(t, s, 1)[0] // the first Reserve after opening writes a lease (seq: after the skipped ones)
+	crash(t, s)
+	if s, err = OpenSpool(dir, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, want := peekAll(t, s), []uint64{9, 10, seq}; !slices.Equal(got, want) {
+		t.Fatalf("after a crash following a lease write = %v, want %v", got, want)
+	}
+}

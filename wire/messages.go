@@ -30,8 +30,10 @@ type ReportBatch struct {
 	Reports []Report `json:"reports"`
 }
 
-// Report is one observation of a host. Seq increases by one per report and is never reused by an
-// agent; the server dedupes on (host, seq).
+// Report is one observation of a host. Seq strictly increases from report to report and is never
+// reused by an agent; it skips values after an agent crash (the agent leases seqs in blocks, see
+// agent.Spool), and the server acknowledges across such a gap as across dropped reports. The server
+// dedupes on (host, seq): an agent resends reports whose ack it had not persisted before a crash.
 type Report struct {
 	Seq            uint64    `json:"seq"`
 	Time           time.Time `json:"time"`

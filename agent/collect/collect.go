@@ -103,11 +103,22 @@ type Collector struct {
 
 	bootTime time.Time // cached from /proc/stat btime
 
-	cpu   cpuState
-	disks rateState
-	net   rateState
-	procs procState
-	units unitState
+	mountinfoPath, statPath, diskstatsPath, meminfoPath, netDevPath string
+
+	// Buffers of the per-cycle /proc parsers (procparse.go).
+	interned                names
+	diskBuf, memBuf, netBuf []byte
+	scratch                 [][]byte
+	diskStats               []diskStat
+	netStats                []netStat
+
+	cpu       cpuState
+	mounts    mountCache
+	blockDevs blockCache
+	disks     rateState
+	net       rateState
+	procs     procState
+	units     unitState
 }
 
 // New returns a Collector for cfg. Unreadable roots are not an error here: they surface as
@@ -150,6 +161,13 @@ func (c *Collector) setRoots(proc, sys string) {
 	c.proc, c.procErr = procfs.NewFS(proc)
 	c.block, c.blockErr = blockdevice.NewFS(proc, sys)
 	c.bootTime = time.Time{}
+	c.mountinfoPath, c.statPath = filepath.Join(proc, "self/mountinfo"), filepath.Join(proc, "stat")
+	c.diskstatsPath, c.meminfoPath, c.netDevPath = filepath.Join(proc, "diskstats"), filepath.Join(proc, "meminfo"),
+		filepath.Join(proc, "net/dev")
+	if c.interned == nil {
+		c.interned = names{}
+	}
+	c.mounts, c.blockDevs = mountCache{}, blockCache{}
 }
 
 // SetWatches replaces the watched processes and units, for configuration pushed by the server.

@@ -3,8 +3,10 @@ package collect
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -228,4 +230,91 @@ func others(keep string) []string {
 		}
 	}
 	return out
+}
+
+// TestCollectSeesTableChanges: the mount table and the list of block devices are kept between
+// cycles while their sources read the same; a mount or a disk added between two cycles is still
+// picked up at the next.
+func TestCollectSeesTableChanges(t *testing.T) {
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS("testdata/host")); err != nil {
+		t.Fatal(err)
+	}
+	proc, sys := filepath.Join(root, "proc"), filepath.Join(root, "sys")
+	fsys := maps.Clone(fixtureFS)
+	fsys["/new"] = fixtureFS["/data"]
+	c, err := New(Config{ProcRoot: proc, SysRoot: sys, Statfs: fakeStatfs(fsys),
+		Disabled: []string{NameProcesses, NameUnits}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := func(r *wire.Report, mount, disk string) (bool, bool) {
+		m := slices.ContainsFunc(r.Mounts, func(x wire.Mount) bool { return x.Path == mount })
+		d := slices.ContainsFunc(r.Disks, func(x wire.DiskIO) bool { return x.Device == disk })
+		return m, d
+	}
+	appendTo := func(path, line string) {
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var r wire.Report
+	for i := range 2 { // twice: the second cycle runs from what the first kept
+		c.Collect(t0.Add(time.Duration(i)*10*time.Second), &r)
+		if m, d := has(&r, "/new", "sdb"); m || d {
+			t.Fatalf("cycle %d: /new or sdb reported before they exist", i)
+		}
+		if m, d := has(&r, "/", "sda"); !m || (i == 1 && !d) { // rates from the second cycle on
+			t.Fatalf("cycle %d: / or sda missing: %+v %+v", i, r.Mounts, r.Disks)
+		}
+	}
+	appendTo(filepath.Join(proc, "self/mountinfo"), "40 27 8:17 / /new rw,relatime - ext4 /dev/sdb1 rw\n")
+	appendTo(filepath.Join(proc, "diskstats"), "   8      16 sdb 10 0 80 1 20 0 160 2 0 3 3 0 0 0 0 0 0\n"+
+		"   8      17 sdb1 10 0 80 1 20 0 160 2 0 3 3 0 0 0 0 0 0\n")
+	if err := os.Mkdir(filepath.Join(sys, "block/sdb"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.Collect(t0.Add(20*time.Second), &r)
+	if m, _ := has(&r, "/new", ""); !m {
+		t.Fatalf("mount added between cycles not reported: %+v", r.Mounts)
+	}
+	c.Collect(t0.Add(30*time.Second), &r) // a disk's rate needs two samples
+	if _, d := has(&r, "", "sdb"); !d {
+		t.Fatalf("disk added between cycles not reported: %+v", r.Disks)
+	}
+	if _, d := has(&r, "", "sdb1"); d {
+		t.Fatalf("partition sdb1 reported as a disk: %+v", r.Disks)
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	for _, tt := range []struct {
+		name, in string
+		want     cpuTicks
+		cores    int
+		btime    int64
+		wantErr  bool
+	}{
+		{"full", "cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 2 3 4 5 6 7 8 9 10\ncpu1 0 0 0 0 0 0 0 0 0 0\nintr 5 0\nbtime 1767225600\n",
+			cpuTicks{1, 2, 3, 4, 5, 6, 7, 8}, 2, 1767225600, false},
+		{"old kernel: fewer columns, no btime", "cpu 10 20 30 40\ncpu0 10 20 30 40\n", cpuTicks{10, 20, 30, 40}, 1, 0, false},
+		{"no cpu line", "intr 5\nbtime 1\n", cpuTicks{}, 0, 0, true},
+		{"garbage in the cpu line", "cpu 1 x 3\n", cpuTicks{}, 0, 0, true},
+		{"counter too large", "cpu 99999999999999999999999 0\n", cpuTicks{}, 0, 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, cores, btime, err := parseStat([]byte(tt.in))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if err == nil && (got != tt.want || cores != tt.cores || btime != tt.btime) {
+				t.Fatalf("got %v, %d cores, btime %d; want %v, %d, %d", got, cores, btime, tt.want, tt.cores, tt.btime)
+			}
+		})
+	}
 }

@@ -66,6 +66,14 @@ func skipDisk(name string) bool {
 	return false
 }
 
+// blockCache keeps the list of whole block devices (/sys/block) while /proc/diskstats lists the
+// same devices: a device added or removed changes that list, so /sys/block is read only then.
+type blockCache struct {
+	scratch, names []string // this cycle's diskstats devices; those whole was read for
+	whole          []string
+	useSys, ok     bool
+}
+
 // collectDisks reports IO rates of whole block devices. A device is whole when /sys/block has an
 // entry for it; partitions only appear below their disk. Without a readable /sys/block (some
 // containers) a name that extends another listed device's name by digits (sda1, nvme0n1p1) is
@@ -74,19 +82,30 @@ func (c *Collector) collectDisks(now time.Time, r *wire.Report) error {
 	if c.blockErr != nil {
 		return c.blockErr
 	}
-	stats, err := c.block.ProcDiskstats()
+	var err error
+	if c.diskBuf, err = readFileInto(c.diskBuf, c.diskstatsPath, maxProcFileBytes); err != nil {
+		return err
+	}
+	c.diskStats, c.scratch, err = parseDiskstats(c.diskStats[:0], c.diskBuf, c.scratch, c.interned)
 	if err != nil {
 		return err
 	}
-	whole, werr := c.block.SysBlockDevices()
-	useSys := werr == nil
-	if werr != nil && !errors.Is(werr, fs.ErrNotExist) && !errors.Is(werr, os.ErrPermission) {
-		return werr
-	}
-	names := make([]string, 0, len(stats))
+	stats := c.diskStats
+	bc := &c.blockDevs
+	names := bc.scratch[:0]
 	for _, d := range stats {
-		names = append(names, d.DeviceName)
+		names = append(names, d.name)
 	}
+	bc.scratch = names
+	if !bc.ok || !slices.Equal(names, bc.names) {
+		whole, werr := c.block.SysBlockDevices()
+		if werr != nil && !errors.Is(werr, fs.ErrNotExist) && !errors.Is(werr, os.ErrPermission) {
+			return werr
+		}
+		bc.whole, bc.useSys, bc.ok = whole, werr == nil, true
+		bc.names = append(bc.names[:0], names...)
+	}
+	whole, useSys := bc.whole, bc.useSys
 	isPartition := func(name string) bool {
 		if useSys {
 			return !slices.Contains(whole, name)
@@ -105,10 +124,10 @@ func (c *Collector) collectDisks(now time.Time, r *wire.Report) error {
 	s := &c.disks
 	s.begin()
 	for _, d := range stats {
-		if skipDisk(d.DeviceName) || isPartition(d.DeviceName) || len(s.cur) >= wire.MaxDevices {
+		if skipDisk(d.name) || isPartition(d.name) || len(s.cur) >= wire.MaxDevices {
 			continue
 		}
-		s.cur[d.DeviceName] = counters{d.ReadSectors, d.WriteSectors, d.ReadIOs, d.WriteIOs, d.IOsTotalTicks}
+		s.cur[d.name] = counters{d.readSectors, d.writeSectors, d.readIOs, d.writeIOs, d.ioTicks}
 	}
 	prevAt := s.at
 	dt := s.end(now)
@@ -146,17 +165,21 @@ func (c *Collector) collectNetwork(now time.Time, r *wire.Report) error {
 	if c.procErr != nil {
 		return c.procErr
 	}
-	dev, err := c.proc.NetDev()
+	var err error
+	if c.netBuf, err = readFileInto(c.netBuf, c.netDevPath, maxProcFileBytes); err != nil {
+		return err
+	}
+	c.netStats, c.scratch, err = parseNetDev(c.netStats[:0], c.netBuf, c.scratch, c.interned)
 	if err != nil {
 		return err
 	}
 	s := &c.net
 	s.begin()
-	for name, l := range dev {
-		if name == "lo" || len(s.cur) >= wire.MaxInterfaces || len(name) > wire.MaxNameLen {
+	for _, l := range c.netStats {
+		if l.name == "lo" || len(s.cur) >= wire.MaxInterfaces || len(l.name) > wire.MaxNameLen {
 			continue
 		}
-		s.cur[name] = counters{l.RxBytes, l.TxBytes}
+		s.cur[l.name] = counters{l.rxBytes, l.txBytes}
 	}
 	prevAt := s.at
 	dt := s.end(now)

@@ -1,7 +1,9 @@
 package collect
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,6 +52,23 @@ func keepMount(fstype, path string) bool {
 	return true
 }
 
+// maxMountinfoBytes bounds the read of /proc/self/mountinfo (about 100 bytes a mount).
+const maxMountinfoBytes = 16 << 20
+
+// mountCand is a mount that gets a usage entry if statfs works.
+type mountCand struct {
+	path, dev, fstype, majmin string
+	root                      bool
+}
+
+// mountCache keeps the mounts chosen from /proc/self/mountinfo while the file reads the same, so
+// a cycle reads it but parses it only when the mount table changed.
+type mountCache struct {
+	buf, raw []byte // the latest read, and the content cands were chosen from
+	cands    []mountCand
+	parsed   bool
+}
+
 // collectMounts reports usage and inodes of real filesystems, once per device: bind mounts of a
 // device already listed are dropped, and a mount of the device's root is preferred over a bind
 // mount of a subdirectory.
@@ -57,31 +76,20 @@ func (c *Collector) collectMounts(_ time.Time, r *wire.Report) error {
 	if c.procErr != nil {
 		return c.procErr
 	}
-	mounts, err := c.proc.GetMounts()
+	mc := &c.mounts
+	var err error
+	mc.buf, err = readFileInto(mc.buf, c.mountinfoPath, maxMountinfoBytes)
 	if err != nil {
 		return err
 	}
-	type cand struct {
-		path, dev, fstype, majmin string
-		root                      bool
-	}
-	var cands []cand
-	index := make(map[string]int, 16) // major:minor → index in cands
-	for _, m := range mounts {
-		path := unescapeMount(m.MountPoint)
-		if !keepMount(m.FSType, path) {
-			continue
+	if !mc.parsed || !bytes.Equal(mc.buf, mc.raw) {
+		cands, err := chooseMounts(mc.buf)
+		if err != nil {
+			return err
 		}
-		cd := cand{path: path, dev: unescapeMount(m.Source), fstype: m.FSType, majmin: m.MajorMinorVer, root: m.Root == "/"}
-		if i, ok := index[cd.majmin]; ok {
-			if cd.root && !cands[i].root {
-				cands[i] = cd
-			}
-			continue
-		}
-		index[cd.majmin] = len(cands)
-		cands = append(cands, cd)
+		mc.raw, mc.cands, mc.parsed = append(mc.raw[:0], mc.buf...), cands, true
 	}
+	cands := mc.cands
 	var st unix.Statfs_t
 	var firstErr error
 	for _, cd := range cands {
@@ -118,6 +126,38 @@ func (c *Collector) collectMounts(_ time.Time, r *wire.Report) error {
 		r.Mounts = append(r.Mounts, m)
 	}
 	return firstErr
+}
+
+// chooseMounts parses mountinfo (proc(5)) and returns the mounts worth a usage entry, one per
+// device (major:minor), preferring a mount of the device's root.
+func chooseMounts(mountinfo []byte) ([]mountCand, error) {
+	var cands []mountCand
+	index := make(map[string]int, 16) // major:minor → index in cands
+	for line := range bytes.Lines(mountinfo) {
+		f := strings.Fields(string(line))
+		if len(f) == 0 {
+			continue
+		}
+		sep := slices.Index(f, "-")
+		// id parent major:minor root mount-point options [optional fields...] - fstype source super-options
+		if sep < 6 || len(f) < sep+3 {
+			return nil, fmt.Errorf("parse mountinfo line %q", bytes.TrimSpace(line))
+		}
+		path := unescapeMount(f[4])
+		if !keepMount(f[sep+1], path) {
+			continue
+		}
+		cd := mountCand{path: path, dev: unescapeMount(f[sep+2]), fstype: f[sep+1], majmin: f[2], root: f[3] == "/"}
+		if i, ok := index[cd.majmin]; ok {
+			if cd.root && !cands[i].root {
+				cands[i] = cd
+			}
+			continue
+		}
+		index[cd.majmin] = len(cands)
+		cands = append(cands, cd)
+	}
+	return cands, nil
 }
 
 // unescapeMount undoes the octal escapes (\040 for space and so on) of /proc/*/mountinfo.

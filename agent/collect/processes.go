@@ -236,8 +236,12 @@ func ticksTime(boot time.Time, ticks uint64) time.Time {
 	return boot.Add(time.Duration(ticks) * (time.Second / userHZ))
 }
 
-// readInto reads a small file into buf, reusing its capacity.
-func readInto(buf []byte, path string) ([]byte, error) {
+// readInto reads a small file (at most 64 KiB) into buf, reusing its capacity.
+func readInto(buf []byte, path string) ([]byte, error) { return readFileInto(buf, path, 64<<10) }
+
+// readFileInto reads the file at path into buf, reusing its capacity, and fails on a file of limit
+// bytes or more.
+func readFileInto(buf []byte, path string, limit int) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return buf[:0], err
@@ -246,10 +250,10 @@ func readInto(buf []byte, path string) ([]byte, error) {
 	buf = buf[:0]
 	for {
 		if len(buf) == cap(buf) {
-			if cap(buf) >= 64<<10 {
+			if cap(buf) >= limit {
 				return buf, fmt.Errorf("%s: too large", path)
 			}
-			buf = slices.Grow(buf, cap(buf))
+			buf = slices.Grow(buf, max(cap(buf), 512))
 		}
 		n, err := f.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]

@@ -25,9 +25,18 @@
 // revision runs the same sequence beside the first (its own group, state and agent), so a change
 // to the updater is compared in the same run.
 //
+// With -checks a second agent, vigil-agent-checks, runs beside from the start (the same 1.0.0 binary,
+// started directly, its own group and state) with ten health checks of every kind, each every 10 s,
+// against local targets this process serves (TCP, HTTP, a unix socket, a DNS responder) or that run
+// anyway (vigil-server's port and HTTPS, its CA file and log), and anomaly hints on (CPU, memory and
+// load: every metric hints cover); it is measured in the agent table. With -series FILE, every 30 s
+// one JSON line per measured process is appended to FILE (see seriesLine): vigil-agent,
+// vigil-agent-checks, vigil-updater, node_exporter.
+//
 // Run it from the module root (make bench does):
 //
-//	go run ./e2e/benchcmd/footprint [-duration 10m] [-updates 3] [-settle 1m] [-install] [-baseline REV] [-v]
+//	go run ./e2e/benchcmd/footprint [-duration 10m] [-updates 3] [-settle 1m] [-install] [-baseline REV]
+//	    [-checks] [-series FILE] [-v]
 //
 // node_exporter must be installed: apt-get update && apt-get install -y prometheus-node-exporter
 // (-install does that when it is missing and we are root).
@@ -82,8 +91,9 @@ type options struct {
 	duration, interval, settle time.Duration
 	poll, grace                time.Duration
 	updates                    int
-	baseline                   string
+	baseline, series           string
 	install, verbose, keep     bool
+	checks                     bool
 }
 
 func run(ctx context.Context, args []string) error {
@@ -99,6 +109,8 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.install, "install", false, "apt-get install prometheus-node-exporter if it is missing (needs root)")
 	fs.BoolVar(&o.verbose, "v", false, "print a sample line every minute")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, data)")
+	fs.BoolVar(&o.checks, "checks", false, "also run a second agent (vigil-agent-checks) with ten local health checks and anomaly hints, beside")
+	fs.StringVar(&o.series, "series", "", "append one JSON line per measured process every 30 s to this `file`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -169,6 +181,25 @@ func (h *harness) run(ctx context.Context) error {
 		}
 	}
 
+	var checksCfg, checksToken string
+	if h.o.checks {
+		targets, err := startCheckTargets(ctx, h.dir)
+		if err != nil {
+			return err
+		}
+		defer targets.Close()
+		if err := h.ctl(ctx, "groups", "create", "checks"); err != nil {
+			return err
+		}
+		if checksToken, err = h.enrollToken(ctx, "checks"); err != nil {
+			return err
+		}
+		checksCfg = filepath.Join(h.dir, "agent-checks.yaml")
+		if err := os.WriteFile(checksCfg, []byte(h.checksConfig(targets)), 0o644); err != nil {
+			return err
+		}
+	}
+
 	// The measured processes, started together.
 	nePort := freePort()
 	ne, err := h.start(filepath.Join(h.dir, "node-exporter.log"), nodeExporterBin, "--web.listen-address=127.0.0.1:"+nePort)
@@ -187,16 +218,42 @@ func (h *harness) run(ctx context.Context) error {
 			return err
 		}
 	}
+	// The second agent configuration runs directly (no updater of its own), with the same binary.
+	var checks *process
+	watched := append([]*process{ne, srv}, updaters(hosts)...)
+	if h.o.checks {
+		checks, err = h.start(filepath.Join(h.dir, "checks-agent.log"), h.bin("agent-"+version(1)), "--server", h.url, "--ca", h.ca,
+			"--enroll-token", checksToken, "--state-dir", filepath.Join(h.dir, "host-checks"), "--config", checksCfg)
+		if err != nil {
+			return err
+		}
+		watched = append(watched, checks)
+	}
+	begin := time.Now()
+	if h.o.series != "" {
+		series := []seriesProc{{"vigil-agent", func() int { return agentOf(hosts[0]) }}}
+		if checks != nil {
+			series = append(series, seriesProc{"vigil-agent-checks", checks.pid})
+		}
+		series = append(series, seriesProc{"vigil-updater", hosts[0].updater.pid}, seriesProc{"node_exporter", ne.pid})
+		stop, err := writeSeries(ctx, h.o.series, begin, series)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	fmt.Printf("Measuring vigil-updater + vigil-agent and prometheus-node-exporter side by side for %s on %d CPUs, %s, load %s.\n",
 		h.o.duration, runtime.NumCPU(), kernel(), loadavg())
+	if checks != nil {
+		fmt.Println("Beside them vigil-agent-checks: the same agent started directly with ten health checks (every 10 s) and anomaly hints.")
+	}
 	scrapes, scrapeErrs := 0, 0
 	neClient := &http.Client{Timeout: 5 * time.Second}
-	begin := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	nextScrape, nextSample := begin, begin.Add(time.Minute)
 	// CPU after the first minute (enrollment, first TLS handshakes and TUF refresh done).
-	var warmAgent, warmNE sample
+	var warmAgent, warmNE, warmChecks sample
 	var warmAt time.Time
 	for time.Since(begin) < h.o.duration {
 		select {
@@ -204,7 +261,7 @@ func (h *harness) run(ctx context.Context) error {
 			return ctx.Err()
 		case <-tick.C:
 		}
-		for _, p := range append([]*process{ne, srv}, updaters(hosts)...) {
+		for _, p := range watched {
 			if p.exited() {
 				return fmt.Errorf("%s exited early; see its log %s", filepath.Base(p.cmd.Path), p.log)
 			}
@@ -222,6 +279,9 @@ func (h *harness) run(ctx context.Context) error {
 		}
 		if warmAt.IsZero() && time.Since(begin) >= time.Minute && h.o.duration > 2*time.Minute {
 			warmAt, warmAgent, warmNE = time.Now(), measure(agentOf(hosts[0])), measure(ne.pid())
+			if checks != nil {
+				warmChecks = measure(checks.pid())
+			}
 		}
 		if h.o.verbose && !time.Now().Before(nextSample) {
 			nextSample = nextSample.Add(time.Minute)
@@ -229,6 +289,10 @@ func (h *harness) run(ctx context.Context) error {
 				u, a := measure(x.updater.pid()), measure(agentOf(x))
 				fmt.Printf("%5.0fs %-24s updater anon %5d kB rss %5d kB | agent anon %5d kB rss %5d kB\n",
 					time.Since(begin).Seconds(), x.group, u.anonKB, u.rssKB, a.anonKB, a.rssKB)
+			}
+			if checks != nil {
+				c := measure(checks.pid())
+				fmt.Printf("%5.0fs %-24s %s agent anon %5d kB rss %5d kB\n", time.Since(begin).Seconds(), "checks", strings.Repeat(" ", 34), c.anonKB, c.rssKB)
 			}
 		}
 	}
@@ -239,23 +303,38 @@ func (h *harness) run(ctx context.Context) error {
 		idle[x.group] = [2]sample{measure(x.updater.pid()), measure(agentOf(x))}
 	}
 	neS, idleAt := measure(ne.pid()), time.Now()
+	var checksS sample
+	if checks != nil {
+		checksS = measure(checks.pid())
+	}
 	stats, err := h.hosts(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nAfter %s (load %s): node_exporter scraped %d times (%d failed); the server acknowledged the agent's reports up to seq %d.\n\n",
+	fmt.Printf("\nAfter %s (load %s): node_exporter scraped %d times (%d failed); the server acknowledged the agent's reports up to seq %d.\n",
 		h.o.duration, loadavg(), scrapes, scrapeErrs, stats["footprint"].AckedSeq)
+	if checks != nil {
+		fmt.Printf("vigil-agent-checks: acknowledged up to seq %d; its latest report's checks: %s.\n", stats["checks"].AckedSeq, h.checkResults(ctx))
+	}
+	fmt.Println()
 	agent := idle["footprint"][1]
-	if agent.err != nil || neS.err != nil {
-		return errors.Join(agent.err, neS.err)
+	if err := errors.Join(agent.err, neS.err, checksS.err); err != nil {
+		return err
 	}
 	agentSize, neSize, updSize := fileSize(h.bin("agent-1.0.0")), fileSize(nodeExporterBin), fileSize(h.bin("vigil-updater"))
-	h.agentTable(agent, neS, agentSize, neSize)
+	cols := []column{{"vigil-agent", agent, warmAgent}}
+	if checks != nil {
+		cols = append(cols, column{"vigil-agent-checks (ten checks + hints)", checksS, warmChecks})
+	}
+	h.agentTable(cols, column{"prometheus-node-exporter", neS, warmNE}, agentSize, neSize)
 	if !warmAt.IsZero() {
 		w := idleAt.Sub(warmAt).Seconds()
-		a, n := (agent.cpu - warmAgent.cpu).Seconds(), (neS.cpu - warmNE.cpu).Seconds()
-		fmt.Printf("CPU after the first minute (%.0f s): vigil-agent %.3f %% (%.0f ms), prometheus-node-exporter %.3f %% (%.0f ms).\n\n",
-			w, 100*a/w, 1000*a, 100*n/w, 1000*n)
+		var parts []string
+		for _, c := range append(cols, column{"prometheus-node-exporter", neS, warmNE}) {
+			d := (c.s.cpu - c.warm.cpu).Seconds()
+			parts = append(parts, fmt.Sprintf("%s %.3f %% (%.0f ms)", c.name, 100*d/w, 1000*d))
+		}
+		fmt.Printf("CPU after the first minute (%.0f s): %s.\n\n", w, strings.Join(parts, ", "))
 	}
 
 	// Updates.
@@ -301,30 +380,83 @@ func updaters(hosts []*host) []*process {
 	return ps
 }
 
-// agentTable prints the agent beside node_exporter, with the agent's budgets.
-func (h *harness) agentTable(a, n sample, agentSize, neSize int64) {
+// column is one process of the agent table: its sample at the idle measurement and after the
+// first minute.
+type column struct {
+	name    string
+	s, warm sample
+}
+
+// agentTable prints the agent(s) beside node_exporter, with the agent's budgets.
+func (h *harness) agentTable(agents []column, ne column, agentSize, neSize int64) {
 	short := ""
 	if h.o.duration < budgetDuration {
 		short = fmt.Sprintf(" (run of %s, budget is for 10m)", h.o.duration)
 	}
-	fmt.Printf("| %s | vigil-agent | prometheus-node-exporter | agent ÷ node_exporter | budget (agent) |\n", "after "+h.o.duration.String())
-	fmt.Println("|---|---|---|---|---|")
 	ratio := func(x, y int64) string {
 		if y == 0 {
 			return "–"
 		}
 		return fmt.Sprintf("%.2f", float64(x)/float64(y))
 	}
-	fmt.Printf("| stripped binary | %s B | %s B | %s | %s |\n", commas(agentSize), commas(neSize), ratio(agentSize, neSize),
-		verdict(agentSize <= budgetAgentBinary, "≤ 8,000,000 B"))
-	fmt.Printf("| **RssAnon** (heap, stacks, runtime) | **%s** | %s | %s | %s%s |\n", mibs(a.anonKB), mibs(n.anonKB), ratio(a.anonKB, n.anonKB),
-		verdict(a.anonKB*1024 <= budgetAgentAnon, "≤ 4 MiB"), short)
-	fmt.Printf("| VmRSS | %s | %s | %s | |\n", mibs(a.rssKB), mibs(n.rssKB), ratio(a.rssKB, n.rssKB))
-	fmt.Printf("| RssFile (binary pages, reclaimable) | %s | %s | %s | |\n", mibs(a.fileKB), mibs(n.fileKB), ratio(a.fileKB, n.fileKB))
-	fmt.Printf("| Pss (smaps_rollup) | %s | %s | %s | |\n", mibs(a.pssKB), mibs(n.pssKB), ratio(a.pssKB, n.pssKB))
-	fmt.Printf("| peak VmHWM | %s | %s | %s | |\n", mibs(a.hwmKB), mibs(n.hwmKB), ratio(a.hwmKB, n.hwmKB))
-	fmt.Printf("| CPU, %% of one core since start | %.3f %% (%s) | %.3f %% (%s) | %s | %s |\n\n", a.cpuPct, a.cpu.Round(time.Millisecond),
-		n.cpuPct, n.cpu.Round(time.Millisecond), ratio(int64(a.cpu), int64(n.cpu)), verdict(a.cpuPct <= budgetAgentCPU, "≤ 0.03 %"))
+	head := "| after " + h.o.duration.String()
+	sep := "|---"
+	for _, a := range agents {
+		head += " | " + a.name
+		sep += "|---"
+	}
+	head += " | " + ne.name
+	sep += "|---"
+	for _, a := range agents {
+		head += " | " + a.name + " ÷ node_exporter"
+		sep += "|---"
+	}
+	fmt.Println(head + " | budget (each agent) |")
+	fmt.Println(sep + "|---|")
+	row := func(label string, val func(sample) string, num func(sample) int64, ok func(sample) bool, goal string) {
+		line := "| " + label
+		for _, a := range agents {
+			line += " | " + val(a.s)
+		}
+		line += " | " + val(ne.s)
+		for _, a := range agents {
+			line += " | " + ratio(num(a.s), num(ne.s))
+		}
+		line += " | "
+		if ok != nil {
+			var v []string
+			for _, a := range agents {
+				v = append(v, verdict(ok(a.s), ""))
+			}
+			line += goal + ": " + strings.Join(v, " / ")
+		}
+		fmt.Println(line + " |")
+	}
+	kb := func(f func(sample) int64) (func(sample) string, func(sample) int64) {
+		return func(s sample) string { return mibs(f(s)) }, f
+	}
+	line := "| stripped binary"
+	for range agents {
+		line += " | " + commas(agentSize) + " B"
+	}
+	line += " | " + commas(neSize) + " B"
+	for range agents {
+		line += " | " + ratio(agentSize, neSize)
+	}
+	fmt.Println(line + " | " + verdict(agentSize <= budgetAgentBinary, "≤ 8,000,000 B") + " |")
+	v, n := kb(func(s sample) int64 { return s.anonKB })
+	row("**RssAnon** (heap, stacks, runtime)", v, n, func(s sample) bool { return s.anonKB*1024 <= budgetAgentAnon }, "≤ 4 MiB"+short)
+	v, n = kb(func(s sample) int64 { return s.rssKB })
+	row("VmRSS", v, n, nil, "")
+	v, n = kb(func(s sample) int64 { return s.fileKB })
+	row("RssFile (binary pages, reclaimable)", v, n, nil, "")
+	v, n = kb(func(s sample) int64 { return s.pssKB })
+	row("Pss (smaps_rollup)", v, n, nil, "")
+	v, n = kb(func(s sample) int64 { return s.hwmKB })
+	row("peak VmHWM", v, n, nil, "")
+	row("CPU, % of one core since start", func(s sample) string { return fmt.Sprintf("%.3f %% (%s)", s.cpuPct, s.cpu.Round(time.Millisecond)) },
+		func(s sample) int64 { return int64(s.cpu) }, func(s sample) bool { return s.cpuPct <= budgetAgentCPU }, "≤ 0.03 %")
+	fmt.Println()
 }
 
 // updaterTable prints the updater(s) and agent(s) idle and after the updates, and the host budget.
@@ -360,10 +492,13 @@ func (h *harness) updaterTable(hosts []*host, idle, after map[string][2]sample, 
 }
 
 func verdict(ok bool, goal string) string {
-	if ok {
-		return goal + ": met"
+	if goal != "" {
+		goal += ": "
 	}
-	return goal + ": **NOT met**"
+	if ok {
+		return goal + "met"
+	}
+	return goal + "**NOT met**"
 }
 
 func mibs(kB int64) string { return fmt.Sprintf("%.2f MiB", float64(kB)/1024) }
@@ -548,17 +683,10 @@ func (h *harness) prepare(ctx context.Context, x *host) error {
 	if err := h.ctl(ctx, "groups", "pin", x.group, version(1)); err != nil {
 		return err
 	}
-	out, err := h.ctlOut(ctx, "--output", "json", "enroll", "create-token", "--group", x.group, "--max-uses", "1")
-	if err != nil {
+	var err error
+	if x.token, err = h.enrollToken(ctx, x.group); err != nil {
 		return err
 	}
-	var tok struct {
-		Token string `json:"token"`
-	}
-	if err := json.Unmarshal([]byte(out), &tok); err != nil || tok.Token == "" {
-		return fmt.Errorf("enrollment token: %v (%s)", err, out)
-	}
-	x.token = tok.Token
 	bin := h.bin("vigil-updater")
 	if x.group == "baseline" {
 		bin = h.bin("vigil-updater-baseline")
@@ -569,6 +697,21 @@ func (h *harness) prepare(ctx context.Context, x *host) error {
 		return fmt.Errorf("vigil-updater install: %v\n%s", err, out)
 	}
 	return nil
+}
+
+// enrollToken creates a one-use enrollment token for group.
+func (h *harness) enrollToken(ctx context.Context, group string) (string, error) {
+	out, err := h.ctlOut(ctx, "--output", "json", "enroll", "create-token", "--group", group, "--max-uses", "1")
+	if err != nil {
+		return "", err
+	}
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(out), &tok); err != nil || tok.Token == "" {
+		return "", fmt.Errorf("enrollment token: %v (%s)", err, out)
+	}
+	return tok.Token, nil
 }
 
 func (h *harness) get(ctx context.Context, path string, auth bool) ([]byte, error) {
@@ -599,7 +742,13 @@ type hostState struct {
 	Group        string `json:"group"`
 	AgentVersion string `json:"agent_version"`
 	AckedSeq     uint64 `json:"acked_seq"`
-	LastUpdate   *struct {
+	Latest       *struct {
+		Checks []struct {
+			Name string `json:"name"`
+			OK   bool   `json:"ok"`
+		} `json:"checks"`
+	} `json:"latest"`
+	LastUpdate *struct {
 		ToVersion string `json:"to_version"`
 		Phase     string `json:"phase"`
 		Result    string `json:"result"`
@@ -622,6 +771,33 @@ func (h *harness) hosts(ctx context.Context) (map[string]hostState, error) {
 		out[x.Group] = x
 	}
 	return out, nil
+}
+
+// checkResults summarizes the checks of the -checks agent's latest report: how many passed, and
+// the names of those that failed.
+func (h *harness) checkResults(ctx context.Context) string {
+	hs, err := h.hosts(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	l := hs["checks"].Latest
+	if l == nil {
+		return "no report"
+	}
+	ok := 0
+	var failed []string
+	for _, c := range l.Checks {
+		if c.OK {
+			ok++
+		} else {
+			failed = append(failed, c.Name)
+		}
+	}
+	out := fmt.Sprintf("%d of %d passed", ok, len(l.Checks))
+	if len(failed) > 0 {
+		out += " (failed: " + strings.Join(failed, ", ") + ")"
+	}
+	return out
 }
 
 // waitCommitted waits until every host committed v (and its new agent reported), or fails on a
