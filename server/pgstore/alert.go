@@ -39,21 +39,15 @@ func (s *Store) HostStates(ctx context.Context, ids []string) ([]alert.HostState
 	return hs, nil
 }
 
-// LatestReports calls fn with the latest report JSON of the named hosts.
-func (s *Store) LatestReports(ctx context.Context, ids []string, fn func(hostID string, report []byte) error) error {
+// HostFigures calls fn with the rule figures of the named hosts that have them.
+func (s *Store) HostFigures(ctx context.Context, ids []string, fn func(alert.HostFigures) error) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT id, latest::text FROM hosts WHERE latest IS NOT NULL AND id = ANY($1)`, ids)
+	rows, _ := s.pool.Query(ctx, `SELECT `+storesql.HostFiguresColumns+` FROM hosts WHERE fig_hash IS NOT NULL AND id = ANY($1)`, ids)
 	defer rows.Close()
-	for rows.Next() {
-		raw := rows.RawValues()
-		if err := fn(string(raw[0]), raw[1]); err != nil {
-			return fmt.Errorf("latest reports: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("latest reports: %w", err)
+	if err := storesql.EachHostFigures(rows, fn); err != nil {
+		return fmt.Errorf("host figures: %w", err)
 	}
 	return nil
 }

@@ -156,11 +156,15 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 		hIv   = make([]int32, n)
 		hBoot = make([]pgtype.Timestamptz, n)
 		hLast = make([][]byte, n)
+		figs  = make([]*storesql.FigureRow, n)
 	)
 	for k, id := range ids {
 		st := states[id]
 		hAck[k], hSeen[k], hAV[k], hUV[k], hIv[k], hBoot[k], hLast[k] = int64(st.AckedSeq), nullTS(st.LastSeen), st.AgentVersion,
 			st.UpdaterVersion, int32(st.IntervalSeconds), nullTS(st.BootTime), st.Latest
+		if figs[k], err = st.Figures(); err != nil {
+			return nil, fmt.Errorf("commit reports of host %s: %w", id, err)
+		}
 	}
 	if len(oHost) > 0 {
 		final.Queue(`INSERT INTO outages (host_id, start_time, end_time, class, detail)
@@ -170,12 +174,7 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 	if len(rollups) > 0 {
 		queueRollups(final, rollups)
 	}
-	final.Queue(`UPDATE hosts h SET acked_seq = u.acked_seq, last_seen = u.last_seen, agent_version = u.agent_version,
-			updater_version = u.updater_version, interval_seconds = u.interval_seconds, boot_time = u.boot_time,
-			latest = coalesce(u.latest, h.latest)
-		FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::integer[], $7::timestamptz[], $8::json[])
-			AS u (id, acked_seq, last_seen, agent_version, updater_version, interval_seconds, boot_time, latest)
-		WHERE h.id = u.id`, ids, hAck, hSeen, hAV, hUV, hIv, hBoot, hLast)
+	final.Queue(hostUpdate, append([]any{ids, hAck, hSeen, hAV, hUV, hIv, hBoot, hLast}, figureArrays(figs)...)...)
 	final.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, final).Close(); err != nil {
 		return nil, fmt.Errorf("commit reports: %w", err)
@@ -187,6 +186,46 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 		return nil, fmt.Errorf("commit reports: transaction still open after COMMIT")
 	}
 	return acks, nil
+}
+
+// hostUpdate writes the hosts of a commit from arrays: $1..$8 the ingest columns, then the
+// figure columns (storesql.FigureColumns), NULL where a host got no new report.
+var hostUpdate = func() string {
+	figTypes := []string{"bigint", "double precision", "double precision", "double precision", "bigint", "double precision",
+		"text", "bigint", "bigint", "text", "text"}
+	params := make([]string, len(figTypes))
+	names := make([]string, len(figTypes))
+	for i, t := range figTypes {
+		params[i] = fmt.Sprintf("$%d::%s[]", 9+i, t)
+		names[i] = fmt.Sprintf("f%d", i)
+	}
+	return `UPDATE hosts h SET acked_seq = u.acked_seq, last_seen = u.last_seen, agent_version = u.agent_version,
+			updater_version = u.updater_version, interval_seconds = u.interval_seconds, boot_time = u.boot_time,
+			latest = coalesce(u.latest, h.latest), ` + storesql.FigureUpdateSet(func(i int) string { return "u." + names[i] }) + `
+		FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::integer[], $7::timestamptz[], $8::json[], ` +
+		strings.Join(params, ", ") + `)
+			AS u (id, acked_seq, last_seen, agent_version, updater_version, interval_seconds, boot_time, latest, ` + strings.Join(names, ", ") + `)
+		WHERE h.id = u.id`
+}()
+
+// figureArrays returns the figure columns of rows as the arrays hostUpdate takes; a nil row (no
+// new report) is all NULL, which keeps the host's figures.
+func figureArrays(rows []*storesql.FigureRow) []any {
+	n := len(rows)
+	var (
+		hash, cores, start, alarm = make([]*int64, n), make([]*int64, n), make([]*int64, n), make([]*int64, n)
+		cpu, mem, load1, disk     = make([]*float64, n), make([]*float64, n), make([]*float64, n), make([]*float64, n)
+		mounts, procs, states     = make([]*string, n), make([]*string, n), make([]*string, n)
+	)
+	for k, r := range rows {
+		if r == nil {
+			continue
+		}
+		hash[k], alarm[k] = &r.Hash, &r.ProcAlarm
+		cpu[k], mem[k], load1[k], cores[k], disk[k] = r.CPU, r.MemAvail, r.Load1, r.Cores, r.DiskMax
+		mounts[k], start[k], procs[k], states[k] = r.Mounts, r.ProcStart, r.Procs, r.States
+	}
+	return []any{hash, cpu, mem, load1, cores, disk, mounts, start, alarm, procs, states}
 }
 
 // f32 is a storesql.KeyFigures value as a nullable real.

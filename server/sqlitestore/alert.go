@@ -59,30 +59,18 @@ func (s *Store) HostStates(ctx context.Context, ids []string) ([]alert.HostState
 	return out, nil
 }
 
-// LatestReports calls fn with the latest report JSON of the named hosts.
-func (s *Store) LatestReports(ctx context.Context, ids []string, fn func(hostID string, report []byte) error) error {
+// HostFigures calls fn with the rule figures of the named hosts that have them.
+func (s *Store) HostFigures(ctx context.Context, ids []string, fn func(alert.HostFigures) error) error {
 	err := inChunks(ids, func(marks string, args []any) error {
-		rows, err := s.r.QueryContext(ctx, `SELECT id, latest FROM hosts WHERE latest IS NOT NULL AND id IN (`+marks+`)`, args...)
+		rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.HostFiguresColumns+` FROM hosts WHERE fig_hash IS NOT NULL AND id IN (`+marks+`)`, args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		var (
-			id   string
-			data sql.RawBytes
-		)
-		for rows.Next() {
-			if err := rows.Scan(&id, &data); err != nil {
-				return err
-			}
-			if err := fn(id, data); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
+		return storesql.EachHostFigures(rows, fn)
 	})
 	if err != nil {
-		return fmt.Errorf("latest reports: %w", err)
+		return fmt.Errorf("host figures: %w", err)
 	}
 	return nil
 }

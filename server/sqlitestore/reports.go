@@ -85,9 +85,17 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 			if st.Latest != nil {
 				latest = string(st.Latest)
 			}
-			_, err := updHost.ExecContext(ctx, int64(st.AckedSeq), nullMicros(st.LastSeen), st.AgentVersion, st.UpdaterVersion,
-				st.IntervalSeconds, nullMicros(st.BootTime), latest, id)
+			figs := storesql.NoFigures()
+			row, err := st.Figures()
 			if err != nil {
+				return fmt.Errorf("update host %s: %w", id, err)
+			}
+			if row != nil {
+				figs = row.Values()
+			}
+			args := append([]any{int64(st.AckedSeq), nullMicros(st.LastSeen), st.AgentVersion, st.UpdaterVersion,
+				st.IntervalSeconds, nullMicros(st.BootTime), latest, id}, figs...)
+			if _, err := updHost.ExecContext(ctx, args...); err != nil {
 				return fmt.Errorf("update host %s: %w", id, err)
 			}
 		}
@@ -113,8 +121,9 @@ func (s *Store) prepareIngest(ctx context.Context) error {
 			ON CONFLICT (host_id, resolution, bucket) DO UPDATE SET ` + storesql.RollupUpsertSet("metric_rollups", sqliteGreatest)},
 		{&s.insOutage, `INSERT INTO outages (host_id, start_time, end_time, class, detail)
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
-		{&s.updHostState, `UPDATE hosts SET acked_seq = ?, last_seen = ?, agent_version = ?, updater_version = ?,
-			interval_seconds = ?, boot_time = ?, latest = coalesce(?, latest) WHERE id = ?`},
+		{&s.updHostState, `UPDATE hosts SET acked_seq = ?1, last_seen = ?2, agent_version = ?3, updater_version = ?4,
+			interval_seconds = ?5, boot_time = ?6, latest = coalesce(?7, latest), ` +
+			storesql.FigureUpdateSet(func(i int) string { return fmt.Sprintf("?%d", 9+i) }) + ` WHERE id = ?8`},
 	} {
 		st, err := s.w.PrepareContext(ctx, p.sql)
 		if err != nil {
