@@ -44,7 +44,7 @@ func (s *Store) HostFigures(ctx context.Context, ids []string, fn func(alert.Hos
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT `+storesql.HostFiguresColumns+` FROM hosts WHERE fig_hash IS NOT NULL AND id = ANY($1)`, ids)
+	rows, _ := s.pool.Query(ctx, `SELECT `+storesql.HostFiguresColumns+` FROM host_figures WHERE host_id = ANY($1)`, ids)
 	defer rows.Close()
 	if err := storesql.EachHostFigures(rows, fn); err != nil {
 		return fmt.Errorf("host figures: %w", err)

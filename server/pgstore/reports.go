@@ -174,7 +174,13 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 	if len(rollups) > 0 {
 		queueRollups(final, rollups)
 	}
-	final.Queue(hostUpdate, append([]any{ids, hAck, hSeen, hAV, hUV, hIv, hBoot, hLast}, figureArrays(figs)...)...)
+	hFig := queueFigures(final, ids, figs)
+	final.Queue(`UPDATE hosts h SET acked_seq = u.acked_seq, last_seen = u.last_seen, agent_version = u.agent_version,
+			updater_version = u.updater_version, interval_seconds = u.interval_seconds, boot_time = u.boot_time,
+			latest = coalesce(u.latest, h.latest), fig_hash = coalesce(u.fig_hash, h.fig_hash)
+		FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::integer[], $7::timestamptz[], $8::json[], $9::bigint[])
+			AS u (id, acked_seq, last_seen, agent_version, updater_version, interval_seconds, boot_time, latest, fig_hash)
+		WHERE h.id = u.id`, ids, hAck, hSeen, hAV, hUV, hIv, hBoot, hLast, hFig)
 	final.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, final).Close(); err != nil {
 		return nil, fmt.Errorf("commit reports: %w", err)
@@ -188,44 +194,44 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 	return acks, nil
 }
 
-// hostUpdate writes the hosts of a commit from arrays: $1..$8 the ingest columns, then the
-// figure columns (storesql.FigureColumns), NULL where a host got no new report.
-var hostUpdate = func() string {
-	figTypes := []string{"bigint", "double precision", "double precision", "double precision", "bigint", "double precision",
+// figureUpsert writes the rule figures of a commit's hosts with new reports from arrays: $1 the
+// host ids, then storesql.FigureColumns.
+var figureUpsert = func() string {
+	types := []string{"double precision", "double precision", "double precision", "bigint", "double precision",
 		"text", "bigint", "bigint", "text", "text"}
-	params := make([]string, len(figTypes))
-	names := make([]string, len(figTypes))
-	for i, t := range figTypes {
-		params[i] = fmt.Sprintf("$%d::%s[]", 9+i, t)
-		names[i] = fmt.Sprintf("f%d", i)
+	params := []string{"$1::text[]"}
+	for i, t := range types {
+		params = append(params, fmt.Sprintf("$%d::%s[]", 2+i, t))
 	}
-	return `UPDATE hosts h SET acked_seq = u.acked_seq, last_seen = u.last_seen, agent_version = u.agent_version,
-			updater_version = u.updater_version, interval_seconds = u.interval_seconds, boot_time = u.boot_time,
-			latest = coalesce(u.latest, h.latest), ` + storesql.FigureUpdateSet(func(i int) string { return "u." + names[i] }) + `
-		FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::integer[], $7::timestamptz[], $8::json[], ` +
-		strings.Join(params, ", ") + `)
-			AS u (id, acked_seq, last_seen, agent_version, updater_version, interval_seconds, boot_time, latest, ` + strings.Join(names, ", ") + `)
-		WHERE h.id = u.id`
+	return `INSERT INTO host_figures (host_id, ` + strings.Join(storesql.FigureColumns, ", ") + `)
+		SELECT * FROM unnest(` + strings.Join(params, ", ") + `)
+		ON CONFLICT (host_id) DO UPDATE SET ` + storesql.FigureUpsertSet
 }()
 
-// figureArrays returns the figure columns of rows as the arrays hostUpdate takes; a nil row (no
-// new report) is all NULL, which keeps the host's figures.
-func figureArrays(rows []*storesql.FigureRow) []any {
-	n := len(rows)
+// queueFigures queues the upsert of the figures of the hosts that got a new latest report (a
+// non-nil row), in ids order like the host locks; it returns each host's fig_hash, NULL (keep)
+// for the others.
+func queueFigures(batch *pgx.Batch, ids []string, rows []*storesql.FigureRow) []*int64 {
+	hashes := make([]*int64, len(ids))
 	var (
-		hash, cores, start, alarm = make([]*int64, n), make([]*int64, n), make([]*int64, n), make([]*int64, n)
-		cpu, mem, load1, disk     = make([]*float64, n), make([]*float64, n), make([]*float64, n), make([]*float64, n)
-		mounts, procs, states     = make([]*string, n), make([]*string, n), make([]*string, n)
+		host                  []string
+		cores, start, alarm   []*int64
+		cpu, mem, load1, disk []*float64
+		mounts, procs, states []*string
 	)
 	for k, r := range rows {
 		if r == nil {
 			continue
 		}
-		hash[k], alarm[k] = &r.Hash, &r.ProcAlarm
-		cpu[k], mem[k], load1[k], cores[k], disk[k] = r.CPU, r.MemAvail, r.Load1, r.Cores, r.DiskMax
-		mounts[k], start[k], procs[k], states[k] = r.Mounts, r.ProcStart, r.Procs, r.States
+		hashes[k] = &r.Hash
+		host, alarm = append(host, ids[k]), append(alarm, &r.ProcAlarm)
+		cpu, mem, load1, cores, disk = append(cpu, r.CPU), append(mem, r.MemAvail), append(load1, r.Load1), append(cores, r.Cores), append(disk, r.DiskMax)
+		mounts, start, procs, states = append(mounts, r.Mounts), append(start, r.ProcStart), append(procs, r.Procs), append(states, r.States)
 	}
-	return []any{hash, cpu, mem, load1, cores, disk, mounts, start, alarm, procs, states}
+	if len(host) > 0 {
+		batch.Queue(figureUpsert, host, cpu, mem, load1, cores, disk, mounts, start, alarm, procs, states)
+	}
+	return hashes
 }
 
 // f32 is a storesql.KeyFigures value as a nullable real.

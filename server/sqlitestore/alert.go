@@ -62,7 +62,7 @@ func (s *Store) HostStates(ctx context.Context, ids []string) ([]alert.HostState
 // HostFigures calls fn with the rule figures of the named hosts that have them.
 func (s *Store) HostFigures(ctx context.Context, ids []string, fn func(alert.HostFigures) error) error {
 	err := inChunks(ids, func(marks string, args []any) error {
-		rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.HostFiguresColumns+` FROM hosts WHERE fig_hash IS NOT NULL AND id IN (`+marks+`)`, args...)
+		rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.HostFiguresColumns+` FROM host_figures WHERE host_id IN (`+marks+`)`, args...)
 		if err != nil {
 			return err
 		}

@@ -31,6 +31,7 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 		insOutage := tx.StmtContext(ctx, s.insOutage)
 		updHost := tx.StmtContext(ctx, s.updHostState)
 		upsRollup := tx.StmtContext(ctx, s.upsRollup)
+		upsFigures := tx.StmtContext(ctx, s.upsFigures)
 		rollups := storesql.Rollups{}
 
 		states := map[string]*storesql.HostIngest{}
@@ -85,17 +86,19 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 			if st.Latest != nil {
 				latest = string(st.Latest)
 			}
-			figs := storesql.NoFigures()
 			row, err := st.Figures()
 			if err != nil {
 				return fmt.Errorf("update host %s: %w", id, err)
 			}
+			var hash any
 			if row != nil {
-				figs = row.Values()
+				hash = row.Hash
+				if _, err := upsFigures.ExecContext(ctx, append([]any{id}, row.Values()...)...); err != nil {
+					return fmt.Errorf("store rule figures of host %s: %w", id, err)
+				}
 			}
-			args := append([]any{int64(st.AckedSeq), nullMicros(st.LastSeen), st.AgentVersion, st.UpdaterVersion,
-				st.IntervalSeconds, nullMicros(st.BootTime), latest, id}, figs...)
-			if _, err := updHost.ExecContext(ctx, args...); err != nil {
+			if _, err := updHost.ExecContext(ctx, int64(st.AckedSeq), nullMicros(st.LastSeen), st.AgentVersion, st.UpdaterVersion,
+				st.IntervalSeconds, nullMicros(st.BootTime), latest, hash, id); err != nil {
 				return fmt.Errorf("update host %s: %w", id, err)
 			}
 		}
@@ -121,9 +124,11 @@ func (s *Store) prepareIngest(ctx context.Context) error {
 			ON CONFLICT (host_id, resolution, bucket) DO UPDATE SET ` + storesql.RollupUpsertSet("metric_rollups", sqliteGreatest)},
 		{&s.insOutage, `INSERT INTO outages (host_id, start_time, end_time, class, detail)
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
-		{&s.updHostState, `UPDATE hosts SET acked_seq = ?1, last_seen = ?2, agent_version = ?3, updater_version = ?4,
-			interval_seconds = ?5, boot_time = ?6, latest = coalesce(?7, latest), ` +
-			storesql.FigureUpdateSet(func(i int) string { return fmt.Sprintf("?%d", 9+i) }) + ` WHERE id = ?8`},
+		{&s.updHostState, `UPDATE hosts SET acked_seq = ?, last_seen = ?, agent_version = ?, updater_version = ?,
+			interval_seconds = ?, boot_time = ?, latest = coalesce(?, latest), fig_hash = coalesce(?, fig_hash) WHERE id = ?`},
+		{&s.upsFigures, `INSERT INTO host_figures (host_id, ` + strings.Join(storesql.FigureColumns, ", ") + `)
+			VALUES (?` + strings.Repeat(", ?", len(storesql.FigureColumns)) + `)
+			ON CONFLICT (host_id) DO UPDATE SET ` + storesql.FigureUpsertSet},
 	} {
 		st, err := s.w.PrepareContext(ctx, p.sql)
 		if err != nil {

@@ -161,36 +161,30 @@ func figure(v float64) any {
 	return f
 }
 
-// FigureColumns are the columns of hosts that hold the rule figures of the latest report
-// (alert.Figures), in the order of FigureRow's fields; CommitReports writes them with the report
-// and ScanHostFigures reads them (after the host's id). Every one is NULL where the report lacks
-// the figure, and all of them are NULL for a host whose latest report predates them (migration
-// 0010), which the engine then leaves alone until its next report.
-var FigureColumns = []string{"fig_hash", "fig_cpu", "fig_mem_avail", "fig_load1", "fig_cores", "fig_disk_max",
+// FigureColumns are the columns of host_figures (beside host_id) that hold the rule figures of
+// a host's latest report (alert.Figures), in the order of FigureRow's fields; CommitReports
+// upserts them with the report (FigureUpsertSet) and ScanHostFigures reads them. Every one is
+// NULL where the report lacks the figure. A host whose latest report predates them (migration
+// 0010) has no row and a NULL hosts.fig_hash, which the engine leaves alone until its next report.
+var FigureColumns = []string{"fig_cpu", "fig_mem_avail", "fig_load1", "fig_cores", "fig_disk_max",
 	"fig_mounts", "fig_proc_start", "fig_proc_alarm", "fig_procs", "fig_states"}
 
-// FigureUpdateSet returns the SET assignments of an UPDATE of hosts that write the figure
-// columns from new values when the new fig_hash is not NULL (the host has a new latest report),
-// and keep them otherwise. value(i) is the SQL expression of the i-th FigureColumns value (i = 0
-// is fig_hash); the bare column names must refer to the host row.
-func FigureUpdateSet(value func(i int) string) string {
+// FigureUpsertSet is the DO UPDATE SET of the upsert of a host_figures row: every figure column
+// from the new row.
+var FigureUpsertSet = func() string {
 	sets := make([]string, len(FigureColumns))
 	for i, c := range FigureColumns {
-		sets[i] = c + " = CASE WHEN " + value(0) + " IS NULL THEN " + c + " ELSE " + value(i) + " END"
+		sets[i] = c + " = excluded." + c
 	}
 	return strings.Join(sets, ", ")
-}
-
-// NoFigures is the argument values of FigureColumns that keep a host's figures in a
-// FigureUpdateSet: all NULL.
-func NoFigures() []any { return make([]any, len(FigureColumns)) }
+}()
 
 // FigureRow is the rule figures of a report as the figure columns hold them: nil is NULL. The
 // numbers are double precision in both stores (PostgreSQL double precision, SQLite REAL), so
 // both hold exactly the report's values.
 type FigureRow struct {
-	// Hash identifies the figures (FNV-64a of all the others, never 0): a scan reads only it to
-	// tell which hosts' figures changed.
+	// Hash identifies the figures (FNV-64a of all the others, never 0), stored in hosts.fig_hash:
+	// a fleet scan reads only it to tell which hosts' figures changed.
 	Hash                          int64
 	CPU, MemAvail, Load1, DiskMax *float64
 	Cores                         *int64
@@ -284,7 +278,7 @@ func (row *FigureRow) hash() int64 {
 
 // Values returns the figures in FigureColumns order as arguments: nil for NULL.
 func (row *FigureRow) Values() []any {
-	return []any{row.Hash, ptrArg(row.CPU), ptrArg(row.MemAvail), ptrArg(row.Load1), ptrArg(row.Cores), ptrArg(row.DiskMax),
+	return []any{ptrArg(row.CPU), ptrArg(row.MemAvail), ptrArg(row.Load1), ptrArg(row.Cores), ptrArg(row.DiskMax),
 		ptrArg(row.Mounts), ptrArg(row.ProcStart), row.ProcAlarm, ptrArg(row.Procs), ptrArg(row.States)}
 }
 
@@ -296,8 +290,9 @@ func ptrArg[T any](p *T) any {
 	return *p
 }
 
-// HostFiguresColumns are the columns of hosts ScanHostFigures reads: id and FigureColumns.
-var HostFiguresColumns = "id, " + strings.Join(FigureColumns, ", ")
+// HostFiguresColumns are the columns of host_figures ScanHostFigures reads: host_id and
+// FigureColumns.
+var HostFiguresColumns = "host_id, " + strings.Join(FigureColumns, ", ")
 
 // EachHostFigures scans every row of rows with ScanHostFigures and calls fn with it.
 func EachHostFigures(rows Rows, fn func(alert.HostFigures) error) error {
@@ -317,12 +312,12 @@ func EachHostFigures(rows Rows, fn func(alert.HostFigures) error) error {
 func ScanHostFigures(row Scanner) (alert.HostFigures, error) {
 	var (
 		hf                    alert.HostFigures
-		hash, cores, start    sql.NullInt64
+		cores, start          sql.NullInt64
 		alarm                 int64
 		cpu, mem, load1, disk sql.NullFloat64
 		mounts, procs, states []byte
 	)
-	if err := row.Scan(&hf.HostID, &hash, &cpu, &mem, &load1, &cores, &disk, &mounts, &start, &alarm, &procs, &states); err != nil {
+	if err := row.Scan(&hf.HostID, &cpu, &mem, &load1, &cores, &disk, &mounts, &start, &alarm, &procs, &states); err != nil {
 		return alert.HostFigures{}, err
 	}
 	val := func(n sql.NullFloat64) float64 {
