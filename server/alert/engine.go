@@ -395,6 +395,7 @@ func (e *Engine) scan(ctx context.Context, now time.Time) error {
 
 	seen := make(map[string]bool, len(sts))
 	e.hostnames = make(map[string]int, len(sts))
+	queuedBefore := len(e.toEvaluate)
 	for _, st := range sts {
 		seen[st.ID] = true
 		e.hostnames[st.Hostname]++
@@ -410,6 +411,9 @@ func (e *Engine) scan(ctx context.Context, now time.Time) error {
 			e.toEvaluate = append(e.toEvaluate, st.ID)
 		}
 	}
+	// In ID order, so each batch's figures are neighbours in the store's primary key (the same
+	// pages, not one page per host).
+	slices.Sort(e.toEvaluate[queuedBefore:])
 	for id, ent := range e.hosts {
 		if !seen[id] {
 			e.unschedule(ent)
@@ -1084,7 +1088,10 @@ func (e *Engine) evaluateHost(ctx context.Context, now time.Time, ent *hostEntry
 		e.log.WarnContext(ctx, "Undecodable rule figures; rules skip this report.", logKeyHost, st.ID, logKeyErr, errors.Join(in.decodeProblems...))
 		return nil
 	}
-	active := map[string]bool{}
+	var active map[string]bool
+	if len(found) > 0 {
+		active = map[string]bool{}
+	}
 	for _, rc := range found {
 		r := rc.rule
 		for _, c := range rc.found {
