@@ -370,22 +370,10 @@ func (s *Store) AckAlert(ctx context.Context, id int64, ack alert.Ack, audit ser
 
 // OpenAlertAcks returns the acknowledgements of open alerts.
 func (s *Store) OpenAlertAcks(ctx context.Context) (map[int64]alert.Ack, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, acked_at, acked_by FROM alerts WHERE state <> 'resolved' AND acked_by <> ''`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.AckColumns+` FROM alerts WHERE state <> 'resolved' AND acked_by <> ''`)
+	acks, err := collect(rows, err, storesql.ScanAck)
 	if err != nil {
 		return nil, fmt.Errorf("open alert acks: %w", err)
 	}
-	defer rows.Close()
-	out := map[int64]alert.Ack{}
-	for rows.Next() {
-		var id int64
-		var a alert.Ack
-		if err := rows.Scan(&id, storesql.TimeInto(&a.At), &a.By); err != nil {
-			return nil, fmt.Errorf("open alert acks: %w", err)
-		}
-		out[id] = a
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("open alert acks: %w", err)
-	}
-	return out, nil
+	return storesql.AcksByAlert(acks), nil
 }

@@ -236,3 +236,28 @@ func PruneCutoff(before time.Time) (time.Time, error) {
 	}
 	return Normal(before), nil
 }
+
+// AckColumns are the columns of alerts ScanAck reads.
+const AckColumns = `id, acked_at, acked_by`
+
+// AlertAck is an alert's acknowledgement as ScanAck reads it.
+type AlertAck struct {
+	AlertID int64
+	alert.Ack
+}
+
+// ScanAck reads AckColumns.
+func ScanAck(row Scanner) (AlertAck, error) {
+	var a AlertAck
+	err := row.Scan(&a.AlertID, TimeInto(&a.At), &a.By)
+	return a, err
+}
+
+// AcksByAlert indexes acknowledgements by alert ID (never nil).
+func AcksByAlert(acks []AlertAck) map[int64]alert.Ack {
+	out := make(map[int64]alert.Ack, len(acks))
+	for _, a := range acks {
+		out[a.AlertID] = a.Ack
+	}
+	return out
+}
