@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,13 +19,28 @@ import (
 
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/alert"
+	"github.com/vigilhq/vigil/server/internal/storesql"
 	"github.com/vigilhq/vigil/server/pgstore"
 	"github.com/vigilhq/vigil/server/sqlitestore"
 	"github.com/vigilhq/vigil/wire"
 )
 
-// benchHosts is the fleet size of the benchmarks.
+// benchHosts is the fleet size of the delay measurement.
 const benchHosts = 100_000
+
+// benchFleets are the fleet sizes of BenchmarkEvaluationCycle.
+var benchFleets = []int{10_000, 100_000}
+
+// benchFigures are the rule figure columns (storesql.FigureColumns) of benchReport, as
+// CommitReports writes them, and their hash.
+func benchFigures(b testing.TB) (cols string, vals []any, hash int64) {
+	rep := benchReport()
+	row, err := storesql.NewFigureRow(&rep)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return strings.Join(storesql.FigureColumns, ", "), row.Values(), row.Hash
+}
 
 // benchReport is a realistic latest report (~2 KB of JSON, like the agent's).
 func benchReport() wire.Report {
@@ -67,10 +84,15 @@ func seedSQLite(b testing.TB, n int, lastSeen time.Time) *sqlitestore.Store {
 		(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100) SELECT x FROM c)`); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := db.Exec(`INSERT INTO hosts (id, hostname, group_name, enrolled_at, credential_hash, interval_seconds, last_seen, acked_seq, boot_time, latest)
-		SELECT 'h' || x, 'host-' || x, 'g' || (x % 100 + 1), 0, 'c' || x, 10, ?, 1, ?, ? FROM
+	figCols, figVals, hash := benchFigures(b)
+	if _, err := db.Exec(`INSERT INTO hosts (id, hostname, group_name, enrolled_at, credential_hash, interval_seconds, last_seen, acked_seq, boot_time, latest, fig_hash)
+		SELECT 'h' || x, 'host-' || x, 'g' || (x % 100 + 1), 0, 'c' || x, 10, ?, 1, ?, ?, ? FROM
 		(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) SELECT x FROM c)`,
-		lastSeen.UnixMicro(), t0.Add(-72*time.Hour).UnixMicro(), string(rep), n); err != nil {
+		lastSeen.UnixMicro(), t0.Add(-72*time.Hour).UnixMicro(), string(rep), hash, n); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO host_figures (host_id, `+figCols+`) SELECT id`+strings.Repeat(", ?", len(figVals))+` FROM hosts`,
+		figVals...); err != nil {
 		b.Fatal(err)
 	}
 	sqlitePaths[st] = path
@@ -115,12 +137,22 @@ func seedPostgres(b testing.TB, n int, lastSeen time.Time) *pgstore.Store {
 	if _, err := conn.Exec(b.Context(), `INSERT INTO groups (name) SELECT 'g' || x FROM generate_series(1, 100) x`); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := conn.Exec(b.Context(), `INSERT INTO hosts (id, hostname, group_name, enrolled_at, credential_hash, interval_seconds, last_seen, acked_seq, boot_time, latest)
-		SELECT 'h' || x, 'host-' || x, 'g' || (x % 100 + 1), now(), 'c' || x, 10, $1, 1, $2, $3::json FROM generate_series(1, $4) x`,
-		lastSeen, t0.Add(-72*time.Hour), string(rep), n); err != nil {
+	figCols, figVals, hash := benchFigures(b)
+	if _, err := conn.Exec(b.Context(), `INSERT INTO hosts (id, hostname, group_name, enrolled_at, credential_hash, interval_seconds, last_seen, acked_seq, boot_time, latest, fig_hash)
+		SELECT 'h' || x, 'host-' || x, 'g' || (x % 100 + 1), now(), 'c' || x, 10, $1, 1, $2, $3::json, $5 FROM generate_series(1, $4) x`,
+		lastSeen, t0.Add(-72*time.Hour), string(rep), n, hash); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := conn.Exec(b.Context(), `VACUUM ANALYZE hosts`); err != nil {
+	figTypes := []string{"float8", "float8", "float8", "bigint", "float8", "text", "bigint", "bigint", "text", "text"}
+	figParams := make([]string, len(figVals))
+	for i := range figVals {
+		figParams[i] = fmt.Sprintf("$%d::%s", 1+i, figTypes[i])
+	}
+	if _, err := conn.Exec(b.Context(), `INSERT INTO host_figures (host_id, `+figCols+`) SELECT id, `+strings.Join(figParams, ", ")+` FROM hosts`,
+		figVals...); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := conn.Exec(b.Context(), `VACUUM ANALYZE hosts, host_figures`); err != nil {
 		b.Fatal(err)
 	}
 	pgSchemas[st] = schema
@@ -134,86 +166,119 @@ type benchStore interface {
 
 func benchStores(b *testing.B) []struct {
 	name string
-	open func(b *testing.B, lastSeen time.Time) benchStore
+	open func(b *testing.B, hosts int, lastSeen time.Time) benchStore
 } {
 	return []struct {
 		name string
-		open func(b *testing.B, lastSeen time.Time) benchStore
+		open func(b *testing.B, hosts int, lastSeen time.Time) benchStore
 	}{
-		{"sqlite", func(b *testing.B, ls time.Time) benchStore { return seedSQLite(b, benchHosts, ls) }},
-		{"postgres", func(b *testing.B, ls time.Time) benchStore { return seedPostgres(b, benchHosts, ls) }},
+		{"sqlite", func(b *testing.B, n int, ls time.Time) benchStore { return seedSQLite(b, n, ls) }},
+		{"postgres", func(b *testing.B, n int, ls time.Time) benchStore { return seedPostgres(b, n, ls) }},
 	}
 }
 
-// BenchmarkEvaluationCycle measures what the leader spends on 100,000 hosts:
+// BenchmarkEvaluationCycle measures what the leader spends per fleet size
+// (BenchmarkEvaluationCycle/<store>/hosts=<N>/<case>, for charts of cost against fleet size):
 //
 //   - tick: a cycle between scans, nothing due (the heap's head is in the future) — what runs
 //     every EvalInterval (1s);
 //   - scan-idle: a full scan where no host sent a new report (narrow host columns for all, heap
 //     fixed);
 //   - scan-all-new: a full scan where every host sent a new report since the last one (the
-//     default 10s interval and 10s ScanInterval): it also reads and decodes every host's latest
-//     report and runs the seven default rules on it. This is the real cost per ScanInterval
-//     (the Engine spreads it over cycles, EvalBudget at a time).
+//     default 10s interval and 10s ScanInterval) whose figures differ from the previous one (the
+//     worst case: no host can be skipped), so it also reads every host's rule figures and runs
+//     the seven default rules on them. This is the real cost per ScanInterval (the Engine spreads
+//     it over cycles, EvalBudget at a time).
 func BenchmarkEvaluationCycle(b *testing.B) {
 	for _, bs := range benchStores(b) {
 		b.Run(bs.name, func(b *testing.B) {
-			// Hosts reported "in the future": none goes late while the clock advances.
-			st := bs.open(b, t0.Add(24*time.Hour))
-			clock := &fakeClock{now: t0}
-			// EvalBudget unbounded: one Tick does all the rule work, so its time is the whole cost.
-			eng, err := alert.NewEngine(alert.Config{Store: st, Logger: quietLog(), Now: clock.Now, Started: t0.Add(-time.Hour),
-				ScanInterval: 10 * time.Second, EvalBudget: time.Hour})
-			if err != nil {
-				b.Fatal(err)
+			for _, hosts := range benchFleets {
+				b.Run(fmt.Sprintf("hosts=%d", hosts), func(b *testing.B) { benchEvaluationCycle(b, bs.open, hosts) })
 			}
-			start := time.Now()
-			if err := eng.Tick(b.Context()); err != nil {
-				b.Fatal(err)
-			}
-			b.Logf("first load of %d hosts: %s", benchHosts, time.Since(start).Round(time.Millisecond))
-
-			b.Run("tick", func(b *testing.B) {
-				for b.Loop() {
-					if err := eng.Tick(b.Context()); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-			b.Run("scan-idle", func(b *testing.B) {
-				for b.Loop() {
-					clock.set(clock.Now().Add(10 * time.Second))
-					if err := eng.Tick(b.Context()); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-			b.Run("scan-all-new", func(b *testing.B) {
-				seq := 1
-				for b.Loop() {
-					b.StopTimer()
-					seq++
-					bumpSeqs(b, st, seq)
-					clock.set(clock.Now().Add(10 * time.Second))
-					b.StartTimer()
-					if err := eng.Tick(b.Context()); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
 		})
 	}
 }
 
-// bumpSeqs sets every host's acked seq, as if each had sent a new report.
+func benchEvaluationCycle(b *testing.B, open func(b *testing.B, hosts int, lastSeen time.Time) benchStore, hosts int) {
+	// Hosts reported "in the future": none goes late while the clock advances.
+	st := open(b, hosts, t0.Add(24*time.Hour))
+	clock := &fakeClock{now: t0}
+	// EvalBudget unbounded: one Tick does all the rule work, so its time is the whole cost.
+	eng, err := alert.NewEngine(alert.Config{Store: st, Logger: quietLog(), Now: clock.Now, Started: t0.Add(-time.Hour),
+		ScanInterval: 10 * time.Second, EvalBudget: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := eng.Tick(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("first load of %d hosts: %s", hosts, time.Since(start).Round(time.Millisecond))
+
+	// Besides wall time (ns/op), each case reports the CPU this process spent in Tick
+	// (cpu-ns/op: user + system, from getrusage): on a loaded machine wall time also counts
+	// waiting for a core. The database's own CPU (PostgreSQL's backend) is not in it.
+	tick := func(b *testing.B, cpu *time.Duration) {
+		before := processCPU()
+		if err := eng.Tick(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		*cpu += processCPU() - before
+	}
+	b.Run("tick", func(b *testing.B) {
+		var cpu time.Duration
+		for b.Loop() {
+			tick(b, &cpu)
+		}
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	})
+	b.Run("scan-idle", func(b *testing.B) {
+		var cpu time.Duration
+		for b.Loop() {
+			clock.set(clock.Now().Add(10 * time.Second))
+			tick(b, &cpu)
+		}
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	})
+	b.Run("scan-all-new", func(b *testing.B) {
+		var cpu time.Duration
+		seq := 1
+		for b.Loop() {
+			b.StopTimer()
+			seq++
+			bumpSeqs(b, st, seq)
+			clock.set(clock.Now().Add(10 * time.Second))
+			b.StartTimer()
+			tick(b, &cpu)
+		}
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	})
+}
+
+// processCPU is the CPU time (user + system) this process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// bumpSeqs sets every host's acked seq and CPU figure (still below the default rule's
+// threshold), as if each had sent a new report with other figures.
 func bumpSeqs(b *testing.B, st benchStore, seq int) {
 	b.Helper()
 	var err error
+	cpu := 23.5 + float64(seq)/1000
 	switch st.(type) {
 	case *sqlitestore.Store:
-		err = execSQLite(b, st, `UPDATE hosts SET acked_seq = ?`, seq)
+		if err = execSQLite(b, st, `UPDATE hosts SET acked_seq = ?, fig_hash = ?`, seq, seq); err == nil {
+			err = execSQLite(b, st, `UPDATE host_figures SET fig_cpu = ?`, cpu)
+		}
 	case *pgstore.Store:
-		err = execPostgres(b, st, `UPDATE hosts SET acked_seq = $1`, seq)
+		if err = execPostgres(b, st, `UPDATE hosts SET acked_seq = $1, fig_hash = $1`, seq); err == nil {
+			err = execPostgres(b, st, `UPDATE host_figures SET fig_cpu = $1`, cpu)
+		}
 	}
 	if err != nil {
 		b.Fatal(err)

@@ -8,8 +8,9 @@
 //     the store when it becomes leader, so a cycle touches only the hosts whose deadline passed
 //     (re-read from the store in one batched query) plus those already alerting. A periodic scan
 //     of the narrow host columns keeps the heap honest (new hosts, changed intervals or grace) and
-//     finds hosts with new reports, whose latest report the threshold, process and unit rules
-//     then read.
+//     finds hosts with new reports. The other rules read the Figures of those reports, written at
+//     ingest to narrow columns (never the reports themselves), and only for hosts whose figures,
+//     group or rules changed or that have an open rule alert.
 //   - Alerts move pending → firing → resolved. Every change is stored with a history row, and
 //     the emails it causes are written to the notification outbox in the same transaction
 //     (Store.SaveAlert), so a change is never recorded without its email or the reverse.

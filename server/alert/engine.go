@@ -3,6 +3,7 @@ package alert
 import (
 	"container/heap"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/server"
-	"github.com/vigilhq/vigil/wire"
 )
 
 // Log keys.
@@ -187,6 +187,10 @@ type Engine struct {
 	// hostnames counts the hosts of each hostname at the last scan, so emails can tell apart
 	// hosts that share one (hostLabel).
 	hostnames map[string]int
+	// rulesGen counts the changes of the rules seen by scans (rulesSig is their JSON), so hosts
+	// evaluated under other rules are evaluated again.
+	rulesGen uint64
+	rulesSig string
 	// toEvaluate queues hosts with new reports for the rules; queued marks them.
 	toEvaluate []string
 	queued     map[string]bool
@@ -205,6 +209,12 @@ type hostEntry struct {
 	// evaluatedSeq is the AckedSeq whose latest report the rules last saw; evaluatedAt when.
 	evaluatedSeq uint64
 	evaluatedAt  time.Time
+	// evaluatedHash, evaluatedGroup and evaluatedRules are the FiguresHash, group and rules
+	// generation that evaluation saw: while all three stay, a host without open rule alerts needs
+	// no new evaluation.
+	evaluatedHash  int64
+	evaluatedGroup string
+	evaluatedRules uint64
 }
 
 // NewEngine returns an Engine. It loads nothing until its first Tick.
@@ -372,6 +382,10 @@ func (e *Engine) scan(ctx context.Context, now time.Time) error {
 	if err := e.refreshAcks(ctx); err != nil {
 		return err
 	}
+	if sig, err := json.Marshal(rules); err != nil || string(sig) != e.rulesSig {
+		e.rulesGen++
+		e.rulesSig = string(sig)
+	}
 	e.rules, e.silences = rules, sils
 	e.groups = make(map[string]server.Group, len(gs))
 	for _, g := range gs {
@@ -381,6 +395,7 @@ func (e *Engine) scan(ctx context.Context, now time.Time) error {
 
 	seen := make(map[string]bool, len(sts))
 	e.hostnames = make(map[string]int, len(sts))
+	queuedBefore := len(e.toEvaluate)
 	for _, st := range sts {
 		seen[st.ID] = true
 		e.hostnames[st.Hostname]++
@@ -396,6 +411,9 @@ func (e *Engine) scan(ctx context.Context, now time.Time) error {
 			e.toEvaluate = append(e.toEvaluate, st.ID)
 		}
 	}
+	// In ID order, so each batch's figures are neighbours in the store's primary key (the same
+	// pages, not one page per host).
+	slices.Sort(e.toEvaluate[queuedBefore:])
 	for id, ent := range e.hosts {
 		if !seen[id] {
 			e.unschedule(ent)
@@ -977,8 +995,12 @@ func (e *Engine) suppressed(a *Alert, now time.Time) bool {
 	return false
 }
 
-// evaluateQueued runs the metric, process and unit rules on the latest reports of queued hosts,
-// a batch at a time, until the queue is empty or EvalBudget is spent.
+// evaluateQueued runs the metric, process, unit, check and anomaly rules on the figures of the
+// latest reports of queued hosts, a batch at a time, until the queue is empty or EvalBudget is
+// spent. A host is read and evaluated only if the evaluation could come out differently from the
+// previous one: its figures, its group or the rules changed, or it has an open rule alert (whose
+// recovery, or a process restart timed against the previous evaluation, depends on when it is
+// evaluated). Otherwise its conditions are the ones of the last evaluation, none of which held.
 func (e *Engine) evaluateQueued(ctx context.Context, now time.Time) error {
 	hasRules := false
 	for _, r := range e.rules {
@@ -986,22 +1008,36 @@ func (e *Engine) evaluateQueued(ctx context.Context, now time.Time) error {
 			hasRules = true
 		}
 	}
+	alerting := map[string]bool{}
+	for _, a := range e.open {
+		if a.Kind != KindSilence && a.HostID != "" {
+			alerting[a.HostID] = true
+		}
+	}
 	start := time.Now() // wall time on purpose: the budget is CPU spent, whatever the clock says
+	var read []string
 	for len(e.toEvaluate) > 0 {
 		n := min(len(e.toEvaluate), evaluateBatch)
 		chunk := e.toEvaluate[:n]
-		if hasRules {
-			err := e.store.LatestReports(ctx, chunk, func(id string, data []byte) error {
-				ent := e.hosts[id]
+		read = read[:0]
+		for _, id := range chunk {
+			ent := e.hosts[id]
+			if ent == nil || ent.st.FiguresHash == 0 {
+				continue // gone, or no figures yet (its report predates them): as before, no rule sees it
+			}
+			if !hasRules || (!alerting[id] && ent.st.FiguresHash == ent.evaluatedHash &&
+				ent.st.Group == ent.evaluatedGroup && ent.evaluatedRules == e.rulesGen) {
+				continue
+			}
+			read = append(read, id)
+		}
+		if len(read) > 0 {
+			err := e.store.HostFigures(ctx, read, func(hf HostFigures) error {
+				ent := e.hosts[hf.HostID]
 				if ent == nil {
 					return nil
 				}
-				var rep ruleReport
-				if err := wire.UnmarshalReport(data, &rep); err != nil {
-					e.log.WarnContext(ctx, "Undecodable latest report; rules skip it.", logKeyHost, id, logKeyErr, err)
-					return nil
-				}
-				return e.evaluateHost(ctx, now, ent, &rep)
+				return e.evaluateHost(ctx, now, ent, &ruleInput{fig: &hf.Figures}, alerting[hf.HostID])
 			})
 			if err != nil {
 				return fmt.Errorf("evaluate rules: %w", err)
@@ -1010,6 +1046,7 @@ func (e *Engine) evaluateQueued(ctx context.Context, now time.Time) error {
 		for _, id := range chunk {
 			if ent := e.hosts[id]; ent != nil {
 				ent.evaluatedSeq, ent.evaluatedAt = ent.st.AckedSeq, now
+				ent.evaluatedHash, ent.evaluatedGroup, ent.evaluatedRules = ent.st.FiguresHash, ent.st.Group, e.rulesGen
 			}
 			delete(e.queued, id)
 		}
@@ -1024,18 +1061,40 @@ func (e *Engine) evaluateQueued(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// evaluateBatch is how many hosts' latest reports are read at once.
+// evaluateBatch is how many hosts' figures are read at once.
 const evaluateBatch = 1000
 
-func (e *Engine) evaluateHost(ctx context.Context, now time.Time, ent *hostEntry, rep *ruleReport) error {
+// ruleConditions is what one rule found on a host.
+type ruleConditions struct {
+	rule  *Rule
+	found []condition
+}
+
+// evaluateHost applies the rules to one host's figures; alerting says whether it had open rule
+// alerts before (if not, none can need resolving).
+func (e *Engine) evaluateHost(ctx context.Context, now time.Time, ent *hostEntry, in *ruleInput, alerting bool) error {
 	st := ent.st
-	active := map[string]bool{}
+	var found []ruleConditions
 	for i := range e.rules {
 		r := &e.rules[i]
 		if r.Kind == KindSilence || !r.Matches(st.ID, st.Group) {
 			continue
 		}
-		for _, c := range conditions(r, rep, ent.evaluatedAt) {
+		if cs := conditions(r, in, ent.evaluatedAt); len(cs) > 0 {
+			found = append(found, ruleConditions{r, cs})
+		}
+	}
+	if len(in.decodeProblems) > 0 {
+		e.log.WarnContext(ctx, "Undecodable rule figures; rules skip this report.", logKeyHost, st.ID, logKeyErr, errors.Join(in.decodeProblems...))
+		return nil
+	}
+	var active map[string]bool
+	if len(found) > 0 {
+		active = map[string]bool{}
+	}
+	for _, rc := range found {
+		r := rc.rule
+		for _, c := range rc.found {
 			a := e.newAlert(r, st, c.subject, now)
 			active[a.Key] = true
 			if cur := e.open[a.Key]; cur != nil {
@@ -1061,6 +1120,9 @@ func (e *Engine) evaluateHost(ctx context.Context, now time.Time, ent *hostEntry
 				return err
 			}
 		}
+	}
+	if !alerting {
+		return nil // no alert of this host was open before: every open one is active
 	}
 	for _, a := range e.sortedOpen() {
 		if a.HostID != st.ID || a.Kind == KindSilence || active[a.Key] {

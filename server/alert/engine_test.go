@@ -869,3 +869,57 @@ func TestEmailsTellSameNamedHostsApart(t *testing.T) {
 }
 
 var _ alert.AuditPruner = (*sqlitestore.Store)(nil)
+
+// TestUnchangedFiguresStillEvaluatedWhenOutcomeCanChange checks the cases where the engine must
+// run the rules although a host's new report has the same figures as the one evaluated before:
+// the rules changed, the host moved to another group, or it has an open rule alert (a restart
+// timed against the previous evaluation clears on the next report).
+func TestUnchangedFiguresStillEvaluatedWhenOutcomeCanChange(t *testing.T) {
+	h := newHarness(t, func(c *alert.Config) { c.FlapDamping = -1 })
+	h.group("db")
+	addRule(t, h, alert.Rule{ID: "r-cpu", Name: "CPU busy", Kind: alert.KindCPU, Threshold: 30, Group: "db"})
+	web1, web2 := h.host("web-1", ""), h.host("web-2", "")
+	same := func(r *wire.Report) {
+		r.CPU.BusyPct = 40
+		r.Processes = []wire.Process{{Name: "nginx", Running: 1, Instances: []wire.ProcInst{{PID: 10, StartTime: t0.Add(-time.Hour)}}}}
+	}
+	step := func(at time.Duration, ids ...string) {
+		h.clock.set(t0.Add(at))
+		for _, id := range ids {
+			h.report(id, same)
+		}
+		h.tick()
+	}
+	step(10*time.Second, web1, web2)
+	h.wantEmails() // the CPU rule is scoped to group db
+
+	// A move into the group a rule is scoped to applies to the next report, though its figures
+	// did not change.
+	if err := h.st.MoveHost(h.ctx, web1, "db", server.AuditEntry{Action: "host.move"}); err != nil {
+		t.Fatal(err)
+	}
+	step(20*time.Second, web1, web2)
+	h.wantEmails("FIRING: web-1: CPU busy")
+
+	// So does a new rule (web-2 has no open alert).
+	addRule(t, h, alert.Rule{ID: "r-mem", Name: "Memory low", Kind: alert.KindMemory, Threshold: 60})
+	step(30*time.Second, web2)
+	h.wantEmails("FIRING: web-1: CPU busy", "FIRING: web-2: Memory low")
+
+	// A restart seen by its start time (after the previous evaluation) fires, and clears on the
+	// next report with the very same figures, because the host has an open rule alert.
+	addRule(t, h, alert.Rule{ID: "r-proc", Name: "nginx restarted", Kind: alert.KindProcess, Match: "nginx"})
+	restarted := func(r *wire.Report) {
+		same(r)
+		r.Processes[0].Instances[0].StartTime = t0.Add(35 * time.Second)
+	}
+	for _, at := range []time.Duration{40 * time.Second, 50 * time.Second} {
+		h.clock.set(t0.Add(at))
+		h.report(web1, restarted)
+		h.tick()
+	}
+	h.wantEmails("CPU busy", "web-2: Memory low", "web-1: Memory low", "FIRING: web-1: nginx restarted", "RESOLVED: web-1: nginx restarted")
+	if _, open := h.openAlerts()["r-cpu/"+web1+"/"]; !open {
+		t.Errorf("CPU alert resolved though the figures still cross the threshold: %v", h.openAlerts())
+	}
+}

@@ -1,17 +1,62 @@
 package alert
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
 	"time"
-
-	"github.com/vigilhq/vigil/wire"
 )
 
-// ruleReport is what the rules read: a whole wire.Report, decoded by wire.UnmarshalReport (the
-// hand-written decoder: cheaper than encoding/json's reflection into only the fields rules read).
-type ruleReport = wire.Report
+// ruleInput is what the rules read of one host: its Figures, with the list-valued ones decoded
+// only when a rule asks for them, once per evaluation.
+type ruleInput struct {
+	fig *Figures
+
+	mounts         []mountFigure
+	procs          *procFigures
+	states         *stateFigures
+	decodedMounts  bool
+	decodedStates  bool
+	decodeProblems []error
+}
+
+func (in *ruleInput) mountList() []mountFigure {
+	if !in.decodedMounts {
+		in.decodedMounts = true
+		if in.fig.Mounts != nil {
+			if err := json.Unmarshal(in.fig.Mounts, &in.mounts); err != nil {
+				in.decodeProblems = append(in.decodeProblems, fmt.Errorf("mount figures: %w", err))
+			}
+		}
+	}
+	return in.mounts
+}
+
+func (in *ruleInput) procList() *procFigures {
+	if in.procs == nil {
+		in.procs = &procFigures{}
+		if in.fig.Procs != nil {
+			if err := json.Unmarshal(in.fig.Procs, in.procs); err != nil {
+				in.decodeProblems = append(in.decodeProblems, fmt.Errorf("process figures: %w", err))
+			}
+		}
+	}
+	return in.procs
+}
+
+func (in *ruleInput) stateList() *stateFigures {
+	if !in.decodedStates {
+		in.decodedStates = true
+		in.states = &stateFigures{}
+		if in.fig.States != nil {
+			if err := json.Unmarshal(in.fig.States, in.states); err != nil {
+				in.decodeProblems = append(in.decodeProblems, fmt.Errorf("state figures: %w", err))
+			}
+		}
+	}
+	return in.states
+}
 
 // condition is one rule condition that holds in a report.
 type condition struct {
@@ -20,48 +65,55 @@ type condition struct {
 	summary string
 }
 
-// conditions returns the conditions of rule r that hold in rep. since is when the host's
-// previous report was evaluated (zero if never): a watched process whose instance started after
-// it restarted, even if the report carrying the event was superseded before evaluation.
-func conditions(r *Rule, rep *ruleReport, since time.Time) []condition {
+// conditions returns the conditions of rule r that hold in the host's figures. since is when the
+// host's previous report was evaluated (zero if never): a watched process whose instance started
+// after it restarted, even if the report carrying the event was superseded before evaluation.
+func conditions(r *Rule, in *ruleInput, since time.Time) []condition {
 	var out []condition
+	f := in.fig
 	switch r.Kind {
 	case KindCPU:
-		if rep.CPU != nil && rep.CPU.BusyPct > r.Threshold {
-			out = append(out, condition{value: rep.CPU.BusyPct,
-				summary: fmt.Sprintf("CPU busy %.1f%% (above %g%%)", rep.CPU.BusyPct, r.Threshold)})
+		if f.CPUBusy > r.Threshold { // false for NaN: no CPU figures
+			out = append(out, condition{value: f.CPUBusy,
+				summary: fmt.Sprintf("CPU busy %.1f%% (above %g%%)", f.CPUBusy, r.Threshold)})
 		}
 	case KindMemory:
-		if m := rep.Memory; m != nil && m.TotalBytes > 0 {
-			avail := float64(m.AvailableBytes) / float64(m.TotalBytes) * 100
-			if avail < r.Threshold {
-				out = append(out, condition{value: avail,
-					summary: fmt.Sprintf("memory available %.1f%% (below %g%%)", avail, r.Threshold)})
-			}
+		if avail := f.MemAvailPct; avail < r.Threshold {
+			out = append(out, condition{value: avail,
+				summary: fmt.Sprintf("memory available %.1f%% (below %g%%)", avail, r.Threshold)})
 		}
 	case KindDisk:
-		for _, m := range rep.Mounts {
+		if !(f.DiskMax > r.Threshold) {
+			break // no mount above the threshold: nothing to decode
+		}
+		for _, m := range in.mountList() {
 			if (r.Match == "" || r.Match == m.Path) && m.UsedPct > r.Threshold {
 				out = append(out, condition{subject: m.Path, value: m.UsedPct,
 					summary: fmt.Sprintf("disk %s used %.1f%% (above %g%%)", m.Path, m.UsedPct, r.Threshold)})
 			}
 		}
 	case KindLoad:
-		if rep.Load != nil && rep.CPU != nil && rep.CPU.Cores > 0 {
-			per := rep.Load.Load1 / float64(rep.CPU.Cores)
+		if !math.IsNaN(f.Load1) && f.Cores > 0 {
+			per := f.Load1 / float64(f.Cores)
 			if per > r.Threshold {
 				out = append(out, condition{value: per,
-					summary: fmt.Sprintf("load %.2f on %d cores, %.2f per core (above %g)", rep.Load.Load1, rep.CPU.Cores, per, r.Threshold)})
+					summary: fmt.Sprintf("load %.2f on %d cores, %.2f per core (above %g)", f.Load1, f.Cores, per, r.Threshold)})
 			}
 		}
 	case KindProcess:
+		// Nothing can hold unless a process is down, a restart event came, or an instance started
+		// after since (ProcStart is rounded up, so this never skips a later start).
+		if !f.ProcAlarm && (since.IsZero() || f.ProcStart <= since.UnixMicro()) {
+			break
+		}
+		pf := in.procList()
 		restarted := map[string]bool{}
-		for _, ev := range rep.Events {
-			if ev.Kind == wire.ProcRestarted && (r.Match == "" || r.Match == ev.Name) {
-				restarted[ev.Name] = true
+		for _, name := range pf.Restarted {
+			if r.Match == "" || r.Match == name {
+				restarted[name] = true
 			}
 		}
-		for _, p := range rep.Processes {
+		for _, p := range pf.Procs {
 			if r.Match != "" && r.Match != p.Name {
 				continue
 			}
@@ -69,12 +121,8 @@ func conditions(r *Rule, rep *ruleReport, since time.Time) []condition {
 				out = append(out, condition{subject: p.Name, summary: fmt.Sprintf("process %s is not running", p.Name)})
 				continue
 			}
-			if !since.IsZero() {
-				for _, in := range p.Instances {
-					if in.StartTime.After(since) {
-						restarted[p.Name] = true
-					}
-				}
+			if !since.IsZero() && len(p.Latest) == 2 && time.Unix(p.Latest[0], p.Latest[1]).After(since) {
+				restarted[p.Name] = true
 			}
 			if restarted[p.Name] {
 				out = append(out, condition{subject: p.Name, value: float64(p.Running),
@@ -82,8 +130,11 @@ func conditions(r *Rule, rep *ruleReport, since time.Time) []condition {
 			}
 		}
 	case KindUnit:
-		for _, u := range rep.Units {
-			if (r.Match == "" || r.Match == u.Name) && u.ActiveState == "failed" {
+		if f.States == nil {
+			break
+		}
+		for _, u := range in.stateList().Units {
+			if r.Match == "" || r.Match == u.Name {
 				detail := u.SubState
 				if u.Result != "" {
 					detail += ", result " + u.Result
@@ -93,7 +144,10 @@ func conditions(r *Rule, rep *ruleReport, since time.Time) []condition {
 			}
 		}
 	case KindAnomaly:
-		for _, h := range rep.Hints {
+		if f.States == nil {
+			break
+		}
+		for _, h := range in.stateList().Hints {
 			if r.Match == "" || r.Match == h.Metric {
 				dir := "above"
 				if h.Score < 0 {
@@ -105,8 +159,11 @@ func conditions(r *Rule, rep *ruleReport, since time.Time) []condition {
 			}
 		}
 	case KindCheck:
-		for _, c := range rep.Checks {
-			if (r.Match == "" || r.Match == c.Name) && !c.OK {
+		if f.States == nil {
+			break
+		}
+		for _, c := range in.stateList().Checks {
+			if r.Match == "" || r.Match == c.Name {
 				msg := c.Message
 				if msg == "" {
 					msg = "no detail"

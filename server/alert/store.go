@@ -21,9 +21,10 @@ type Store interface {
 	// HostStates returns the named hosts (revoked ones too, with Revoked set); unknown IDs are
 	// left out.
 	HostStates(ctx context.Context, ids []string) ([]HostState, error)
-	// LatestReports calls fn with the JSON of the latest report (a wire.Report) of each named
-	// host that has one. The bytes are valid only during the call.
-	LatestReports(ctx context.Context, ids []string, fn func(hostID string, report []byte) error) error
+	// HostFigures calls fn with the rule figures of the latest report (written by CommitReports
+	// with it, see Figures) of each named host that has them. The figures' byte slices are valid
+	// only during the call.
+	HostFigures(ctx context.Context, ids []string, fn func(HostFigures) error) error
 	// ListGroups and ListOutages are server.Store's.
 	ListGroups(ctx context.Context) ([]server.Group, error)
 	ListOutages(ctx context.Context, hostID string, since time.Time) ([]wire.Outage, error)

@@ -246,6 +246,10 @@ type HostState struct {
 	LastSeen time.Time
 	BootTime time.Time
 	AckedSeq uint64
+	// FiguresHash identifies the rule figures of the latest report (Figures), which change with
+	// it only when something the rules read changed; 0: no figures written yet (a host whose last
+	// report predates them).
+	FiguresHash int64
 }
 
 // NormalizeTimes makes a's times what stores keep: UTC, truncated to microseconds. Stores call

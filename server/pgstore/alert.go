@@ -39,21 +39,15 @@ func (s *Store) HostStates(ctx context.Context, ids []string) ([]alert.HostState
 	return hs, nil
 }
 
-// LatestReports calls fn with the latest report JSON of the named hosts.
-func (s *Store) LatestReports(ctx context.Context, ids []string, fn func(hostID string, report []byte) error) error {
+// HostFigures calls fn with the rule figures of the named hosts that have them.
+func (s *Store) HostFigures(ctx context.Context, ids []string, fn func(alert.HostFigures) error) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT id, latest::text FROM hosts WHERE latest IS NOT NULL AND id = ANY($1)`, ids)
+	rows, _ := s.pool.Query(ctx, `SELECT `+storesql.HostFiguresColumns+` FROM host_figures WHERE host_id = ANY($1)`, ids)
 	defer rows.Close()
-	for rows.Next() {
-		raw := rows.RawValues()
-		if err := fn(string(raw[0]), raw[1]); err != nil {
-			return fmt.Errorf("latest reports: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("latest reports: %w", err)
+	if err := storesql.EachHostFigures(rows, fn); err != nil {
+		return fmt.Errorf("host figures: %w", err)
 	}
 	return nil
 }
@@ -327,22 +321,10 @@ func (s *Store) AckAlert(ctx context.Context, id int64, ack alert.Ack, audit ser
 
 // OpenAlertAcks returns the acknowledgements of open alerts.
 func (s *Store) OpenAlertAcks(ctx context.Context) (map[int64]alert.Ack, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, acked_at, acked_by FROM alerts WHERE state <> 'resolved' AND acked_by <> ''`)
+	rows, _ := s.pool.Query(ctx, `SELECT `+storesql.AckColumns+` FROM alerts WHERE state <> 'resolved' AND acked_by <> ''`)
+	acks, err := collect(rows, storesql.ScanAck)
 	if err != nil {
 		return nil, fmt.Errorf("open alert acks: %w", err)
 	}
-	defer rows.Close()
-	out := map[int64]alert.Ack{}
-	for rows.Next() {
-		var id int64
-		var a alert.Ack
-		if err := rows.Scan(&id, storesql.TimeInto(&a.At), &a.By); err != nil {
-			return nil, fmt.Errorf("open alert acks: %w", err)
-		}
-		out[id] = a
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("open alert acks: %w", err)
-	}
-	return out, nil
+	return storesql.AcksByAlert(acks), nil
 }

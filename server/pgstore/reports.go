@@ -156,11 +156,15 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 		hIv   = make([]int32, n)
 		hBoot = make([]pgtype.Timestamptz, n)
 		hLast = make([][]byte, n)
+		figs  = make([]*storesql.FigureRow, n)
 	)
 	for k, id := range ids {
 		st := states[id]
 		hAck[k], hSeen[k], hAV[k], hUV[k], hIv[k], hBoot[k], hLast[k] = int64(st.AckedSeq), nullTS(st.LastSeen), st.AgentVersion,
 			st.UpdaterVersion, int32(st.IntervalSeconds), nullTS(st.BootTime), st.Latest
+		if figs[k], err = st.Figures(); err != nil {
+			return nil, fmt.Errorf("commit reports of host %s: %w", id, err)
+		}
 	}
 	if len(oHost) > 0 {
 		final.Queue(`INSERT INTO outages (host_id, start_time, end_time, class, detail)
@@ -170,12 +174,13 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 	if len(rollups) > 0 {
 		queueRollups(final, rollups)
 	}
+	hFig := queueFigures(final, ids, figs)
 	final.Queue(`UPDATE hosts h SET acked_seq = u.acked_seq, last_seen = u.last_seen, agent_version = u.agent_version,
 			updater_version = u.updater_version, interval_seconds = u.interval_seconds, boot_time = u.boot_time,
-			latest = coalesce(u.latest, h.latest)
-		FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::integer[], $7::timestamptz[], $8::json[])
-			AS u (id, acked_seq, last_seen, agent_version, updater_version, interval_seconds, boot_time, latest)
-		WHERE h.id = u.id`, ids, hAck, hSeen, hAV, hUV, hIv, hBoot, hLast)
+			latest = coalesce(u.latest, h.latest), fig_hash = coalesce(u.fig_hash, h.fig_hash)
+		FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::integer[], $7::timestamptz[], $8::json[], $9::bigint[])
+			AS u (id, acked_seq, last_seen, agent_version, updater_version, interval_seconds, boot_time, latest, fig_hash)
+		WHERE h.id = u.id`, ids, hAck, hSeen, hAV, hUV, hIv, hBoot, hLast, hFig)
 	final.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, final).Close(); err != nil {
 		return nil, fmt.Errorf("commit reports: %w", err)
@@ -187,6 +192,46 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 		return nil, fmt.Errorf("commit reports: transaction still open after COMMIT")
 	}
 	return acks, nil
+}
+
+// figureUpsert writes the rule figures of a commit's hosts with new reports from arrays: $1 the
+// host ids, then storesql.FigureColumns.
+var figureUpsert = func() string {
+	types := []string{"double precision", "double precision", "double precision", "bigint", "double precision",
+		"text", "bigint", "bigint", "text", "text"}
+	params := []string{"$1::text[]"}
+	for i, t := range types {
+		params = append(params, fmt.Sprintf("$%d::%s[]", 2+i, t))
+	}
+	return `INSERT INTO host_figures (host_id, ` + strings.Join(storesql.FigureColumns, ", ") + `)
+		SELECT * FROM unnest(` + strings.Join(params, ", ") + `)
+		ON CONFLICT (host_id) DO UPDATE SET ` + storesql.FigureUpsertSet
+}()
+
+// queueFigures queues the upsert of the figures of the hosts that got a new latest report (a
+// non-nil row), in ids order like the host locks; it returns each host's fig_hash, NULL (keep)
+// for the others.
+func queueFigures(batch *pgx.Batch, ids []string, rows []*storesql.FigureRow) []*int64 {
+	hashes := make([]*int64, len(ids))
+	var (
+		host                  []string
+		cores, start, alarm   []*int64
+		cpu, mem, load1, disk []*float64
+		mounts, procs, states []*string
+	)
+	for k, r := range rows {
+		if r == nil {
+			continue
+		}
+		hashes[k] = &r.Hash
+		host, alarm = append(host, ids[k]), append(alarm, &r.ProcAlarm)
+		cpu, mem, load1, cores, disk = append(cpu, r.CPU), append(mem, r.MemAvail), append(load1, r.Load1), append(cores, r.Cores), append(disk, r.DiskMax)
+		mounts, start, procs, states = append(mounts, r.Mounts), append(start, r.ProcStart), append(procs, r.Procs), append(states, r.States)
+	}
+	if len(host) > 0 {
+		batch.Queue(figureUpsert, host, cpu, mem, load1, cores, disk, mounts, start, alarm, procs, states)
+	}
+	return hashes
 }
 
 // f32 is a storesql.KeyFigures value as a nullable real.

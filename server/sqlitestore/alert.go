@@ -59,30 +59,18 @@ func (s *Store) HostStates(ctx context.Context, ids []string) ([]alert.HostState
 	return out, nil
 }
 
-// LatestReports calls fn with the latest report JSON of the named hosts.
-func (s *Store) LatestReports(ctx context.Context, ids []string, fn func(hostID string, report []byte) error) error {
+// HostFigures calls fn with the rule figures of the named hosts that have them.
+func (s *Store) HostFigures(ctx context.Context, ids []string, fn func(alert.HostFigures) error) error {
 	err := inChunks(ids, func(marks string, args []any) error {
-		rows, err := s.r.QueryContext(ctx, `SELECT id, latest FROM hosts WHERE latest IS NOT NULL AND id IN (`+marks+`)`, args...)
+		rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.HostFiguresColumns+` FROM host_figures WHERE host_id IN (`+marks+`)`, args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		var (
-			id   string
-			data sql.RawBytes
-		)
-		for rows.Next() {
-			if err := rows.Scan(&id, &data); err != nil {
-				return err
-			}
-			if err := fn(id, data); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
+		return storesql.EachHostFigures(rows, fn)
 	})
 	if err != nil {
-		return fmt.Errorf("latest reports: %w", err)
+		return fmt.Errorf("host figures: %w", err)
 	}
 	return nil
 }
@@ -382,22 +370,10 @@ func (s *Store) AckAlert(ctx context.Context, id int64, ack alert.Ack, audit ser
 
 // OpenAlertAcks returns the acknowledgements of open alerts.
 func (s *Store) OpenAlertAcks(ctx context.Context) (map[int64]alert.Ack, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, acked_at, acked_by FROM alerts WHERE state <> 'resolved' AND acked_by <> ''`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.AckColumns+` FROM alerts WHERE state <> 'resolved' AND acked_by <> ''`)
+	acks, err := collect(rows, err, storesql.ScanAck)
 	if err != nil {
 		return nil, fmt.Errorf("open alert acks: %w", err)
 	}
-	defer rows.Close()
-	out := map[int64]alert.Ack{}
-	for rows.Next() {
-		var id int64
-		var a alert.Ack
-		if err := rows.Scan(&id, storesql.TimeInto(&a.At), &a.By); err != nil {
-			return nil, fmt.Errorf("open alert acks: %w", err)
-		}
-		out[id] = a
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("open alert acks: %w", err)
-	}
-	return out, nil
+	return storesql.AcksByAlert(acks), nil
 }

@@ -31,6 +31,7 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 		insOutage := tx.StmtContext(ctx, s.insOutage)
 		updHost := tx.StmtContext(ctx, s.updHostState)
 		upsRollup := tx.StmtContext(ctx, s.upsRollup)
+		upsFigures := tx.StmtContext(ctx, s.upsFigures)
 		rollups := storesql.Rollups{}
 
 		states := map[string]*storesql.HostIngest{}
@@ -85,9 +86,19 @@ func (s *Store) CommitReports(ctx context.Context, batches []server.HostReports)
 			if st.Latest != nil {
 				latest = string(st.Latest)
 			}
-			_, err := updHost.ExecContext(ctx, int64(st.AckedSeq), nullMicros(st.LastSeen), st.AgentVersion, st.UpdaterVersion,
-				st.IntervalSeconds, nullMicros(st.BootTime), latest, id)
+			row, err := st.Figures()
 			if err != nil {
+				return fmt.Errorf("update host %s: %w", id, err)
+			}
+			var hash any
+			if row != nil {
+				hash = row.Hash
+				if _, err := upsFigures.ExecContext(ctx, append([]any{id}, row.Values()...)...); err != nil {
+					return fmt.Errorf("store rule figures of host %s: %w", id, err)
+				}
+			}
+			if _, err := updHost.ExecContext(ctx, int64(st.AckedSeq), nullMicros(st.LastSeen), st.AgentVersion, st.UpdaterVersion,
+				st.IntervalSeconds, nullMicros(st.BootTime), latest, hash, id); err != nil {
 				return fmt.Errorf("update host %s: %w", id, err)
 			}
 		}
@@ -114,7 +125,10 @@ func (s *Store) prepareIngest(ctx context.Context) error {
 		{&s.insOutage, `INSERT INTO outages (host_id, start_time, end_time, class, detail)
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&s.updHostState, `UPDATE hosts SET acked_seq = ?, last_seen = ?, agent_version = ?, updater_version = ?,
-			interval_seconds = ?, boot_time = ?, latest = coalesce(?, latest) WHERE id = ?`},
+			interval_seconds = ?, boot_time = ?, latest = coalesce(?, latest), fig_hash = coalesce(?, fig_hash) WHERE id = ?`},
+		{&s.upsFigures, `INSERT INTO host_figures (host_id, ` + strings.Join(storesql.FigureColumns, ", ") + `)
+			VALUES (?` + strings.Repeat(", ?", len(storesql.FigureColumns)) + `)
+			ON CONFLICT (host_id) DO UPDATE SET ` + storesql.FigureUpsertSet},
 	} {
 		st, err := s.w.PrepareContext(ctx, p.sql)
 		if err != nil {

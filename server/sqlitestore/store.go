@@ -72,7 +72,7 @@ type Store struct {
 
 	// Statements of the ingest path, prepared once on the writer (its only connection) and bound
 	// to each transaction with Tx.StmtContext, so SQLite does not re-parse them per commit.
-	selHostState, insSample, insOutage, updHostState, upsRollup *sql.Stmt
+	selHostState, insSample, insOutage, updHostState, upsRollup, upsFigures *sql.Stmt
 }
 
 // restrictFiles creates the database file mode 0600 if it does not exist, so SQLite, which gives
@@ -217,7 +217,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes both pools.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.selHostState, s.insSample, s.insOutage, s.updHostState, s.upsRollup} {
+	for _, st := range []*sql.Stmt{s.selHostState, s.insSample, s.insOutage, s.updHostState, s.upsRollup, s.upsFigures} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

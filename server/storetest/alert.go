@@ -1,9 +1,9 @@
 package storetest
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -26,6 +26,7 @@ func runAlert(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"AlertSilences", testAlertSilences},
 		{"AlertSave", testAlertSave},
 		{"AlertHostStates", testAlertHostStates},
+		{"AlertRuleFigures", testAlertRuleFigures},
 		{"AlertOutboxClaim", testAlertOutboxClaim},
 		{"AlertOutboxConcurrentClaims", testAlertOutboxConcurrent},
 		{"AlertPrune", testAlertPrune},
@@ -249,16 +250,14 @@ func testAlertHostStates(t *testing.T, f *fixture, s alert.Store) {
 			t.Errorf("host that never reported has LastSeen %v", st.LastSeen)
 		}
 	}
-	reps := map[string]*wire.Report{}
-	err = s.LatestReports(f.ctx, []string{h1.ID, never.ID}, func(id string, data []byte) error {
-		rep := new(wire.Report)
-		reps[id] = rep
-		return json.Unmarshal(data, rep)
-	})
-	if err != nil || len(reps) != 1 || reps[h1.ID] == nil {
-		t.Fatalf("LatestReports = %v, %v", reps, err)
+	figs := hostFigures(t, f, s, h1.ID, never.ID)
+	if len(figs) != 1 {
+		t.Fatalf("HostFigures = %v; want web-1's only (never never reported)", figs)
 	}
-	sameReport(t, "latest", reps[h1.ID], &r)
+	sameFigures(t, "web-1", figs[h1.ID], &r)
+	if got.FiguresHash == 0 {
+		t.Errorf("FiguresHash of a host with figures is 0")
+	}
 	// Many IDs at once (beyond any bound-parameter chunking).
 	ids := make([]string, 1500)
 	for i := range ids {
@@ -533,4 +532,131 @@ func testAlertAck(t *testing.T, f *fixture, s alert.Store) {
 	}
 	wantErr(t, "AckAlert of another open alert", s.AckAlert(f.ctx, other.ID, alert.Ack{By: "bob", At: at}, server.AuditEntry{Action: "alert.ack"}), nil)
 	wantErr(t, "AckAlert of a resolved alert", s.AckAlert(f.ctx, a.ID, alert.Ack{By: "bob", At: at}, server.AuditEntry{Action: "alert.ack"}), alert.ErrAlertResolved)
+}
+
+// hostFigures reads the rule figures of ids, by host.
+func hostFigures(t *testing.T, f *fixture, s alert.Store, ids ...string) map[string]alert.Figures {
+	t.Helper()
+	out := map[string]alert.Figures{}
+	err := s.HostFigures(f.ctx, ids, func(hf alert.HostFigures) error {
+		if _, dup := out[hf.HostID]; dup {
+			return fmt.Errorf("host %s twice", hf.HostID)
+		}
+		fig := hf.Figures
+		fig.Mounts, fig.Procs, fig.States = slices.Clone(fig.Mounts), slices.Clone(fig.Procs), slices.Clone(fig.States)
+		out[hf.HostID] = fig
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("HostFigures: %v", err)
+	}
+	return out
+}
+
+// sameFigures checks that stored figures are exactly the ones derived from want: the same bits
+// for every number (so both stores hold the report's double-precision values), NULL (NaN, 0,
+// nil) where the report lacks a figure.
+func sameFigures(t *testing.T, what string, got alert.Figures, want *wire.Report) {
+	t.Helper()
+	w, err := alert.FiguresOf(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []struct {
+		name      string
+		got, want float64
+	}{{"cpu", got.CPUBusy, w.CPUBusy}, {"mem_avail", got.MemAvailPct, w.MemAvailPct}, {"load1", got.Load1, w.Load1}, {"disk_max", got.DiskMax, w.DiskMax}} {
+		if math.Float64bits(n.got) != math.Float64bits(n.want) && !(math.IsNaN(n.got) && math.IsNaN(n.want)) {
+			t.Errorf("%s: figure %s = %v, want %v", what, n.name, n.got, n.want)
+		}
+	}
+	if got.Cores != w.Cores || got.ProcStart != w.ProcStart || got.ProcAlarm != w.ProcAlarm {
+		t.Errorf("%s: cores %d, proc start %d, proc alarm %v; want %d, %d, %v", what, got.Cores, got.ProcStart, got.ProcAlarm, w.Cores, w.ProcStart, w.ProcAlarm)
+	}
+	for _, l := range []struct {
+		name      string
+		got, want []byte
+	}{{"mounts", got.Mounts, w.Mounts}, {"procs", got.Procs, w.Procs}, {"states", got.States, w.States}} {
+		if (l.got == nil) != (l.want == nil) || string(l.got) != string(l.want) {
+			t.Errorf("%s: %s = %q, want %q", what, l.name, l.got, l.want)
+		}
+	}
+}
+
+// testAlertRuleFigures checks the narrow columns the alert rules read: written with the report,
+// replaced by the next one, kept by a commit of duplicates only, NULL where a report lacks a
+// figure, exact double precision in both stores, and a hash that changes with them only.
+func testAlertRuleFigures(t *testing.T, f *fixture, s alert.Store) {
+	h, _ := f.host("figures", server.DefaultGroup)
+	hashOf := func() int64 {
+		t.Helper()
+		sts, err := s.HostStates(f.ctx, []string{h.ID})
+		if err != nil || len(sts) != 1 {
+			t.Fatalf("HostStates = %v, %v", sts, err)
+		}
+		return sts[0].FiguresHash
+	}
+	if figs := hostFigures(t, f, s, h.ID); len(figs) != 0 || hashOf() != 0 {
+		t.Fatalf("figures before any report: %v, hash %d", figs, hashOf())
+	}
+
+	r1 := Report(1, reportTime(1))
+	r1.CPU.BusyPct, r1.Load.Load1 = 0.1, 12345.678
+	r1.Memory.TotalBytes, r1.Memory.AvailableBytes = 3, 1 // 33.333…%: not representable in float32
+	r1.Mounts[1].UsedPct = 1e300
+	r1.Units[1].ActiveState, r1.Units[1].Result = "failed", "exit-code"
+	r1.Hints = []wire.AnomalyHint{{Metric: "cpu.busy_pct", Value: 97.25, Score: -4.123456789, Mean: 1.0 / 3, StdDev: 0.7, Hour: 23}}
+	r1.Checks = []wire.CheckResult{{Name: "web", Kind: wire.CheckHTTP, OK: false, Value: 0.30000000000000004, Message: "status 503, want 200"},
+		{Name: "db", Kind: wire.CheckTCP, OK: true, Value: 2}}
+	r1.Events = append(r1.Events, wire.ProcEvent{Name: "nginx", Kind: wire.ProcRestarted})
+	r1.Processes[1].Running, r1.Processes[1].Instances = 0, nil
+	r1.Processes[0].Instances[2].StartTime = time.Date(2026, 11, 1, 8, 0, 5, 123456789, time.UTC) // nanoseconds kept
+	f.commit(server.HostReports{HostID: h.ID, Received: t0, Reports: []wire.Report{r1}})
+	figs := hostFigures(t, f, s, h.ID)
+	got := figs[h.ID]
+	sameFigures(t, "first report", got, &r1)
+	if got.States == nil || got.Procs == nil || !got.ProcAlarm || got.DiskMax != 1e300 {
+		t.Errorf("first report: figures %+v miss the failed unit, hint, failing check, down process or disk", got)
+	}
+	h1 := hashOf()
+	if h1 == 0 {
+		t.Fatal("no figure hash after a report")
+	}
+
+	// The next report replaces them; one with the same figures keeps the hash.
+	r2 := Report(2, reportTime(2))
+	r2.CPU.BusyPct = 99.99
+	r3 := r2
+	r3.Seq, r3.Time = 3, reportTime(3)
+	f.commit(server.HostReports{HostID: h.ID, Received: t0.Add(time.Second), Reports: []wire.Report{r2}})
+	sameFigures(t, "second report", hostFigures(t, f, s, h.ID)[h.ID], &r2)
+	h2 := hashOf()
+	if h2 == h1 || h2 == 0 {
+		t.Errorf("hash %d after new figures, was %d", h2, h1)
+	}
+	f.commit(server.HostReports{HostID: h.ID, Received: t0.Add(2 * time.Second), Reports: []wire.Report{r3}})
+	if h3 := hashOf(); h3 != h2 {
+		t.Errorf("hash %d after a report with the same figures, want %d", h3, h2)
+	}
+	// Duplicates only: nothing stored, the figures stay.
+	f.commit(server.HostReports{HostID: h.ID, Received: t0.Add(3 * time.Second), Reports: []wire.Report{r2}})
+	sameFigures(t, "after duplicates", hostFigures(t, f, s, h.ID)[h.ID], &r3)
+
+	// A report without figures: NULL everywhere, the hash still set.
+	bare := wire.Report{Seq: 4, Time: reportTime(4)}
+	f.commit(server.HostReports{HostID: h.ID, Received: t0.Add(4 * time.Second), Reports: []wire.Report{bare}})
+	got = hostFigures(t, f, s, h.ID)[h.ID]
+	sameFigures(t, "bare report", got, &bare)
+	if !math.IsNaN(got.CPUBusy) || !math.IsNaN(got.MemAvailPct) || !math.IsNaN(got.Load1) || !math.IsNaN(got.DiskMax) ||
+		got.Cores != 0 || got.Mounts != nil || got.Procs != nil || got.States != nil || got.ProcStart != 0 || got.ProcAlarm {
+		t.Errorf("bare report: figures %+v, want all NULL", got)
+	}
+	if hb := hashOf(); hb == 0 || hb == h2 {
+		t.Errorf("hash %d after a bare report", hb)
+	}
+	// Of several new reports in one commit, the last one's figures are kept.
+	r5, r6 := Report(5, reportTime(5)), Report(6, reportTime(6))
+	r6.Memory = nil
+	f.commit(server.HostReports{HostID: h.ID, Received: t0.Add(5 * time.Second), Reports: []wire.Report{r5, r6}})
+	sameFigures(t, "last of a batch", hostFigures(t, f, s, h.ID)[h.ID], &r6)
 }

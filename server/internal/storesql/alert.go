@@ -2,6 +2,7 @@ package storesql
 
 import (
 	"cmp"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -12,13 +13,17 @@ import (
 )
 
 // HostStateColumns are the columns of hosts ScanHostState reads.
-const HostStateColumns = `id, hostname, group_name, revoked, interval_seconds, last_seen, boot_time, acked_seq`
+const HostStateColumns = `id, hostname, group_name, revoked, interval_seconds, last_seen, boot_time, acked_seq, fig_hash`
 
-// ScanHostState reads HostStateColumns.
+// ScanHostState reads HostStateColumns; a NULL fig_hash (no figures yet) is 0.
 func ScanHostState(row Scanner) (alert.HostState, error) {
-	var h alert.HostState
+	var (
+		h    alert.HostState
+		hash sql.NullInt64
+	)
 	err := row.Scan(&h.ID, &h.Hostname, &h.Group, &h.Revoked, &h.IntervalSeconds, TimeInto(&h.LastSeen),
-		TimeInto(&h.BootTime), uint64Into(&h.AckedSeq))
+		TimeInto(&h.BootTime), uint64Into(&h.AckedSeq), &hash)
+	h.FiguresHash = hash.Int64
 	return h, err
 }
 
@@ -230,4 +235,29 @@ func PruneCutoff(before time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("prune alerts: no cutoff time: %w", server.ErrInvalid)
 	}
 	return Normal(before), nil
+}
+
+// AckColumns are the columns of alerts ScanAck reads.
+const AckColumns = `id, acked_at, acked_by`
+
+// AlertAck is an alert's acknowledgement as ScanAck reads it.
+type AlertAck struct {
+	AlertID int64
+	alert.Ack
+}
+
+// ScanAck reads AckColumns.
+func ScanAck(row Scanner) (AlertAck, error) {
+	var a AlertAck
+	err := row.Scan(&a.AlertID, TimeInto(&a.At), &a.By)
+	return a, err
+}
+
+// AcksByAlert indexes acknowledgements by alert ID (never nil).
+func AcksByAlert(acks []AlertAck) map[int64]alert.Ack {
+	out := make(map[int64]alert.Ack, len(acks))
+	for _, a := range acks {
+		out[a.AlertID] = a.Ack
+	}
+	return out
 }

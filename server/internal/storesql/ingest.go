@@ -1,13 +1,18 @@
 package storesql
 
 import (
+	"database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vigilhq/vigil/server"
+	"github.com/vigilhq/vigil/server/alert"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -52,6 +57,8 @@ type HostIngest struct {
 	BootTime        time.Time
 	// Latest is the new latest report's JSON, nil if no report was stored (keep the old one).
 	Latest []byte
+	// latestReport is the report of Latest, nil with it.
+	latestReport *wire.Report
 }
 
 // ScanHostIngest reads lead (destinations for columns selected before) and then
@@ -70,11 +77,12 @@ func ScanHostIngest(row Scanner, lead ...any) (*HostIngest, error) {
 // the agent and acknowledged across. Duplicates are skipped.
 func (st *HostIngest) Duplicate(r *wire.Report) bool { return r.Seq <= st.AckedSeq }
 
-// Apply makes r, a newly stored report newer than any before it, the host's latest. Empty
-// versions, a zero interval and a zero boot time keep the previous values.
+// Apply makes r, a newly stored report newer than any before it, the host's latest, with its
+// rule figures. Empty versions, a zero interval and a zero boot time keep the previous values.
 func (st *HostIngest) Apply(r *wire.Report, encoded []byte) {
 	st.AckedSeq = r.Seq
 	st.Latest = encoded
+	st.latestReport = r
 	if r.AgentVersion != "" {
 		st.AgentVersion = r.AgentVersion
 	}
@@ -87,6 +95,19 @@ func (st *HostIngest) Apply(r *wire.Report, encoded []byte) {
 	if !r.BootTime.IsZero() {
 		st.BootTime = Normal(r.BootTime)
 	}
+}
+
+// Figures derives the rule figures of the new latest report, once per commit and host (not per
+// report of a batch); nil if no report was stored (keep the old figures).
+func (st *HostIngest) Figures() (*FigureRow, error) {
+	if st.latestReport == nil {
+		return nil, nil
+	}
+	row, err := NewFigureRow(st.latestReport)
+	if err != nil {
+		return nil, fmt.Errorf("rule figures of report %d: %w", st.latestReport.Seq, err)
+	}
+	return row, nil
 }
 
 // Seen moves LastSeen to received, the server time a batch arrived, unless it is zero or not
@@ -138,4 +159,175 @@ func figure(v float64) any {
 		return nil
 	}
 	return f
+}
+
+// FigureColumns are the columns of host_figures (beside host_id) that hold the rule figures of
+// a host's latest report (alert.Figures), in the order of FigureRow's fields; CommitReports
+// upserts them with the report (FigureUpsertSet) and ScanHostFigures reads them. Every one is
+// NULL where the report lacks the figure. A host whose latest report predates them (migration
+// 0010) has no row and a NULL hosts.fig_hash, which the engine leaves alone until its next report.
+var FigureColumns = []string{"fig_cpu", "fig_mem_avail", "fig_load1", "fig_cores", "fig_disk_max",
+	"fig_mounts", "fig_proc_start", "fig_proc_alarm", "fig_procs", "fig_states"}
+
+// FigureUpsertSet is the DO UPDATE SET of the upsert of a host_figures row: every figure column
+// from the new row.
+var FigureUpsertSet = func() string {
+	sets := make([]string, len(FigureColumns))
+	for i, c := range FigureColumns {
+		sets[i] = c + " = excluded." + c
+	}
+	return strings.Join(sets, ", ")
+}()
+
+// FigureRow is the rule figures of a report as the figure columns hold them: nil is NULL. The
+// numbers are double precision in both stores (PostgreSQL double precision, SQLite REAL), so
+// both hold exactly the report's values.
+type FigureRow struct {
+	// Hash identifies the figures (FNV-64a of all the others, never 0), stored in hosts.fig_hash:
+	// a fleet scan reads only it to tell which hosts' figures changed.
+	Hash                          int64
+	CPU, MemAvail, Load1, DiskMax *float64
+	Cores                         *int64
+	Mounts                        *string
+	ProcStart                     *int64
+	ProcAlarm                     int64 // 0 or 1, never NULL
+	Procs, States                 *string
+}
+
+// NewFigureRow derives the rule figures of r.
+func NewFigureRow(r *wire.Report) (*FigureRow, error) {
+	f, err := alert.FiguresOf(r)
+	if err != nil {
+		return nil, err
+	}
+	num := func(v float64) *float64 {
+		if math.IsNaN(v) {
+			return nil
+		}
+		return &v
+	}
+	text := func(b []byte) *string {
+		if b == nil {
+			return nil
+		}
+		s := string(b)
+		return &s
+	}
+	row := &FigureRow{CPU: num(f.CPUBusy), MemAvail: num(f.MemAvailPct), Load1: num(f.Load1), DiskMax: num(f.DiskMax),
+		Mounts: text(f.Mounts), Procs: text(f.Procs), States: text(f.States)}
+	if r.CPU != nil {
+		c := int64(f.Cores)
+		row.Cores = &c
+	}
+	if f.ProcStart != 0 {
+		row.ProcStart = &f.ProcStart
+	}
+	if f.ProcAlarm {
+		row.ProcAlarm = 1
+	}
+	row.Hash = row.hash()
+	return row, nil
+}
+
+// hash is FNV-64a over every figure, NULLs included, mapped away from 0.
+func (row *FigureRow) hash() int64 {
+	h := fnv.New64a()
+	var b [9]byte
+	num := func(p *float64) {
+		b[0] = 0
+		if p != nil {
+			b[0] = 1
+			binary.LittleEndian.PutUint64(b[1:], math.Float64bits(*p))
+		}
+		h.Write(b[:])
+	}
+	integer := func(p *int64) {
+		b[0] = 0
+		if p != nil {
+			b[0] = 1
+			binary.LittleEndian.PutUint64(b[1:], uint64(*p))
+		}
+		h.Write(b[:])
+	}
+	text := func(p *string) {
+		n := int64(-1)
+		if p != nil {
+			n = int64(len(*p))
+		}
+		integer(&n)
+		if p != nil {
+			h.Write([]byte(*p))
+		}
+	}
+	num(row.CPU)
+	num(row.MemAvail)
+	num(row.Load1)
+	num(row.DiskMax)
+	integer(row.Cores)
+	text(row.Mounts)
+	integer(row.ProcStart)
+	integer(&row.ProcAlarm)
+	text(row.Procs)
+	text(row.States)
+	v := int64(h.Sum64())
+	if v == 0 {
+		v = 1
+	}
+	return v
+}
+
+// Values returns the figures in FigureColumns order as arguments: nil for NULL.
+func (row *FigureRow) Values() []any {
+	return []any{ptrArg(row.CPU), ptrArg(row.MemAvail), ptrArg(row.Load1), ptrArg(row.Cores), ptrArg(row.DiskMax),
+		ptrArg(row.Mounts), ptrArg(row.ProcStart), row.ProcAlarm, ptrArg(row.Procs), ptrArg(row.States)}
+}
+
+// ptrArg is *p as an argument, or nil (NULL) for a nil p.
+func ptrArg[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// HostFiguresColumns are the columns of host_figures ScanHostFigures reads: host_id and
+// FigureColumns.
+var HostFiguresColumns = "host_id, " + strings.Join(FigureColumns, ", ")
+
+// EachHostFigures scans every row of rows with ScanHostFigures and calls fn with it.
+func EachHostFigures(rows Rows, fn func(alert.HostFigures) error) error {
+	for rows.Next() {
+		hf, err := ScanHostFigures(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(hf); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// ScanHostFigures reads HostFiguresColumns.
+func ScanHostFigures(row Scanner) (alert.HostFigures, error) {
+	var (
+		hf                    alert.HostFigures
+		cores, start          sql.NullInt64
+		alarm                 int64
+		cpu, mem, load1, disk sql.NullFloat64
+		mounts, procs, states []byte
+	)
+	if err := row.Scan(&hf.HostID, &cpu, &mem, &load1, &cores, &disk, &mounts, &start, &alarm, &procs, &states); err != nil {
+		return alert.HostFigures{}, err
+	}
+	val := func(n sql.NullFloat64) float64 {
+		if !n.Valid {
+			return math.NaN()
+		}
+		return n.Float64
+	}
+	hf.CPUBusy, hf.MemAvailPct, hf.Load1, hf.DiskMax = val(cpu), val(mem), val(load1), val(disk)
+	hf.Cores, hf.ProcStart, hf.ProcAlarm = int(cores.Int64), start.Int64, alarm != 0
+	hf.Mounts, hf.Procs, hf.States = mounts, procs, states
+	return hf, nil
 }
