@@ -21,7 +21,7 @@ help: ## Show this help.
 build: ## Build stripped binaries stamped with VERSION into bin/.
 	@mkdir -p bin
 	@for b in $(ALL_BINARIES); do \
-		CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o bin/$$b ./cmd/$$b || exit 1; \
+		CGO_ENABLED=0 GOFLAGS= $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o bin/$$b ./cmd/$$b || exit 1; \
 	done
 	@echo "built $(ALL_BINARIES) $(VERSION) in bin/"
 
@@ -34,7 +34,7 @@ NFPM ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 .PHONY: packages
 packages: release-artifacts ## Build vigil-host and vigil-server .deb and .rpm for ARCHES into dist/packages/ (nfpm).
 	@for a in $(ARCHES); do \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$a $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o dist/server/vigil-server-linux-$$a ./cmd/vigil-server || exit 1; \
+		CGO_ENABLED=0 GOFLAGS= GOOS=linux GOARCH=$$a $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o dist/server/vigil-server-linux-$$a ./cmd/vigil-server || exit 1; \
 	done
 	VERSION='$(VERSION)' DIST=dist SERVER_DIST=dist/server OUT=dist/packages ARCHES='$(ARCHES)' NFPM='$(NFPM)' deploy/packages/build.sh
 	@ls -l dist/packages

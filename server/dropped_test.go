@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -88,4 +89,43 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no counter %s", name)
 	return 0
+}
+
+// failingDropped is a store whose ReportsDropped fails.
+type failingDropped struct{ server.Store }
+
+var errSumFailed = errors.New("sum failed")
+
+func (failingDropped) ReportsDropped(context.Context, string, time.Time) (server.DroppedReports, error) {
+	return server.DroppedReports{}, errSumFailed
+}
+
+// TestGetHostWithoutDroppedSum: when the sum of dropped reports fails, the host detail is still
+// served, without the figure (a failed sum costs the operator one figure, not the page).
+func TestGetHostWithoutDroppedSum(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "vigil.db"), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc, err := server.New(server.Config{Store: failingDropped{st}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := svc.CreateEnrollmentToken(ctx, admin, "", 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enr, err := svc.Enroll(ctx, wire.EnrollRequest{EnrollmentToken: tok, Hostname: "h", OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := svc.GetHost(ctx, admin, enr.HostID)
+	if err != nil {
+		t.Fatalf("GetHost with a failing sum: %v", err)
+	}
+	if h.ID != enr.HostID || h.Hostname != "h" || h.Dropped != (server.DroppedReports{}) {
+		t.Errorf("GetHost = %+v, want the host without a dropped figure", h)
+	}
 }

@@ -4,9 +4,15 @@ package wallclock
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 )
+
+// A test build says so at start, on stderr, before anything else logs: it must never run on a host.
+func init() {
+	slog.Warn("This is a vigil_fakeclock TEST build: its wall clock can be shifted by the file named in " + FileEnv + ". Never run it on a host.")
+}
 
 // Faked is true only in builds with the vigil_fakeclock tag.
 const Faked = true

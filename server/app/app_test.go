@@ -468,6 +468,29 @@ func TestPprofListen(t *testing.T) {
 			t.Errorf("pprof listener %s: %d %.200q, want %q", path, resp.StatusCode, b, want)
 		}
 	}
+	// No command line (it can hold --database-url's password), and no answer to another host
+	// name (DNS rebinding from a browser on this machine).
+	resp, err := http.Get(s.PprofURL + "cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK || strings.Contains(string(b), os.Args[0]) {
+		t.Errorf("pprof listener serves cmdline: %d %.200q", resp.StatusCode, b)
+	}
+	for host, want := range map[string]int{"rebound.example:80": http.StatusForbidden, "localhost": http.StatusOK, "[::1]:1": http.StatusOK} {
+		req, _ := http.NewRequest(http.MethodGet, s.PprofURL, nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("pprof listener, Host %q: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
 	// The main listener: neither without a token nor with the admin's.
 	for _, bearer := range []string{"", s.token} {
 		for _, path := range []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/cmdline"} {

@@ -38,14 +38,19 @@ func (s *Server) listenPprof() error {
 	if err != nil {
 		return fmt.Errorf("listen for pprof on %s: %w", s.cfg.PprofListen, err)
 	}
+	// "localhost" is resolved by Listen (/etc/hosts, then DNS): what it gave must be loopback.
+	if ta, ok := ln.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+		_ = ln.Close()
+		return fmt.Errorf("--pprof %q listened on %s: %w", s.cfg.PprofListen, ln.Addr(), ErrPprofNotLoopback)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index) // also the named profiles: heap, goroutine, …
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	// No /debug/pprof/cmdline: the command line can hold --database-url with its password.
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	s.pprofHTTP = &http.Server{
-		Handler:           mux,
+		Handler:           loopbackHostOnly(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		// No WriteTimeout: a CPU profile or trace streams for its ?seconds= (pprof refuses a
@@ -62,4 +67,23 @@ func (s *Server) listenPprof() error {
 	}()
 	s.log.Info("Serving Go profiles without authentication on loopback.", "url", s.PprofURL)
 	return nil
+}
+
+// loopbackHostOnly refuses a request whose Host is not a loopback IP literal or "localhost" (with
+// any port): a web page that rebinds its own name to 127.0.0.1 (DNS rebinding) then cannot read
+// the profiles from a browser on this machine.
+func loopbackHostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		ip := net.ParseIP(host)
+		if !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
+			http.Error(w, "pprof answers only requests to a loopback host name", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

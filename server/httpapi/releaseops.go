@@ -51,17 +51,22 @@ func (o ReleaseOps) Publish(ctx context.Context, p server.Principal, repo *relea
 	if err := repo.Publish(ctx, name); err != nil {
 		return release.Status{}, err
 	}
+	// Audited as soon as the publish is done, before anything else can fail: a draft once
+	// published is gone, so a retry could not audit it. The version comes from the status read
+	// after it, so it is left out when that read fails.
 	st, err := repo.Status(ctx)
-	if err != nil {
-		return release.Status{}, err
-	}
 	detail := ""
-	for _, role := range st.Roles {
-		if role.Role == metadata.TARGETS {
-			detail = fmt.Sprintf("targets version %d", role.Version)
+	if err == nil {
+		for _, role := range st.Roles {
+			if role.Role == metadata.TARGETS {
+				detail = fmt.Sprintf("targets version %d", role.Version)
+			}
 		}
 	}
 	o.audit(ctx, p, "draft.publish", "draft/"+name, detail)
+	if err != nil {
+		return release.Status{}, fmt.Errorf("published %s, then reading the repository status: %w", name, err)
+	}
 	return st, nil
 }
 
