@@ -43,7 +43,9 @@ func (a *API) getHost(w http.ResponseWriter, r *http.Request, p server.Principal
 		return
 	}
 	out := hostOut(h)
-	out.ReportsDropped = &api.ReportsDropped{Since: h.Dropped.Since, Count: h.Dropped.Count, Last: h.Dropped.Last}
+	if !h.Dropped.Since.IsZero() { // zero when the server could not read the sum (logged)
+		out.ReportsDropped = &api.ReportsDropped{Since: h.Dropped.Since, Count: h.Dropped.Count, Last: h.Dropped.Last}
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 
