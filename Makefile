@@ -89,7 +89,8 @@ BENCH_UPDATE_FLAGS ?= -rounds 1 -hosts 1,50
 # wall time to $(BENCH_OUT)/timings.txt.
 define bench_step
 	@echo "== $(1)"; t=$$(date +%s); set -o pipefail; { $(2) ; } 2>&1 | tee $(BENCH_OUT)/$(1).txt; rc=$$?; \
-	echo "$(1) $$(( $$(date +%s) - t )) s (exit $$rc)" >> $(BENCH_OUT)/timings.txt; exit $$rc
+	echo "$(1) $$(( $$(date +%s) - t )) s (exit $$rc)" >> $(BENCH_OUT)/timings.txt; \
+	if [ $$rc -ne 0 ]; then echo "== $(1) failed (exit $$rc); the next steps still run, make bench fails at the end"; fi
 endef
 
 # Not $(MAKE) itself: a line naming it runs even under make -n, which would start the soak.
@@ -108,12 +109,14 @@ bench: ## Benchmarks (15-minute budget; per-step wall time in BENCH_OUT/timings.
 	trap 'kill $$fp 2>/dev/null; wait $$fp' EXIT; \
 	echo "== footprint soak in the background (pid $$fp): $(BENCH_OUT)/footprint.txt"; \
 	$(BENCH_SUBMAKE) --no-print-directory bench-steps BENCH_OUT=$(BENCH_OUT) || exit 1; \
+	steps_rc=0; if grep -q '(exit [1-9]' $(BENCH_OUT)/timings.txt; then steps_rc=1; fi; \
 	echo "== waiting for the footprint soak ($(FOOTPRINT_DURATION), then three updates)"; \
 	wait $$fp; rc=$$?; trap - EXIT; \
 	echo "footprint $$(( $$(date +%s) - t )) s (exit $$rc), in the background" >> $(BENCH_OUT)/timings.txt; \
 	cat $(BENCH_OUT)/footprint.txt; \
 	echo "== charts"; $(GO) run ./e2e/benchcmd/benchcharts -in $(BENCH_OUT) -out docs/img/bench || rc=1; \
-	echo "== wall time per step"; cat $(BENCH_OUT)/timings.txt; exit $$rc
+	echo "== wall time per step"; cat $(BENCH_OUT)/timings.txt; \
+	if [ $$steps_rc -ne 0 ]; then echo "== a step failed: see (exit N) above"; rc=1; fi; exit $$rc
 
 .PHONY: bench-steps
 bench-steps: # make bench's foreground steps, one after the other (make bench runs the footprint soak beside them).
