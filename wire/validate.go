@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -67,7 +68,20 @@ func Unmarshal(data []byte, strict bool, v any) error {
 	return nil
 }
 
-func checkString(field, s string, max int, required bool) error {
+// fieldName names a checked field: a plain name, or an item of a list, which is formatted only
+// when a check fails (formatting every item's name cost ~5 % of the server's CPU per report).
+type fieldName interface{ string | item }
+
+// item names field name of the list's element i; it prints as list[i].name.
+type item struct {
+	list string
+	i    int
+	name string
+}
+
+func (f item) String() string { return f.list + "[" + strconv.Itoa(f.i) + "]." + f.name }
+
+func checkString[F fieldName](field F, s string, max int, required bool) error {
 	if required && s == "" {
 		return invalid("%s is required", field)
 	}
@@ -85,7 +99,7 @@ func checkString(field, s string, max int, required bool) error {
 	return nil
 }
 
-func checkTime(field string, t time.Time, required bool) error {
+func checkTime[F fieldName](field F, t time.Time, required bool) error {
 	if t.IsZero() {
 		if required {
 			return invalid("%s is required", field)
@@ -98,7 +112,7 @@ func checkTime(field string, t time.Time, required bool) error {
 	return nil
 }
 
-func checkPct(field string, v float64) error {
+func checkPct[F fieldName](field F, v float64) error {
 	if math.IsNaN(v) || v < 0 || v > 100 {
 		return invalid("%s %v not within 0..100", field, v)
 	}
@@ -213,29 +227,29 @@ func (r *Report) Validate() error {
 	}
 	for i, m := range r.Mounts {
 		errs = append(errs,
-			checkString(fmt.Sprintf("mounts[%d].path", i), m.Path, MaxNameLen, true),
-			checkString(fmt.Sprintf("mounts[%d].device", i), m.Device, MaxNameLen, false),
-			checkString(fmt.Sprintf("mounts[%d].fstype", i), m.FSType, 64, false),
-			checkPct(fmt.Sprintf("mounts[%d].used_pct", i), m.UsedPct),
-			checkPct(fmt.Sprintf("mounts[%d].inodes_used_pct", i), m.InodesPct))
+			checkString(item{"mounts", i, "path"}, m.Path, MaxNameLen, true),
+			checkString(item{"mounts", i, "device"}, m.Device, MaxNameLen, false),
+			checkString(item{"mounts", i, "fstype"}, m.FSType, 64, false),
+			checkPct(item{"mounts", i, "used_pct"}, m.UsedPct),
+			checkPct(item{"mounts", i, "inodes_used_pct"}, m.InodesPct))
 		if m.FreeBytes > m.TotalBytes || m.InodesFree > m.InodesTotal {
 			errs = append(errs, invalid("mounts[%d] free exceeds total", i))
 		}
 	}
 	for i, d := range r.Disks {
 		errs = append(errs,
-			checkString(fmt.Sprintf("disks[%d].device", i), d.Device, MaxNameLen, true),
+			checkString(item{"disks", i, "device"}, d.Device, MaxNameLen, true),
 			checkMax("disks.read_bytes_per_s", d.ReadBytesPS, MaxRate), checkMax("disks.write_bytes_per_s", d.WriteBytesPS, MaxRate),
 			checkMax("disks.read_iops", d.ReadIOPS, MaxRate), checkMax("disks.write_iops", d.WriteIOPS, MaxRate),
-			checkPct(fmt.Sprintf("disks[%d].util_pct", i), d.UtilizationPct))
+			checkPct(item{"disks", i, "util_pct"}, d.UtilizationPct))
 	}
 	for i, n := range r.Interfaces {
 		errs = append(errs,
-			checkString(fmt.Sprintf("interfaces[%d].interface", i), n.Interface, MaxNameLen, true),
+			checkString(item{"interfaces", i, "interface"}, n.Interface, MaxNameLen, true),
 			checkMax("interfaces.rx_bytes_per_s", n.RxBytesPS, MaxRate), checkMax("interfaces.tx_bytes_per_s", n.TxBytesPS, MaxRate))
 	}
 	for i, p := range r.Processes {
-		errs = append(errs, checkString(fmt.Sprintf("processes[%d].name", i), p.Name, MaxNameLen, true),
+		errs = append(errs, checkString(item{"processes", i, "name"}, p.Name, MaxNameLen, true),
 			checkCount("processes.instances", len(p.Instances), MaxPIDs))
 		if p.Running < 0 {
 			errs = append(errs, invalid("processes[%d].running is negative", i))
@@ -248,8 +262,8 @@ func (r *Report) Validate() error {
 		}
 	}
 	for i, e := range r.Events {
-		errs = append(errs, checkString(fmt.Sprintf("events[%d].name", i), e.Name, MaxNameLen, true),
-			checkTime(fmt.Sprintf("events[%d].time", i), e.Time, true))
+		errs = append(errs, checkString(item{"events", i, "name"}, e.Name, MaxNameLen, true),
+			checkTime(item{"events", i, "time"}, e.Time, true))
 		switch e.Kind {
 		case ProcStarted, ProcRestarted, ProcGone:
 		default:
@@ -258,15 +272,15 @@ func (r *Report) Validate() error {
 	}
 	for i, u := range r.Units {
 		errs = append(errs,
-			checkString(fmt.Sprintf("units[%d].name", i), u.Name, MaxNameLen, true),
-			checkString(fmt.Sprintf("units[%d].active_state", i), u.ActiveState, 64, false),
-			checkString(fmt.Sprintf("units[%d].sub_state", i), u.SubState, 64, false),
-			checkString(fmt.Sprintf("units[%d].result", i), u.Result, 64, false))
+			checkString(item{"units", i, "name"}, u.Name, MaxNameLen, true),
+			checkString(item{"units", i, "active_state"}, u.ActiveState, 64, false),
+			checkString(item{"units", i, "sub_state"}, u.SubState, 64, false),
+			checkString(item{"units", i, "result"}, u.Result, 64, false))
 	}
 	for i, o := range r.Outages {
-		errs = append(errs, checkTime(fmt.Sprintf("outages[%d].start", i), o.Start, true),
-			checkTime(fmt.Sprintf("outages[%d].end", i), o.End, true),
-			checkString(fmt.Sprintf("outages[%d].detail", i), o.Detail, MaxMessageLen, false))
+		errs = append(errs, checkTime(item{"outages", i, "start"}, o.Start, true),
+			checkTime(item{"outages", i, "end"}, o.End, true),
+			checkString(item{"outages", i, "detail"}, o.Detail, MaxMessageLen, false))
 		if o.End.Before(o.Start) {
 			errs = append(errs, invalid("outages[%d] ends before it starts", i))
 		}
@@ -277,8 +291,8 @@ func (r *Report) Validate() error {
 		}
 	}
 	for i, e := range r.Errors {
-		errs = append(errs, checkString(fmt.Sprintf("errors[%d].collector", i), e.Collector, 64, true),
-			checkString(fmt.Sprintf("errors[%d].message", i), e.Message, MaxMessageLen, false))
+		errs = append(errs, checkString(item{"errors", i, "collector"}, e.Collector, 64, true),
+			checkString(item{"errors", i, "message"}, e.Message, MaxMessageLen, false))
 	}
 	for i := range r.Checks {
 		c := &r.Checks[i]
@@ -431,7 +445,7 @@ func (w *ProcessWatch) Validate() error {
 }
 
 // checkAhead refuses a time more than MaxClockAhead after now.
-func checkAhead(field string, t, now time.Time) error {
+func checkAhead[F fieldName](field F, t, now time.Time) error {
 	if t.After(now.Add(MaxClockAhead)) {
 		return invalid("%s %s is %s ahead of the server's clock (at most %s allowed): fix the host's clock (NTP)",
 			field, t.UTC().Format(time.RFC3339), t.Sub(now).Round(time.Second), MaxClockAhead)
@@ -455,14 +469,14 @@ func (r *Report) CheckClock(now time.Time) error {
 	errs := []error{checkAhead("time", r.Time, now), checkAhead("boot_time", r.BootTime, now)}
 	for i, p := range r.Processes {
 		for _, in := range p.Instances {
-			errs = append(errs, checkAhead(fmt.Sprintf("processes[%d].start_time", i), in.StartTime, now))
+			errs = append(errs, checkAhead(item{"processes", i, "start_time"}, in.StartTime, now))
 		}
 	}
 	for i, e := range r.Events {
-		errs = append(errs, checkAhead(fmt.Sprintf("events[%d].time", i), e.Time, now))
+		errs = append(errs, checkAhead(item{"events", i, "time"}, e.Time, now))
 	}
 	for i, o := range r.Outages {
-		errs = append(errs, checkAhead(fmt.Sprintf("outages[%d].end", i), o.End, now))
+		errs = append(errs, checkAhead(item{"outages", i, "end"}, o.End, now))
 	}
 	return errors.Join(errs...)
 }
