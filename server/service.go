@@ -61,6 +61,10 @@ type Config struct {
 	// HostCacheTTL is how long a cached credential is used without a store read. Defaults to
 	// DefaultHostCacheTTL.
 	HostCacheTTL time.Duration
+	// AgentSettingsTTL is how long a host's effective agent settings, read for the answer to its
+	// report, are reused without a store read (changes on this replica drop them at once).
+	// Defaults to DefaultAgentSettingsTTL; negative: no cache (a store read per report).
+	AgentSettingsTTL time.Duration
 	// RevocationPoll is how often revocations made by other replicas are looked for, when the
 	// store can tell. Defaults to DefaultRevocationPoll.
 	RevocationPoll time.Duration
@@ -123,6 +127,9 @@ func (c *Config) setDefaults() error {
 	if c.HostCacheTTL <= 0 {
 		c.HostCacheTTL = DefaultHostCacheTTL
 	}
+	if c.AgentSettingsTTL == 0 {
+		c.AgentSettingsTTL = DefaultAgentSettingsTTL
+	}
 	if c.RevocationPoll <= 0 {
 		c.RevocationPoll = DefaultRevocationPoll
 	}
@@ -164,6 +171,8 @@ type Service struct {
 	pw      *hasher
 
 	hosts *hostCache // credential hash → host
+	// settings: host ID → effective agent settings for the answer to a report
+	settings *settingsCache
 	// overloadAt is when (Unix nanoseconds) ingest last turned a report away for the server's own
 	// overload; 0 if never (NoteOverload, LastOverload).
 	overloadAt atomic.Int64
@@ -175,11 +184,12 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		cfg:     cfg,
-		store:   cfg.Store,
-		log:     cfg.Logger,
-		metrics: newMetrics(cfg.Registerer),
-		hosts:   newHostCache(cfg.HostCacheSize, cfg.HostCacheTTL),
+		cfg:      cfg,
+		store:    cfg.Store,
+		log:      cfg.Logger,
+		metrics:  newMetrics(cfg.Registerer),
+		hosts:    newHostCache(cfg.HostCacheSize, cfg.HostCacheTTL),
+		settings: newSettingsCache(cfg.HostCacheSize, cfg.AgentSettingsTTL),
 	}
 	s.pw = newHasher()
 	s.login = newLoginLimiter(cfg.LoginMaxFailuresUser, cfg.LoginMaxFailuresAddress, cfg.LoginWindow, cfg.LoginLockout)
@@ -483,9 +493,15 @@ func (s *Service) IngestRaw(ctx context.Context, h Host, batch wire.ReportBatch,
 	}
 	ack := wire.Ack{AckedSeq: acked}
 	// Every answer carries the host's complete settings, so a change reaches the agent at its next
-	// report from any replica. The cost is one primary-key read per batch (next to the commit
-	// transaction) and a few hundred bytes at most in the answer: the lists are bounded
-	// (MaxSettingsProcesses, MaxSettingsUnits) and usually empty ("config":{}).
+	// report (from another replica: within AgentSettingsTTL). The cost is a primary-key read per
+	// host per AgentSettingsTTL and a few hundred bytes at most in the answer: the lists are
+	// bounded (MaxSettingsProcesses, MaxSettingsUnits) and usually empty ("config":{}).
+	now := s.cfg.Now()
+	config, ok, gen := s.settings.get(h.ID, now)
+	if ok {
+		ack.Config = config
+		return ack, nil
+	}
 	group, host, err := s.store.AgentSettings(ctx, h.ID)
 	if err != nil {
 		// The reports are committed: acknowledge them, and leave the agent's settings as they are.
@@ -493,6 +509,7 @@ func (s *Service) IngestRaw(ctx context.Context, h Host, batch wire.ReportBatch,
 		return ack, nil
 	}
 	ack.Config = EffectiveAgentSettings(group, host).Wire()
+	s.settings.put(h.ID, ack.Config, now, gen)
 	return ack, nil
 }
 
@@ -511,7 +528,9 @@ func (s *Service) SetGroupAgentSettings(ctx context.Context, p Principal, group 
 	if err := as.Validate(); err != nil {
 		return AgentSettings{}, err
 	}
-	if err := s.store.SetGroupAgentSettings(ctx, group, as, s.audit(p, "group.agent_settings", "group/"+group, as.String())); err != nil {
+	err := s.store.SetGroupAgentSettings(ctx, group, as, s.audit(p, "group.agent_settings", "group/"+group, as.String()))
+	s.settings.forgetAll()
+	if err != nil {
 		return AgentSettings{}, fmt.Errorf("set agent settings of group %s: %w", group, s.storeErr("set_group_agent_settings", err))
 	}
 	return as, nil
@@ -543,7 +562,9 @@ func (s *Service) SetHostAgentSettings(ctx context.Context, p Principal, hostID 
 	if as.IsZero() {
 		action = "host.agent_settings_clear"
 	}
-	if err := s.store.SetHostAgentSettings(ctx, hostID, as, s.audit(p, action, "host/"+hostID, as.String())); err != nil {
+	err := s.store.SetHostAgentSettings(ctx, hostID, as, s.audit(p, action, "host/"+hostID, as.String()))
+	s.settings.forgetAll()
+	if err != nil {
 		return fmt.Errorf("set agent settings of host %s: %w", hostID, s.storeErr("set_host_agent_settings", err))
 	}
 	return nil
@@ -715,6 +736,7 @@ func (s *Service) DeleteHost(ctx context.Context, p Principal, id string) error 
 	}
 	err = s.store.DeleteHost(ctx, id, s.audit(p, "host.delete", "host/"+id, "hostname="+h.Hostname))
 	s.hosts.forgetHost(id)
+	s.settings.forgetAll()
 	if err != nil {
 		return fmt.Errorf("delete host %s: %w", id, s.storeErr("delete_host", err))
 	}
@@ -730,7 +752,9 @@ func (s *Service) MoveHost(ctx context.Context, p Principal, id, group string) e
 	if h, err := s.store.GetHost(ctx, id); err == nil {
 		a.Before, a.After = "group="+h.Group, "group="+group
 	}
-	return s.storeErr("move_host", s.store.MoveHost(ctx, id, group, a))
+	err := s.store.MoveHost(ctx, id, group, a)
+	s.settings.forgetAll() // the host now has its new group's settings
+	return s.storeErr("move_host", err)
 }
 
 // ListGroups lists groups with their host counts.

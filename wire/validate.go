@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -67,7 +68,32 @@ func Unmarshal(data []byte, strict bool, v any) error {
 	return nil
 }
 
-func checkString(field, s string, max int, required bool) error {
+// errList collects the errors of many checks, keeping only the failures: a report's checks
+// are mostly nil, and appending every nil grew a slice per report on the server.
+type errList []error
+
+func (l *errList) add(errs ...error) {
+	for _, err := range errs {
+		if err != nil {
+			*l = append(*l, err)
+		}
+	}
+}
+
+// fieldName names a checked field: a plain name, or an item of a list, which is formatted only
+// when a check fails (formatting every item's name cost ~5 % of the server's CPU per report).
+type fieldName interface{ string | item }
+
+// item names field name of the list's element i; it prints as list[i].name.
+type item struct {
+	list string
+	i    int
+	name string
+}
+
+func (f item) String() string { return f.list + "[" + strconv.Itoa(f.i) + "]." + f.name }
+
+func checkString[F fieldName](field F, s string, max int, required bool) error {
 	if required && s == "" {
 		return invalid("%s is required", field)
 	}
@@ -85,7 +111,7 @@ func checkString(field, s string, max int, required bool) error {
 	return nil
 }
 
-func checkTime(field string, t time.Time, required bool) error {
+func checkTime[F fieldName](field F, t time.Time, required bool) error {
 	if t.IsZero() {
 		if required {
 			return invalid("%s is required", field)
@@ -98,7 +124,7 @@ func checkTime(field string, t time.Time, required bool) error {
 	return nil
 }
 
-func checkPct(field string, v float64) error {
+func checkPct[F fieldName](field F, v float64) error {
 	if math.IsNaN(v) || v < 0 || v > 100 {
 		return invalid("%s %v not within 0..100", field, v)
 	}
@@ -169,7 +195,8 @@ func (r *Report) Validate() error {
 	if r.Seq > math.MaxInt64 {
 		return invalid("seq out of range")
 	}
-	errs := []error{
+	var errs errList
+	errs.add(
 		checkTime("time", r.Time, true),
 		checkTime("boot_time", r.BootTime, false),
 		checkString("agent_version", r.AgentVersion, 64, false),
@@ -185,116 +212,116 @@ func (r *Report) Validate() error {
 		checkCount("errors", len(r.Errors), MaxErrors),
 		checkCount("checks", len(r.Checks), MaxChecks),
 		checkCount("hints", len(r.Hints), MaxHints),
-	}
+	)
 	if r.IntervalSeconds < 0 || r.IntervalSeconds > MaxIntervalSeconds {
-		errs = append(errs, invalid("interval_seconds %d out of range", r.IntervalSeconds))
+		errs.add(invalid("interval_seconds %d out of range", r.IntervalSeconds))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	if c := r.CPU; c != nil {
 		if c.Cores < 0 || c.Cores > 1<<16 {
-			errs = append(errs, invalid("cpu.cores %d out of range", c.Cores))
+			errs.add(invalid("cpu.cores %d out of range", c.Cores))
 		}
-		errs = append(errs, checkPct("cpu.busy_pct", c.BusyPct), checkPct("cpu.iowait_pct", c.IOWaitPct), checkPct("cpu.steal_pct", c.StealPct))
+		errs.add(checkPct("cpu.busy_pct", c.BusyPct), checkPct("cpu.iowait_pct", c.IOWaitPct), checkPct("cpu.steal_pct", c.StealPct))
 	}
 	if l := r.Load; l != nil {
-		errs = append(errs, checkMax("load.load1", l.Load1, MaxLoadAverage), checkMax("load.load5", l.Load5, MaxLoadAverage),
+		errs.add(checkMax("load.load1", l.Load1, MaxLoadAverage), checkMax("load.load5", l.Load5, MaxLoadAverage),
 			checkMax("load.load15", l.Load15, MaxLoadAverage))
 	}
 	if m := r.Memory; m != nil {
-		errs = append(errs, checkPct("memory.used_pct", m.UsedPct))
+		errs.add(checkPct("memory.used_pct", m.UsedPct))
 		if m.AvailableBytes > m.TotalBytes {
-			errs = append(errs, invalid("memory.available_bytes exceeds total_bytes"))
+			errs.add(invalid("memory.available_bytes exceeds total_bytes"))
 		}
 		if m.SwapFreeBytes > m.SwapTotalBytes {
-			errs = append(errs, invalid("memory.swap_free_bytes exceeds swap_total_bytes"))
+			errs.add(invalid("memory.swap_free_bytes exceeds swap_total_bytes"))
 		}
 	}
 	for i, m := range r.Mounts {
 		errs = append(errs,
-			checkString(fmt.Sprintf("mounts[%d].path", i), m.Path, MaxNameLen, true),
-			checkString(fmt.Sprintf("mounts[%d].device", i), m.Device, MaxNameLen, false),
-			checkString(fmt.Sprintf("mounts[%d].fstype", i), m.FSType, 64, false),
-			checkPct(fmt.Sprintf("mounts[%d].used_pct", i), m.UsedPct),
-			checkPct(fmt.Sprintf("mounts[%d].inodes_used_pct", i), m.InodesPct))
+			checkString(item{"mounts", i, "path"}, m.Path, MaxNameLen, true),
+			checkString(item{"mounts", i, "device"}, m.Device, MaxNameLen, false),
+			checkString(item{"mounts", i, "fstype"}, m.FSType, 64, false),
+			checkPct(item{"mounts", i, "used_pct"}, m.UsedPct),
+			checkPct(item{"mounts", i, "inodes_used_pct"}, m.InodesPct))
 		if m.FreeBytes > m.TotalBytes || m.InodesFree > m.InodesTotal {
-			errs = append(errs, invalid("mounts[%d] free exceeds total", i))
+			errs.add(invalid("mounts[%d] free exceeds total", i))
 		}
 	}
 	for i, d := range r.Disks {
 		errs = append(errs,
-			checkString(fmt.Sprintf("disks[%d].device", i), d.Device, MaxNameLen, true),
+			checkString(item{"disks", i, "device"}, d.Device, MaxNameLen, true),
 			checkMax("disks.read_bytes_per_s", d.ReadBytesPS, MaxRate), checkMax("disks.write_bytes_per_s", d.WriteBytesPS, MaxRate),
 			checkMax("disks.read_iops", d.ReadIOPS, MaxRate), checkMax("disks.write_iops", d.WriteIOPS, MaxRate),
-			checkPct(fmt.Sprintf("disks[%d].util_pct", i), d.UtilizationPct))
+			checkPct(item{"disks", i, "util_pct"}, d.UtilizationPct))
 	}
 	for i, n := range r.Interfaces {
 		errs = append(errs,
-			checkString(fmt.Sprintf("interfaces[%d].interface", i), n.Interface, MaxNameLen, true),
+			checkString(item{"interfaces", i, "interface"}, n.Interface, MaxNameLen, true),
 			checkMax("interfaces.rx_bytes_per_s", n.RxBytesPS, MaxRate), checkMax("interfaces.tx_bytes_per_s", n.TxBytesPS, MaxRate))
 	}
 	for i, p := range r.Processes {
-		errs = append(errs, checkString(fmt.Sprintf("processes[%d].name", i), p.Name, MaxNameLen, true),
+		errs.add(checkString(item{"processes", i, "name"}, p.Name, MaxNameLen, true),
 			checkCount("processes.instances", len(p.Instances), MaxPIDs))
 		if p.Running < 0 {
-			errs = append(errs, invalid("processes[%d].running is negative", i))
+			errs.add(invalid("processes[%d].running is negative", i))
 		}
 		for _, in := range p.Instances {
 			if in.PID <= 0 {
-				errs = append(errs, invalid("processes[%d] has a non-positive pid", i))
+				errs.add(invalid("processes[%d] has a non-positive pid", i))
 			}
-			errs = append(errs, checkTime("processes.start_time", in.StartTime, false))
+			errs.add(checkTime("processes.start_time", in.StartTime, false))
 		}
 	}
 	for i, e := range r.Events {
-		errs = append(errs, checkString(fmt.Sprintf("events[%d].name", i), e.Name, MaxNameLen, true),
-			checkTime(fmt.Sprintf("events[%d].time", i), e.Time, true))
+		errs.add(checkString(item{"events", i, "name"}, e.Name, MaxNameLen, true),
+			checkTime(item{"events", i, "time"}, e.Time, true))
 		switch e.Kind {
 		case ProcStarted, ProcRestarted, ProcGone:
 		default:
-			errs = append(errs, invalid("events[%d].kind %q unknown", i, e.Kind))
+			errs.add(invalid("events[%d].kind %q unknown", i, e.Kind))
 		}
 	}
 	for i, u := range r.Units {
 		errs = append(errs,
-			checkString(fmt.Sprintf("units[%d].name", i), u.Name, MaxNameLen, true),
-			checkString(fmt.Sprintf("units[%d].active_state", i), u.ActiveState, 64, false),
-			checkString(fmt.Sprintf("units[%d].sub_state", i), u.SubState, 64, false),
-			checkString(fmt.Sprintf("units[%d].result", i), u.Result, 64, false))
+			checkString(item{"units", i, "name"}, u.Name, MaxNameLen, true),
+			checkString(item{"units", i, "active_state"}, u.ActiveState, 64, false),
+			checkString(item{"units", i, "sub_state"}, u.SubState, 64, false),
+			checkString(item{"units", i, "result"}, u.Result, 64, false))
 	}
 	for i, o := range r.Outages {
-		errs = append(errs, checkTime(fmt.Sprintf("outages[%d].start", i), o.Start, true),
-			checkTime(fmt.Sprintf("outages[%d].end", i), o.End, true),
-			checkString(fmt.Sprintf("outages[%d].detail", i), o.Detail, MaxMessageLen, false))
+		errs.add(checkTime(item{"outages", i, "start"}, o.Start, true),
+			checkTime(item{"outages", i, "end"}, o.End, true),
+			checkString(item{"outages", i, "detail"}, o.Detail, MaxMessageLen, false))
 		if o.End.Before(o.Start) {
-			errs = append(errs, invalid("outages[%d] ends before it starts", i))
+			errs.add(invalid("outages[%d] ends before it starts", i))
 		}
 		switch o.Class {
 		case OutageDNS, OutageConnect, OutageTLS, OutageHTTP, OutageTimeout, OutageOther:
 		default:
-			errs = append(errs, invalid("outages[%d].class %q unknown", i, o.Class))
+			errs.add(invalid("outages[%d].class %q unknown", i, o.Class))
 		}
 	}
 	for i, e := range r.Errors {
-		errs = append(errs, checkString(fmt.Sprintf("errors[%d].collector", i), e.Collector, 64, true),
-			checkString(fmt.Sprintf("errors[%d].message", i), e.Message, MaxMessageLen, false))
+		errs.add(checkString(item{"errors", i, "collector"}, e.Collector, 64, true),
+			checkString(item{"errors", i, "message"}, e.Message, MaxMessageLen, false))
 	}
 	for i := range r.Checks {
 		c := &r.Checks[i]
 		if err := c.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("checks[%d]: %w", i, err))
+			errs.add(fmt.Errorf("checks[%d]: %w", i, err))
 			continue
 		}
 		for j := range i {
 			if r.Checks[j].Name == c.Name {
-				errs = append(errs, invalid("checks[%d]: name %q repeats checks[%d]", i, c.Name, j))
+				errs.add(invalid("checks[%d]: name %q repeats checks[%d]", i, c.Name, j))
 			}
 		}
 	}
 	for i := range r.Hints {
 		if err := r.Hints[i].Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("hints[%d]: %w", i, err))
+			errs.add(fmt.Errorf("hints[%d]: %w", i, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -431,7 +458,7 @@ func (w *ProcessWatch) Validate() error {
 }
 
 // checkAhead refuses a time more than MaxClockAhead after now.
-func checkAhead(field string, t, now time.Time) error {
+func checkAhead[F fieldName](field F, t, now time.Time) error {
 	if t.After(now.Add(MaxClockAhead)) {
 		return invalid("%s %s is %s ahead of the server's clock (at most %s allowed): fix the host's clock (NTP)",
 			field, t.UTC().Format(time.RFC3339), t.Sub(now).Round(time.Second), MaxClockAhead)
@@ -452,17 +479,18 @@ func (b *ReportBatch) CheckClock(now time.Time) error {
 
 // CheckClock refuses a report holding a time more than MaxClockAhead after now.
 func (r *Report) CheckClock(now time.Time) error {
-	errs := []error{checkAhead("time", r.Time, now), checkAhead("boot_time", r.BootTime, now)}
+	var errs errList
+	errs.add(checkAhead("time", r.Time, now), checkAhead("boot_time", r.BootTime, now))
 	for i, p := range r.Processes {
 		for _, in := range p.Instances {
-			errs = append(errs, checkAhead(fmt.Sprintf("processes[%d].start_time", i), in.StartTime, now))
+			errs.add(checkAhead(item{"processes", i, "start_time"}, in.StartTime, now))
 		}
 	}
 	for i, e := range r.Events {
-		errs = append(errs, checkAhead(fmt.Sprintf("events[%d].time", i), e.Time, now))
+		errs.add(checkAhead(item{"events", i, "time"}, e.Time, now))
 	}
 	for i, o := range r.Outages {
-		errs = append(errs, checkAhead(fmt.Sprintf("outages[%d].end", i), o.End, now))
+		errs.add(checkAhead(item{"outages", i, "end"}, o.End, now))
 	}
 	return errors.Join(errs...)
 }

@@ -54,6 +54,10 @@ func TestReportValidate(t *testing.T) {
 		{"mount without path", func(r *Report) { r.Mounts[0].Path = "" }, "mounts[0].path is required"},
 		{"control chars", func(r *Report) { r.Mounts[0].Path = "/a\nb" }, "control characters"},
 		{"invalid utf8", func(r *Report) { r.Units[0].Name = "\xff" }, "UTF-8"},
+		// Each list item's field is named by its index (formatted only when a check fails).
+		{"unit state utf8", func(r *Report) { r.Units[0].SubState = "\xff" }, "units[0].sub_state is not valid UTF-8"},
+		{"disk util", func(r *Report) { r.Disks = append(r.Disks, r.Disks...); r.Disks[1].UtilizationPct = 101 }, "disks[1].util_pct 101 not within 0..100"},
+		{"event without time", func(r *Report) { r.Events[0].Time = time.Time{} }, "events[0].time is required"},
 		{"long name", func(r *Report) { r.Interfaces[0].Interface = strings.Repeat("x", MaxNameLen+1) }, "longer than"},
 		{"too many mounts", func(r *Report) { r.Mounts = make([]Mount, MaxMounts+1) }, "mounts, at most"},
 		{"unknown event", func(r *Report) { r.Events[0].Kind = "exploded" }, "unknown"},

@@ -102,6 +102,26 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, wire.ErrorResponse{Error: wire.ErrorBody{Code: code, Message: msg}})
 }
 
+// writeCompactJSON writes v as writeJSON does, without indentation, for answers only programs
+// read on a hot path (the answer to every report): the same JSON value, ~30 % fewer bytes, and
+// no indentation pass.
+func writeCompactJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		writeJSON(w, status, v) // cannot happen for the types used; keep the one error path
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(wire.ProtocolHeader, protocolVersion)
+	w.WriteHeader(status)
+	if _, err := w.Write(append(data, '\n')); err != nil {
+		slog.Debug("Writing response failed.", "err", err)
+	}
+}
+
+// protocolVersion is wire.ProtocolVersion as the header carries it.
+var protocolVersion = strconv.Itoa(wire.ProtocolVersion)
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set(wire.ProtocolHeader, strconv.Itoa(wire.ProtocolVersion))

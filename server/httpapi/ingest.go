@@ -275,7 +275,7 @@ func (a *API) reports(w http.ResponseWriter, r *http.Request, h server.Host) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ack)
+	writeCompactJSON(w, http.StatusOK, ack)
 }
 
 // decodeReportBody decodes a report body (readReportBody's checks and limits), with each

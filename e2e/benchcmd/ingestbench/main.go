@@ -88,7 +88,8 @@ func serverMain(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	cfg := app.Config{DataDir: *dir, Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		HostRate: 1e6, HostBurst: 1e6, Committers: *committers, CommitLinger: *linger}
+		HostRate: 1e6, HostBurst: 1e6, Committers: *committers, CommitLinger: *linger,
+		PprofListen: os.Getenv("INGESTBENCH_PPROF")} // e.g. 127.0.0.1:6070: profile the server under load
 	switch *store {
 	case "sqlite":
 	case "postgres":
@@ -339,6 +340,7 @@ func orchestrate(args []string) int {
 	workers := fs.Int("workers", 32, "concurrent connections (the server decodes at most 32 report bodies at once)")
 	batches := fs.String("batch", "1,20", "reports per request, comma-separated")
 	jsonOut := fs.String("json", "", "also write every run and the machine to this file (JSON, for benchcharts)")
+	storesFlag := fs.String("stores", "", "stores to measure, comma-separated (default discard,sqlite and postgres when VIGIL_TEST_POSTGRES_URL is set)")
 	fs.Parse(args)
 	machine := benchout.Probe()
 	fleets, err := intList(*hostsFlag, 1, 1_000_000)
@@ -358,6 +360,18 @@ func orchestrate(args []string) int {
 		stores = append(stores, "postgres")
 	} else {
 		fmt.Println("VIGIL_TEST_POSTGRES_URL not set: PostgreSQL not measured")
+	}
+	if *storesFlag != "" {
+		stores = strings.Split(*storesFlag, ",")
+		if !slices.Contains(stores, "discard") {
+			stores = append([]string{"discard"}, stores...) // the ratio's denominator
+		}
+		for _, st := range stores {
+			if st != "discard" && st != "sqlite" && (st != "postgres" || pgBase == "") {
+				fmt.Fprintf(os.Stderr, "bad -stores: %q (postgres needs VIGIL_TEST_POSTGRES_URL)\n", st)
+				return 2
+			}
+		}
 	}
 	bs, err := intList(*batches, 1, wire.MaxReportsPerBatch)
 	if err != nil {
