@@ -49,8 +49,8 @@ func (u *Updater) postEvent(ctx context.Context, e wire.UpdateEvent) error {
 		return nil
 	}
 	u.warnRefused(ctx, causeClockAhead, e, ae, fmt.Sprintf(
-		"The server refused an update event: this host's clock is %s ahead of the server's. Fix the host's clock (NTP); "+
-			"until then update checks fail on metadata that looks expired, and events are sent again with the server's time.", skew))
+		"The server refused an update event: this host's clock is %s ahead of the server's. Fix the host's clock (NTP): "+
+			"it cannot update until then. Events are sent again with the server's time and the skew noted.", skew))
 	err = u.api.do(ctx, http.MethodPost, eventsPath, clamped(e, ae.Date, skew), nil, 0)
 	if ae, refused := refusal(err); refused {
 		u.warnRefused(ctx, fmt.Sprint(ae.Status, ae.Code, ae.Message), e, ae,
