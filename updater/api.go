@@ -92,6 +92,9 @@ func (a *apiClient) doAs(ctx context.Context, cred, method, path string, body an
 		var e wire.ErrorResponse
 		_ = wire.Decode(resp.Body, maxErrorBody, false, &e)
 		err := &apiError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+		if d, perr := http.ParseTime(resp.Header.Get("Date")); perr == nil {
+			err.Date = d
+		}
 		if resp.StatusCode >= 500 || resp.StatusCode == 429 {
 			return statusError(err)
 		}
@@ -110,6 +113,9 @@ func (a *apiClient) doAs(ctx context.Context, cred, method, path string, body an
 type apiError struct {
 	Status        int
 	Code, Message string
+	// Date is the server's clock when it answered (its Date header, to the second); zero when it
+	// sent none or none that parses.
+	Date time.Time
 }
 
 func (e *apiError) Error() string {
@@ -144,9 +150,9 @@ func (a *apiClient) desired(ctx context.Context) (wire.UpdateDesired, error) {
 	return d, nil
 }
 
-// postEvents posts the outbox oldest first and returns how many the server took (or rejected
-// as invalid: 4xx other than 401, which a retry cannot fix), stopping at the first that cannot
-// be delivered now.
+// postEvents posts the outbox oldest first and returns how many the server took (or refused:
+// 4xx other than 401 and 429, which a retry cannot fix), stopping at the first that cannot be
+// delivered now.
 func postEvents(ctx context.Context, ev []wire.UpdateEvent, post func(context.Context, wire.UpdateEvent) error) (int, error) {
 	for i, e := range ev {
 		err := post(ctx, e)

@@ -46,7 +46,10 @@
 // temporary file of ours left. An interrupted trial is tried once more; a second interruption or a
 // failed health gate quarantines the version, until the server's quarantine generation changes
 // (an operator's clear-quarantine). An update event that tells of a state change is written in
-// the same journal write as the change, with an ID the server dedupes on.
+// the same journal write as the change, with an ID the server dedupes on. An event the server
+// refuses (a 4xx other than 401 and 429) is dropped and logged at WARN once per cause, but for one
+// stamped more than wire.MaxClockAhead after the server's Date: that one is posted again with the
+// server's time and the skew noted in its reason (see postEvent).
 //
 // # Test hook
 //

@@ -13,6 +13,12 @@ const (
 	keyPID      = "pid"
 	keyBinary   = "binary"
 	keyDelay    = "delay"
+
+	keyStatus        = "status"
+	keyCode          = "code"
+	keyServerMessage = "server_message"
+	keyPhase         = "phase"
+	keyResult        = "result"
 )
 
 // syncFile fsyncs a file by name.

@@ -1,6 +1,7 @@
 package updater_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -144,8 +145,17 @@ type harness struct {
 	events  []wire.UpdateEvent
 	// desiredCalls counts answered GET /api/v1/updates/desired.
 	desiredCalls int
+	// serverClock is how far the events API's clock (its Date header and clock check) is from
+	// the test's: negative puts the updater's clock ahead of the server's.
+	serverClock time.Duration
+	// refuseEvents makes the events API refuse every event (400 "bad event").
+	refuseEvents bool
+	// eventPosts counts POST /api/v1/updates/events, refused ones included.
+	eventPosts int
 
 	u *updater.Updater
+	// logger, when set, is the Updater's logger (default testLogger).
+	logger *slog.Logger
 }
 
 func newHarness(t *testing.T) *harness {
@@ -170,9 +180,22 @@ func newHarness(t *testing.T) *harness {
 		json.NewEncoder(w).Encode(d)
 	})
 	mux.HandleFunc("POST /api/v1/updates/events", func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		now := time.Now().Add(h.serverClock)
+		h.eventPosts++
+		refuse := h.refuseEvents
+		h.mu.Unlock()
+		w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
 		var e wire.UpdateEvent
-		if err := wire.Decode(r.Body, 1<<16, false, &e); err != nil || e.Validate() != nil {
+		if err := wire.Decode(r.Body, 1<<16, false, &e); err != nil || e.Validate() != nil || refuse {
 			http.Error(w, `{"error":{"code":"invalid","message":"bad event"}}`, 400)
+			return
+		}
+		// As the server does: a time more than wire.MaxClockAhead ahead is refused, saying so.
+		if err := e.CheckClock(now); err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(w).Encode(wire.ErrorResponse{Error: wire.ErrorBody{Code: "invalid", Message: err.Error()}})
 			return
 		}
 		h.mu.Lock()
@@ -265,7 +288,7 @@ func (h *harness) config() updater.Config {
 		VersionTimeout: 5 * time.Second,
 		Version:        "1.0.0",
 		Supervisor:     updater.SupervisorConfig{MinBackoff: 50 * time.Millisecond, StopTimeout: 3 * time.Second},
-		Logger:         testLogger(h.t),
+		Logger:         cmp.Or(h.logger, testLogger(h.t)),
 	}
 }
 

@@ -130,6 +130,9 @@ type Updater struct {
 	cred  *syscall.Credential
 
 	refused map[string]bool // refusals already reported, so a standing pin is reported once
+	// eventRefusal is the cause of the last update event the server refused, logged at WARN once
+	// until an event goes through as it was (Run's goroutine only).
+	eventRefusal string
 
 	downloaded bool // the current cycle downloaded a build (releaseMemory; Run's goroutine only)
 }
@@ -276,9 +279,7 @@ func (u *Updater) flushEvents(ctx context.Context) {
 	if err != nil || len(j.Outbox) == 0 {
 		return
 	}
-	n, err := postEvents(ctx, j.Outbox, func(ctx context.Context, e wire.UpdateEvent) error {
-		return u.api.do(ctx, "POST", "/api/v1/updates/events", e, nil, 0)
-	})
+	n, err := postEvents(ctx, j.Outbox, u.postEvent)
 	if err != nil && !errors.Is(err, errNotEnrolled) {
 		u.log.Debug("Update events stay queued.", keyError, err)
 	}

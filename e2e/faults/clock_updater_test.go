@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -184,8 +185,9 @@ func TestUpdaterClockJumps(t *testing.T) {
 	}
 	// The outcomes reach the server exactly once and the event outbox drains. The check that
 	// failed on expired metadata is stamped by the clock 8 days ahead: the server refuses it (more
-	// than wire.MaxClockAhead) and the updater drops a refused event (an open finding, see
-	// docs/RELIABILITY.md); the row says which happened.
+	// than wire.MaxClockAhead), the updater says so at WARN once, naming the skew and the fix, and
+	// posts it again with the server's time and the skew in its reason, so the operator sees in
+	// the host's update events why it did not update.
 	hs, err := admin.ListHosts(ctx, "clock")
 	if err != nil || len(hs) != 1 {
 		t.Fatalf("hosts: %v, %v", hs, err)
@@ -202,11 +204,28 @@ func TestUpdaterClockJumps(t *testing.T) {
 			t.Errorf("%d commit events for %s, want 1", n, v)
 		}
 	}
-	expiredCheck := fmt.Sprintf("event (\"expired\") never reached the server: stamped 8 days ahead, refused (over %s) and dropped", wire.MaxClockAhead)
-	for _, e := range events {
-		if e.Phase == wire.PhaseCheck && e.Result == wire.ResultFailed && strings.Contains(e.Reason, "expired") {
-			expiredCheck = fmt.Sprintf("event reached the server, stamped %s ahead of its arrival", e.Time.Sub(e.ReceivedAt).Round(time.Hour))
+	var expired *api.UpdateEvent
+	ids := map[string]bool{}
+	for i, e := range events {
+		if e.ID != "" && ids[e.ID] {
+			t.Errorf("event %s recorded twice", e.ID)
 		}
+		ids[e.ID] = true
+		if e.Phase == wire.PhaseCheck && e.Result == wire.ResultFailed && strings.Contains(e.Reason, "expired") && expired == nil {
+			expired = &events[i]
+		}
+	}
+	switch {
+	case expired == nil:
+		t.Errorf("no failed check naming the expired metadata reached the server; events:\n%+v", events)
+	case !aboutEightDays(skewNote, expired.Reason):
+		t.Errorf("the failed check's reason %q does not note the host's clock 8 days ahead", expired.Reason)
+	case expired.Time.After(expired.ReceivedAt) || expired.ReceivedAt.Sub(expired.Time) > time.Minute:
+		t.Errorf("the failed check is stamped %v, received %v: want the server's time", expired.Time, expired.ReceivedAt)
+	}
+	const refusedWarn = `level=WARN msg="The server refused an update event: this host's clock is `
+	if n := e2eproc.CountLines(upd.Log, refusedWarn); n != 1 || !aboutEightDays(warnSkew, logText(upd.Log)) {
+		t.Errorf("%d WARN lines say the server refused events of a clock 8 days ahead, want 1 (once, not every poll):\n%s", n, e2eproc.Tail(upd.Log, 40))
 	}
 	if !e2eproc.LogHas(upd.Log, "timestamp.json is expired") {
 		t.Error("the updater never logged the expired timestamp metadata")
@@ -229,8 +248,31 @@ func TestUpdaterClockJumps(t *testing.T) {
 		Fault: "the real updater's wall clock jumps forwards and backwards (vigil_fakeclock build)",
 		Tried: fmt.Sprintf("+8 days (timestamp and snapshot metadata expired), -30 min, and -12 h with a restart (server certificate not yet valid), each with a new version pinned; %d polls held at each of the first and last", polls),
 		Result: "refresh refused (expired metadata, then TLS), logged as a failed update check; the agent kept running its version, no rollback, no quarantine; " +
-			"each pinned update installed once the clock was right (at -30 min, at once), each commit reported once; never an older version; the failed check " + expiredCheck,
+			"each pinned update installed once the clock was right (at -30 min, at once), each commit reported once; never an older version; " +
+			"the failed check's event, refused as 8 days ahead, was logged at WARN once and reached the server with its time and the skew noted",
 	})
+}
+
+// skewNote and warnSkew find the skew the updater notes in an event's reason and says in its WARN.
+var (
+	skewNote = regexp.MustCompile(`\[host clock (\S+) ahead of the server; time set to the server's\]$`)
+	warnSkew = regexp.MustCompile(`The server refused an update event: this host's clock is (\S+) ahead`)
+)
+
+// aboutEightDays reports whether re finds in s a duration within a minute of 8 days.
+func aboutEightDays(re *regexp.Regexp, s string) bool {
+	m := re.FindStringSubmatch(s)
+	if m == nil {
+		return false
+	}
+	d, err := time.ParseDuration(m[1])
+	return err == nil && d > 8*24*time.Hour-time.Minute && d < 8*24*time.Hour+time.Minute
+}
+
+// logText returns the log at path ("" when unreadable).
+func logText(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
 }
 
 // fetchBody returns the body of an unauthenticated GET from s.

@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -61,5 +64,68 @@ func TestImplausibleReportsRefused(t *testing.T) {
 	ev := wire.UpdateEvent{Phase: wire.PhaseCheck, Result: wire.ResultOK, Time: time.Date(2199, 1, 1, 0, 0, 0, 0, time.UTC)}
 	if st, _, body := e.do(t, "127.0.0.1", "POST", "/api/v1/updates/events", host.Credential, ev); st != http.StatusBadRequest || !strings.Contains(body, "ahead of the server's clock") {
 		t.Fatalf("update event in 2199: %d %s, want 400", st, body)
+	}
+}
+
+// TestClockAheadEventResent: the contract the updater relies on to tell the operator about a
+// clock more than wire.MaxClockAhead ahead. Such an event is refused (400) and not stored, and
+// the answer carries the server's clock in its Date header; the same event (same ID) stamped with
+// that Date and the skew noted in its reason is stored, once however often it is posted.
+func TestClockAheadEventResent(t *testing.T) {
+	e := newBruteEnv(t)
+	ctx := context.Background()
+	boot := server.Principal{Name: "test", Role: server.RoleAdmin}
+	tok, _, err := e.svc.CreateEnrollmentToken(ctx, boot, "", time.Hour, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := e.svc.Enroll(ctx, wire.EnrollRequest{EnrollmentToken: tok, Hostname: "h", OS: "linux", Arch: "amd64", AgentVersion: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(ev wire.UpdateEvent) (int, time.Time, string) {
+		t.Helper()
+		b, _ := json.Marshal(ev)
+		req, _ := http.NewRequest(http.MethodPost, e.base+"/api/v1/updates/events", bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+host.Credential)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		date, err := http.ParseTime(resp.Header.Get("Date"))
+		if err != nil {
+			t.Fatalf("answer %d without a Date header: %v", resp.StatusCode, err)
+		}
+		return resp.StatusCode, date, string(body)
+	}
+	ev := wire.UpdateEvent{ID: "0123456789abcdef0123456789abcdef", FromVersion: "1.0.0", ToVersion: "1.1.0",
+		Phase: wire.PhaseCheck, Result: wire.ResultFailed, Reason: "timestamp.json is expired",
+		Time: time.Now().Add(8 * 24 * time.Hour)}
+	st, date, body := post(ev)
+	if st != http.StatusBadRequest || !strings.Contains(body, "ahead of the server's clock") {
+		t.Fatalf("event 8 days ahead: %d %s, want 400 saying the clock is ahead", st, body)
+	}
+	if skew := ev.Time.Sub(date); skew <= wire.MaxClockAhead {
+		t.Fatalf("Date %v is not the server's clock: the event is only %v ahead of it", date, skew)
+	}
+	if evs, err := e.svc.ListUpdateEvents(ctx, boot, host.HostID); err != nil || len(evs) != 0 {
+		t.Fatalf("after the refusal: %d events stored (%v), want 0", len(evs), err)
+	}
+	ev.Time = date
+	ev.Reason += " [host clock 192h0m0s ahead of the server; time set to the server's]"
+	for range 2 {
+		if st, _, body := post(ev); st != http.StatusNoContent {
+			t.Fatalf("the event at the server's time: %d %s, want 204", st, body)
+		}
+	}
+	evs, err := e.svc.ListUpdateEvents(ctx, boot, host.HostID)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("%d events stored (%v), want 1", len(evs), err)
+	}
+	if got := evs[0]; got.ID != ev.ID || !got.Time.Equal(date) || got.Reason != ev.Reason {
+		t.Errorf("stored %+v, want id %s at %v with reason %q", got.UpdateEvent, ev.ID, date, ev.Reason)
 	}
 }

@@ -246,10 +246,6 @@ Found by this suite and still open:
   every report), the count goes with it; only the drops since the last refused report reach the
   server (TestAgentClockJumps: 1 of 3 in one run, 3 of 3 in another, where the drops were
   counted into a report the server took). The log names every dropped seq.
-- An updater whose clock is more than a day ahead cannot tell the server why it does not update:
-  its "check failed: timestamp.json is expired" event carries its own time, the server refuses it
-  (more than wire.MaxClockAhead ahead, 400) and the updater drops an event the server refuses (4xx)
-  without a log line (TestUpdaterClockJumps). The host shows only its old version; its log says why.
 - On a full disk with the whole spool in one segment (the default 32 MiB spool has 4 MiB segments, so
   any spool smaller than that), nothing older can be dropped: the report being written is lost
   instead, logged and counted (TestAgentDiskFull's case).
