@@ -241,11 +241,6 @@ without touching the host's.
 
 Found by this suite and still open:
 
-- spool_dropped under-counts reports the server refuses: the count of drops rides on the next
-  report, and when that report is refused and dropped too (a clock more than a day ahead refuses
-  every report), the count goes with it; only the drops since the last refused report reach the
-  server (TestAgentClockJumps: 1 of 3 in one run, 3 of 3 in another, where the drops were
-  counted into a report the server took). The log names every dropped seq.
 - An updater whose clock is more than a day ahead cannot tell the server why it does not update:
   its "check failed: timestamp.json is expired" event carries its own time, the server refuses it
   (more than wire.MaxClockAhead ahead, 400) and the updater drops an event the server refuses (4xx)
