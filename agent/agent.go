@@ -124,7 +124,7 @@ type Config struct {
 	// MaxBackoff caps the delay between retries. Defaults to DefaultMaxBackoff.
 	MaxBackoff time.Duration
 	// Idle, if set, is called after each collection or delivery, before the loop sleeps until
-	// the next one (cmd/vigil-agent returns freed memory to the OS there, every sixth time).
+	// the next one (cmd/vigil-agent returns freed memory to the OS there, when enough was allocated).
 	Idle func()
 	// Dial replaces dialling the server or the proxy (tests); TLS is still done on the connection
 	// it returns. Nil uses a net.Dialer.
