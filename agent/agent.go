@@ -331,9 +331,11 @@ func (a *Agent) cycle(now time.Time) {
 	r.Checks = a.checks.Results(now)
 	r.Hints = a.hints(now, r)
 	dropped, corrupt := a.spool.TakeCounters()
-	if dropped > 0 {
-		a.countDrops(dropped)
-		if _, err := a.drops.lostCarriers(a.spool); err != nil {
+	if dropped > 0 { // this report carries them: seq-1 is the last that does not
+		if err := a.drops.dropped(dropped, seq-1); err != nil {
+			a.log.Error("Could not record the dropped reports; their count may not reach the server after a restart.", keyError, err)
+		}
+		if _, err := a.drops.lostCarriers(a.spool, seq-1); err != nil {
 			a.log.Error("Could not record the dropped reports; their count may not reach the server.", keyError, err)
 		}
 	}
@@ -515,7 +517,7 @@ func (a *Agent) refused(se *sendError, first uint64) {
 	}
 }
 
-// countDrops adds n dropped reports to the ledger.
+// countDrops adds n dropped reports to the ledger, to be carried by the next report reserved.
 func (a *Agent) countDrops(n uint64) {
 	if err := a.drops.dropped(n, a.spool.lastReserved()); err != nil {
 		a.log.Error("Could not record the dropped reports; their count may not reach the server after a restart.", keyError, err)

@@ -104,7 +104,7 @@ func openDrops(path string, sp *Spool) (*dropLedger, error) {
 		}
 	}
 	// Carriers the spool no longer holds were dropped with it (full), their counts not delivered.
-	if _, err := d.lostCarriers(sp); err != nil {
+	if _, err := d.lostCarriers(sp, sp.lastReserved()); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -135,7 +135,7 @@ func (d *dropLedger) save() error {
 	return nil
 }
 
-// dropped adds n drops, noted when seq was the highest reserved, and saves the ledger.
+// dropped adds n drops, to be carried by the first report spooled above seq, and saves the ledger.
 func (d *dropLedger) dropped(n, seq uint64) error {
 	d.pending += n
 	d.after = max(d.after, seq)
@@ -180,20 +180,21 @@ func (d *dropLedger) refusedSeq(seq, last uint64) error {
 }
 
 // lostCarriers moves the counts of carriers no longer in the spool (dropped when it was full)
-// back to pending, and reports whether there were any.
-func (d *dropLedger) lostCarriers(sp *Spool) (bool, error) {
+// back to pending, to be carried by the first report spooled above seq, and reports whether there
+// were any.
+func (d *dropLedger) lostCarriers(sp *Spool, seq uint64) (bool, error) {
 	lost := false
 	for i := 0; i < len(d.carried); {
-		seq, ok, err := sp.firstAfter(d.carried[i].seq - 1)
+		first, ok, err := sp.firstAfter(d.carried[i].seq - 1)
 		if err != nil {
 			return lost, err
 		}
-		if ok && seq == d.carried[i].seq {
+		if ok && first == d.carried[i].seq {
 			i++
 			continue
 		}
 		d.pending += d.carried[i].n
-		d.after = max(d.after, sp.lastReserved())
+		d.after = max(d.after, seq)
 		d.carried = slices.Delete(d.carried, i, i+1)
 		lost = true
 	}

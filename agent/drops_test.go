@@ -90,3 +90,60 @@ func TestDropLedgerWritesOnlyOnDrops(t *testing.T) {
 		t.Fatalf("ledger after a refused report: %q, %v", b, err)
 	}
 }
+
+// TestDropLedgerCarrierDroppedBySpool: a report carrying drops that the full spool then drops
+// hands its count on (with its own drop, which the spool counts), in memory and after a restart.
+func TestDropLedgerCarrierDroppedBySpool(t *testing.T) {
+	dir := t.TempDir()
+	sp, err := OpenSpool(filepath.Join(dir, "spool"), minSpoolBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := openDrops(filepath.Join(dir, "drops"), sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.dropped(5, 0); err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, 2<<10)
+	appendOne := func() uint64 {
+		seq, err := sp.Reserve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sp.Append(seq, payload); err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	carrier := appendOne()
+	d.spooled(carrier, d.pending)
+	if lost, err := d.lostCarriers(sp, sp.lastReserved()); err != nil || lost {
+		t.Fatalf("carrier still spooled: lost %v, %v", lost, err)
+	}
+	for sp.Pending() > 0 && firstSpooled(t, sp) <= carrier { // fill until the carrier's segment goes
+		appendOne()
+	}
+	if lost, err := d.lostCarriers(sp, sp.lastReserved()); err != nil || !lost || d.pending != 5 || len(d.carried) != 0 {
+		t.Fatalf("after the spool dropped the carrier: lost %v (%v), pending %d, carried %v; want 5 pending again", lost, err, d.pending, d.carried)
+	}
+	crash(t, sp)
+	sp, err = OpenSpool(filepath.Join(dir, "spool"), minSpoolBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	if d, err = openDrops(filepath.Join(dir, "drops"), sp); err != nil || d.pending != 5 || len(d.carried) != 0 {
+		t.Fatalf("after a restart: pending %d, carried %v, %v; want 5 pending", d.pending, d.carried, err)
+	}
+}
+
+func firstSpooled(t *testing.T, sp *Spool) uint64 {
+	t.Helper()
+	seq, ok, err := sp.firstAfter(0)
+	if err != nil || !ok {
+		t.Fatalf("spool empty: %v", err)
+	}
+	return seq
+}
