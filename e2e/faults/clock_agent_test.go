@@ -100,6 +100,14 @@ func TestAgentClockJumps(t *testing.T) {
 		alive()
 		return lastAcked() >= last, nil
 	})
+	// The count of the dropped reports and the TLS outage ride on the next report spooled: wait
+	// until one spooled from here on (every drop and the outage's end are behind) is acknowledged.
+	mark := len(spooled())
+	e2eproc.WaitFor(t, 60*time.Second, "a report spooled after the recovery, acknowledged", func() (bool, error) {
+		alive()
+		s := spooled()
+		return len(s) > mark && lastAcked() >= s[mark], nil
+	})
 	agent.Stop(t, 30*time.Second)
 	ctx := context.Background()
 	hosts, err := srv.Client().ListHosts(ctx, "")
