@@ -124,7 +124,7 @@ type Config struct {
 	// MaxBackoff caps the delay between retries. Defaults to DefaultMaxBackoff.
 	MaxBackoff time.Duration
 	// Idle, if set, is called after each collection or delivery, before the loop sleeps until
-	// the next one (cmd/vigil-agent returns freed memory to the OS there, every sixth time).
+	// the next one (cmd/vigil-agent returns freed memory to the OS there, when enough was allocated).
 	Idle func()
 	// Dial replaces dialling the server or the proxy (tests); TLS is still done on the connection
 	// it returns. Nil uses a net.Dialer.
@@ -188,12 +188,12 @@ type Agent struct {
 	localIntvl  bool // Config.Interval was set: no server setting replaces it
 	enrollIntvl int  // the interval the server gave at enrollment, seconds; 0 if none
 
-	outages     outageLog
-	attempt     int       // consecutive failed deliveries
-	retryAt     time.Time // no delivery before this
-	batchLimit  int       // reports per batch; shrinks when the server refuses a batch
-	lostReports uint64    // reports that could not be spooled, reported as dropped
-	applied     wire.AgentConfig
+	outages    outageLog
+	attempt    int         // consecutive failed deliveries
+	retryAt    time.Time   // no delivery before this
+	batchLimit int         // reports per batch; shrinks when the server refuses a batch
+	drops      *dropLedger // dropped reports until a stored report carries their count
+	applied    wire.AgentConfig
 
 	report  wire.Report
 	payload []byte
@@ -245,6 +245,10 @@ func New(cfg Config) (*Agent, error) {
 		}
 	}
 	if a.spool, err = OpenSpool(filepath.Join(cfg.StateDir, "spool"), cfg.SpoolBytes); err != nil {
+		return nil, err
+	}
+	if a.drops, err = openDrops(filepath.Join(cfg.StateDir, "drops"), a.spool); err != nil {
+		a.spool.Close()
 		return nil, err
 	}
 	a.outages.path = filepath.Join(cfg.StateDir, "outages.json")
@@ -315,7 +319,7 @@ func (a *Agent) cycle(now time.Time) {
 	seq, err := a.spool.Reserve()
 	if err != nil {
 		a.log.Error("Could not reserve a report sequence number; this report is lost.", keyError, err)
-		a.lostReports++
+		a.countDrops(1)
 		return
 	}
 	r.Seq = seq
@@ -327,7 +331,15 @@ func (a *Agent) cycle(now time.Time) {
 	r.Checks = a.checks.Results(now)
 	r.Hints = a.hints(now, r)
 	dropped, corrupt := a.spool.TakeCounters()
-	r.SpoolDropped = dropped + a.lostReports
+	if dropped > 0 { // this report carries them: seq-1 is the last that does not
+		if err := a.drops.dropped(dropped, seq-1); err != nil {
+			a.log.Error("Could not record the dropped reports; their count may not reach the server after a restart.", keyError, err)
+		}
+		if _, err := a.drops.lostCarriers(a.spool, seq-1); err != nil {
+			a.log.Error("Could not record the dropped reports; their count may not reach the server.", keyError, err)
+		}
+	}
+	r.SpoolDropped = a.drops.pending
 	r.SpoolCorrupt = corrupt
 	if err := r.Validate(); err != nil {
 		// Never spool a report the server would refuse: it would block every later one.
@@ -346,12 +358,11 @@ func (a *Agent) cycle(now time.Time) {
 	}
 	if err != nil {
 		a.log.Error("Could not spool the report; it is lost.", keySeq, seq, keyError, err)
-		a.lostReports++
-		a.spool.dropped += dropped // keep the counts for the next report
-		a.spool.corrupt += corrupt
+		a.countDrops(1)
+		a.spool.corrupt += corrupt // keep the count for the next report
 		return
 	}
-	a.lostReports = 0
+	a.drops.spooled(seq, r.SpoolDropped)
 	a.log.Debug("Report spooled.", keySeq, seq)
 	if len(r.Outages) > 0 {
 		a.outages.attached(a.log)
@@ -475,6 +486,9 @@ func (a *Agent) sendOne(ctx context.Context) (n int, first uint64, err error) {
 		a.retryAt = now.Add(backoff(a.attempt, a.cfg.MaxBackoff, a.rnd))
 		return n, first, nil
 	}
+	if err := a.drops.acked(ack.AckedSeq); err != nil {
+		a.log.Error("Could not record that the count of dropped reports was delivered; it may be sent again.", keyError, err)
+	}
 	if err := a.spool.Ack(ack.AckedSeq); err != nil {
 		a.log.Error("Could not record the acknowledgement; reports may be sent twice.", keyError, err)
 	}
@@ -495,10 +509,19 @@ func (a *Agent) refused(se *sendError, first uint64) {
 		return
 	}
 	a.log.Error("Server refused a report; dropping it.", keySeq, first, keyError, se)
+	if err := a.drops.refusedSeq(first, a.spool.lastReserved()); err != nil {
+		a.log.Error("Could not record the dropped report; its count may not reach the server.", keyError, err)
+	}
 	if err := a.spool.Ack(first); err != nil {
 		a.log.Error("Could not drop the refused report.", keyError, err)
 	}
-	a.spool.dropped++
+}
+
+// countDrops adds n dropped reports to the ledger, to be carried by the next report reserved.
+func (a *Agent) countDrops(n uint64) {
+	if err := a.drops.dropped(n, a.spool.lastReserved()); err != nil {
+		a.log.Error("Could not record the dropped reports; their count may not reach the server after a restart.", keyError, err)
+	}
 }
 
 // failed records a failed delivery and schedules the retry.

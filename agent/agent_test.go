@@ -48,6 +48,7 @@ type fakeServer struct {
 	stalled    int           // report requests held by stall
 	retryAfter string
 	loseAck    bool      // commit, then fail the answer (a lost ack)
+	refuse     bool      // refuse every report batch (400), as the real server one from too far ahead
 	unauth     bool      // answer 401
 	enrollIntv int       // report_interval_seconds in the enrollment answer
 	versions   [2]string // agent and updater version of the newest committed report
@@ -148,6 +149,10 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.bodies = append(f.bodies, sentBody{gzipped: gzipped, jsonBytes: len(data), reports: len(batch.Reports)})
 		if err := batch.Validate(); err != nil {
 			bad(err.Error())
+			return
+		}
+		if f.refuse {
+			http.Error(w, "report time too far ahead", http.StatusBadRequest)
 			return
 		}
 		first := batch.Reports[0].Seq

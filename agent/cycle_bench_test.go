@@ -17,7 +17,8 @@ import (
 // BenchmarkCycle measures one agent cycle as vigil-agent runs it: collect from this host's /proc
 // and /sys, spool, push the gzip-compressed batch over the kept-alive TLS connection (to an
 // in-process server, whose CPU and garbage are counted too), then the Idle hook: none,
-// debug.FreeOSMemory (what cmd/vigil-agent runs every sixth idle) or runtime.GC, every cycle.
+// debug.FreeOSMemory (what cmd/vigil-agent runs when 192 KiB were allocated since the last time)
+// or runtime.GC, every cycle.
 // cpu-ns/op is the process's CPU time a cycle, heap-resident-B the heap held in RAM after the hook,
 // averaged over the cycles. Use it to see where a cycle's CPU goes (-cpuprofile) and to compare
 // changes side by side; it is not the agent's footprint, whose heap is a fraction of the

@@ -558,3 +558,35 @@ func (s *Spool) Ack(seq uint64) error {
 	}
 	return nil
 }
+
+// firstAfter returns the seq of the first unacknowledged record above seq, if the spool holds one.
+func (s *Spool) firstAfter(seq uint64) (uint64, bool, error) {
+	for i, seg := range s.segs {
+		if seg.count == 0 || seg.last <= seq {
+			continue
+		}
+		off := int64(0)
+		if i == 0 {
+			off = s.curOff
+		}
+		var found uint64
+		err := s.scan(seg, off, func(rs uint64, _, _ int64) bool {
+			if rs > seq {
+				found = rs
+				return false
+			}
+			return true
+		})
+		var ce *corruptError
+		if err != nil && !errors.As(err, &ce) {
+			return 0, false, err
+		}
+		if found != 0 {
+			return found, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// lastReserved returns the highest seq handed out (0 if none).
+func (s *Spool) lastReserved() uint64 { return s.next - 1 }

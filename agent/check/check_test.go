@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,7 +186,7 @@ type testCA struct {
 	pemPath string
 }
 
-func newTestCA(t *testing.T) *testCA {
+func newTestCA(t testing.TB) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -209,7 +210,7 @@ func newTestCA(t *testing.T) *testCA {
 }
 
 // issue makes a certificate for 127.0.0.1 and localhost valid until notAfter.
-func (ca *testCA) issue(t *testing.T, cn string, notAfter time.Time) tls.Certificate {
+func (ca *testCA) issue(t testing.TB, cn string, notAfter time.Time) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -228,7 +229,7 @@ func (ca *testCA) issue(t *testing.T, cn string, notAfter time.Time) tls.Certifi
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-func tlsServer(t *testing.T, cert tls.Certificate) *httptest.Server {
+func tlsServer(t testing.TB, cert tls.Certificate) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "healthy")
@@ -316,7 +317,7 @@ func TestFile(t *testing.T) {
 
 // dnsServer answers A queries for any name with 192.0.2.7 over UDP on 127.0.0.1, and AAAA
 // queries with no answer: a real resolver for the Go DNS client to talk to, offline.
-func dnsServer(t *testing.T) string {
+func dnsServer(t testing.TB) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -528,5 +529,82 @@ func TestSpecValidate(t *testing.T) {
 	}
 	if _, err := New(Config{Specs: []Spec{{Name: "x", Kind: "http", Target: "https://h/", CA: "/nonexistent/ca.pem"}}}); err == nil {
 		t.Error("New with a missing CA file succeeded")
+	}
+}
+
+// TestHTTPSResumesSession checks that an https check makes a new connection every run (the service
+// must answer now) and resumes the previous run's TLS session rather than verifying the chain again.
+func TestHTTPSResumesSession(t *testing.T) {
+	ca := newTestCA(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "healthy") }))
+	resumed := make(chan bool, 8)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.issue(t, "site", time.Now().Add(90*24*time.Hour))},
+		VerifyConnection: func(cs tls.ConnectionState) error { resumed <- cs.DidResume; return nil }}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	s := Spec{Name: "https", Kind: wire.CheckHTTP, Target: srv.URL + "/", CA: ca.pemPath}.WithDefaults()
+	p, err := newProbe(s, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for range 3 {
+		if o := p(context.Background()); !o.ok {
+			t.Fatalf("run failed: %s", o.msg)
+		}
+		got = append(got, <-resumed) // one handshake, so one new connection, per run
+	}
+	if want := []bool{false, true, true}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("handshakes resumed: %v, want %v", got, want)
+	}
+	if len(resumed) != 0 {
+		t.Fatalf("%d more handshakes than runs", len(resumed))
+	}
+}
+
+// TestCertChangesSeen checks that what a tls check keeps between runs (the last verified chain,
+// the last parsed PEM file) never hides a change: a server that starts sending a certificate of
+// another CA fails the next run, and a PEM file replaced by an expired certificate too.
+func TestCertChangesSeen(t *testing.T) {
+	ca, other := newTestCA(t), newTestCA(t)
+	good := ca.issue(t, "site", time.Now().Add(90*24*time.Hour))
+	var serve atomic.Pointer[tls.Certificate]
+	serve.Store(&good)
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.TLS = &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return serve.Load(), nil }}
+	srv.StartTLS()
+	srv.TLS.Certificates = nil // httptest's own, preferred to GetCertificate when no SNI is sent (an IP)
+	t.Cleanup(srv.Close)
+	certFile := filepath.Join(t.TempDir(), "cert.pem")
+	writeCert := func(c tls.Certificate) {
+		if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeCert(good)
+	tlsCheck, err := newProbe(Spec{Name: "tls", Kind: wire.CheckTLS, Target: srv.Listener.Addr().String(), CA: ca.pemPath}.WithDefaults(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fileCheck, err := newProbe(Spec{Name: "file", Kind: wire.CheckTLS, Target: certFile}.WithDefaults(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second run uses what the first kept
+		if o := tlsCheck(context.Background()); !o.ok {
+			t.Fatalf("tls: %s", o.msg)
+		}
+		if o := fileCheck(context.Background()); !o.ok {
+			t.Fatalf("file: %s", o.msg)
+		}
+	}
+	untrusted := other.issue(t, "site", time.Now().Add(90*24*time.Hour))
+	serve.Store(&untrusted)
+	if o := tlsCheck(context.Background()); o.ok || !strings.Contains(o.msg, "not trusted") {
+		t.Errorf("tls after the server's certificate changed CA: ok %v, %q", o.ok, o.msg)
+	}
+	writeCert(ca.issue(t, "site", time.Now().Add(-24*time.Hour)))
+	if o := fileCheck(context.Background()); o.ok || !strings.Contains(o.msg, "expired") {
+		t.Errorf("file after it was replaced by an expired certificate: ok %v, %q", o.ok, o.msg)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vigilhq/vigil/wire"
@@ -45,17 +46,20 @@ func newProbe(s Spec, now func() time.Time) (probe, error) {
 		return newHTTPProbe(s)
 	case wire.CheckTLS:
 		if strings.HasPrefix(s.Target, "/") {
-			return func(ctx context.Context) outcome { return certFileProbe(s.Target, s.MinDays, now()) }, nil
+			cf := &certFile{path: s.Target}
+			return func(ctx context.Context) outcome { return cf.probe(s.MinDays, now()) }, nil
 		}
 		roots, err := loadCA(s.CA)
 		if err != nil {
 			return nil, err
 		}
-		return func(ctx context.Context) outcome { return tlsProbe(ctx, s.Target, roots, s.MinDays, now) }, nil
+		tp := &tlsProber{addr: s.Target, roots: roots, minDays: s.MinDays, now: now}
+		return tp.probe, nil
 	case wire.CheckFile:
 		return func(ctx context.Context) outcome { return fileProbe(s.Target, s.MaxAge, s.MinSize, now()) }, nil
 	case wire.CheckDNS:
-		return func(ctx context.Context) outcome { return dnsProbe(ctx, s.Target, s.Server) }, nil
+		res := resolver(s.Server)
+		return func(ctx context.Context) outcome { return dnsProbe(ctx, res, s.Target) }, nil
 	}
 	return nil, fmt.Errorf("%w %s: kind %q unknown", ErrInvalid, s.Name, s.Kind)
 }
@@ -120,10 +124,13 @@ func newHTTPProbe(s Spec) (probe, error) {
 	client := &http.Client{
 		Transport: &http.Transport{
 			// A health check measures the target itself: no proxy from the environment, a fresh
-			// connection each run, and no idle connections kept between runs.
+			// connection each run, and no idle connections kept between runs, so each run proves
+			// the service accepts and answers now. An https target's TLS session is resumed
+			// (clientTLS): still a new connection and handshake, without the certificate chain
+			// being sent and verified again every run.
 			Proxy:                  nil,
 			DialContext:            (&net.Dialer{}).DialContext,
-			TLSClientConfig:        &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+			TLSClientConfig:        clientTLS(roots),
 			DisableKeepAlives:      true,
 			MaxResponseHeaderBytes: MaxHeaderBytes,
 		},
@@ -166,18 +173,54 @@ func newHTTPProbe(s Spec) (probe, error) {
 	}, nil
 }
 
-// tlsProbe connects to addr and measures its certificate's days to expiry. The handshake does
-// not verify (the check must see an expired or untrusted certificate to report on it); the chain
-// is verified right after against roots (nil: the system's), and a check with an untrusted chain
-// fails. Nothing is sent over the connection.
-func tlsProbe(ctx context.Context, addr string, roots *x509.CertPool, minDays float64, now func() time.Time) outcome {
-	host, _, _ := net.SplitHostPort(addr)
+// clientTLS is the TLS configuration of an https check's client: roots (nil: the system's), and a
+// cache of one session so that each run resumes the last run's session (TLS 1.3 PSK with a fresh
+// key exchange: a new connection and handshake, without the server's certificate chain being sent
+// and verified again). Go's client still refuses to resume once the cached certificate has
+// expired or does not match the host name. Key exchange is classical (X25519, P-256): a health
+// check's request and answer carry nothing that needs post-quantum confidentiality, and the
+// hybrid X25519MLKEM768 share was a large part of a run's CPU and garbage (BenchmarkTenChecks).
+func clientTLS(roots *x509.CertPool) *tls.Config {
+	return &tls.Config{
+		RootCAs:            roots,
+		MinVersion:         tls.VersionTLS12,
+		ClientSessionCache: tls.NewLRUClientSessionCache(1),
+		CurvePreferences:   checkCurves,
+	}
+}
+
+// checkCurves are the key exchanges checks offer, the first sent as the key share.
+var checkCurves = []tls.CurveID{tls.X25519, tls.CurveP256}
+
+// tlsProber is a tls check of host:port. Each run makes a full handshake (never resumed: the check
+// reports the certificate the server sends now) and measures the certificate's days to expiry.
+// The handshake does not verify (the check must see an expired or untrusted certificate to report
+// on it); the chain is verified right after against roots (nil: the system's), and a check with an
+// untrusted chain fails. A successful verification is remembered with the chain it was of and
+// reused while the server sends the same certificates and the time is inside all of their validity
+// periods, the only way a verification of the same chain against the same roots can change.
+// Nothing is sent over the connection. Runs of one check do not overlap (Runner), so it needs no
+// lock.
+type tlsProber struct {
+	addr    string
+	roots   *x509.CertPool
+	minDays float64
+	now     func() time.Time
+
+	verified   [][]byte // the raw certificates of the last chain verified, leaf first
+	validFrom  time.Time
+	validUntil time.Time
+}
+
+func (p *tlsProber) probe(ctx context.Context) outcome {
+	host, _, _ := net.SplitHostPort(p.addr)
 	d := tls.Dialer{Config: &tls.Config{
 		ServerName:         host,
 		InsecureSkipVerify: true, // verified by hand below, so expiry is measured even on a bad chain
 		MinVersion:         tls.VersionTLS12,
+		CurvePreferences:   checkCurves,
 	}}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := d.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
 		return outcome{msg: errText(ctx, err)}
 	}
@@ -186,13 +229,19 @@ func tlsProbe(ctx context.Context, addr string, roots *x509.CertPool, minDays fl
 	if len(certs) == 0 {
 		return outcome{msg: "no certificate"}
 	}
-	leaf, t := certs[0], now()
+	leaf, t := certs[0], p.now()
+	o := expiry(leaf, p.minDays, t)
+	if p.stillVerified(certs, t) {
+		return o
+	}
 	inter := x509.NewCertPool()
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
-	_, verr := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: host, CurrentTime: t})
-	o := expiry(leaf, minDays, t)
+	chains, verr := leaf.Verify(x509.VerifyOptions{Roots: p.roots, Intermediates: inter, DNSName: host, CurrentTime: t})
+	if verr == nil {
+		p.remember(certs, chains)
+	}
 	var inv x509.CertificateInvalidError
 	if verr != nil && !(errors.As(verr, &inv) && inv.Reason == x509.Expired && inv.Cert == leaf) {
 		o.ok = false
@@ -201,25 +250,95 @@ func tlsProbe(ctx context.Context, addr string, roots *x509.CertPool, minDays fl
 	return o
 }
 
-func certFileProbe(path string, minDays float64, now time.Time) outcome {
+// stillVerified reports whether certs are the chain last verified and t is inside the validity of
+// every certificate that verification used.
+func (p *tlsProber) stillVerified(certs []*x509.Certificate, t time.Time) bool {
+	if len(certs) != len(p.verified) || t.Before(p.validFrom) || t.After(p.validUntil) {
+		return false
+	}
+	for i, c := range certs {
+		if !bytes.Equal(c.Raw, p.verified[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *tlsProber) remember(certs []*x509.Certificate, chains [][]*x509.Certificate) {
+	p.verified = p.verified[:0]
+	for _, c := range certs {
+		p.verified = append(p.verified, c.Raw)
+	}
+	p.validFrom, p.validUntil = certs[0].NotBefore, certs[0].NotAfter
+	for _, chain := range chains {
+		for _, c := range chain {
+			if c.NotBefore.After(p.validFrom) {
+				p.validFrom = c.NotBefore
+			}
+			if c.NotAfter.Before(p.validUntil) {
+				p.validUntil = c.NotAfter
+			}
+		}
+	}
+}
+
+// certFile is a tls check of a PEM file. The file is read and parsed again only when its size,
+// modification time or inode changed since the last run.
+type certFile struct {
+	path string
+
+	size  int64
+	mtime time.Time
+	ino   uint64
+	cert  *x509.Certificate // nil: no certificate parsed yet, or the last read failed
+}
+
+func (f *certFile) probe(minDays float64, now time.Time) outcome {
+	fi, err := os.Stat(f.path)
+	if err != nil {
+		f.cert = nil
+		return outcome{msg: errText(context.Background(), err)}
+	}
+	ino := inode(fi)
+	if f.cert != nil && fi.Size() == f.size && fi.ModTime().Equal(f.mtime) && ino == f.ino {
+		return expiry(f.cert, minDays, now)
+	}
+	f.cert = nil
+	cert, o := readCertFile(f.path)
+	if cert == nil {
+		return o
+	}
+	f.cert, f.size, f.mtime, f.ino = cert, fi.Size(), fi.ModTime(), ino
+	return expiry(cert, minDays, now)
+}
+
+func inode(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}
+
+// readCertFile returns the first certificate of a PEM file, or nil and the failed outcome.
+func readCertFile(path string) (*x509.Certificate, outcome) {
 	data, err := readBounded(path, MaxPEMBytes)
 	if err != nil {
-		return outcome{msg: errText(context.Background(), err)}
+		return nil, outcome{msg: errText(context.Background(), err)}
 	}
 	for {
 		var b *pem.Block
 		b, data = pem.Decode(data)
 		if b == nil {
-			return outcome{msg: "no PEM certificate in the file"}
+			return nil, outcome{msg: "no PEM certificate in the file"}
 		}
 		if b.Type != "CERTIFICATE" {
 			continue
 		}
 		cert, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return outcome{msg: "parse certificate: " + err.Error()}
+			return nil, outcome{msg: "parse certificate: " + err.Error()}
 		}
-		return expiry(cert, minDays, now)
+		return cert, outcome{}
 	}
 }
 
@@ -263,14 +382,19 @@ func fileProbe(path string, maxAge time.Duration, minSize int64, now time.Time) 
 	return o
 }
 
-func dnsProbe(ctx context.Context, name, server string) outcome {
-	res := net.DefaultResolver
-	if server != "" {
-		var d net.Dialer
-		res = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, network, server)
-		}}
+// resolver returns the resolver of a dns check: the system's for an empty server, otherwise Go's
+// own resolver asking server, made once per check.
+func resolver(server string) *net.Resolver {
+	if server == "" {
+		return net.DefaultResolver
 	}
+	var d net.Dialer
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, network, server)
+	}}
+}
+
+func dnsProbe(ctx context.Context, res *net.Resolver, name string) outcome {
 	start := time.Now()
 	addrs, err := res.LookupHost(ctx, name)
 	if err != nil {

@@ -50,20 +50,6 @@ type options struct {
 	version, printConfig                                                              bool
 }
 
-// idleFreeEvery is how many times the agent's loop goes idle between two returns of freed memory
-// to the OS.
-const idleFreeEvery = 6
-
-// every returns a function that calls f on every nth call.
-func every(n int, f func()) func() {
-	calls := 0
-	return func() {
-		if calls++; calls%n == 0 {
-			f()
-		}
-	}
-}
-
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("vigil-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -145,14 +131,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1) // one loop goroutine: more Ps only cost memory
 	}
-	// The loop allocates ~27 KB a cycle and keeps ~1 MB. Left to itself the runtime collects at least
-	// every 2 minutes (the heap's 4 MB minimum goal is far) and returns freed pages only slowly, so a
-	// burst (a replay after an outage) would stay resident for a while. Collecting and returning
-	// freed memory once every idleFreeEvery times the loop goes idle (about once a minute at the
-	// default interval) bounds that, at a sixth of the CPU the same every cycle cost. (A soft memory
-	// limit low enough to matter made the runtime collect several times a cycle instead.) Measured in
-	// docs/BENCHMARKS.md, "Host footprint".
-	cfg.Idle = every(idleFreeEvery, debug.FreeOSMemory)
+	// The loop allocates ~27 KB a cycle and keeps ~1 MB; health checks allocate in their own
+	// goroutines. Left to itself the runtime collects at least every 2 minutes (the heap's 4 MB
+	// minimum goal is far) and returns freed pages only slowly, so garbage would stay resident.
+	// Collecting and returning freed memory whenever the process has allocated releaseAfterBytes
+	// since the last time bounds the garbage resident between two returns, whatever runs (once
+	// every ~7 cycles for the plain loop, more often with checks), at a fraction of the CPU the
+	// same every cycle cost. (A soft memory limit low enough to matter made the runtime collect
+	// several times a cycle instead.) Measured in docs/BENCHMARKS.md, "Host footprint".
+	cfg.Idle = releaseAfter(releaseAfterBytes, allocatedBytes(), debug.FreeOSMemory)
 	a, err := agent.New(*cfg)
 	if errors.Is(err, agent.ErrPlainHTTP) {
 		fmt.Fprintf(stderr, "vigil-agent: --server: %v\n", err)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -136,17 +135,5 @@ func TestPrintConfig(t *testing.T) {
 	if code := run(context.Background(), []string{"--config", cfgFile, "--print-config"}, io.Discard, &errOut); code != 2 ||
 		!strings.Contains(errOut.String(), "min_days applies to tls checks only") {
 		t.Errorf("bad check: code %d, stderr %s", code, errOut.String())
-	}
-}
-
-func TestEvery(t *testing.T) {
-	var got []int
-	calls := 0
-	f := every(3, func() { got = append(got, calls) })
-	for calls = 1; calls <= 10; calls++ {
-		f()
-	}
-	if want := []int{3, 6, 9}; !slices.Equal(got, want) {
-		t.Fatalf("called on calls %v, want %v", got, want)
 	}
 }

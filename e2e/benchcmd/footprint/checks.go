@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// checkInterval is how often each of the ten checks runs: the agent's report interval, harsher
-// than the checks' default of 30 s.
-const checkInterval = "10s"
+// checkInterval is how often each of the ten checks of vigil-agent-checks runs: the agent's report
+// interval, harsher than the checks' default of 30 s (-checks-also runs them at another interval).
+const checkInterval = 10 * time.Second
 
 // checkTargets are the local services the ten health checks of -checks probe, run by this process
 // (the TCP, HTTP, unix socket and DNS targets) or already running (vigil-server's HTTPS port, its CA
@@ -143,12 +143,12 @@ func dnsAnswer(q []byte) ([]byte, error) {
 
 // checksConfig returns the agent.yaml of the -checks agent: ten health checks of every kind
 // against local targets, and anomaly hints (which score every metric they cover: CPU, memory, load).
-func (h *harness) checksConfig(t *checkTargets) string {
+func (h *harness) checksConfig(t *checkTargets, every time.Duration) string {
 	srvAddr := strings.TrimPrefix(h.url, "https://")
 	var b strings.Builder
 	b.WriteString("checks:\n")
 	add := func(name, kind, target string, extra ...string) {
-		fmt.Fprintf(&b, "  - name: %s\n    kind: %s\n    target: %q\n    interval: %s\n", name, kind, target, checkInterval)
+		fmt.Fprintf(&b, "  - name: %s\n    kind: %s\n    target: %q\n    interval: %s\n", name, kind, target, every)
 		for _, e := range extra {
 			fmt.Fprintf(&b, "    %s\n", e)
 		}

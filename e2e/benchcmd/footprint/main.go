@@ -31,12 +31,13 @@
 // anyway (vigil-server's port and HTTPS, its CA file and log), and anomaly hints on (CPU, memory and
 // load: every metric hints cover); it is measured in the agent table. With -series FILE, every 30 s
 // one JSON line per measured process is appended to FILE (see seriesLine): vigil-agent,
-// vigil-agent-checks, vigil-updater, node_exporter.
+// vigil-agent-checks, vigil-updater, node_exporter. With -checks-also 30s a third agent runs the
+// same checks every 30 s (their default), beside, and is measured and sampled the same way.
 //
 // Run it from the module root (make bench does):
 //
 //	go run ./e2e/benchcmd/footprint [-duration 10m] [-updates 3] [-settle 1m] [-install] [-baseline REV]
-//	    [-checks] [-series FILE] [-v]
+//	    [-checks [-checks-also 30s]] [-series FILE] [-v]
 //
 // node_exporter must be installed: apt-get update && apt-get install -y prometheus-node-exporter
 // (-install does that when it is missing and we are root).
@@ -94,6 +95,7 @@ type options struct {
 	baseline, series           string
 	install, verbose, keep     bool
 	checks                     bool
+	checksAlso                 time.Duration
 }
 
 func run(ctx context.Context, args []string) error {
@@ -110,6 +112,7 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.verbose, "v", false, "print a sample line every minute")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, data)")
 	fs.BoolVar(&o.checks, "checks", false, "also run a second agent (vigil-agent-checks) with ten local health checks and anomaly hints, beside")
+	fs.DurationVar(&o.checksAlso, "checks-also", 0, "with -checks, also run a third agent (vigil-agent-checks-INTERVAL) with the same checks every `interval` (30s: their default), beside")
 	fs.StringVar(&o.series, "series", "", "append one JSON line per measured process every 30 s to this `file`")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -181,22 +184,31 @@ func (h *harness) run(ctx context.Context) error {
 		}
 	}
 
-	var checksCfg, checksToken string
+	// The agents with checks: vigil-agent-checks (every checkInterval) and, with -checks-also, one
+	// more at that interval; each its own group, configuration and state.
+	var checkers []*checker
 	if h.o.checks {
 		targets, err := startCheckTargets(ctx, h.dir)
 		if err != nil {
 			return err
 		}
 		defer targets.Close()
-		if err := h.ctl(ctx, "groups", "create", "checks"); err != nil {
-			return err
+		checkers = append(checkers, &checker{name: "vigil-agent-checks", group: "checks", every: checkInterval})
+		if h.o.checksAlso > 0 {
+			g := "checks-" + h.o.checksAlso.String()
+			checkers = append(checkers, &checker{name: "vigil-agent-" + g, group: g, every: h.o.checksAlso})
 		}
-		if checksToken, err = h.enrollToken(ctx, "checks"); err != nil {
-			return err
-		}
-		checksCfg = filepath.Join(h.dir, "agent-checks.yaml")
-		if err := os.WriteFile(checksCfg, []byte(h.checksConfig(targets)), 0o644); err != nil {
-			return err
+		for _, c := range checkers {
+			if err := h.ctl(ctx, "groups", "create", c.group); err != nil {
+				return err
+			}
+			if c.token, err = h.enrollToken(ctx, c.group); err != nil {
+				return err
+			}
+			c.cfg = filepath.Join(h.dir, "agent-"+c.group+".yaml")
+			if err := os.WriteFile(c.cfg, []byte(h.checksConfig(targets, c.every)), 0o644); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -219,21 +231,20 @@ func (h *harness) run(ctx context.Context) error {
 		}
 	}
 	// The second agent configuration runs directly (no updater of its own), with the same binary.
-	var checks *process
 	watched := append([]*process{ne, srv}, updaters(hosts)...)
-	if h.o.checks {
-		checks, err = h.start(filepath.Join(h.dir, "checks-agent.log"), h.bin("agent-"+version(1)), "--server", h.url, "--ca", h.ca,
-			"--enroll-token", checksToken, "--state-dir", filepath.Join(h.dir, "host-checks"), "--config", checksCfg)
+	for _, c := range checkers {
+		c.proc, err = h.start(filepath.Join(h.dir, c.group+"-agent.log"), h.bin("agent-"+version(1)), "--server", h.url, "--ca", h.ca,
+			"--enroll-token", c.token, "--state-dir", filepath.Join(h.dir, "host-"+c.group), "--config", c.cfg)
 		if err != nil {
 			return err
 		}
-		watched = append(watched, checks)
+		watched = append(watched, c.proc)
 	}
 	begin := time.Now()
 	if h.o.series != "" {
 		series := []seriesProc{{"vigil-agent", func() int { return agentOf(hosts[0]) }}}
-		if checks != nil {
-			series = append(series, seriesProc{"vigil-agent-checks", checks.pid})
+		for _, c := range checkers {
+			series = append(series, seriesProc{c.name, c.proc.pid})
 		}
 		series = append(series, seriesProc{"vigil-updater", hosts[0].updater.pid}, seriesProc{"node_exporter", ne.pid})
 		stop, err := writeSeries(ctx, h.o.series, begin, series)
@@ -244,8 +255,8 @@ func (h *harness) run(ctx context.Context) error {
 	}
 	fmt.Printf("Measuring vigil-updater + vigil-agent and prometheus-node-exporter side by side for %s on %d CPUs, %s, load %s.\n",
 		h.o.duration, runtime.NumCPU(), kernel(), loadavg())
-	if checks != nil {
-		fmt.Println("Beside them vigil-agent-checks: the same agent started directly with ten health checks (every 10 s) and anomaly hints.")
+	for _, c := range checkers {
+		fmt.Printf("Beside them %s: the same agent started directly with ten health checks (every %s) and anomaly hints.\n", c.name, c.every)
 	}
 	scrapes, scrapeErrs := 0, 0
 	neClient := &http.Client{Timeout: 5 * time.Second}
@@ -253,7 +264,7 @@ func (h *harness) run(ctx context.Context) error {
 	defer tick.Stop()
 	nextScrape, nextSample := begin, begin.Add(time.Minute)
 	// CPU after the first minute (enrollment, first TLS handshakes and TUF refresh done).
-	var warmAgent, warmNE, warmChecks sample
+	var warmAgent, warmNE sample
 	var warmAt time.Time
 	for time.Since(begin) < h.o.duration {
 		select {
@@ -279,8 +290,8 @@ func (h *harness) run(ctx context.Context) error {
 		}
 		if warmAt.IsZero() && time.Since(begin) >= time.Minute && h.o.duration > 2*time.Minute {
 			warmAt, warmAgent, warmNE = time.Now(), measure(agentOf(hosts[0])), measure(ne.pid())
-			if checks != nil {
-				warmChecks = measure(checks.pid())
+			for _, c := range checkers {
+				c.warm = measure(c.proc.pid())
 			}
 		}
 		if h.o.verbose && !time.Now().Before(nextSample) {
@@ -290,9 +301,9 @@ func (h *harness) run(ctx context.Context) error {
 				fmt.Printf("%5.0fs %-24s updater anon %5d kB rss %5d kB | agent anon %5d kB rss %5d kB\n",
 					time.Since(begin).Seconds(), x.group, u.anonKB, u.rssKB, a.anonKB, a.rssKB)
 			}
-			if checks != nil {
-				c := measure(checks.pid())
-				fmt.Printf("%5.0fs %-24s %s agent anon %5d kB rss %5d kB\n", time.Since(begin).Seconds(), "checks", strings.Repeat(" ", 34), c.anonKB, c.rssKB)
+			for _, c := range checkers {
+				m := measure(c.proc.pid())
+				fmt.Printf("%5.0fs %-24s %s agent anon %5d kB rss %5d kB\n", time.Since(begin).Seconds(), c.group, strings.Repeat(" ", 34), m.anonKB, m.rssKB)
 			}
 		}
 	}
@@ -303,9 +314,8 @@ func (h *harness) run(ctx context.Context) error {
 		idle[x.group] = [2]sample{measure(x.updater.pid()), measure(agentOf(x))}
 	}
 	neS, idleAt := measure(ne.pid()), time.Now()
-	var checksS sample
-	if checks != nil {
-		checksS = measure(checks.pid())
+	for _, c := range checkers {
+		c.s = measure(c.proc.pid())
 	}
 	stats, err := h.hosts(ctx)
 	if err != nil {
@@ -313,18 +323,22 @@ func (h *harness) run(ctx context.Context) error {
 	}
 	fmt.Printf("\nAfter %s (load %s): node_exporter scraped %d times (%d failed); the server acknowledged the agent's reports up to seq %d.\n",
 		h.o.duration, loadavg(), scrapes, scrapeErrs, stats["footprint"].AckedSeq)
-	if checks != nil {
-		fmt.Printf("vigil-agent-checks: acknowledged up to seq %d; its latest report's checks: %s.\n", stats["checks"].AckedSeq, h.checkResults(ctx))
+	for _, c := range checkers {
+		fmt.Printf("%s: acknowledged up to seq %d; its latest report's checks: %s.\n", c.name, stats[c.group].AckedSeq, h.checkResults(ctx, c.group))
 	}
 	fmt.Println()
 	agent := idle["footprint"][1]
-	if err := errors.Join(agent.err, neS.err, checksS.err); err != nil {
+	errs := []error{agent.err, neS.err}
+	for _, c := range checkers {
+		errs = append(errs, c.s.err)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	agentSize, neSize, updSize := fileSize(h.bin("agent-1.0.0")), fileSize(nodeExporterBin), fileSize(h.bin("vigil-updater"))
 	cols := []column{{"vigil-agent", agent, warmAgent}}
-	if checks != nil {
-		cols = append(cols, column{"vigil-agent-checks (ten checks + hints)", checksS, warmChecks})
+	for _, c := range checkers {
+		cols = append(cols, column{fmt.Sprintf("%s (ten checks every %s + hints)", c.name, c.every), c.s, c.warm})
 	}
 	h.agentTable(cols, column{"prometheus-node-exporter", neS, warmNE}, agentSize, neSize)
 	if !warmAt.IsZero() {
@@ -737,6 +751,15 @@ func (h *harness) get(ctx context.Context, path string, auth bool) ([]byte, erro
 	return body, nil
 }
 
+// checker is an agent with the ten health checks, run directly beside the measured host.
+type checker struct {
+	name, group string
+	every       time.Duration // the checks' interval
+	token, cfg  string
+	proc        *process
+	s, warm     sample // at the idle measurement, after the first minute
+}
+
 // hostState is what the server knows of a host (GET /api/v1/hosts).
 type hostState struct {
 	Group        string `json:"group"`
@@ -775,12 +798,12 @@ func (h *harness) hosts(ctx context.Context) (map[string]hostState, error) {
 
 // checkResults summarizes the checks of the -checks agent's latest report: how many passed, and
 // the names of those that failed.
-func (h *harness) checkResults(ctx context.Context) string {
+func (h *harness) checkResults(ctx context.Context, group string) string {
 	hs, err := h.hosts(ctx)
 	if err != nil {
 		return err.Error()
 	}
-	l := hs["checks"].Latest
+	l := hs[group].Latest
 	if l == nil {
 		return "no report"
 	}

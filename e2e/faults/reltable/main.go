@@ -241,11 +241,6 @@ without touching the host's.
 
 Found by this suite and still open:
 
-- spool_dropped under-counts reports the server refuses: the count of drops rides on the next
-  report, and when that report is refused and dropped too (a clock more than a day ahead refuses
-  every report), the count goes with it; only the drops since the last refused report reach the
-  server (TestAgentClockJumps: 1 of 3 in one run, 3 of 3 in another, where the drops were
-  counted into a report the server took). The log names every dropped seq.
 - On a full disk with the whole spool in one segment (the default 32 MiB spool has 4 MiB segments, so
   any spool smaller than that), nothing older can be dropped: the report being written is lost
   instead, logged and counted (TestAgentDiskFull's case).
