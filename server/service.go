@@ -61,8 +61,8 @@ type Config struct {
 	// HostCacheTTL is how long a cached credential is used without a store read. Defaults to
 	// DefaultHostCacheTTL.
 	HostCacheTTL time.Duration
-	// RevocationPoll is how often revocations made by other replicas are looked for, when the
-	// store can tell. Defaults to DefaultRevocationPoll.
+	// RevocationPoll is how often revocations and deletions of hosts made by other replicas are
+	// looked for (the store's credential generation), when the store can tell. Defaults to DefaultRevocationPoll.
 	RevocationPoll time.Duration
 	// SessionIdle ends a dashboard session not used for this long (default DefaultSessionIdle);
 	// SessionMax ends any session this long after sign-in (default DefaultSessionMax).
@@ -163,7 +163,8 @@ type Service struct {
 	login   *loginLimiter
 	pw      *hasher
 
-	hosts *hostCache // credential hash → host
+	hosts     *hostCache // credential hash → host
+	credWatch credentialWatch
 	// overloadAt is when (Unix nanoseconds) ingest last turned a report away for the server's own
 	// overload; 0 if never (NoteOverload, LastOverload).
 	overloadAt atomic.Int64
@@ -191,8 +192,8 @@ func New(cfg Config) (*Service, error) {
 func (s *Service) Start(ctx context.Context) {
 	s.commit.start(s.cfg.Committers)
 	go s.retentionLoop(ctx)
-	if rc, ok := s.store.(revocationCounter); ok {
-		go s.revocationLoop(ctx, rc)
+	if cg, ok := s.store.(credentialGenerations); ok {
+		go s.revocationLoop(ctx, cg)
 	}
 }
 
