@@ -158,11 +158,11 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("/users/{name}/role", h.form(h.setUserRole)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/users/{name}/remove", h.form(h.removeUser)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/", h.auth(h.fleet)).Methods(http.MethodGet)
-	h.mux.HandleFunc("/fleet/rows", h.auth(h.fleetRows)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/fleet/rows", h.authRefresh(h.fleetRows)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/hosts/{id}", h.auth(h.host)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/hosts/{id}/clear-quarantine", h.form(h.clearQuarantine)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/groups", h.auth(h.groups)).Methods(http.MethodGet)
-	h.mux.HandleFunc("/groups/rows", h.auth(h.groupsRows)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/groups/rows", h.authRefresh(h.groupsRows)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/groups/{name}/pin", h.form(h.pinGroup)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/groups/{name}/rollout-policy", h.form(h.setPolicy)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/rollouts/{id}/{action:pause|resume|abort}", h.form(h.actRollout)).Methods(http.MethodPost)
@@ -233,15 +233,27 @@ type session struct {
 
 type sessionKey struct{}
 
-// auth resolves the session cookie; without a valid session it sends the browser to /login.
+// auth resolves the session cookie, counting the request as a use of the session; without a
+// valid session it sends the browser to /login.
 func (h *Handler) auth(next authed) http.HandlerFunc {
+	return h.authWith(next, h.cfg.Service.AuthenticateSession)
+}
+
+// authRefresh is auth for the fragments the pages' scripts fetch on a timer (GET /fleet/rows
+// from fleet.js, GET /groups/rows from groups.js): they do not count as use, so an open tab
+// does not keep its session alive past the idle limit (server.Config.SessionIdle).
+func (h *Handler) authRefresh(next authed) http.HandlerFunc {
+	return h.authWith(next, h.cfg.Service.AuthenticateSessionRefresh)
+}
+
+func (h *Handler) authWith(next authed, authenticate func(ctx context.Context, id, address string) (server.Principal, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := r.Cookie(cookieName)
 		if err != nil {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
-		p, err := h.cfg.Service.AuthenticateSession(r.Context(), c.Value, httpapi.ClientAddress(r))
+		p, err := authenticate(r.Context(), c.Value, httpapi.ClientAddress(r))
 		if err != nil {
 			if !errors.Is(err, server.ErrUnauthorized) {
 				h.cfg.Logger.ErrorContext(r.Context(), "Checking a dashboard session failed.", "err", err)
