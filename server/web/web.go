@@ -15,7 +15,8 @@
 // lockout per account and per address). The browser holds only a random session ID, in a cookie
 // that is __Host- prefixed, HttpOnly, Secure and SameSite=Strict, so scripts cannot read it and
 // other sites cannot send it; the server keeps the ID's SHA-256, with idle and absolute expiry,
-// and forgets it on sign-out and on a password change. No API token ever reaches the browser.
+// and forgets it on sign-out and on a password change. The scripts' timed refreshes do not count
+// as use (authRefresh), so an open tab does not hold its session past the idle limit. No API token ever reaches the browser.
 // Every state-changing request is a POST form that must carry the session's CSRF token (an HMAC
 // of the session ID, compared in constant time) and, if the browser sends them, an Origin of
 // this server and Sec-Fetch-Site same-origin; sign-in, which has no session yet, requires the
