@@ -13,11 +13,12 @@ const (
 	// first beyond it. 200,000 entries cost ~60 MB at most and cover twice the target fleet.
 	DefaultHostCacheSize = 200_000
 	// DefaultHostCacheTTL is how long a cached credential is trusted without a store read. A
-	// revocation on this replica removes it at once; on another replica the revocation poll
-	// (DefaultRevocationPoll) does, and the TTL is only the last resort if that poll fails.
+	// revocation or deletion on this replica removes it at once; on another replica the
+	// credential poll (DefaultRevocationPoll) does, and the TTL is only the last resort if that
+	// poll keeps failing.
 	DefaultHostCacheTTL = 10 * time.Minute
 	// DefaultRevocationPoll is how often the Service asks the store whether any host was revoked
-	// (by any replica) and, if so, drops its whole credential cache.
+	// or deleted (by any replica) and, if so, drops its whole credential cache.
 	DefaultRevocationPoll = 2 * time.Second
 )
 
@@ -87,7 +88,7 @@ func (c *hostCache) put(hash string, h Host, now time.Time, gen uint64) {
 	c.byHost[h.ID] = el
 }
 
-// forgetHost drops a host's entry at once (revocation on this replica).
+// forgetHost drops a host's entry at once (revocation or deletion on this replica).
 func (c *hostCache) forgetHost(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -97,7 +98,7 @@ func (c *hostCache) forgetHost(id string) {
 	}
 }
 
-// forgetAll drops every entry (a revocation seen on another replica).
+// forgetAll drops every entry (a revocation or deletion seen on another replica).
 func (c *hostCache) forgetAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -121,43 +122,63 @@ func (c *hostCache) remove(el *list.Element) {
 	}
 }
 
-// revocationCounter is implemented by stores shared between replicas (pgstore, and sqlitestore
-// for tests that run two Services on one database): HostRevocations returns a number that
-// changes whenever any host is revoked, such as the count of revoked hosts.
-type revocationCounter interface {
-	HostRevocations(ctx context.Context) (int64, error)
+// credentialGenerations is implemented by stores shared between replicas (pgstore, and
+// sqlitestore for tests that run two Services on one database): HostCredentialGeneration returns
+// a number that only goes up and rises, in the same transaction, with every revocation, deletion
+// or credential change of any host.
+type credentialGenerations interface {
+	HostCredentialGeneration(ctx context.Context) (int64, error)
 }
 
-// revocationLoop drops the credential cache whenever the store's revocation count changes, so a
-// host revoked through another replica is refused here within one poll. It runs until ctx ends.
-func (s *Service) revocationLoop(ctx context.Context, rc revocationCounter) {
+// credentialWatch is what the credential poll remembers between polls.
+type credentialWatch struct {
+	mu     sync.Mutex // one poll at a time (the loop, and tests that poll by hand)
+	last   int64
+	known  bool // last holds a generation read since the last failure
+	failed bool
+}
+
+// revocationLoop polls the store's credential generation until ctx ends, so that a host revoked
+// or deleted through another replica is refused here within one poll.
+func (s *Service) revocationLoop(ctx context.Context, cg credentialGenerations) {
 	t := time.NewTicker(s.cfg.RevocationPoll)
 	defer t.Stop()
-	var last int64
-	known, failed := false, false
 	for {
-		n, err := rc.HostRevocations(ctx)
-		switch {
-		case err != nil:
-			if ctx.Err() == nil {
-				s.log.WarnContext(ctx, "Checking for host revocations failed; cached credentials expire by their TTL.", logKeyErr, err)
-			}
-			known, failed = false, true
-		case !known:
-			// After a failed poll a revocation may have been missed: start afresh.
-			if failed {
-				s.hosts.forgetAll()
-			}
-			last, known, failed = n, true, false
-		case n != last:
-			s.hosts.forgetAll()
-			s.log.InfoContext(ctx, "A host was revoked; credential cache dropped.")
-			last = n
-		}
+		s.pollCredentials(ctx, cg)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// pollCredentials reads the credential generation once and drops the whole credential cache when
+// it moved (or when a failed poll may have hidden a move). The whole cache, not the entries of
+// the hosts concerned: the generation does not say which hosts changed, and revocations and
+// deletions are rare operator actions. The cost of a drop is one indexed read by credential
+// hash per host at its next request, and there is at most one drop per poll however many hosts
+// were revoked at once.
+func (s *Service) pollCredentials(ctx context.Context, cg credentialGenerations) {
+	w := &s.credWatch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := cg.HostCredentialGeneration(ctx)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			s.log.WarnContext(ctx, "Checking for host revocations failed; cached credentials expire by their TTL.", logKeyErr, err)
+		}
+		w.known, w.failed = false, true
+	case !w.known:
+		// After a failed poll a revocation may have been missed: start afresh.
+		if w.failed {
+			s.hosts.forgetAll()
+		}
+		w.last, w.known, w.failed = n, true, false
+	case n != w.last:
+		s.hosts.forgetAll()
+		s.log.InfoContext(ctx, "A host was revoked or deleted; credential cache dropped.")
+		w.last = n
 	}
 }

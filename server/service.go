@@ -65,8 +65,8 @@ type Config struct {
 	// report, are reused without a store read (changes on this replica drop them at once).
 	// Defaults to DefaultAgentSettingsTTL; negative: no cache (a store read per report).
 	AgentSettingsTTL time.Duration
-	// RevocationPoll is how often revocations made by other replicas are looked for, when the
-	// store can tell. Defaults to DefaultRevocationPoll.
+	// RevocationPoll is how often revocations and deletions of hosts made by other replicas are
+	// looked for (the store's credential generation), when the store can tell. Defaults to DefaultRevocationPoll.
 	RevocationPoll time.Duration
 	// SessionIdle ends a dashboard session not used for this long (default DefaultSessionIdle);
 	// SessionMax ends any session this long after sign-in (default DefaultSessionMax).
@@ -170,7 +170,8 @@ type Service struct {
 	login   *loginLimiter
 	pw      *hasher
 
-	hosts *hostCache // credential hash → host
+	hosts     *hostCache // credential hash → host
+	credWatch credentialWatch
 	// settings: host ID → effective agent settings for the answer to a report
 	settings *settingsCache
 	// overloadAt is when (Unix nanoseconds) ingest last turned a report away for the server's own
@@ -201,8 +202,8 @@ func New(cfg Config) (*Service, error) {
 func (s *Service) Start(ctx context.Context) {
 	s.commit.start(s.cfg.Committers)
 	go s.retentionLoop(ctx)
-	if rc, ok := s.store.(revocationCounter); ok {
-		go s.revocationLoop(ctx, rc)
+	if cg, ok := s.store.(credentialGenerations); ok {
+		go s.revocationLoop(ctx, cg)
 	}
 }
 

@@ -244,10 +244,22 @@ func (s *Service) Login(ctx context.Context, name, password, address string) (st
 	return id, p, nil
 }
 
-// AuthenticateSession resolves a dashboard session ID to its user. A session unused for
-// SessionIdle, older than SessionMax, ended by logout or a password change, or of a deleted user
-// is ErrUnauthorized.
+// AuthenticateSession resolves a dashboard session ID to its user, and counts the request as a
+// use of the session (its idle expiry moves on). A session unused for SessionIdle, older than
+// SessionMax, ended by logout or a password change, or of a deleted user is ErrUnauthorized.
 func (s *Service) AuthenticateSession(ctx context.Context, id, address string) (Principal, error) {
+	return s.authenticateSession(ctx, id, address, true)
+}
+
+// AuthenticateSessionRefresh is AuthenticateSession for a request a page makes by itself (the
+// dashboard's live refresh of the fleet and groups tables), which is not a use of the session:
+// the idle expiry does not move, so a tab left open ends its session SessionIdle after the
+// person last did something, not never.
+func (s *Service) AuthenticateSessionRefresh(ctx context.Context, id, address string) (Principal, error) {
+	return s.authenticateSession(ctx, id, address, false)
+}
+
+func (s *Service) authenticateSession(ctx context.Context, id, address string, use bool) (Principal, error) {
 	if len(id) > 128 || len(id) < len(prefixSession) || id[:len(prefixSession)] != prefixSession {
 		return Principal{}, ErrUnauthorized
 	}
@@ -277,7 +289,7 @@ func (s *Service) AuthenticateSession(ctx context.Context, id, address string) (
 		_ = s.store.DeleteSession(ctx, hash)
 		return Principal{}, ErrUnauthorized
 	}
-	if now.Sub(ss.LastSeen) >= sessionTouchEvery {
+	if use && now.Sub(ss.LastSeen) >= sessionTouchEvery {
 		if err := s.store.TouchSession(ctx, hash, now.UTC()); err != nil {
 			s.log.WarnContext(ctx, "Recording session use failed.", logKeyErr, s.storeErr("touch_session", err))
 		}

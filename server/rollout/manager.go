@@ -359,6 +359,14 @@ func (m *Manager) Policy(ctx context.Context, p server.Principal, group string) 
 	return m.cfg.Store.RolloutPolicy(ctx, group)
 }
 
+// Policies returns the rollout policy of every group as set, by group name, in one store read.
+func (m *Manager) Policies(ctx context.Context, p server.Principal) (map[string]Policy, error) {
+	if err := require(p, server.RoleViewer); err != nil {
+		return nil, err
+	}
+	return m.cfg.Store.RolloutPolicies(ctx)
+}
+
 // SetPolicy replaces a group's rollout policy. It applies to rollouts that start afterwards.
 func (m *Manager) SetPolicy(ctx context.Context, p server.Principal, group string, pol Policy) error {
 	if err := require(p, server.RoleOperator); err != nil {

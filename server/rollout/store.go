@@ -30,6 +30,8 @@ type Store interface {
 	// RolloutPolicy returns a group's rollout policy as set (zero fields mean the defaults);
 	// ErrNotFound without the group.
 	RolloutPolicy(ctx context.Context, group string) (Policy, error)
+	// RolloutPolicies returns the rollout policy of every group, by group name, in one read.
+	RolloutPolicies(ctx context.Context) (map[string]Policy, error)
 	// SetRolloutPolicy replaces a group's rollout policy (ErrInvalid out of range, ErrNotFound
 	// without the group) and records audit.
 	SetRolloutPolicy(ctx context.Context, group string, p Policy, audit server.AuditEntry) error

@@ -24,6 +24,7 @@ func runRollout(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"RolloutSaveConcurrent", testRolloutSaveConcurrent},
 		{"RolloutList", testRolloutList},
 		{"RolloutPolicy", testRolloutPolicy},
+		{"RolloutPolicies", testRolloutPolicies},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -292,5 +293,38 @@ func testRolloutPolicy(t *testing.T, f *fixture, s rollout.Store, _ alert.Store)
 	}
 	if err := s.SetRolloutPolicy(f.ctx, "nope", want, audit("group.rollout_policy", "group/nope")); !errors.Is(err, server.ErrNotFound) {
 		t.Errorf("SetRolloutPolicy(nope): %v, want ErrNotFound", err)
+	}
+}
+
+// testRolloutPolicies: every group's policy in one read, the zero policy where none is set, and
+// a deleted group gone from it.
+func testRolloutPolicies(t *testing.T, f *fixture, s rollout.Store, _ alert.Store) {
+	f.group("web")
+	f.group("db")
+	f.group("gone")
+	want := rollout.Policy{Canaries: 2, WavePercent: 50, Soak: time.Minute, FailureThreshold: 1, HealthDeadline: time.Minute}
+	if err := s.SetRolloutPolicy(f.ctx, "web", want, audit("group.rollout_policy", "group/web")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.DeleteGroup(f.ctx, "gone", audit("group.delete", "group/gone")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.RolloutPolicies(f.ctx)
+	if err != nil {
+		t.Fatalf("RolloutPolicies: %v", err)
+	}
+	if got["web"] != want {
+		t.Errorf("web = %+v, want %+v", got["web"], want)
+	}
+	if p, ok := got["db"]; !ok || p != (rollout.Policy{}) {
+		t.Errorf("db = %+v (present %v), want the zero policy", p, ok)
+	}
+	if _, ok := got["gone"]; ok {
+		t.Error("a deleted group still has a policy")
+	}
+	for name := range got {
+		if _, err := s.RolloutPolicy(f.ctx, name); err != nil {
+			t.Errorf("RolloutPolicies lists %q, which RolloutPolicy does not know: %v", name, err)
+		}
 	}
 }

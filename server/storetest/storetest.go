@@ -85,7 +85,7 @@ func Run(t *testing.T, newStore func(t *testing.T) server.Store) {
 		{"FleetNumbers", testFleetNumbers},
 		{"FleetTimeZones", testFleetTimeZones},
 		{"FleetOrdering", testFleetOrdering},
-		{"HostRevocations", testHostRevocations},
+		{"HostCredentialGeneration", testHostCredentialGeneration},
 		{"Rollups", testRollups},
 		{"RawMetrics", testRawMetrics},
 		{"RollupRetention", testRollupRetention},

@@ -65,43 +65,53 @@ func (h *Handler) groupsRows(w http.ResponseWriter, r *http.Request, p server.Pr
 		"Groups": rows, "Staged": h.cfg.Rollouts != nil}})
 }
 
-// groupRows reads the groups with their rollout (the active one, else the latest) and policy.
+// groupRows reads the groups with their rollout (the active one, else the latest) and policy: a
+// fixed number of store reads whatever the number of groups (the page refreshes every
+// groupsRefreshSeconds in every open tab). A group deleted between the reads is left out.
 func (h *Handler) groupRows(r *http.Request, p server.Principal) ([]groupRow, error) {
 	groups, err := h.cfg.Service.ListGroups(r.Context(), p)
 	if err != nil {
 		return nil, err
 	}
-	rows := make([]groupRow, len(groups))
-	for i, g := range groups {
-		rows[i].Group = g
+	rows := make([]groupRow, 0, len(groups))
+	for _, g := range groups {
+		rows = append(rows, groupRow{Group: g})
 	}
-	if h.cfg.Rollouts != nil {
-		rs, err := h.cfg.Rollouts.List(r.Context(), p, rollout.Filter{Limit: maxRolloutsListed})
-		if err != nil {
-			return nil, err
-		}
-		// Newest first: the first active one of a group wins, else its first one.
-		for i := range rows {
-			for j := range rs {
-				if rs[j].Group != rows[i].Name {
-					continue
-				}
-				if rollout.Active(rs[j].State) {
-					rows[i].Rollout, rows[i].Active = &rs[j], true
-					break
-				}
-				if rows[i].Rollout == nil {
-					rows[i].Rollout = &rs[j]
-				}
-			}
-			pol, err := h.cfg.Rollouts.Policy(r.Context(), p, rows[i].Name)
-			if err != nil {
-				return nil, err
-			}
-			rows[i].Policy, rows[i].Effective = pol, pol.WithDefaults()
-		}
+	if h.cfg.Rollouts == nil {
+		return rows, nil
 	}
-	return rows, nil
+	rs, err := h.cfg.Rollouts.List(r.Context(), p, rollout.Filter{Limit: maxRolloutsListed})
+	if err != nil {
+		return nil, err
+	}
+	policies, err := h.cfg.Rollouts.Policies(r.Context(), p)
+	if err != nil {
+		return nil, err
+	}
+	// Newest first: the first active one of a group wins, else its first one.
+	byGroup := make(map[string][]int, len(rows))
+	for j := range rs {
+		byGroup[rs[j].Group] = append(byGroup[rs[j].Group], j)
+	}
+	kept := rows[:0]
+	for _, row := range rows {
+		pol, ok := policies[row.Name]
+		if !ok {
+			continue // deleted since ListGroups
+		}
+		for _, j := range byGroup[row.Name] {
+			if rollout.Active(rs[j].State) {
+				row.Rollout, row.Active = &rs[j], true
+				break
+			}
+			if row.Rollout == nil {
+				row.Rollout = &rs[j]
+			}
+		}
+		row.Policy, row.Effective = pol, pol.WithDefaults()
+		kept = append(kept, row)
+	}
+	return kept, nil
 }
 
 // published lists the published versions and channels for the pin form's suggestions; a

@@ -424,3 +424,35 @@ func TestUsersAndTokensPages(t *testing.T) {
 		t.Errorf("remove the last admin: %d", a.status)
 	}
 }
+
+// TestRefreshesDoNotKeepSessionAlive: the fleet and groups pages' live refreshes (GET /fleet/rows
+// and /groups/rows, every few seconds from fleet.js and groups.js) are answered while the
+// session lives but are not a use of it: a session whose only activity is refreshes ends at
+// its idle limit, counted from the last real request.
+func TestRefreshesDoNotKeepSessionAlive(t *testing.T) {
+	d := newDash(t)
+	ss := d.login("alice", alicePW)
+	if !d.signedIn(ss) { // the last real use
+		t.Fatal("new session not signed in")
+	}
+	step := 5 * time.Minute
+	var elapsed time.Duration
+	for elapsed+step < server.DefaultSessionIdle {
+		d.clock.advance(step)
+		elapsed += step
+		for _, path := range []string{"/fleet/rows", "/groups/rows"} {
+			if a := d.do("GET", path, ss, nil, nil); a.status != http.StatusOK {
+				t.Fatalf("refresh %s %v after the last use: %d %q", path, elapsed, a.status, a.location)
+			}
+		}
+	}
+	d.clock.advance(server.DefaultSessionIdle - elapsed + time.Second)
+	for _, path := range []string{"/fleet/rows", "/groups/rows"} {
+		if a := d.do("GET", path, ss, nil, nil); a.status != http.StatusSeeOther || a.location != "/login" {
+			t.Errorf("refresh %s past the idle limit: %d %q, want a redirect to /login", path, a.status, a.location)
+		}
+	}
+	if d.signedIn(ss) {
+		t.Error("a session whose only activity was refreshes outlived its idle limit")
+	}
+}

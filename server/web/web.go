@@ -15,7 +15,8 @@
 // lockout per account and per address). The browser holds only a random session ID, in a cookie
 // that is __Host- prefixed, HttpOnly, Secure and SameSite=Strict, so scripts cannot read it and
 // other sites cannot send it; the server keeps the ID's SHA-256, with idle and absolute expiry,
-// and forgets it on sign-out and on a password change. No API token ever reaches the browser.
+// and forgets it on sign-out and on a password change. The scripts' timed refreshes do not count
+// as use (authRefresh), so an open tab does not hold its session past the idle limit. No API token ever reaches the browser.
 // Every state-changing request is a POST form that must carry the session's CSRF token (an HMAC
 // of the session ID, compared in constant time) and, if the browser sends them, an Origin of
 // this server and Sec-Fetch-Site same-origin; sign-in, which has no session yet, requires the
@@ -158,11 +159,11 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("/users/{name}/role", h.form(h.setUserRole)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/users/{name}/remove", h.form(h.removeUser)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/", h.auth(h.fleet)).Methods(http.MethodGet)
-	h.mux.HandleFunc("/fleet/rows", h.auth(h.fleetRows)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/fleet/rows", h.authRefresh(h.fleetRows)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/hosts/{id}", h.auth(h.host)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/hosts/{id}/clear-quarantine", h.form(h.clearQuarantine)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/groups", h.auth(h.groups)).Methods(http.MethodGet)
-	h.mux.HandleFunc("/groups/rows", h.auth(h.groupsRows)).Methods(http.MethodGet)
+	h.mux.HandleFunc("/groups/rows", h.authRefresh(h.groupsRows)).Methods(http.MethodGet)
 	h.mux.HandleFunc("/groups/{name}/pin", h.form(h.pinGroup)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/groups/{name}/rollout-policy", h.form(h.setPolicy)).Methods(http.MethodPost)
 	h.mux.HandleFunc("/rollouts/{id}/{action:pause|resume|abort}", h.form(h.actRollout)).Methods(http.MethodPost)
@@ -233,15 +234,27 @@ type session struct {
 
 type sessionKey struct{}
 
-// auth resolves the session cookie; without a valid session it sends the browser to /login.
+// auth resolves the session cookie, counting the request as a use of the session; without a
+// valid session it sends the browser to /login.
 func (h *Handler) auth(next authed) http.HandlerFunc {
+	return h.authWith(next, h.cfg.Service.AuthenticateSession)
+}
+
+// authRefresh is auth for the fragments the pages' scripts fetch on a timer (GET /fleet/rows
+// from fleet.js, GET /groups/rows from groups.js): they do not count as use, so an open tab
+// does not keep its session alive past the idle limit (server.Config.SessionIdle).
+func (h *Handler) authRefresh(next authed) http.HandlerFunc {
+	return h.authWith(next, h.cfg.Service.AuthenticateSessionRefresh)
+}
+
+func (h *Handler) authWith(next authed, authenticate func(ctx context.Context, id, address string) (server.Principal, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := r.Cookie(cookieName)
 		if err != nil {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
-		p, err := h.cfg.Service.AuthenticateSession(r.Context(), c.Value, httpapi.ClientAddress(r))
+		p, err := authenticate(r.Context(), c.Value, httpapi.ClientAddress(r))
 		if err != nil {
 			if !errors.Is(err, server.ErrUnauthorized) {
 				h.cfg.Logger.ErrorContext(r.Context(), "Checking a dashboard session failed.", "err", err)

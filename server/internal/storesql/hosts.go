@@ -79,9 +79,45 @@ func (s *Store) ListHosts(ctx context.Context, group string) ([]server.Host, err
 	return hs, nil
 }
 
-// RevokeHost marks a host's credential revoked.
+// RevokeHost marks a host's credential revoked and raises the credential generation, in one
+// transaction.
 func (s *Store) RevokeHost(ctx context.Context, id string, audit server.AuditEntry) error {
-	return s.revoke(ctx, "hosts", "host", id, audit)
+	return s.db.Tx(ctx, func(tx Conn) error {
+		n, err := tx.Exec(ctx, `UPDATE hosts SET revoked = true WHERE id = $1`, id)
+		if err := MustAffect(n, err, "revoke host "+id); err != nil {
+			return err
+		}
+		if err := InsertAudit(ctx, tx, s.d, audit); err != nil {
+			return err
+		}
+		return bumpCredentialGeneration(ctx, tx, "revoke host "+id)
+	})
+}
+
+// bumpCredentialGeneration raises the host credential generation in tx. Callers run it last in
+// their transaction: on PostgreSQL it takes the lock of the counter's one row, and holding it
+// only until the commit keeps concurrent revocations and deletions from queueing behind each
+// other's work. Ingest never takes it.
+func bumpCredentialGeneration(ctx context.Context, tx Conn, what string) error {
+	n, err := tx.Exec(ctx, `UPDATE host_credential_generation SET generation = generation + 1 WHERE id = 1`)
+	if err := MustAffect(n, err, what+": credential generation"); err != nil {
+		return err
+	}
+	return nil
+}
+
+// HostCredentialGeneration returns a number that only goes up and rises with every revocation or
+// deletion of a host, in the same transaction. Every replica's Service polls it (every
+// server.DefaultRevocationPoll) and drops its cached credentials when it moves, so a host revoked
+// or deleted through one replica is refused by all within one poll. It reads the one row of
+// host_credential_generation, one page whatever the number of hosts (PostgreSQL scans that page
+// rather than the index: 1 shared buffer by EXPLAIN ANALYZE).
+func (s *Store) HostCredentialGeneration(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.Read().QueryRow(ctx, `SELECT generation FROM host_credential_generation WHERE id = 1`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read host credential generation: %w", err)
+	}
+	return n, nil
 }
 
 // MoveHost puts a host into another existing group.
@@ -98,8 +134,8 @@ func (s *Store) MoveHost(ctx context.Context, id, group string, audit server.Aud
 	})
 }
 
-// DeleteHost deletes a host with its samples, rollups, outages and update events, in one
-// transaction.
+// DeleteHost deletes a host with its samples, rollups, outages and update events and raises the
+// credential generation, in one transaction.
 func (s *Store) DeleteHost(ctx context.Context, id string, audit server.AuditEntry) error {
 	return s.db.Tx(ctx, func(tx Conn) error {
 		for _, table := range []string{"samples", "metric_rollups", "outages", "update_events"} {
@@ -114,6 +150,9 @@ func (s *Store) DeleteHost(ctx context.Context, id string, audit server.AuditEnt
 		if err := MustAffect(n, nil, "delete host "+id); err != nil {
 			return err
 		}
-		return InsertAudit(ctx, tx, s.d, audit)
+		if err := InsertAudit(ctx, tx, s.d, audit); err != nil {
+			return err
+		}
+		return bumpCredentialGeneration(ctx, tx, "delete host "+id)
 	})
 }

@@ -198,6 +198,31 @@ func (s *Store) RolloutPolicy(ctx context.Context, group string) (rollout.Policy
 	return DecodePolicy(col)
 }
 
+// RolloutPolicies returns the rollout policy of every group, by group name, in one query.
+func (s *Store) RolloutPolicies(ctx context.Context) (map[string]rollout.Policy, error) {
+	type row struct {
+		group string
+		col   string
+	}
+	rows, err := QueryAll(ctx, s.db.Read(), func(sc Scanner) (row, error) {
+		var r row
+		err := sc.Scan(&r.group, &r.col)
+		return r, err
+	}, `SELECT name, rollout_policy FROM groups`)
+	if err != nil {
+		return nil, fmt.Errorf("list rollout policies: %w", err)
+	}
+	out := make(map[string]rollout.Policy, len(rows))
+	for _, r := range rows {
+		p, err := DecodePolicy(r.col)
+		if err != nil {
+			return nil, fmt.Errorf("rollout policy of group %s: %w", r.group, err)
+		}
+		out[r.group] = p
+	}
+	return out, nil
+}
+
 // SetRolloutPolicy replaces a group's rollout policy.
 func (s *Store) SetRolloutPolicy(ctx context.Context, group string, p rollout.Policy, audit server.AuditEntry) error {
 	col, err := EncodePolicy(p)
