@@ -39,9 +39,6 @@ func buildBinary(t testing.TB, name, version string) string {
 	return e2eproc.Build(t, name, version)
 }
 
-// freeAddr returns a 127.0.0.1 address with a port nothing listens on right now.
-func freeAddr(t testing.TB) string { t.Helper(); return e2eproc.FreeAddr(t) }
-
 // startProcess starts bin with args and stops it (SIGKILL) at the end of the test.
 func startProcess(t testing.TB, name, bin string, env []string, args ...string) *process {
 	t.Helper()
@@ -59,9 +56,6 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool
 	t.Helper()
 	e2eproc.WaitFor(t, timeout, what, cond)
 }
-
-// tail returns the last n lines of a file.
-func tail(path string, n int) string { return e2eproc.Tail(path, n) }
 
 // logHas reports whether a process log contains s.
 func logHas(path, s string) bool { return e2eproc.LogHas(path, s) }

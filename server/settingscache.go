@@ -79,8 +79,3 @@ func (c *settingsCache) forgetAll() {
 	clear(c.byHost)
 }
 
-func (c *settingsCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.byHost)
-}
