@@ -115,7 +115,7 @@ func eachHostFigures(rows pgx.Rows, fn func(alert.HostFigures) error) error {
 	return rows.Err()
 }
 
-// f8 is a nullable figure: NULL is NaN, as storesql.ScanHostFigures has it.
+// f8 is a nullable figure: NULL is NaN, as storesql.EachHostFigures has it.
 func f8(v pgtype.Float8) float64 {
 	if !v.Valid {
 		return math.NaN()
