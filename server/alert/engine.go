@@ -191,9 +191,10 @@ type Engine struct {
 	// evaluated under other rules are evaluated again.
 	rulesGen uint64
 	rulesSig string
-	// toEvaluate queues hosts with new reports for the rules; queued marks them.
-	toEvaluate []string
-	queued     map[string]bool
+	// toEvaluate queues hosts with new reports for the rules (hostEntry.queued marks them).
+	toEvaluate []*hostEntry
+	// scanGen counts scans; hostEntry.seenGen is the last one that listed the host.
+	scanGen uint64
 	// lastCount and lastPrune are when housekeeping last counted the outbox and pruned.
 	lastCount, lastPrune time.Time
 	// overloadAt is Config.Overload's answer, read once per Tick.
@@ -206,6 +207,11 @@ type hostEntry struct {
 	// due is when the host must next be looked at; idx its place in the heap, -1 if not in it.
 	due time.Time
 	idx int
+	// seenGen is the Engine's scanGen of the last scan that listed the host; queued says it waits
+	// in toEvaluate; gone that it left the fleet (removed from Engine.hosts).
+	seenGen uint64
+	queued  bool
+	gone    bool
 	// evaluatedSeq is the AckedSeq whose latest report the rules last saw; evaluatedAt when.
 	evaluatedSeq uint64
 	evaluatedAt  time.Time
@@ -344,7 +350,8 @@ func (e *Engine) load(ctx context.Context, now time.Time) error {
 	e.hosts = map[string]*hostEntry{}
 	e.open = map[string]*Alert{}
 	e.due = nil
-	e.toEvaluate, e.queued = nil, map[string]bool{}
+	e.toEvaluate = nil
+	e.hostnames = map[string]int{}
 	as, err := e.store.OpenAlerts(ctx)
 	if err != nil {
 		return fmt.Errorf("load open alerts: %w", err)
@@ -393,31 +400,35 @@ func (e *Engine) scan(ctx context.Context, now time.Time) error {
 	}
 	e.lastScan = now
 
-	seen := make(map[string]bool, len(sts))
-	e.hostnames = make(map[string]int, len(sts))
+	// Per host, no allocation and one map lookup: which hosts this scan listed is a generation
+	// number in their entries, the hostname counts change only where a hostname did.
+	e.scanGen++
 	queuedBefore := len(e.toEvaluate)
-	for _, st := range sts {
-		seen[st.ID] = true
-		e.hostnames[st.Hostname]++
+	for i := range sts {
+		st := &sts[i]
 		ent := e.hosts[st.ID]
 		if ent == nil {
 			ent = &hostEntry{idx: -1}
 			e.hosts[st.ID] = ent
+			e.hostnames[st.Hostname]++
+			ent.st.Hostname = st.Hostname
 		}
-		ent.st = st
+		e.setState(ent, *st)
+		ent.seenGen = e.scanGen
 		e.schedule(ent, now)
-		if st.AckedSeq != ent.evaluatedSeq && !e.queued[st.ID] {
-			e.queued[st.ID] = true
-			e.toEvaluate = append(e.toEvaluate, st.ID)
+		if st.AckedSeq != ent.evaluatedSeq && !ent.queued {
+			ent.queued = true
+			e.toEvaluate = append(e.toEvaluate, ent)
 		}
 	}
 	// In ID order, so each batch's figures are neighbours in the store's primary key (the same
 	// pages, not one page per host).
-	slices.Sort(e.toEvaluate[queuedBefore:])
-	for id, ent := range e.hosts {
-		if !seen[id] {
-			e.unschedule(ent)
-			delete(e.hosts, id)
+	slices.SortFunc(e.toEvaluate[queuedBefore:], func(a, b *hostEntry) int { return strings.Compare(a.st.ID, b.st.ID) })
+	if len(e.hosts) > len(sts) {
+		for _, ent := range e.hosts {
+			if ent.seenGen != e.scanGen {
+				e.forgetHost(ent)
+			}
 		}
 	}
 	// Alerts of hosts that were revoked or removed resolve without email.
@@ -429,6 +440,34 @@ func (e *Engine) scan(ctx context.Context, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// setState gives a host known to the engine its state as the store just read it, keeping the
+// hostname counts right.
+func (e *Engine) setState(ent *hostEntry, st HostState) {
+	if ent.st.Hostname != st.Hostname {
+		e.forgetHostname(ent.st.Hostname)
+		e.hostnames[st.Hostname]++
+	}
+	ent.st = st
+}
+
+// forgetHost takes a host that left the fleet out of the engine; a queued evaluation of it is
+// then skipped.
+func (e *Engine) forgetHost(ent *hostEntry) {
+	e.unschedule(ent)
+	e.forgetHostname(ent.st.Hostname)
+	ent.gone = true
+	delete(e.hosts, ent.st.ID)
+}
+
+// forgetHostname takes one host of hostname out of the counts.
+func (e *Engine) forgetHostname(hostname string) {
+	if e.hostnames[hostname] <= 1 {
+		delete(e.hostnames, hostname)
+	} else {
+		e.hostnames[hostname]--
+	}
 }
 
 // refreshAcks copies the operators' acknowledgements of open alerts from the store: the engine
@@ -450,11 +489,14 @@ func (e *Engine) refreshAcks(ctx context.Context) error {
 // past lateAt), or past its deadline when there is no late stage. Hosts with an open silence alert are checked
 // every tick instead, and hosts no silence rule covers are not scheduled.
 func (e *Engine) schedule(ent *hostEntry, now time.Time) {
-	if e.open[silenceKey(ent.st.ID)] != nil || e.silenceRule(ent.st) == nil {
+	if e.silenceOpen(ent.st.ID) || e.silenceRule(ent.st) == nil {
 		e.unschedule(ent)
 		return
 	}
 	lateAt, _ := e.timing(ent.st)
+	if ent.idx >= 0 && ent.due.Equal(lateAt) {
+		return // in place already (a scan finds most hosts so)
+	}
 	ent.due = lateAt
 	if ent.idx >= 0 {
 		heap.Fix(&e.due, ent.idx)
@@ -515,6 +557,17 @@ func (e *Engine) timing(st HostState) (lateAt, deadline time.Time) {
 }
 
 func silenceKey(hostID string) string     { return "silence/" + hostID }
+
+// silenceOpen says whether hostID has an open silence alert, without building its key on the
+// heap (a scan asks for every host).
+func (e *Engine) silenceOpen(hostID string) bool {
+	if len(e.open) == 0 {
+		return false
+	}
+	var buf [128]byte
+	k := append(append(buf[:0], "silence/"...), hostID...)
+	return e.open[string(k)] != nil
+}
 func groupSilenceKey(group string) string { return "silence-group/" + group }
 
 // silenceRule returns the silence rule covering a host: the most specific one.
@@ -618,10 +671,12 @@ func (e *Engine) checkSilence(ctx context.Context, now time.Time) error {
 		ent := e.hosts[id]
 		st, ok := fresh[id]
 		if ent == nil || !ok {
-			delete(e.hosts, id)
+			if ent != nil {
+				e.forgetHost(ent)
+			}
 			continue
 		}
-		ent.st = st
+		e.setState(ent, st)
 		rule := e.silenceRule(st)
 		if rule == nil {
 			continue
@@ -1020,36 +1075,38 @@ func (e *Engine) evaluateQueued(ctx context.Context, now time.Time) error {
 		n := min(len(e.toEvaluate), evaluateBatch)
 		chunk := e.toEvaluate[:n]
 		read = read[:0]
-		for _, id := range chunk {
-			ent := e.hosts[id]
-			if ent == nil || ent.st.FiguresHash == 0 {
+		for _, ent := range chunk {
+			if ent.gone || ent.st.FiguresHash == 0 {
 				continue // gone, or no figures yet (its report predates them): as before, no rule sees it
 			}
-			if !hasRules || (!alerting[id] && ent.st.FiguresHash == ent.evaluatedHash &&
+			if !hasRules || (!alerting[ent.st.ID] && ent.st.FiguresHash == ent.evaluatedHash &&
 				ent.st.Group == ent.evaluatedGroup && ent.evaluatedRules == e.rulesGen) {
 				continue
 			}
-			read = append(read, id)
+			read = append(read, ent.st.ID)
 		}
 		if len(read) > 0 {
+			var in ruleInput // reused: its lists are decoded per host, and only when a rule reads them
 			err := e.store.HostFigures(ctx, read, func(hf HostFigures) error {
 				ent := e.hosts[hf.HostID]
 				if ent == nil {
 					return nil
 				}
-				return e.evaluateHost(ctx, now, ent, &ruleInput{fig: &hf.Figures}, alerting[hf.HostID])
+				in.reset(&hf.Figures)
+				return e.evaluateHost(ctx, now, ent, &in, alerting[hf.HostID])
 			})
 			if err != nil {
 				return fmt.Errorf("evaluate rules: %w", err)
 			}
 		}
-		for _, id := range chunk {
-			if ent := e.hosts[id]; ent != nil {
+		for _, ent := range chunk {
+			if !ent.gone {
 				ent.evaluatedSeq, ent.evaluatedAt = ent.st.AckedSeq, now
 				ent.evaluatedHash, ent.evaluatedGroup, ent.evaluatedRules = ent.st.FiguresHash, ent.st.Group, e.rulesGen
 			}
-			delete(e.queued, id)
+			ent.queued = false
 		}
+		clear(chunk) // let gone entries go
 		e.toEvaluate = e.toEvaluate[n:]
 		if time.Since(start) >= e.cfg.EvalBudget {
 			break

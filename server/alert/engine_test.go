@@ -868,6 +868,35 @@ func TestEmailsTellSameNamedHostsApart(t *testing.T) {
 	}
 }
 
+// TestHostnameSharedUntilDeleted: the engine keeps its count of hosts per hostname as hosts come
+// and go, so once one of two hosts named alike is deleted, the other's emails name it plainly.
+func TestHostnameSharedUntilDeleted(t *testing.T) {
+	h := newHarness(t, nil)
+	first := h.host("web-1", "")
+	tok := server.EnrollmentToken{ID: "tok-web-1-again", Group: server.DefaultGroup, MaxUses: 1, CreatedAt: t0, Hash: "hash-web-1-again"}
+	if err := h.st.CreateEnrollmentToken(h.ctx, tok, server.AuditEntry{Action: "token.create"}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := h.st.Enroll(h.ctx, tok.Hash, t0, server.Host{ID: "9d8e7f6a5b4c", Hostname: "web-1", IntervalSeconds: 10}, "cred-web-1-again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.names[second.ID] = "web-1"
+	h.report(second.ID, nil)
+	h.run(20*time.Second, first, second.ID)
+	h.wantEmails()
+	if err := h.st.DeleteHost(h.ctx, first, server.AuditEntry{Action: "host.delete"}); err != nil {
+		t.Fatal(err)
+	}
+	h.run(3*time.Minute, second.ID)
+	h.wantEmails()
+	h.run(5*time.Minute)
+	ns := h.wantEmails("FIRING: web-1 is silent")
+	if strings.Contains(ns[0].Subject, "[9d8e7f6a]") {
+		t.Errorf("the only host left named web-1 still has its ID in the subject: %q", ns[0].Subject)
+	}
+}
+
 var _ alert.AuditPruner = (*sqlitestore.Store)(nil)
 
 // TestUnchangedFiguresStillEvaluatedWhenOutcomeCanChange checks the cases where the engine must

@@ -11,7 +11,8 @@ import (
 // ruleInput is what the rules read of one host: its Figures, with the list-valued ones decoded
 // only when a rule asks for them, once per evaluation.
 type ruleInput struct {
-	fig *Figures
+	fig  *Figures
+	figv Figures // what fig points to after reset
 
 	mounts         []mountFigure
 	procs          *procFigures
@@ -19,6 +20,14 @@ type ruleInput struct {
 	decodedMounts  bool
 	decodedStates  bool
 	decodeProblems []error
+}
+
+// reset makes in the input of another host's figures, copied (not retained: a store's byte
+// slices are valid only during its callback), with nothing decoded yet. One ruleInput serves a
+// whole batch without an allocation per host.
+func (in *ruleInput) reset(f *Figures) {
+	*in = ruleInput{figv: *f}
+	in.fig = &in.figv
 }
 
 func (in *ruleInput) mountList() []mountFigure {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/alert"
@@ -19,7 +21,7 @@ var _ alert.Store = (*Store)(nil)
 // narrow columns, so the TOASTed latest report is never fetched.
 func (s *Store) ListHostStates(ctx context.Context) ([]alert.HostState, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+storesql.HostStateColumns+` FROM hosts WHERE NOT revoked AND last_seen IS NOT NULL`)
-	hs, err := collect(rows, storesql.ScanHostState)
+	hs, err := collectHostStates(rows)
 	if err != nil {
 		return nil, fmt.Errorf("list host states: %w", err)
 	}
@@ -32,7 +34,7 @@ func (s *Store) HostStates(ctx context.Context, ids []string) ([]alert.HostState
 		return nil, nil
 	}
 	rows, _ := s.pool.Query(ctx, `SELECT `+storesql.HostStateColumns+` FROM hosts WHERE id = ANY($1)`, ids)
-	hs, err := collect(rows, storesql.ScanHostState)
+	hs, err := collectHostStates(rows)
 	if err != nil {
 		return nil, fmt.Errorf("host states: %w", err)
 	}
@@ -46,10 +48,79 @@ func (s *Store) HostFigures(ctx context.Context, ids []string, fn func(alert.Hos
 	}
 	rows, _ := s.pool.Query(ctx, `SELECT `+storesql.HostFiguresColumns+` FROM host_figures WHERE host_id = ANY($1)`, ids)
 	defer rows.Close()
-	if err := storesql.EachHostFigures(rows, fn); err != nil {
+	if err := eachHostFigures(rows, fn); err != nil {
 		return fmt.Errorf("host figures: %w", err)
 	}
 	return nil
+}
+
+// collectHostStates reads storesql.HostStateColumns as storesql.ScanHostState does, but into
+// pgx's own types: through database/sql's Scanner interface (TimeInto, sql.NullInt64) every
+// value of a fleet scan took pgx's slow path and an allocation.
+func collectHostStates(rows pgx.Rows) ([]alert.HostState, error) {
+	defer rows.Close()
+	var (
+		out        []alert.HostState
+		seen, boot pgtype.Timestamptz
+		acked      int64
+		hash       pgtype.Int8
+	)
+	for rows.Next() {
+		var h alert.HostState
+		if err := rows.Scan(&h.ID, &h.Hostname, &h.Group, &h.Revoked, &h.IntervalSeconds, &seen, &boot, &acked, &hash); err != nil {
+			return nil, err
+		}
+		if acked < 0 {
+			return nil, fmt.Errorf("scan host %s: negative acked seq %d", h.ID, acked)
+		}
+		h.LastSeen, h.BootTime = tsTime(seen), tsTime(boot)
+		h.AckedSeq, h.FiguresHash = uint64(acked), hash.Int64
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// tsTime is a nullable timestamptz as the stores return times: NULL is the zero time.
+func tsTime(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return storesql.Normal(t.Time)
+}
+
+// eachHostFigures reads storesql.HostFiguresColumns as storesql.EachHostFigures does, but into
+// pgx's own types, and hands fn the JSON lists as the row's raw bytes (valid until the next row,
+// as HostFigures promises; a text value's bytes are the same in either wire format), so a row
+// costs no allocation but its ID.
+func eachHostFigures(rows pgx.Rows, fn func(alert.HostFigures) error) error {
+	var (
+		cpu, mem, load1, disk pgtype.Float8
+		cores, start          pgtype.Int8
+		alarm                 int64
+	)
+	for rows.Next() {
+		var hf alert.HostFigures
+		// nil skips the JSON lists: they are taken raw below.
+		if err := rows.Scan(&hf.HostID, &cpu, &mem, &load1, &cores, &disk, nil, &start, &alarm, nil, nil); err != nil {
+			return err
+		}
+		raw := rows.RawValues()
+		hf.CPUBusy, hf.MemAvailPct, hf.Load1, hf.DiskMax = f8(cpu), f8(mem), f8(load1), f8(disk)
+		hf.Cores, hf.ProcStart, hf.ProcAlarm = int(cores.Int64), start.Int64, alarm != 0
+		hf.Mounts, hf.Procs, hf.States = raw[6], raw[9], raw[10]
+		if err := fn(hf); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// f8 is a nullable figure: NULL is NaN, as storesql.EachHostFigures has it.
+func f8(v pgtype.Float8) float64 {
+	if !v.Valid {
+		return math.NaN()
+	}
+	return v.Float64
 }
 
 // CreateRule stores a rule.
