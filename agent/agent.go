@@ -19,7 +19,7 @@
 // installs updates.
 //
 // Health checks (package check) come only from the local configuration (Config.Checks), never
-// from the server. Each runs in its own goroutine; a report carries the latest result of each and
+// from the server. They run in the checks' own goroutines (batched, package check); a report carries the latest result of each and
 // never waits for one. With Config.Anomaly set, each report's CPU, memory and load are also scored
 // against the host's hour-of-day baselines (package anomaly) and unusual values ride as hints.
 //

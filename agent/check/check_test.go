@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -606,5 +607,121 @@ func TestCertChangesSeen(t *testing.T) {
 	writeCert(ca.issue(t, "site", time.Now().Add(-24*time.Hour)))
 	if o := fileCheck(context.Background()); o.ok || !strings.Contains(o.msg, "expired") {
 		t.Errorf("file after it was replaced by an expired certificate: ok %v, %q", o.ok, o.msg)
+	}
+}
+
+// TestPlanBatches checks the scheduler's plan on a simulated clock: checks of one interval run
+// in one batch, a check of a longer interval joins their batch when it is due, a check due a
+// little after a batch joins it instead of waking the agent again, and a busy check is skipped.
+func TestPlanBatches(t *testing.T) {
+	mk := func(name string, iv time.Duration) *state {
+		return &state{spec: Spec{Name: name, Interval: iv}}
+	}
+	checks := []*state{mk("a", 10*time.Second), mk("b", 10*time.Second), mk("c", 30*time.Second), mk("d", 20*time.Second)}
+	t0 := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	for _, st := range checks {
+		st.next = t0
+	}
+	checks[3].next = t0.Add(500 * time.Millisecond) // configured a moment apart: joins the first batch
+	notBusy := func(*state) bool { return false }
+	runs := map[string]int{}
+	var batches []string
+	now := t0
+	for now.Before(t0.Add(60 * time.Second)) {
+		batch, wake := plan(checks, now, notBusy)
+		names := ""
+		for _, st := range batch {
+			names += st.spec.Name
+			runs[st.spec.Name]++
+		}
+		batches = append(batches, names)
+		if !wake.After(now) {
+			t.Fatalf("plan at %v: next wake %v is not later", now, wake)
+		}
+		now = wake.Add(3 * time.Millisecond) // a timer fires a little late
+	}
+	want := []string{"abcd", "ab", "abd", "abc", "abd", "ab"}
+	if !slices.Equal(batches, want) {
+		t.Errorf("batches over a minute = %q, want %q (one wake-up per 10 s)", batches, want)
+	}
+	if runs["a"] != 6 || runs["c"] != 2 || runs["d"] != 3 {
+		t.Errorf("runs = %v, want a 6, c 2, d 3", runs)
+	}
+
+	// A check still busy from its last run is skipped, and due again one interval on.
+	busyA := func(st *state) bool { return st.spec.Name == "a" }
+	for _, st := range checks {
+		st.next = now
+	}
+	batch, _ := plan(checks, now, busyA)
+	for _, st := range batch {
+		if st.spec.Name == "a" {
+			t.Error("a busy check was planned")
+		}
+	}
+	if !checks[0].next.Equal(now.Add(10 * time.Second)) {
+		t.Errorf("busy check's next run = %v, want one interval on", checks[0].next)
+	}
+}
+
+// TestHangInBatch checks that a run blocked in a way its context cannot cut (a stat on a hung
+// network filesystem) delays neither the checks queued behind it in the same batch nor the later
+// batches, and that the extra worker it needed goes away once it returns.
+func TestHangInBatch(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	results := make(chan wire.CheckResult, 16)
+	r, err := New(Config{Specs: []Spec{
+		{Name: "hangs", Kind: wire.CheckTCP, Target: addr, Interval: time.Second, Timeout: 100 * time.Millisecond},
+		{Name: "fast1", Kind: wire.CheckTCP, Target: addr, Interval: time.Second},
+		{Name: "fast2", Kind: wire.CheckTCP, Target: addr, Interval: time.Second},
+	}, OnResult: func(res wire.CheckResult) { results <- res }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	r.checks[0].probe = func(context.Context) outcome { <-release; return outcome{ok: true, msg: "late"} }
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r.Start(ctx)
+	seen := map[string]int{}
+	for seen["fast1"] < 2 || seen["fast2"] < 2 { // the first batch (behind the hang) and the next ones
+		select {
+		case res := <-results:
+			if res.Name == "hangs" {
+				t.Fatalf("the blocked check gave a result: %+v", res)
+			}
+			seen[res.Name]++
+		case <-time.After(time.Minute):
+			t.Fatalf("checks in the batch of a blocked one gave no results: %v", seen)
+		}
+	}
+	close(release)
+	for {
+		res := <-results
+		if res.Name == "hangs" {
+			if res.Message != "late" {
+				t.Errorf("the blocked check's result = %+v", res)
+			}
+			break
+		}
+	}
+	// With the hang over, the extra workers leave after their batch: one remains.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r.mu.Lock()
+		n := r.workers
+		r.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers a minute after the hang ended, want 1", n)
+		}
+		<-results
 	}
 }

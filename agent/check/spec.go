@@ -10,7 +10,10 @@
 // is echoed beyond a short sanitized message (wire.MaxCheckMessageLen), and HTTP redirects are not
 // followed.
 //
-// Each check runs in its own goroutine, every Interval, bounded by its Timeout. Results never
+// Each check runs every Interval, bounded by its Timeout. Checks due at the same time run as one
+// batch: one wake-up of one scheduler goroutine, one worker running them in turn; a run that
+// blocks hands the rest of its batch to another worker after a quarter of a second (runner.go),
+// so a hang never holds up another check by more than that, nor the report. Results never
 // waits for a check: it returns the latest result of each, and reports a check whose run overran
 // its timeout (a stat on a hung NFS mount ignores its context) as failed until the run returns.
 // A Runner is safe for concurrent use.
