@@ -18,7 +18,7 @@ import (
 
 // TestFleetAndChartsInBrowser opens the fleet overview in headless Chromium at a laptop's size,
 // filters and sorts it by its links, sees a newly enrolled host appear through the live refresh
-// (fleet.js, under the page's CSP) without a reload, then opens a host and its charts and
+// (refresh.js, under the page's CSP) without a reload, then opens a host and its charts and
 // switches the range. Screenshots fleet-overview.png and host-charts.png go to $VIGIL_SCREENSHOT_DIR, else to a
 // temporary directory the log names (docs/img/fleet.png and docs/img/host.png are copies).
 func TestFleetAndChartsInBrowser(t *testing.T) {

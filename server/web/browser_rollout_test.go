@@ -20,7 +20,7 @@ import (
 
 // TestRolloutInBrowser drives a rollout from the groups page in headless Chromium as an
 // operator: sets the group's rollout policy with the form, pins the group, watches the canary's
-// progress change through the live refresh (groups.js, under the page's CSP) without a reload,
+// progress change through the live refresh (refresh.js, under the page's CSP) without a reload,
 // pauses and aborts from the page; then opens a host whose updater quarantined a version and
 // clears its quarantine from the host page. Screenshots groups-policy.png, groups-rollout.png,
 // groups-aborted.png and host-quarantine.png go to $VIGIL_SCREENSHOT_DIR, else to a temporary
@@ -164,7 +164,7 @@ func TestRolloutInBrowser(t *testing.T) {
 		t.Errorf("the page was reloaded (marker %q, %v)", marker, err)
 	}
 	if refreshed, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById("groups").getAttribute("data-refreshed") || ""`)); err != nil || refreshed == "" {
-		t.Errorf("groups.js did not refresh the table (%q, %v)", refreshed, err)
+		t.Errorf("refresh.js did not refresh the table (%q, %v)", refreshed, err)
 	}
 	screenshot("groups-rollout")
 

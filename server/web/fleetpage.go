@@ -14,7 +14,7 @@ import (
 	"github.com/vigilhq/vigil/server"
 )
 
-// fleetRefreshSeconds is how often the fleet page's script reloads the table (fleet.js).
+// fleetRefreshSeconds is how often the fleet page's script reloads the table (refresh.js).
 const fleetRefreshSeconds = 15
 
 // maxSearchLen bounds the search box; longer is refused.
@@ -286,7 +286,7 @@ func (h *Handler) fleet(w http.ResponseWriter, r *http.Request, p server.Princip
 }
 
 // fleetRows serves the fleet table's summary and body alone (GET /fleet/rows with the page's
-// query), for fleet.js to swap in without reloading the page.
+// query), for refresh.js to swap in without reloading the page.
 func (h *Handler) fleetRows(w http.ResponseWriter, r *http.Request, p server.Principal) {
 	q, err := parseFleetQuery(r.URL.Query())
 	if err != nil {

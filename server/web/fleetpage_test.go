@@ -212,14 +212,14 @@ func TestFleetFragment(t *testing.T) {
 	if !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "connect-src 'self'") || strings.Contains(csp, "unsafe") {
 		t.Errorf("CSP = %q", csp)
 	}
-	if !strings.Contains(page, `<script src="/assets/fleet.js" defer></script>`) || !strings.Contains(page, `data-fragment="/fleet/rows?group=db"`) {
+	if !strings.Contains(page, `<script src="/assets/refresh.js" defer></script>`) || !strings.Contains(page, `data-fragment="/fleet/rows?group=db"`) {
 		t.Errorf("page lacks the refresh script or its fragment URL:\n%s", page)
 	}
 	if regexp.MustCompile(`<script>|<script [^>]*>[^<]`).MatchString(page) || strings.Contains(page, " onclick=") {
 		t.Error("page carries inline script")
 	}
-	resp, js := f.get("/assets/fleet.js", false)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "javascript") || !strings.Contains(js, "hosts-body") {
-		t.Errorf("fleet.js: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	resp, js := f.get("/assets/refresh.js", false)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "javascript") || !strings.Contains(js, "data-swap") || !strings.Contains(page, `data-swap="hosts-body,summary"`) {
+		t.Errorf("refresh.js: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }

@@ -44,11 +44,11 @@ func (h *Handler) groupsPage(w http.ResponseWriter, r *http.Request, p server.Pr
 		"Refresh": groupsRefreshSeconds, "Defaults": rollout.Policy{}.WithDefaults()}})
 }
 
-// groupsRefreshSeconds is how often the groups page's script reloads the table (groups.js), so
+// groupsRefreshSeconds is how often the groups page's script reloads the table (refresh.js), so
 // an operator watches a rollout's progress without reloading.
 const groupsRefreshSeconds = 5
 
-// groupsRows serves the groups table's body alone (GET /groups/rows), for groups.js to swap in
+// groupsRows serves the groups table's body alone (GET /groups/rows), for refresh.js to swap in
 // without reloading the page: the rollouts' progress and the actions their state allows.
 func (h *Handler) groupsRows(w http.ResponseWriter, r *http.Request, p server.Principal) {
 	rows, err := h.groupRows(r, p)

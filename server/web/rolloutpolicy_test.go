@@ -99,7 +99,7 @@ func TestGroupsRolloutPolicy(t *testing.T) {
 }
 
 // TestGroupsRowsFragment: GET /groups/rows is the table body alone, with the rollout's progress
-// and its actions (carrying the session's CSRF token), for groups.js to swap in; the page
+// and its actions (carrying the session's CSRF token), for refresh.js to swap in; the page
 // points the script at it. Without a session it sends the browser to sign in.
 func TestGroupsRowsFragment(t *testing.T) {
 	e := newOpsEnv(t, nil)
@@ -109,7 +109,7 @@ func TestGroupsRowsFragment(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := e.get("olga", "/groups")
-	if !strings.Contains(page.body, `data-fragment="/groups/rows"`) || !strings.Contains(page.body, `<script src="/assets/groups.js" defer></script>`) {
+	if !strings.Contains(page.body, `data-fragment="/groups/rows"`) || !strings.Contains(page.body, `<script src="/assets/refresh.js" defer></script>`) {
 		t.Errorf("groups page does not refresh itself:\n%s", page.body)
 	}
 	f := e.get("olga", "/groups/rows")
@@ -125,9 +125,9 @@ func TestGroupsRowsFragment(t *testing.T) {
 	if f := e.get("nobody", "/groups/rows"); f.status != http.StatusSeeOther || f.location != "/login" {
 		t.Errorf("fragment without a session: %d %s", f.status, f.location)
 	}
-	js := e.get("vera", "/assets/groups.js")
-	if js.status != http.StatusOK || !strings.Contains(js.body, `getElementById("groups-body")`) {
-		t.Errorf("groups.js: %d", js.status)
+	js := e.get("vera", "/assets/refresh.js")
+	if js.status != http.StatusOK || !strings.Contains(js.body, "data-swap") || !strings.Contains(page.body, `data-swap="groups-body"`) {
+		t.Errorf("refresh.js: %d", js.status)
 	}
 }
 

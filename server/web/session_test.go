@@ -426,7 +426,7 @@ func TestUsersAndTokensPages(t *testing.T) {
 }
 
 // TestRefreshesDoNotKeepSessionAlive: the fleet and groups pages' live refreshes (GET /fleet/rows
-// and /groups/rows, every few seconds from fleet.js and groups.js) are answered while the
+// and /groups/rows, every few seconds from refresh.js) are answered while the
 // session lives but are not a use of it: a session whose only activity is refreshes ends at
 // its idle limit, counted from the last real request.
 func TestRefreshesDoNotKeepSessionAlive(t *testing.T) {

@@ -6,9 +6,9 @@
 // (create, end), the notification outbox, the audit log, users (admin) and the signed-in user's
 // account (password, own API tokens). Pages are
 // rendered on the server with html/template (which escapes everything hosts report) from embedded
-// templates and assets. Host charts are SVG drawn on the server (chart.go). Two scripts only
-// refresh a table in place: assets/fleet.js the fleet table from GET /fleet/rows, assets/groups.js
-// the groups table (rollout progress) from GET /groups/rows (every page works without them); the
+// templates and assets. Host charts are SVG drawn on the server (chart.go). One script only,
+// assets/refresh.js, refreshes a table in place: the fleet table from GET /fleet/rows, the groups
+// table (rollout progress) from GET /groups/rows (every page works without it); the
 // Content-Security-Policy allows scripts and fetches from this server only, never inline.
 //
 // Trust model: people sign in with a user name and password (server.Service.Login: argon2id,
@@ -241,7 +241,7 @@ func (h *Handler) auth(next authed) http.HandlerFunc {
 }
 
 // authRefresh is auth for the fragments the pages' scripts fetch on a timer (GET /fleet/rows
-// from fleet.js, GET /groups/rows from groups.js): they do not count as use, so an open tab
+// from refresh.js, GET /groups/rows from refresh.js): they do not count as use, so an open tab
 // does not keep its session alive past the idle limit (server.Config.SessionIdle).
 func (h *Handler) authRefresh(next authed) http.HandlerFunc {
 	return h.authWith(next, h.cfg.Service.AuthenticateSessionRefresh)
