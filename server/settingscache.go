@@ -78,4 +78,3 @@ func (c *settingsCache) forgetAll() {
 	c.gen++
 	clear(c.byHost)
 }
-

@@ -556,7 +556,7 @@ func (e *Engine) timing(st HostState) (lateAt, deadline time.Time) {
 	return server.LivenessTimes(base, e.interval(st), e.grace(st))
 }
 
-func silenceKey(hostID string) string     { return "silence/" + hostID }
+func silenceKey(hostID string) string { return "silence/" + hostID }
 
 // silenceOpen says whether hostID has an open silence alert, without building its key on the
 // heap (a scan asks for every host).

@@ -890,7 +890,7 @@ func TestHostnameSharedUntilDeleted(t *testing.T) {
 	}
 	h.run(3*time.Minute, second.ID)
 	h.wantEmails()
-	h.run(5*time.Minute)
+	h.run(5 * time.Minute)
 	ns := h.wantEmails("FIRING: web-1 is silent")
 	if strings.Contains(ns[0].Subject, "[9d8e7f6a]") {
 		t.Errorf("the only host left named web-1 still has its ID in the subject: %q", ns[0].Subject)

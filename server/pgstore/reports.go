@@ -12,7 +12,6 @@ import (
 
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/internal/storesql"
-	"github.com/vigilhq/vigil/wire"
 )
 
 var sampleColumns = []string{"host_id", "seq", "time", "cpu_busy_pct", "mem_used_pct", "load1", "disk_max_used_pct", "net_rx_bps", "net_tx_bps", "report"}
@@ -328,19 +327,6 @@ func (s *Store) DeleteRollupsBefore(ctx context.Context, res time.Duration, t ti
 	return tag.RowsAffected(), nil
 }
 
-// ListSamples returns a host's samples with from <= time < to, oldest first, at most limit
-// (no limit when limit <= 0).
-func (s *Store) ListSamples(ctx context.Context, hostID string, from, to time.Time, limit int) ([]server.Sample, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+storesql.SampleColumns+` FROM samples
-		WHERE host_id = $1 AND time >= $2 AND time < $3 ORDER BY time, seq LIMIT $4`,
-		hostID, ts(from), ts(to), limitOrAll(limit))
-	ss, err := collect(rows, storesql.ScanSample(hostID))
-	if err != nil {
-		return nil, fmt.Errorf("list samples of host %s: %w", hostID, err)
-	}
-	return ss, nil
-}
-
 // ReportsDropped sums the spool_dropped counts of a host's reports since since. The LIKE skips
 // the reports that do not name the field (most) before any JSON is parsed; the sum is taken as a
 // float so counts a host made up cannot overflow it.
@@ -358,33 +344,4 @@ func (s *Store) ReportsDropped(ctx context.Context, hostID string, since time.Ti
 	}
 	d.Count = storesql.CountOf(total)
 	return d, nil
-}
-
-// DeleteSamplesBefore deletes samples older than t and outages that ended before t.
-func (s *Store) DeleteSamplesBefore(ctx context.Context, t time.Time) (int64, error) {
-	var n int64
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM samples WHERE time < $1`, ts(t))
-		if err != nil {
-			return err
-		}
-		n = tag.RowsAffected()
-		_, err = tx.Exec(ctx, `DELETE FROM outages WHERE end_time < $1`, ts(t))
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("delete samples before %s: %w", t.UTC().Format(time.RFC3339), err)
-	}
-	return n, nil
-}
-
-// ListOutages returns a host's outages that end at or after since, oldest first.
-func (s *Store) ListOutages(ctx context.Context, hostID string, since time.Time) ([]wire.Outage, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+storesql.OutageColumns+` FROM outages
-		WHERE host_id = $1 AND end_time >= $2 ORDER BY start_time, end_time, class COLLATE "C", detail COLLATE "C"`, hostID, ts(since))
-	os, err := collect(rows, storesql.ScanOutage)
-	if err != nil {
-		return nil, fmt.Errorf("list outages of host %s: %w", hostID, err)
-	}
-	return os, nil
 }

@@ -232,14 +232,3 @@ func collect[T any](rows pgx.Rows, scan func(storesql.Scanner) (T, error)) ([]T,
 	defer rows.Close()
 	return storesql.Collect(rows, scan)
 }
-
-// create runs query, an INSERT, and records audit in the same transaction (storesql.Create).
-func (s *Store) create(ctx context.Context, what string, audit server.AuditEntry, query string, args ...any) error {
-	return storesql.Create(ctx, pgDB{s}, &dialect, what, audit, query, args...)
-}
-
-// change runs query, an UPDATE or DELETE that must change a row, and records audit in the same
-// transaction (storesql.Change).
-func (s *Store) change(ctx context.Context, what string, audit server.AuditEntry, query string, args ...any) error {
-	return storesql.Change(ctx, pgDB{s}, &dialect, what, audit, query, args...)
-}

@@ -75,57 +75,6 @@ func (s *Store) HostFigures(ctx context.Context, ids []string, fn func(alert.Hos
 	return nil
 }
 
-// CreateRule stores a rule.
-func (s *Store) CreateRule(ctx context.Context, r alert.Rule, audit server.AuditEntry) error {
-	r, data, err := storesql.NewRule(r, time.Now())
-	if err != nil {
-		return err
-	}
-	return s.create(ctx, "create rule "+r.ID, audit,
-		`INSERT INTO alert_rules (id, created_at, data) VALUES (?, ?, ?)`, r.ID, micros(r.CreatedAt), string(data))
-}
-
-// ListRules returns all rules ordered by ID.
-func (s *Store) ListRules(ctx context.Context) ([]alert.Rule, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.RuleColumns+` FROM alert_rules ORDER BY id`)
-	rs, err := collect(rows, err, storesql.ScanRule)
-	if err != nil {
-		return nil, fmt.Errorf("list rules: %w", err)
-	}
-	return rs, nil
-}
-
-// DeleteRule deletes a rule.
-func (s *Store) DeleteRule(ctx context.Context, id string, audit server.AuditEntry) error {
-	return s.change(ctx, "delete rule "+id, audit, `DELETE FROM alert_rules WHERE id = ?`, id)
-}
-
-// CreateSilence stores a maintenance silence.
-func (s *Store) CreateSilence(ctx context.Context, sl alert.Silence, audit server.AuditEntry) error {
-	sl, data, err := storesql.NewSilence(sl)
-	if err != nil {
-		return err
-	}
-	return s.create(ctx, "create silence "+sl.ID, audit, `INSERT INTO silences (id, starts_at, ends_at, data) VALUES (?, ?, ?, ?)`,
-		sl.ID, micros(sl.StartsAt), micros(sl.EndsAt), string(data))
-}
-
-// ListSilences returns the silences that end after since, ordered by start.
-func (s *Store) ListSilences(ctx context.Context, since time.Time) ([]alert.Silence, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.SilenceColumns+` FROM silences WHERE ends_at > ?
-		ORDER BY starts_at, id`, micros(since))
-	sls, err := collect(rows, err, storesql.ScanSilence)
-	if err != nil {
-		return nil, fmt.Errorf("list silences: %w", err)
-	}
-	return sls, nil
-}
-
-// DeleteSilence deletes a silence.
-func (s *Store) DeleteSilence(ctx context.Context, id string, audit server.AuditEntry) error {
-	return s.change(ctx, "delete silence "+id, audit, `DELETE FROM silences WHERE id = ?`, id)
-}
-
 // SaveAlert stores a's change, its event and its notifications in one write transaction.
 func (s *Store) SaveAlert(ctx context.Context, a *alert.Alert, ev alert.AlertEvent, notes []alert.Notification) error {
 	save, err := storesql.NewAlertSave(a, ev, notes, time.Now())
@@ -174,59 +123,6 @@ func (s *Store) SaveAlert(ctx context.Context, a *alert.Alert, ev alert.AlertEve
 	}
 	save.SavedAs(a, id)
 	return nil
-}
-
-// OpenAlerts returns the pending and firing alerts.
-func (s *Store) OpenAlerts(ctx context.Context) ([]alert.Alert, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.AlertColumns+` FROM alerts WHERE state <> 'resolved' ORDER BY id`)
-	as, err := collect(rows, err, storesql.ScanAlert)
-	if err != nil {
-		return nil, fmt.Errorf("open alerts: %w", err)
-	}
-	return as, nil
-}
-
-// ListAlerts returns alerts newest first.
-func (s *Store) ListAlerts(ctx context.Context, f alert.AlertFilter) ([]alert.Alert, error) {
-	q := `SELECT ` + storesql.AlertColumns + ` FROM alerts WHERE 1 = 1`
-	var args []any
-	if f.OpenOnly {
-		q += ` AND state <> 'resolved'`
-	}
-	if f.HostID != "" {
-		q += ` AND host_id = ?`
-		args = append(args, f.HostID)
-	}
-	if f.Before > 0 {
-		q += ` AND id < ?`
-		args = append(args, f.Before)
-	}
-	q += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, limitOrAll(f.Limit))
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	as, err := collect(rows, err, storesql.ScanAlert)
-	if err != nil {
-		return nil, fmt.Errorf("list alerts: %w", err)
-	}
-	return as, nil
-}
-
-// GetAlert returns one alert with its history.
-func (s *Store) GetAlert(ctx context.Context, id int64) (alert.Alert, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.AlertColumns+` FROM alerts WHERE id = ?`, id)
-	as, err := collect(rows, err, storesql.ScanAlert)
-	if err != nil {
-		return alert.Alert{}, fmt.Errorf("get alert %d: %w", id, err)
-	}
-	if len(as) == 0 {
-		return alert.Alert{}, fmt.Errorf("get alert %d: %w", id, server.ErrNotFound)
-	}
-	a := as[0]
-	evRows, err := s.r.QueryContext(ctx, `SELECT `+storesql.AlertEventColumns+` FROM alert_events WHERE alert_id = ? ORDER BY id`, id)
-	if a.History, err = collect(evRows, err, storesql.ScanAlertEvent(id)); err != nil {
-		return alert.Alert{}, fmt.Errorf("get alert %d history: %w", id, err)
-	}
-	return a, nil
 }
 
 // ClaimNotifications claims due notifications for owner. The single writer connection makes the
@@ -279,67 +175,6 @@ func (s *Store) RetryNotification(ctx context.Context, id int64, owner string, n
 		}
 		return nil
 	})
-}
-
-// ListNotifications returns notifications newest first.
-func (s *Store) ListNotifications(ctx context.Context, limit int, before int64) ([]alert.Notification, error) {
-	q := `SELECT ` + storesql.NotificationColumns + ` FROM notifications`
-	var args []any
-	if before > 0 {
-		q += ` WHERE id < ?`
-		args = append(args, before)
-	}
-	q += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, limitOrAll(limit))
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	ns, err := collect(rows, err, storesql.ScanNotification)
-	if err != nil {
-		return nil, fmt.Errorf("list notifications: %w", err)
-	}
-	return ns, nil
-}
-
-// CountUnsent counts the notifications not yet sent or skipped.
-func (s *Store) CountUnsent(ctx context.Context) (int64, error) {
-	var n int64
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM notifications WHERE sent_at IS NULL`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count unsent notifications: %w", err)
-	}
-	return n, nil
-}
-
-// PruneAlerts deletes alerts resolved before before with their history, and notifications
-// finished before before.
-func (s *Store) PruneAlerts(ctx context.Context, before time.Time) (alerts, notifications int64, err error) {
-	cut, err := storesql.PruneCutoff(before)
-	if err != nil {
-		return 0, 0, err
-	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM alert_events WHERE alert_id IN
-			(SELECT id FROM alerts WHERE state = 'resolved' AND updated_at < ?)`, micros(cut)); err != nil {
-			return fmt.Errorf("prune alert history: %w", err)
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM alerts WHERE state = 'resolved' AND updated_at < ?`, micros(cut))
-		if err != nil {
-			return fmt.Errorf("prune alerts: %w", err)
-		}
-		if alerts, err = res.RowsAffected(); err != nil {
-			return fmt.Errorf("prune alerts: %w", err)
-		}
-		res, err = tx.ExecContext(ctx, `DELETE FROM notifications WHERE sent_at IS NOT NULL AND sent_at < ?`, micros(cut))
-		if err != nil {
-			return fmt.Errorf("prune notifications: %w", err)
-		}
-		if notifications, err = res.RowsAffected(); err != nil {
-			return fmt.Errorf("prune notifications: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, 0, err
-	}
-	return alerts, notifications, nil
 }
 
 // AckAlert records an acknowledgement of open alert id, its history event and audit.

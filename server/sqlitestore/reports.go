@@ -10,7 +10,6 @@ import (
 
 	"github.com/vigilhq/vigil/server"
 	"github.com/vigilhq/vigil/server/internal/storesql"
-	"github.com/vigilhq/vigil/wire"
 )
 
 // CommitReports stores the batches in one write transaction. Report JSON is encoded before the
@@ -139,19 +138,6 @@ func (s *Store) prepareIngest(ctx context.Context) error {
 	return nil
 }
 
-// ListSamples returns a host's samples with from <= time < to, oldest first, at most limit
-// (no limit when limit <= 0).
-func (s *Store) ListSamples(ctx context.Context, hostID string, from, to time.Time, limit int) ([]server.Sample, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.SampleColumns+` FROM samples
-		WHERE host_id = ? AND time >= ? AND time < ? ORDER BY time, seq LIMIT ?`,
-		hostID, micros(from), micros(to), limitOrAll(limit))
-	ss, err := collect(rows, err, storesql.ScanSample(hostID))
-	if err != nil {
-		return nil, fmt.Errorf("list samples of host %s: %w", hostID, err)
-	}
-	return ss, nil
-}
-
 // ReportsDropped sums the spool_dropped counts of a host's reports since since. instr skips the
 // reports that do not name the field (most) before any JSON is parsed; TOTAL, a float, cannot
 // overflow on counts a host made up.
@@ -169,26 +155,6 @@ func (s *Store) ReportsDropped(ctx context.Context, hostID string, since time.Ti
 	}
 	d.Count = storesql.CountOf(total)
 	return d, nil
-}
-
-// DeleteSamplesBefore deletes samples older than t and outages that ended before t.
-func (s *Store) DeleteSamplesBefore(ctx context.Context, t time.Time) (int64, error) {
-	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM samples WHERE time < ?`, micros(t))
-		if err != nil {
-			return err
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM outages WHERE end_time < ?`, micros(t))
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("delete samples before %s: %w", t.UTC().Format(time.RFC3339), err)
-	}
-	return n, nil
 }
 
 // sqliteGreatest is the larger of two nullable values: SQLite's max() is NULL when either is.
@@ -238,15 +204,4 @@ func (s *Store) DeleteRollupsBefore(ctx context.Context, res time.Duration, t ti
 		return 0, fmt.Errorf("delete %s rollups before %s: %w", res, t.UTC().Format(time.RFC3339), err)
 	}
 	return n, nil
-}
-
-// ListOutages returns a host's outages that end at or after since, oldest first.
-func (s *Store) ListOutages(ctx context.Context, hostID string, since time.Time) ([]wire.Outage, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+storesql.OutageColumns+` FROM outages
-		WHERE host_id = ? AND end_time >= ? ORDER BY start_time, end_time, class, detail`, hostID, micros(since))
-	os, err := collect(rows, err, storesql.ScanOutage)
-	if err != nil {
-		return nil, fmt.Errorf("list outages of host %s: %w", hostID, err)
-	}
-	return os, nil
 }
