@@ -63,7 +63,7 @@ e2e: ## End-to-end tests with real processes.
 
 # The fault suite's own tests, and the regression tests it reuses (reported in docs/RELIABILITY.md).
 FAULT_PKGS := ./e2e/faults/ ./server/app/ ./updater/ ./server/httpapi/ ./agent/
-FAULT_TESTS := TestServerKillDuringIngest|TestServerKillDuringRollout|TestPostgresRestartDuringIngest|TestSMTPFlappingStorm|TestAgentDiskFull|TestSlowlorisAndIdleConnections|TestUpdaterWatchdog|TestHostClockJumps|TestOneHostCannotStopIngestion|TestKillAtEveryJournalStep|TestInterruptedTrialRetried|TestBadInputOverRouteTable|TestBruteForceAPITokens|TestBruteForceHostCredential|TestBruteForceEnroll|TestSpoolDiskFullDropsOldest|TestWatchdogFedWhileSupervisorAnswers|TestRolloutSurvivesRestart
+FAULT_TESTS := TestServerKillDuringIngest|TestServerKillDuringRollout|TestPostgresRestartDuringIngest|TestSMTPFlappingStorm|TestAgentDiskFull|TestSlowlorisAndIdleConnections|TestUpdaterWatchdog|TestHostClockJumps|TestOneHostCannotStopIngestion|TestKillAtEveryJournalStep|TestInterruptedTrialRetried|TestBadInputOverRouteTable|TestBruteForceAPITokens|TestBruteForceHostCredential|TestBruteForceEnroll|TestSpoolDiskFullDropsOldest|TestWatchdogFedWhileSupervisorAnswers|TestRolloutSurvivesRestart|TestAgentClockJumps|TestUpdaterClockJumps|TestRefTimeAhead|TestRefTimeBehind
 
 .PHONY: test-faults
 test-faults: ## Fault suite with long durations (VIGIL_FAULTS=long): kills, PostgreSQL crashes, SMTP flapping, full disk, slowloris, watchdog. Root for tmpfs and a private PostgreSQL.
