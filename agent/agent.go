@@ -247,7 +247,7 @@ func New(cfg Config) (*Agent, error) {
 	if a.spool, err = OpenSpool(filepath.Join(cfg.StateDir, "spool"), cfg.SpoolBytes); err != nil {
 		return nil, err
 	}
-	if a.drops, err = openDrops(filepath.Join(cfg.StateDir, "drops"), a.spool); err != nil {
+	if a.drops, err = openDrops(filepath.Join(cfg.StateDir, "drops"), a.spool, a.log); err != nil {
 		a.spool.Close()
 		return nil, err
 	}
