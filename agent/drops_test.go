@@ -233,3 +233,28 @@ func TestDropLedgerCarriedBounded(t *testing.T) {
 		t.Fatalf("ledger file: %v; want at most %d bytes", err, maxDropsFile)
 	}
 }
+
+// TestSpoolFullDropsSurviveKill: when the full spool drops its oldest segment while appending a
+// report, the count is saved in the same cycle, so a kill -9 right after it loses none of it.
+func TestSpoolFullDropsSurviveKill(t *testing.T) {
+	cfg := testConfig(t, newFakeServer())
+	cfg.SpoolBytes = minSpoolBytes
+	a := newAgent(t, cfg)
+	now := time.Now()
+	cycles := 0
+	for a.spool.Pending() == cycles { // nothing delivered: run until the spool drops a segment
+		if cycles > 100000 {
+			t.Fatal("the spool never dropped a segment")
+		}
+		a.cycle(now.Add(time.Duration(cycles) * time.Second))
+		cycles++
+	}
+	dropped := uint64(cycles - a.spool.Pending())
+	a.client.Close()
+	crash(t, a.spool) // kill -9: no Close, no further cycle
+	a = newAgent(t, cfg)
+	defer a.Close()
+	if a.drops.pending != dropped {
+		t.Fatalf("after a kill: %d drops pending; want the %d the spool dropped", a.drops.pending, dropped)
+	}
+}
