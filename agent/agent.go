@@ -247,6 +247,7 @@ func New(cfg Config) (*Agent, error) {
 	if a.spool, err = OpenSpool(filepath.Join(cfg.StateDir, "spool"), cfg.SpoolBytes); err != nil {
 		return nil, err
 	}
+	a.spool.Log = a.log
 	if a.drops, err = openDrops(filepath.Join(cfg.StateDir, "drops"), a.spool, a.log); err != nil {
 		a.spool.Close()
 		return nil, err

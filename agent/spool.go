@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"log/slog"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -71,6 +72,10 @@ type Spool struct {
 
 	dropped, corrupt uint64
 	buf              []byte
+
+	// Log receives what Append cannot return: a failure to shrink the spool back under its
+	// bound after the record is durable. OpenSpool sets it to discard.
+	Log *slog.Logger
 }
 
 type segment struct {
@@ -114,7 +119,7 @@ func OpenSpool(dir string, maxBytes int64) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create spool: %w", err)
 	}
-	s := &Spool{dir: dir, maxBytes: maxBytes, segMax: maxBytes / 8, next: 1}
+	s := &Spool{dir: dir, maxBytes: maxBytes, segMax: maxBytes / 8, next: 1, Log: slog.New(slog.DiscardHandler)}
 	if err := s.readState(); err != nil {
 		return nil, err
 	}
@@ -334,8 +339,9 @@ func (s *Spool) Reserve() (uint64, error) {
 }
 
 // Append stores a report payload under seq, which must come from Reserve and be above every seq
-// appended before. The record is on disk when Append returns. If the spool is then over its size,
-// the oldest segments are dropped.
+// appended before. The record is on disk when Append returns nil; an error means it is not
+// spooled. If the spool is then over its size, the oldest segments are dropped (a failure to is
+// logged to Log, not returned: the record is spooled).
 func (s *Spool) Append(seq uint64, payload []byte) error {
 	if len(payload) > maxRecord {
 		return fmt.Errorf("report of %d bytes exceeds the spool record limit", len(payload))
@@ -371,6 +377,8 @@ func (s *Spool) Append(seq uint64, payload []byte) error {
 		return fmt.Errorf("append to spool: %w", err)
 	}
 	if err := s.w.Sync(); err != nil {
+		// Not durable, and the caller counts it as lost: take it off so it is never sent.
+		s.w.Truncate(last.size)
 		return fmt.Errorf("sync spool: %w", err)
 	}
 	if last.count == 0 {
@@ -379,7 +387,12 @@ func (s *Spool) Append(seq uint64, payload []byte) error {
 	last.last = seq
 	last.count++
 	last.size += size
-	return s.enforceCap()
+	// The record is spooled: a failure to make room must not make the caller count it as lost
+	// (it would be counted twice, once dropped and again when sent). The next Append tries again.
+	if err := s.enforceCap(); err != nil {
+		s.Log.Error("Could not shrink the spool to its size bound; trying again at the next report.", keyError, err)
+	}
+	return nil
 }
 
 func (s *Spool) rotate() error {

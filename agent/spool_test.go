@@ -606,3 +606,64 @@ func TestSpoolPartialAckNotDroppedAfterCrash(t *testing.T) {
 		t.Fatalf("%d counted as dropped; want 1 (the %d others of the segment were acknowledged)", dropped, inFirst-1)
 	}
 }
+
+// TestSpoolAppendSpooledDespiteCapFailure: when the record is durable but the spool cannot drop its
+// oldest segment to get back under its bound, Append still reports success (the caller must not
+// count the report as lost: it is spooled and will be sent), and a later Append makes room.
+func TestSpoolAppendSpooledDespiteCapFailure(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSpool(dir, minSpoolBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	payload := make([]byte, 2<<10)
+	add := func() error {
+		seq, err := s.Reserve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Append(seq, payload)
+	}
+	for len(s.segs) < 2 {
+		if err := add(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Make the oldest segment impossible to remove (even as root): a non-empty directory in its place.
+	oldest := s.segPath(s.segs[0].id)
+	if err := os.Remove(oldest); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(oldest, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for s.totalBytes() <= s.maxBytes {
+		before := s.Pending()
+		if err := add(); err != nil {
+			t.Fatalf("Append under the bound: %v", err)
+		}
+		if s.Pending() != before+1 {
+			t.Fatalf("pending %d after an append; want %d", s.Pending(), before+1)
+		}
+	}
+	before := s.Pending()
+	if err := add(); err != nil { // over the bound, and the oldest segment cannot go
+		t.Fatalf("Append of a durable record returned %v; want nil", err)
+	}
+	if s.Pending() != before+1 {
+		t.Fatalf("pending %d; want %d (the record spooled)", s.Pending(), before+1)
+	}
+	if err := os.RemoveAll(oldest); err != nil { // removable again
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(oldest, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := add(); err != nil {
+		t.Fatal(err)
+	}
+	if s.totalBytes() > s.maxBytes {
+		t.Fatalf("spool %d bytes after the next append; want at most %d", s.totalBytes(), s.maxBytes)
+	}
+}
