@@ -1,12 +1,12 @@
 package agent
 
 import (
-	"log/slog"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
