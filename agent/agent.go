@@ -247,7 +247,8 @@ func New(cfg Config) (*Agent, error) {
 	if a.spool, err = OpenSpool(filepath.Join(cfg.StateDir, "spool"), cfg.SpoolBytes); err != nil {
 		return nil, err
 	}
-	if a.drops, err = openDrops(filepath.Join(cfg.StateDir, "drops"), a.spool); err != nil {
+	a.spool.Log = a.log
+	if a.drops, err = openDrops(filepath.Join(cfg.StateDir, "drops"), a.spool, a.log); err != nil {
 		a.spool.Close()
 		return nil, err
 	}
@@ -363,12 +364,30 @@ func (a *Agent) cycle(now time.Time) {
 		return
 	}
 	a.drops.spooled(seq, r.SpoolDropped)
+	a.recordSpoolDrops(seq)
 	a.log.Debug("Report spooled.", keySeq, seq)
 	if len(r.Outages) > 0 {
 		a.outages.attached(a.log)
 	}
 	if cap(a.payload) > 256<<10 {
 		a.payload = nil
+	}
+}
+
+// recordSpoolDrops saves at once the drops the spool made room with while appending seq (full:
+// whole oldest segments go), rather than at the next cycle: a kill -9 in between would lose their
+// count. The next report spooled, above seq, carries them. Nothing is written when nothing was dropped.
+func (a *Agent) recordSpoolDrops(seq uint64) {
+	dropped, corrupt := a.spool.TakeCounters()
+	a.spool.corrupt += corrupt // for the next report to carry
+	if dropped == 0 {
+		return
+	}
+	if err := a.drops.dropped(dropped, seq); err != nil {
+		a.log.Error("Could not record the dropped reports; their count may not reach the server after a restart.", keyError, err)
+	}
+	if _, err := a.drops.lostCarriers(a.spool, seq); err != nil {
+		a.log.Error("Could not record the dropped reports; their count may not reach the server.", keyError, err)
 	}
 }
 

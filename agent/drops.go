@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -33,7 +34,10 @@ import (
 // a crash between the two resends a report whose count is already settled (the server skips it as a
 // duplicate; a refused one is forgotten at start, see refused) rather than counting it twice.
 //
-// File format, one item a line: "pending N after S", "carried SEQ N", "refused F".
+// File format, one item a line: "pending N after S", "carried SEQ N", "refused F". Lines of other
+// kinds are skipped (a later agent may add some; a rollback must still start). A file that is too
+// large or has a malformed line is moved aside to "drops.bad" and the ledger starts empty: the
+// agent must start, and the counts in it are lost (at most maxCarried carriers and pending).
 type dropLedger struct {
 	path    string
 	pending uint64  // drops no spooled report carries yet
@@ -47,8 +51,34 @@ type carry struct{ seq, n uint64 }
 // maxDropsFile bounds the ledger file read at start.
 const maxDropsFile = 64 << 10
 
+// maxCarried bounds the carriers the ledger lists, so that its file stays well below maxDropsFile
+// (a "carried" line is at most 50 bytes); past it the oldest two are merged into one (see bound).
+const maxCarried = 1000
+
+// errBadLedger marks a drops file that cannot be read as a ledger (too large, malformed line).
+var errBadLedger = errors.New("bad drop ledger")
+
 // openDrops reads the ledger in path (none: empty) and reconciles it with the spool after a crash.
-func openDrops(path string, sp *Spool) (*dropLedger, error) {
+// A bad file is logged, moved aside to path+".bad", and the ledger starts empty.
+func openDrops(path string, sp *Spool, log *slog.Logger) (*dropLedger, error) {
+	d, err := readDrops(path)
+	if errors.Is(err, errBadLedger) {
+		log.Warn("The drop ledger is unreadable; moving it aside and starting with no pending drops.",
+			"path", path, "moved_to", path+".bad", keyError, err)
+		if rerr := os.Rename(path, path+".bad"); rerr != nil {
+			log.Warn("Could not move the drop ledger aside; it will be overwritten.", keyError, rerr)
+		}
+		d, err = &dropLedger{path: path}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.bound()
+	return d, d.reconcile(sp)
+}
+
+// readDrops parses the ledger file; a missing file is an empty ledger.
+func readDrops(path string) (*dropLedger, error) {
 	d := &dropLedger{path: path}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -58,7 +88,7 @@ func openDrops(path string, sp *Spool) (*dropLedger, error) {
 		return nil, fmt.Errorf("read drop ledger: %w", err)
 	}
 	if len(data) > maxDropsFile {
-		return nil, fmt.Errorf("drop ledger %s is larger than %d bytes", path, maxDropsFile)
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", errBadLedger, path, maxDropsFile)
 	}
 	for line := range strings.Lines(string(data)) {
 		f := strings.Fields(line)
@@ -79,35 +109,52 @@ func openDrops(path string, sp *Spool) (*dropLedger, error) {
 			d.carried = append(d.carried, carry{n[0], n[1]})
 		case len(f) == 2 && f[0] == "refused":
 			d.refused, perr = strconv.ParseUint(f[1], 10, 64)
+		case len(f) > 0 && (f[0] == "pending" || f[0] == "carried" || f[0] == "refused"):
+			perr = errors.New("wrong number of fields")
 		default:
-			perr = errors.New("unknown item")
+			// Another kind of line (a later agent's): skip it.
 		}
 		if perr != nil {
-			return nil, fmt.Errorf("drop ledger: bad line %q: %w", strings.TrimSpace(line), perr)
+			return nil, fmt.Errorf("%w: line %q: %w", errBadLedger, strings.TrimSpace(line), perr)
 		}
 	}
 	slices.SortFunc(d.carried, func(a, b carry) int { return compareU64(a.seq, b.seq) })
+	return d, nil
+}
+
+// reconcile brings the ledger read at start in line with the spool after a crash.
+func (d *dropLedger) reconcile(sp *Spool) error {
 	// A refused record the spool had not yet forgotten for good: its drop is counted already.
 	if err := sp.Ack(d.refused); err != nil {
-		return nil, err
+		return err
 	}
 	// Pending that a record spooled after the last drop took on before the crash.
 	if d.pending > 0 {
 		seq, ok, err := sp.firstAfter(d.after)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if ok && !slices.ContainsFunc(d.carried, func(c carry) bool { return c.seq == seq }) {
 			d.carried = append(d.carried, carry{seq, d.pending})
 			slices.SortFunc(d.carried, func(a, b carry) int { return compareU64(a.seq, b.seq) })
 			d.pending = 0
+			d.bound()
 		}
 	}
 	// Carriers the spool no longer holds were dropped with it (full), their counts not delivered.
-	if _, err := d.lostCarriers(sp, sp.lastReserved()); err != nil {
-		return nil, err
+	_, err := d.lostCarriers(sp, sp.lastReserved())
+	return err
+}
+
+// bound keeps at most maxCarried carriers by merging the oldest two into one under the later seq:
+// the merged count is settled when the later report is acknowledged, and handed back to pending if
+// the spool drops it. This errs toward counting the earlier carrier's drops again (if it was
+// delivered and the later one is then dropped) rather than losing them.
+func (d *dropLedger) bound() {
+	for len(d.carried) > maxCarried {
+		d.carried[1].n += d.carried[0].n
+		d.carried = slices.Delete(d.carried, 0, 1)
 	}
-	return d, nil
 }
 
 func compareU64(a, b uint64) int {
@@ -150,6 +197,7 @@ func (d *dropLedger) spooled(seq, n uint64) {
 	}
 	d.carried = append(d.carried, carry{seq, n})
 	d.pending -= min(n, d.pending)
+	d.bound()
 }
 
 // acked settles the carriers up to seq, acknowledged by the server; it saves the ledger if any

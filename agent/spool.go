@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,11 +38,15 @@ import (
 // seqLease-1). The server acknowledges across such a gap (see wire.ReportBatch). Close gives the
 // unused rest of the lease back, so a clean stop skips nothing.
 //
-// An acknowledgement is not written on its own: Ack forgets the records at once (removing or
-// truncating their segments, which needs no state write) and the mark rides on the next state
-// write (the next lease, or Close). After a crash, records acknowledged since then that were still
-// in the spool are sent again; the server skips reports at or below the host's acknowledged seq as
-// duplicates (server.Store CommitReports), so nothing is stored twice.
+// An acknowledgement is usually not written on its own: Ack forgets the records at once (removing
+// or truncating their segments, which needs no state write) and the mark rides on the next state
+// write (the next lease, or Close). Only when the mark ends inside a segment that is kept (partly
+// acknowledged) does Ack write the state, or after a crash those acknowledged records would look
+// unacknowledged and, were the spool then full, be counted as dropped. In steady state every ack
+// empties the append segment, so this costs no write; it costs one per batch while a backlog is
+// replayed. After a crash, acknowledged records still in the spool are sent again; the server
+// skips reports at or below the host's acknowledged seq as duplicates (server.Store
+// CommitReports), so nothing is stored twice.
 //
 // Torn or corrupt records, as a crash during a write or a bad disk leaves them, are skipped and
 // counted (see TakeCounters); they are never fatal. When the spool exceeds its size, or the disk
@@ -58,7 +63,7 @@ type Spool struct {
 
 	next     uint64 // next seq to hand out; always below leaseEnd once handed out
 	leaseEnd uint64 // the persisted "next": no seq at or above it was handed out
-	acked    uint64 // highest acknowledged seq; persisted with the next state write
+	acked    uint64 // highest acknowledged seq; persisted with the next state write (see Ack)
 
 	// curOff is the offset in segs[0] of its first unacknowledged record, ackedInFirst the number of
 	// records before it.
@@ -67,6 +72,10 @@ type Spool struct {
 
 	dropped, corrupt uint64
 	buf              []byte
+
+	// Log receives what Append cannot return: a failure to shrink the spool back under its
+	// bound after the record is durable. OpenSpool sets it to discard.
+	Log *slog.Logger
 }
 
 type segment struct {
@@ -110,7 +119,7 @@ func OpenSpool(dir string, maxBytes int64) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create spool: %w", err)
 	}
-	s := &Spool{dir: dir, maxBytes: maxBytes, segMax: maxBytes / 8, next: 1}
+	s := &Spool{dir: dir, maxBytes: maxBytes, segMax: maxBytes / 8, next: 1, Log: slog.New(slog.DiscardHandler)}
 	if err := s.readState(); err != nil {
 		return nil, err
 	}
@@ -330,8 +339,9 @@ func (s *Spool) Reserve() (uint64, error) {
 }
 
 // Append stores a report payload under seq, which must come from Reserve and be above every seq
-// appended before. The record is on disk when Append returns. If the spool is then over its size,
-// the oldest segments are dropped.
+// appended before. The record is on disk when Append returns nil; an error means it is not
+// spooled. If the spool is then over its size, the oldest segments are dropped (a failure to is
+// logged to Log, not returned: the record is spooled).
 func (s *Spool) Append(seq uint64, payload []byte) error {
 	if len(payload) > maxRecord {
 		return fmt.Errorf("report of %d bytes exceeds the spool record limit", len(payload))
@@ -367,6 +377,8 @@ func (s *Spool) Append(seq uint64, payload []byte) error {
 		return fmt.Errorf("append to spool: %w", err)
 	}
 	if err := s.w.Sync(); err != nil {
+		// Not durable, and the caller counts it as lost: take it off so it is never sent.
+		s.w.Truncate(last.size)
 		return fmt.Errorf("sync spool: %w", err)
 	}
 	if last.count == 0 {
@@ -375,7 +387,12 @@ func (s *Spool) Append(seq uint64, payload []byte) error {
 	last.last = seq
 	last.count++
 	last.size += size
-	return s.enforceCap()
+	// The record is spooled: a failure to make room must not make the caller count it as lost
+	// (it would be counted twice, once dropped and again when sent). The next Append tries again.
+	if err := s.enforceCap(); err != nil {
+		s.Log.Error("Could not shrink the spool to its size bound; trying again at the next report.", keyError, err)
+	}
+	return nil
 }
 
 func (s *Spool) rotate() error {
@@ -520,9 +537,9 @@ func (s *Spool) cutCorrupt(i int, off int64) error {
 	})
 }
 
-// Ack forgets every record with a seq up to and including seq. The mark itself is persisted with
-// the next state write (see Spool): after a crash before it, records acknowledged here that are
-// still in the spool are sent again, and the server skips them as duplicates.
+// Ack forgets every record with a seq up to and including seq. The mark is persisted at once when
+// it ends inside a segment that is kept, else with the next state write (see Spool): after a crash
+// before it, the acknowledged records are gone from disk already.
 func (s *Spool) Ack(seq uint64) error {
 	seq = min(seq, s.next-1) // never believe an ack for a seq not handed out yet
 	if seq <= s.acked {
@@ -548,13 +565,23 @@ func (s *Spool) Ack(seq uint64) error {
 			s.curOff, s.ackedInFirst = 0, 0
 			continue
 		}
-		return s.scan(first, s.curOff, func(rs uint64, _, end int64) bool {
+		if err := s.scan(first, s.curOff, func(rs uint64, _, end int64) bool {
 			if rs > seq {
 				return false
 			}
 			s.curOff, s.ackedInFirst = end, s.ackedInFirst+1
 			return true
-		})
+		}); err != nil {
+			return err
+		}
+		if s.ackedInFirst > 0 {
+			// The mark ends inside a segment that is kept: persist it now, or after a crash those
+			// acknowledged records look unacknowledged, and a full spool dropping the segment would
+			// count reports the server has as dropped. (Not the common case: when everything is
+			// acknowledged the append segment is emptied above, and no write is needed.)
+			return s.writeState(s.leaseEnd, s.acked)
+		}
+		return nil
 	}
 	return nil
 }

@@ -435,16 +435,23 @@ func TestSpoolSeqLease(t *testing.T) {
 	if got := stateFile(t, dir); got != want {
 		t.Fatalf("state after %d seqs = %q, want it unchanged %q", seqLease, got, want)
 	}
-	if err := s.Ack(10); err != nil {
+	if err := s.Ack(seqLease); err != nil { // steady state: everything acknowledged, the segment emptied
 		t.Fatal(err)
 	}
 	if got := stateFile(t, dir); got != want {
-		t.Fatalf("state after an ack = %q, want it unchanged %q (the ack rides on the next write)", got, want)
+		t.Fatalf("state after acking everything = %q, want it unchanged %q (the ack rides on the next write)", got, want)
 	}
-	appendN(t, s, 1) // seq seqLease+1 needs the next lease, and the ack rides along
-	want = fmt.Sprintf("next %d\nacked 10\n", 1+2*seqLease)
+	appendN(t, s, 2) // seq seqLease+1 needs the next lease, and the ack rides along
+	want = fmt.Sprintf("next %d\nacked %d\n", 1+2*seqLease, seqLease)
 	if got := stateFile(t, dir); got != want {
 		t.Fatalf("state after seq %d = %q, want %q", seqLease+1, got, want)
+	}
+	if err := s.Ack(seqLease + 1); err != nil { // partly: the kept segment still holds seqLease+2
+		t.Fatal(err)
+	}
+	want = fmt.Sprintf("next %d\nacked %d\n", 1+2*seqLease, seqLease+1)
+	if got := stateFile(t, dir); got != want {
+		t.Fatalf("state after a partial ack = %q, want %q (written at once, the lease kept)", got, want)
 	}
 }
 
@@ -510,9 +517,9 @@ func TestSpoolCrashBetweenReserveAndUse(t *testing.T) {
 	}
 }
 
-// TestSpoolAckLostOnCrash checks the price of acks without their own state write: after a crash,
-// acknowledged records still in the spool are offered again (the server skips them as duplicates),
-// after a clean Close they are not, and an ack that rode on a lease write survives the crash.
+// TestSpoolAckLostOnCrash checks that no acknowledged record is offered again after a crash: a
+// partial ack (the mark inside a kept segment) is written at once, after a clean Close nothing is
+// offered again either, and an ack that rode on a lease write survives the crash.
 func TestSpoolAckLostOnCrash(t *testing.T) {
 	dir := t.TempDir()
 	s, err := OpenSpool(dir, 0)
@@ -530,8 +537,8 @@ func TestSpoolAckLostOnCrash(t *testing.T) {
 	if s, err = OpenSpool(dir, 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := peekAll(t, s); !slices.Equal(got, seqRange(1, 10)) {
-		t.Fatalf("after a crash = %v, want 1..10 (the acked 1..6 resent)", got)
+	if got := peekAll(t, s); !slices.Equal(got, seqRange(7, 10)) {
+		t.Fatalf("after a crash = %v, want 7..10 (the partial ack 1..6 persisted)", got)
 	}
 	if err := s.Ack(6); err != nil { // the server acks the duplicates again
 		t.Fatal(err)
@@ -557,5 +564,106 @@ func TestSpoolAckLostOnCrash(t *testing.T) {
 	defer s.Close()
 	if got, want := peekAll(t, s), []uint64{9, 10, seq}; !slices.Equal(got, want) {
 		t.Fatalf("after a crash following a lease write = %v, want %v", got, want)
+	}
+}
+
+// TestSpoolPartialAckNotDroppedAfterCrash: records of a partly acknowledged first segment are not
+// counted as dropped when, after a crash, the full spool drops that segment.
+func TestSpoolPartialAckNotDroppedAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSpool(dir, minSpoolBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, 2<<10)
+	add := func() {
+		seq, err := s.Reserve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Append(seq, payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for len(s.segs) < 2 { // a full first segment, and the append segment
+		add()
+	}
+	inFirst := s.segs[0].count
+	if err := s.Ack(s.segs[0].last - 1); err != nil { // all of the first segment but its last record
+		t.Fatal(err)
+	}
+	s.TakeCounters()
+	crash(t, s)
+	if s, err = OpenSpool(dir, minSpoolBytes); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	first := s.segs[0].id
+	for s.segs[0].id == first { // fill until the first segment goes
+		add()
+	}
+	if dropped, _ := s.TakeCounters(); dropped != 1 {
+		t.Fatalf("%d counted as dropped; want 1 (the %d others of the segment were acknowledged)", dropped, inFirst-1)
+	}
+}
+
+// TestSpoolAppendSpooledDespiteCapFailure: when the record is durable but the spool cannot drop its
+// oldest segment to get back under its bound, Append still reports success (the caller must not
+// count the report as lost: it is spooled and will be sent), and a later Append makes room.
+func TestSpoolAppendSpooledDespiteCapFailure(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSpool(dir, minSpoolBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	payload := make([]byte, 2<<10)
+	add := func() error {
+		seq, err := s.Reserve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Append(seq, payload)
+	}
+	for len(s.segs) < 2 {
+		if err := add(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Make the oldest segment impossible to remove (even as root): a non-empty directory in its place.
+	oldest := s.segPath(s.segs[0].id)
+	if err := os.Remove(oldest); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(oldest, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for s.totalBytes() <= s.maxBytes {
+		before := s.Pending()
+		if err := add(); err != nil {
+			t.Fatalf("Append under the bound: %v", err)
+		}
+		if s.Pending() != before+1 {
+			t.Fatalf("pending %d after an append; want %d", s.Pending(), before+1)
+		}
+	}
+	before := s.Pending()
+	if err := add(); err != nil { // over the bound, and the oldest segment cannot go
+		t.Fatalf("Append of a durable record returned %v; want nil", err)
+	}
+	if s.Pending() != before+1 {
+		t.Fatalf("pending %d; want %d (the record spooled)", s.Pending(), before+1)
+	}
+	if err := os.RemoveAll(oldest); err != nil { // removable again
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(oldest, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := add(); err != nil {
+		t.Fatal(err)
+	}
+	if s.totalBytes() > s.maxBytes {
+		t.Fatalf("spool %d bytes after the next append; want at most %d", s.totalBytes(), s.maxBytes)
 	}
 }
