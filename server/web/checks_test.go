@@ -1,21 +1,14 @@
 package web_test
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/apiclient"
-	"github.com/vigilhq/vigil/server/app"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -23,21 +16,8 @@ import (
 // with a failing check marked and a message with markup shown as text. Real server, real HTTP,
 // no browser (TestDashboardInBrowser covers the same page in Chromium where it is installed).
 func TestHostPageChecks(t *testing.T) {
-	dir := t.TempDir()
-	srv, err := app.Start(context.Background(), app.Config{DataDir: dir, Listen: "127.0.0.1:0", Version: "9.9.9",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	tokBytes, _ := os.ReadFile(filepath.Join(dir, app.AdminTokenFile))
-	token := strings.TrimSpace(string(tokBytes))
-	caPEM, _ := os.ReadFile(srv.CAFile)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	srv, hc, admin := startWebServer(t)
 	ctx := t.Context()
-	admin := apiclient.New(srv.URL, token, hc)
 	et, err := admin.CreateEnrollmentToken(ctx, api.CreateEnrollmentTokenRequest{MaxUses: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -1,21 +1,14 @@
 package web_test
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/apiclient"
-	"github.com/vigilhq/vigil/server/app"
 	"github.com/vigilhq/vigil/wire"
 )
 
@@ -23,20 +16,8 @@ import (
 // its full spool over the last day (from its reports' spool_dropped), and "none" when it dropped
 // none. Real server, real HTTP.
 func TestHostPageReportsDropped(t *testing.T) {
-	dir := t.TempDir()
-	srv, err := app.Start(context.Background(), app.Config{DataDir: dir, Listen: "127.0.0.1:0", Version: "9.9.9",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	tokBytes, _ := os.ReadFile(filepath.Join(dir, app.AdminTokenFile))
-	caPEM, _ := os.ReadFile(srv.CAFile)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	srv, hc, admin := startWebServer(t)
 	ctx := t.Context()
-	admin := apiclient.New(srv.URL, strings.TrimSpace(string(tokBytes)), hc)
 	et, err := admin.CreateEnrollmentToken(ctx, api.CreateEnrollmentTokenRequest{MaxUses: 2})
 	if err != nil {
 		t.Fatal(err)
